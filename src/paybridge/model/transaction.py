@@ -1,0 +1,71 @@
+"""A payment gateway transaction in canonical form: what happened, to whom, for how much."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from paybridge.model.money import Money
+
+
+class TransactionKind(StrEnum):
+    """The state of a PayTrace transaction that became a fact (part of its deterministic key)."""
+
+    SALE = "sale"
+    AUTHORIZATION = "authorization"
+    CAPTURE = "capture"
+    REFUND = "refund"
+    VOID = "void"
+    SETTLEMENT = "settlement"
+    DECLINE = "decline"
+
+
+class TransactionStatus(StrEnum):
+    APPROVED = "approved"
+    DECLINED = "declined"
+    PENDING_SETTLEMENT = "pending_settlement"
+    AUTHORIZED = "authorized"
+    VOIDED = "voided"
+    SETTLED = "settled"
+
+
+class PaymentMethodType(StrEnum):
+    CARD = "card"
+    ACH = "ach"
+
+
+def _aware_utc(value: datetime | None) -> datetime | None:
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise ValueError("datetimes must be timezone-aware (UTC inside PayBridge)")
+    return value
+
+
+class Transaction(BaseModel):
+    """One fact about a gateway transaction; ``key`` is its exactly-once identity."""
+
+    model_config = ConfigDict(frozen=True)
+
+    transaction_id: str
+    kind: TransactionKind
+    status: TransactionStatus
+    amount: Money
+    occurred_at: datetime
+    customer_id: str | None = None
+    invoice_id: str | None = None
+    order_id: str | None = None
+    description: str = ""
+    response_code: int | None = None
+    approval_code: str = ""
+    masked_card: str | None = None
+    payment_method_type: PaymentMethodType = PaymentMethodType.CARD
+    settled_at: datetime | None = None
+    batch_number: str | None = None
+    discretionary_data: dict[str, str] = Field(default_factory=dict)
+
+    _utc = field_validator("occurred_at", "settled_at")(_aware_utc)
+
+    @property
+    def key(self) -> str:
+        return f"paytrace:{self.transaction_id}:{self.kind.value}"
