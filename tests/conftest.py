@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -45,3 +46,47 @@ def conformance_dir(system: str) -> Path:
             pytest.fail(f"conformance folder {folder} is missing (required under CI=true)")
         pytest.skip(f"conformance folder {folder} not present")
     return folder
+
+
+POSTGRES_URL = os.environ.get(
+    "PAYBRIDGE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def postgres_schema_url() -> tuple[str, str]:
+    """A fresh schema in the local PostgreSQL ``test`` database and its URL; skip (or fail under CI) without it."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    try:
+        admin = create_engine(POSTGRES_URL)
+        schema = f"pb_{uuid.uuid4().hex[:12]}"
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        admin.dispose()
+    except Exception as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at {POSTGRES_URL} is required under CI=true: {exc}")
+        pytest.skip(f"PostgreSQL not available: {exc}")
+    return schema, f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+
+
+def drop_postgres_schema(schema: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The store on each supported database: the same code, the same tests."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    schema, url = postgres_schema_url()
+    yield url
+    drop_postgres_schema(schema)

@@ -1,6 +1,54 @@
-"""Scripted and random faults for both sandboxes: 5xx, 429, latency, resets, commit-then-drop."""
+"""Scripted and random faults for both sandboxes: 5xx, 429, latency, resets, commit-then-drop.
+
+Stable API (the PayTrace and D365 sandboxes both use it)::
+
+    plan = FaultPlan.named("flaky", seed=7)      # profiles: "none", "flaky", "chaos"
+    plan.script("commit_then_drop", path="/v1/transactions/sale/keyed", times=1)
+    app = FaultInjector(app, plan)                # or FaultInjector(app, "chaos", seed=1)
+    plan.report()    # {"profile", "seed", "injected": {kind: n}, "total", "script": [...]}
+    plan.configure({"profile": "chaos", "seed": 3, "script": [...], "clear_script": true})
+
+Fault kinds (``FAULT_KINDS``):
+
+- ``error_json``: a 5xx (default 503) with a JSON body; the app is not called.
+- ``error_html``: a 5xx (default 502) with an HTML page, like a proxy in front of the service.
+- ``throttle``: 429 with ``Retry-After`` (seconds, default 1) and a JSON body.
+- ``latency``: waits (through the injected ``sleep``) and then serves normally.
+- ``reset``: the connection breaks before the request is processed (the app is not called).
+- ``commit_then_drop``: the app runs to completion (its state changes persist), then the
+  response is dropped after ``http.response.start``.
+
+Both breaking kinds send ``http.response.start`` and then raise ``DroppedConnection``
+(``reset`` raises its subclass ``ConnectionReset``): over a socket uvicorn then closes the
+connection mid-response, so the client sees a transport error; in-process the test transport in
+``tests/conftest.py`` turns it into ``httpx.ReadTimeout``. ASGI offers no way to refuse a
+connection outright, which is why a reset also shows up after the response head.
+
+Wrap the app outermost (``FaultInjector(starlette_app, plan)``): inside Starlette's error
+middleware an exception raised before the response head would turn into a tidy 500.
+
+Scripted faults are used first, in order; then the profile draws at random from a seeded RNG.
+Paths starting with an exempt prefix (default ``/_sandbox/``) are never faulted, so a chaos
+driver can always read the counts.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Sleep = Callable[[float], Awaitable[None]]
+
+FAULT_KINDS = ("error_json", "error_html", "throttle", "latency", "reset", "commit_then_drop")
 
 
 class DroppedConnection(Exception):
@@ -10,3 +58,248 @@ class DroppedConnection(Exception):
     sees a transport error after the server committed. In-process, the test transport in
     ``tests/conftest.py`` turns it into ``httpx.ReadTimeout``.
     """
+
+
+class ConnectionReset(DroppedConnection):
+    """The connection broke before the request was processed: nothing was committed."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    status: int | None = None
+    retry_after: int = 1
+    latency_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; use one of {FAULT_KINDS}")
+
+
+@dataclass
+class ScriptedFault:
+    fault: Fault
+    path: str | None = None  # exact path; a trailing "*" makes it a prefix; None = any path
+    method: str | None = None
+    remaining: int = 1
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method is not None and self.method.upper() != method:
+            return False
+        if self.path is None:
+            return True
+        if self.path.endswith("*"):
+            return path.startswith(self.path[:-1])
+        return path == self.path
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "fault": self.fault.kind,
+            "path": self.path,
+            "method": self.method,
+            "remaining": self.remaining,
+            "status": self.fault.status,
+        }
+
+
+# Probabilities per request; latency values are the upper bound of a uniform draw (seconds).
+PROFILES: dict[str, dict[str, float]] = {
+    "none": {},
+    "flaky": {"error_json": 0.02, "throttle": 0.01, "commit_then_drop": 0.01, "latency": 0.05},
+    "chaos": {
+        "error_json": 0.05,
+        "error_html": 0.03,
+        "throttle": 0.05,
+        "reset": 0.03,
+        "commit_then_drop": 0.03,
+        "latency": 0.10,
+    },
+}
+_MAX_LATENCY = {"none": 0.0, "flaky": 0.2, "chaos": 1.0}
+
+
+@dataclass
+class FaultPlan:
+    """What to inject next, and how much was injected so far."""
+
+    profile: str = "none"
+    seed: int = 0
+    scripted: list[ScriptedFault] = field(default_factory=list)
+    injected: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.set_profile(self.profile, self.seed)
+
+    @classmethod
+    def named(cls, profile: str, seed: int = 0) -> FaultPlan:
+        return cls(profile=profile, seed=seed)
+
+    def set_profile(self, profile: str, seed: int | None = None) -> None:
+        if profile not in PROFILES:
+            raise ValueError(f"unknown fault profile {profile!r}; use one of {sorted(PROFILES)}")
+        self.profile = profile
+        if seed is not None:
+            self.seed = seed
+        self.rng = random.Random(self.seed)
+
+    def script(
+        self,
+        kind: str,
+        *,
+        path: str | None = None,
+        method: str | None = None,
+        times: int = 1,
+        status: int | None = None,
+        retry_after: int = 1,
+        latency_seconds: float = 0.0,
+    ) -> None:
+        """The next ``times`` requests matching ``path`` (and ``method``) get fault ``kind``."""
+        fault = Fault(kind, status, retry_after, latency_seconds)
+        self.scripted.append(ScriptedFault(fault, path, method, times))
+
+    def draw(self, method: str, path: str) -> Fault | None:
+        for entry in self.scripted:
+            if entry.remaining > 0 and entry.matches(method, path):
+                entry.remaining -= 1
+                return entry.fault
+        self.scripted = [entry for entry in self.scripted if entry.remaining > 0]
+        return self._random_fault()
+
+    def _random_fault(self) -> Fault | None:
+        odds = PROFILES[self.profile]
+        if not odds:
+            return None
+        roll = self.rng.random()
+        for kind, chance in odds.items():
+            if roll < chance:
+                delay = self.rng.uniform(0, _MAX_LATENCY[self.profile]) if kind == "latency" else 0
+                return Fault(kind, latency_seconds=delay, retry_after=self.rng.randint(1, 3))
+            roll -= chance
+        return None
+
+    def count(self, kind: str) -> None:
+        self.injected[kind] = self.injected.get(kind, 0) + 1
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "seed": self.seed,
+            "injected": dict(self.injected),
+            "total": sum(self.injected.values()),
+            "script": [entry.to_json() for entry in self.scripted if entry.remaining > 0],
+        }
+
+    def configure(self, command: dict[str, Any]) -> dict[str, Any]:
+        """Apply an admin command (``profile``, ``seed``, ``script``, ``clear_script``, ``reset_counts``)."""
+        if command.get("clear_script"):
+            self.scripted.clear()
+        if command.get("reset_counts"):
+            self.injected.clear()
+        if "profile" in command or "seed" in command:
+            self.set_profile(
+                str(command.get("profile", self.profile)), int(command.get("seed", self.seed))
+            )
+        for item in command.get("script") or []:
+            self.script(
+                str(item["fault"]),
+                path=item.get("path"),
+                method=item.get("method"),
+                times=int(item.get("times", 1)),
+                status=item.get("status"),
+                retry_after=int(item.get("retry_after", 1)),
+                latency_seconds=float(item.get("latency_seconds", 0.0)),
+            )
+        return self.report()
+
+
+_HTML = (
+    b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>"
+    b"<h1>Bad Gateway</h1><p>The server returned an invalid or incomplete response.</p>"
+    b"</body></html>"
+)
+
+
+class FaultInjector:
+    """ASGI middleware injecting the faults of a ``FaultPlan`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        profile: FaultPlan | str = "none",
+        *,
+        seed: int = 0,
+        sleep: Sleep | None = None,
+        exempt_prefixes: tuple[str, ...] = ("/_sandbox/",),
+    ) -> None:
+        self.app = app
+        self.plan = profile if isinstance(profile, FaultPlan) else FaultPlan.named(profile, seed)
+        self.sleep: Sleep = sleep or asyncio.sleep
+        self.exempt_prefixes = exempt_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if scope.get("type") != "http" or path.startswith(self.exempt_prefixes):
+            await self.app(scope, receive, send)
+            return
+        fault = self.plan.draw(str(scope.get("method", "GET")), path)
+        if fault is None:
+            await self.app(scope, receive, send)
+            return
+        self.plan.count(fault.kind)
+        await self._inject(fault, scope, receive, send)
+
+    async def _inject(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
+        if fault.kind == "latency":
+            await self.sleep(fault.latency_seconds)
+            await self.app(scope, receive, send)
+        elif fault.kind == "error_json":
+            status = fault.status or 503
+            body = {"error": "service_unavailable", "status": status, "injected": True}
+            await _send(send, status, json.dumps(body).encode(), "application/json")
+        elif fault.kind == "error_html":
+            await _send(send, fault.status or 502, _HTML, "text/html; charset=utf-8")
+        elif fault.kind == "throttle":
+            text = json.dumps({"error": "too_many_requests", "retry_after": fault.retry_after})
+            extra = [(b"retry-after", str(fault.retry_after).encode())]
+            await _send(send, fault.status or 429, text.encode(), "application/json", extra)
+        elif fault.kind == "reset":
+            await _start_then_break(send, 200, [])
+            raise ConnectionReset("sandbox reset the connection before processing")
+        else:
+            await self._commit_then_drop(scope, receive, send)
+
+    async def _commit_then_drop(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started: list[Message] = []
+
+        async def hold(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                started.append(message)
+
+        await self.app(scope, receive, hold)
+        status: int = started[0]["status"] if started else 200
+        headers: list[Any] = list(started[0].get("headers", [])) if started else []
+        await _start_then_break(send, status, headers)
+        raise DroppedConnection("sandbox dropped the response after committing")
+
+
+async def _send(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: str,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    headers = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+        *(extra or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _start_then_break(send: Send, status: int, headers: list[Any]) -> None:
+    """Send a response head that promises a body which never comes."""
+    kept = [(k, v) for k, v in headers if bytes(k).lower() != b"content-length"]
+    kept.append((b"content-length", b"1024"))
+    await send({"type": "http.response.start", "status": status, "headers": kept})

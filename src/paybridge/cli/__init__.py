@@ -1,0 +1,237 @@
+"""`paybridge` command line: parses, calls services, prints. Errors become exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from paybridge import __version__
+from paybridge.errors import PayBridgeError
+from paybridge.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="paybridge",
+    help="Keeps Dynamics 365 F&O and PayTrace in exact agreement.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+dlq_app = typer.Typer(help="Dead letters: list, show, replay.", no_args_is_help=True)
+xref_app = typer.Typer(help="Cross-references between PayTrace and D365 ids.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(xref_app, name="xref")
+
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Settings YAML (secrets as env:NAME references)."),
+]
+
+
+def friendly(func: F) -> F:
+    """Turn PayBridge errors into a one-line message and exit code 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PayBridgeError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("PAYBRIDGE_DEBUG"):
+                raise
+            err.print(
+                f"[red]internal error:[/red] {type(exc).__name__}: {exc} "
+                "(set PAYBRIDGE_DEBUG=1 for the traceback)"
+            )
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(config: Path | None) -> Settings:
+    if config is not None and not config.is_file():
+        err.print(f"[red]error:[/red] --config: no such file {config}")
+        raise typer.Exit(2)
+    return load_settings(config)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(__version__)
+
+
+@app.command()
+@friendly
+def demo(
+    payments: Annotated[int, typer.Option(min=1, max=100_000, help="Payments to make.")] = 50,
+    exit_: Annotated[
+        bool, typer.Option("--exit", help="Stop when done; print a JSON summary last.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Storefront RNG seed.")] = 7,
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 300.0,
+) -> None:
+    """Start both sandboxes and the engine; a storefront makes payments that reach D365."""
+    from paybridge.demo import run_demo, summary_json
+
+    try:
+        summary = asyncio.run(run_demo(payments, exit_when_done=exit_, seed=seed, timeout=timeout))
+    except KeyboardInterrupt:
+        err.print("stopped")
+        return
+    print(summary_json(summary))
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+@friendly
+def run(config: ConfigOption = None) -> None:
+    """Run the engine: poll PayTrace and post to D365 until Ctrl-C."""
+    from paybridge.services import build_engine
+
+    settings = _settings(config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    async def main() -> None:
+        engine = build_engine(settings)
+        stop = asyncio.Event()
+        try:
+            await engine.run(stop)
+        finally:
+            await engine.aclose()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        err.print("stopped")
+
+
+@app.command()
+@friendly
+def trace(
+    transaction_id: Annotated[str, typer.Argument(help="PayTrace transaction id.")],
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """The lineage of one payment: when each fact was seen, each step, and the D365 records."""
+    from paybridge.services import open_store
+
+    if not transaction_id.strip().isdigit():
+        err.print("[red]error:[/red] transaction_id: a PayTrace transaction id is a number")
+        raise typer.Exit(2)
+    store = open_store(_settings(config).store.url)
+    prefix = f"paytrace:{transaction_id.strip()}:"
+    seen = store.ledger.sightings(prefix)
+    steps = store.ledger.entries(prefix)
+    if as_json:
+        print(json.dumps({"seen": seen, "steps": [vars(s) for s in steps]}, default=str))
+        return
+    if not seen and not steps:
+        err.print(f"nothing known about PayTrace transaction {transaction_id}")
+        raise typer.Exit(1)
+    table = Table(title=f"PayTrace transaction {transaction_id}")
+    for column in ("when", "fact", "step", "system", "record", "status", "attempts"):
+        table.add_column(column)
+    for row in seen:
+        message = row.get("message") or {}
+        table.add_row(
+            str(row["received_at"]), row["key"], "seen", row["source"], "",
+            str(message.get("status", "")), str(message.get("attempts", "")),
+        )  # fmt: skip
+    for step in steps:
+        table.add_row(
+            str(step.at), step.event_key, step.step, step.system,
+            f"{step.entity} {step.entity_id}", step.status, str(step.attempts),
+        )  # fmt: skip
+    out.print(table)
+
+
+@dlq_app.command("list")
+@friendly
+def dlq_list(config: ConfigOption = None) -> None:
+    """Dead letters with their reason."""
+    from paybridge.services import open_store
+
+    store = open_store(_settings(config).store.url)
+    table = Table(title="Dead letters")
+    for column in ("id", "key", "attempts", "reason"):
+        table.add_column(column)
+    for row in store.queue.dead_letters():
+        table.add_row(
+            str(row["id"]), str(row["key"]), str(row["attempts"]), str(row["dead_reason"])
+        )
+    out.print(table)
+
+
+@dlq_app.command("replay")
+@friendly
+def dlq_replay(
+    message_id: Annotated[int, typer.Argument(help="Dead letter id (see `dlq list`).")],
+    config: ConfigOption = None,
+) -> None:
+    """Put one dead letter back in the queue after a fix."""
+    from paybridge.services import open_store
+
+    store = open_store(_settings(config).store.url)
+    if not store.queue.replay(message_id):
+        err.print(f"[red]error:[/red] message_id: no dead letter {message_id}")
+        raise typer.Exit(2)
+    out.print(f"replaying {message_id}")
+
+
+@xref_app.command("link")
+@friendly
+def xref_link(
+    paytrace_customer: Annotated[str, typer.Argument(help="PayTrace customer_id.")],
+    d365_customer: Annotated[str, typer.Argument(help="company/account, e.g. usmf/US-001.")],
+    config: ConfigOption = None,
+) -> None:
+    """Link a PayTrace customer profile to a D365 customer."""
+    from paybridge.services import open_store
+
+    company, slash, account = d365_customer.partition("/")
+    if not slash or not company or not account:
+        err.print("[red]error:[/red] d365_customer: write it as company/account, e.g. usmf/US-001")
+        raise typer.Exit(2)
+    open_store(_settings(config).store.url).xref.link(
+        "paytrace_customer", paytrace_customer, f"{company.lower()}/{account}"
+    )
+    out.print(f"{paytrace_customer} -> {company.lower()}/{account}")
+
+
+@xref_app.command("list")
+@friendly
+def xref_list(config: ConfigOption = None) -> None:
+    """All PayTrace customer -> D365 customer links."""
+    from paybridge.services import open_store
+
+    for source, target in sorted(
+        open_store(_settings(config).store.url).xref.all("paytrace_customer").items()
+    ):
+        out.print(f"{source} -> {target}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,174 @@
+"""ChangePoller: PayTrace exports and batches -> each (transaction, state) change exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Literal, Protocol
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from paybridge.clock import Clock
+from paybridge.connectors.paytrace.requests import ExportByDateRangeRequest
+from paybridge.connectors.paytrace.responses import MERCHANT_TZ, BatchRecord, TransactionRecord
+
+ChangeKind = Literal["sale", "authorization", "capture", "refund", "void", "settlement", "decline"]
+# Within one transaction: it exists, then is captured, then voided, then settled.
+_RANK: dict[str, int] = {
+    "sale": 0, "authorization": 0, "refund": 0, "decline": 0,
+    "capture": 1, "void": 2, "settlement": 3,
+}  # fmt: skip
+# A batch is listed by its settle day; days are merchant-local, so allow a day of slack.
+_BATCH_MEMORY = timedelta(days=3)
+
+
+class ChangeSource(Protocol):
+    """What the poller needs from PayTraceClient (a fake in tests)."""
+
+    async def export_by_date_range(
+        self, request: ExportByDateRangeRequest
+    ) -> list[TransactionRecord]: ...
+
+    async def export_batches(self, start_date: date, end_date: date) -> list[BatchRecord]: ...
+
+    async def batch_transactions(self, batch_number: int) -> list[TransactionRecord]: ...
+
+
+class TransactionChange(BaseModel):
+    """One fact about a PayTrace transaction; ``key`` is its exactly-once identity."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    transaction_id: int
+    kind: ChangeKind
+    record: TransactionRecord
+
+
+class SeenTransaction(BaseModel):
+    kinds: list[ChangeKind] = Field(default_factory=list)
+    created: datetime
+
+
+class PollCursor(BaseModel):
+    """What the runtime stores between polls (JSON): a watermark and what was already emitted."""
+
+    watermark: datetime | None = None
+    seen: dict[int, SeenTransaction] = Field(default_factory=dict)
+    batches: dict[int, datetime] = Field(default_factory=dict)
+
+
+def change_kinds(record: TransactionRecord) -> list[ChangeKind]:
+    """The states a record shows, read tolerantly (case-insensitive, by substring)."""
+    ttype = record.transaction_type.lower()
+    status = record.status_code.strip().upper()
+    message = record.status_message.lower()
+    if "declin" in message or "declin" in ttype:
+        return ["decline"]
+    settled = bool(record.settled.strip()) or status.startswith("GB") or "settled" in message
+    kinds: list[ChangeKind] = []
+    if "refund" in ttype:
+        kinds.append("refund")
+    elif "auth" in ttype:
+        kinds.append("authorization")
+        if status == "Y" or settled:
+            kinds.append("capture")
+    else:
+        kinds.append("sale")
+    if "void" in message or "void" in ttype:
+        kinds.append("void")
+    if settled:
+        kinds.append("settlement")
+    return kinds
+
+
+class ChangePoller:
+    """Reads PayTrace's exports and settlement batches and emits each state change once.
+
+    Every poll re-reads at least ``lookback`` (captures, voids and late rows of recent
+    transactions) and never less than ``overlap`` behind the last watermark; settlements of
+    older transactions come from the batches settled since the watermark.
+    """
+
+    def __init__(
+        self,
+        client: ChangeSource,
+        *,
+        clock: Clock,
+        overlap: timedelta = timedelta(minutes=10),
+        lookback: timedelta = timedelta(days=7),
+        merchant_tz: str = MERCHANT_TZ,
+    ) -> None:
+        self._client = client
+        self._clock = clock
+        self._overlap = overlap
+        self._lookback = lookback
+        self._tz = merchant_tz
+        self._zone = ZoneInfo(merchant_tz)
+
+    async def poll(self, cursor: PollCursor) -> tuple[list[TransactionChange], PollCursor]:
+        """New changes in order, and the cursor to store once they are safely enqueued."""
+        now = self._clock.now()
+        start = now - self._lookback
+        if cursor.watermark is not None:
+            start = min(start, cursor.watermark - self._overlap)
+        seen = {txn: entry.model_copy(deep=True) for txn, entry in cursor.seen.items()}
+        request = ExportByDateRangeRequest(start_date=self._day(start), end_date=self._day(now))
+        records = await self._client.export_by_date_range(request)
+        changes = self._new_changes(records, seen)
+        batches = dict(cursor.batches)
+        settled = await self._settled_batches(cursor.watermark or start, now, batches)
+        changes += self._new_changes(settled, seen, only=("settlement",))
+        changes.sort(key=lambda c: (self._created(c.record), c.transaction_id, _RANK[c.kind]))
+        horizon = now - max(self._lookback, self._overlap) - timedelta(days=1)
+        kept = {txn: entry for txn, entry in seen.items() if entry.created >= horizon}
+        memory = {n: at for n, at in batches.items() if at >= now - _BATCH_MEMORY}
+        return changes, PollCursor(watermark=now, seen=kept, batches=memory)
+
+    async def _settled_batches(
+        self, since: datetime, now: datetime, done: dict[int, datetime]
+    ) -> list[TransactionRecord]:
+        """Records of batches settled since ``since`` that earlier polls did not open."""
+        first = self._day(since) - timedelta(days=1)
+        records: list[TransactionRecord] = []
+        for batch in await self._client.export_batches(first, self._day(now)):
+            if batch.number in done:
+                continue
+            records += await self._client.batch_transactions(batch.number)
+            done[batch.number] = now
+        return records
+
+    def _new_changes(
+        self,
+        records: Iterable[TransactionRecord],
+        seen: dict[int, SeenTransaction],
+        only: tuple[ChangeKind, ...] | None = None,
+    ) -> list[TransactionChange]:
+        changes: list[TransactionChange] = []
+        for record in records:
+            entry = seen.get(record.transaction_id)
+            if entry is None:
+                entry = SeenTransaction(created=self._created(record))
+                seen[record.transaction_id] = entry
+            for kind in change_kinds(record):
+                if kind in entry.kinds or (only is not None and kind not in only):
+                    continue
+                entry.kinds.append(kind)
+                key = f"paytrace:{record.transaction_id}:{kind}"
+                changes.append(
+                    TransactionChange(
+                        key=key, transaction_id=record.transaction_id, kind=kind, record=record
+                    )
+                )
+        return changes
+
+    def _created(self, record: TransactionRecord) -> datetime:
+        try:
+            return record.created_at_utc(self._tz)
+        except ValueError:
+            # Unknown creation time: treat it as new, so it is remembered for the whole window.
+            return self._clock.now()
+
+    def _day(self, moment: datetime) -> date:
+        return moment.astimezone(self._zone).date()

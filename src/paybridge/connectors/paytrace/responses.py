@@ -1,0 +1,201 @@
+"""PayTrace v1 response bodies and export records, tolerant of fields the API adds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+from paybridge.connectors.paytrace.models import (
+    Address,
+    MaskedCard,
+    PayTraceResponse,
+    WireDecimal,
+)
+
+MERCHANT_TZ = "America/Los_Angeles"
+_LOCAL_FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y")
+
+
+@lru_cache(maxsize=16)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def parse_merchant_time(text: str, tz: str = MERCHANT_TZ) -> datetime:
+    """ "M/D/YYYY h:mm:ss AM/PM" in the merchant's zone -> aware UTC.
+
+    An ambiguous wall time (the repeated hour when DST ends) is read as its first occurrence,
+    and a skipped one (DST start) with the offset before the change: PEP 495's ``fold=0``.
+    """
+    cleaned = " ".join(text.split()).upper()
+    for fmt in _LOCAL_FORMATS:
+        try:
+            naive = datetime.strptime(cleaned, fmt)  # noqa: DTZ007 - zone attached next line
+        except ValueError:
+            continue
+        return naive.replace(tzinfo=_zone(tz)).astimezone(UTC)
+    raise ValueError(f"not a PayTrace date and time: {text!r}")
+
+
+class TransactionResponse(PayTraceResponse):
+    """Sale, authorization, capture, refund and void results (spec §5.1-5.7)."""
+
+    transaction_id: int
+    approval_code: str = ""
+    approval_message: str = ""
+    avs_response: str = ""
+    csc_response: str = ""
+    external_transaction_id: str = ""
+    masked_card_number: str | None = None
+    discretionary_data: dict[str, Any] | None = None
+
+
+class TokenResponse(BaseModel):
+    """/oauth/token success (spec §2.1); ``token_type`` is ignored: the scheme is always Bearer."""
+
+    model_config = ConfigDict(extra="allow")
+
+    access_token: str = Field(min_length=1)
+    token_type: str = ""
+    expires_in: int = 7200
+    created_at: int | None = None
+
+
+class CustomerResponse(PayTraceResponse):
+    customer_id: str
+    masked_card_number: str | None = None
+
+
+class CheckResponse(PayTraceResponse):
+    check_transaction_id: int | None = None
+    ach_code: int | None = None
+    ach_message: str = ""
+
+
+class ClientKeyResponse(PayTraceResponse):
+    """payment_fields/token/create: the key handed to PayTrace Protect in the browser."""
+
+    success: bool = True
+    response_code: int = 0
+    clientKey: str  # PayTrace's own camelCase
+
+
+class CreatedInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    through: str = ""
+    at: str = ""
+    by: str = ""
+    from_ip: str = ""
+
+
+class TransactionRecord(BaseModel):
+    """One row of transactions/export (spec §5.10)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    transaction_id: int
+    transaction_type: str = ""
+    amount: WireDecimal = None
+    invoice_id: str = ""
+    description: str = ""
+    customer_id: str = ""
+    customer_reference_id: str = ""
+    status_code: str = ""
+    status_message: str = ""
+    approval_code: str = ""
+    approval_message: str = ""
+    avs_response: str = ""
+    csc_response: str = ""
+    credit_card: MaskedCard | None = None
+    created: CreatedInfo = Field(default_factory=CreatedInfo)
+    settled: str = ""
+    tax_amount: WireDecimal = None
+    receipt_emailed_to: str = ""
+    billing_address: Address | None = None
+    shipping_address: Address | None = None
+    discretionary_data: dict[str, Any] | None = None
+
+    def created_at_utc(self, tz: str = MERCHANT_TZ) -> datetime:
+        return parse_merchant_time(self.created.at, tz)
+
+    def settled_at_utc(self, tz: str = MERCHANT_TZ) -> datetime | None:
+        return parse_merchant_time(self.settled, tz) if self.settled.strip() else None
+
+    @property
+    def batch_number(self) -> int | None:
+        """The settlement batch from status ``GB<n>``, when settled."""
+        code = self.status_code.strip().upper()
+        digits = code[2:] if code.startswith("GB") else ""
+        return int(digits) if digits.isdigit() else None
+
+
+class ExportResponse(PayTraceResponse):
+    transactions: list[TransactionRecord] = Field(default_factory=list)
+
+
+class CustomerRecord(BaseModel):
+    """One vault profile from customer/export (field list partly unknown, spec §13)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    customer_id: str
+    credit_card: MaskedCard | None = None
+    billing_address: Address | None = None
+    shipping_address: Address | None = None
+    email: str = ""
+    phone: str = ""
+    fax: str = ""
+    discretionary_data: dict[str, Any] | None = None
+
+
+class CustomerExportResponse(PayTraceResponse):
+    customers: list[CustomerRecord] = Field(default_factory=list)
+
+
+class RecurrenceRecord(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    customer_id: str = ""
+    amount: WireDecimal = None
+    frequency: str = ""
+    start_date: str = ""
+    total_count: int | None = None
+    transaction_type: str = ""
+    description: str = ""
+
+
+class RecurrenceResponse(PayTraceResponse):
+    recurrence: RecurrenceRecord | None = None
+
+
+class RecurrenceExportResponse(PayTraceResponse):
+    recurrences: list[RecurrenceRecord] = Field(default_factory=list)
+    recurrence: RecurrenceRecord | None = None
+
+
+class BatchRecord(BaseModel):
+    """A settlement batch summary; PayTrace's exact field names are unknown (spec §5.11)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    number: int = Field(validation_alias=AliasChoices("number", "batch_number"))
+    when: str = Field(default="", validation_alias=AliasChoices("when", "created", "settled"))
+    transaction_count: int | None = None
+    net_amount: WireDecimal = None
+
+    def settled_at_utc(self, tz: str = MERCHANT_TZ) -> datetime | None:
+        return parse_merchant_time(self.when, tz) if self.when.strip() else None
+
+
+class BatchesExportResponse(PayTraceResponse):
+    batches: list[BatchRecord] = Field(default_factory=list)
+
+
+class BatchExportOneResponse(PayTraceResponse):
+    batch: BatchRecord | None = None

@@ -1,0 +1,47 @@
+"""Queue envelopes: the JSON shape the runtime moves, knowing nothing of PayTrace or D365."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One message: ``key`` is the fact's deterministic identity, ``partition_key`` its ordering."""
+
+    topic: str
+    key: str
+    partition_key: str
+    payload: dict[str, Any]
+    id: int | None = None
+    attempts: int = 0
+    created_at: datetime | None = None
+    source: str = "internal"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def payload_json(self) -> str:
+        return json.dumps(self.payload, separators=(",", ":"), sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a handler says about one envelope."""
+
+    status: str  # "done" | "retry" | "dead"
+    reason: str = ""
+    retry_after: float | None = None
+
+    @classmethod
+    def done(cls, reason: str = "") -> Outcome:
+        return cls("done", reason)
+
+    @classmethod
+    def retry(cls, reason: str, retry_after: float | None = None) -> Outcome:
+        return cls("retry", reason, retry_after)
+
+    @classmethod
+    def dead(cls, reason: str) -> Outcome:
+        return cls("dead", reason)

@@ -1,0 +1,172 @@
+"""Intents: every external write is recorded before it is sent, and resolved by looking, not resending."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from paybridge.clock import Clock
+from paybridge.errors import ConfigError, DataError, FatalError, RetryableError
+from paybridge.store.schema import intents
+
+PLANNED, SENT, DONE, FAILED = "planned", "sent", "done", "failed"
+# Errors that prove the write did not happen; InDoubtError and surprises prove nothing.
+DEFINITE_REFUSALS = (DataError, FatalError, RetryableError, ConfigError)
+
+
+def _encode(value: Any) -> Any:
+    # Decimals keep their exact digits through the store: a write replayed later sends the same number.
+    if isinstance(value, Decimal):
+        return {"$decimal": str(value)}
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(obj: dict[str, Any]) -> Any:
+    if set(obj) == {"$decimal"}:
+        return Decimal(obj["$decimal"])
+    return obj
+
+
+def dump_detail(detail: dict[str, Any]) -> str:
+    return json.dumps(_encode(detail), default=str, sort_keys=True)
+
+
+def load_detail(text: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(text, object_hook=_decode)
+    return loaded
+
+
+@dataclass(frozen=True)
+class Intent:
+    event_key: str
+    step: str
+    system: str
+    status: str
+    reference: str
+    detail: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """How ``execute_once`` finished: sent now, found after an ambiguous try, or already done."""
+
+    how: str  # "sent" | "found" | "already"
+    detail: dict[str, Any]
+
+
+class IntentStore:
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def get(self, event_key: str, step: str) -> Intent | None:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    select(intents).where(intents.c.event_key == event_key, intents.c.step == step)
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            return None
+        return Intent(
+            event_key=row["event_key"],
+            step=row["step"],
+            system=row["system"],
+            status=row["status"],
+            reference=row["reference"],
+            detail=load_detail(row["detail"]),
+            attempts=row["attempts"],
+        )
+
+    def plan(
+        self, event_key: str, step: str, system: str, reference: str, detail: dict[str, Any]
+    ) -> Intent:
+        """Record the intent unless it exists; return what is recorded (the first plan wins)."""
+        now = self.clock.now()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(intents).values(
+                        event_key=event_key,
+                        step=step,
+                        system=system,
+                        status=PLANNED,
+                        reference=reference,
+                        detail=dump_detail(detail),
+                        attempts=0,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        except IntegrityError:
+            pass
+        found = self.get(event_key, step)
+        assert found is not None
+        return found
+
+    def _set(self, event_key: str, step: str, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(intents)
+                .where(intents.c.event_key == event_key, intents.c.step == step)
+                .values(updated_at=self.clock.now(), **values)
+            )
+
+    def mark_sent(self, intent: Intent) -> None:
+        self._set(intent.event_key, intent.step, status=SENT, attempts=intents.c.attempts + 1)
+
+    def complete(self, intent: Intent, detail: dict[str, Any]) -> None:
+        merged = {**intent.detail, **detail}
+        self._set(intent.event_key, intent.step, status=DONE, detail=dump_detail(merged))
+
+    def unsend(self, intent: Intent) -> None:
+        """The other system refused for certain: nothing was written, a later attempt may send."""
+        self._set(intent.event_key, intent.step, status=PLANNED)
+
+    def fail(self, intent: Intent, reason: str) -> None:
+        merged = {**intent.detail, "error": reason}
+        self._set(intent.event_key, intent.step, status=FAILED, detail=dump_detail(merged))
+
+    async def execute_once(
+        self,
+        intent: Intent,
+        send: Callable[[], Awaitable[dict[str, Any]]],
+        find: Callable[[], Awaitable[dict[str, Any] | None]],
+    ) -> Resolution:
+        """Run ``send`` at most once per confirmed absence; an earlier unknown outcome is looked up.
+
+        ``send`` returns the detail to keep (ids the other system gave). ``find`` returns that
+        detail when the write exists on the other side, ``None`` when it is confirmed absent, and
+        raises when it cannot tell. An ambiguous ``send`` leaves the intent ``sent`` and re-raises
+        ``InDoubtError``, so the next attempt starts by looking.
+        """
+        if intent.status == DONE:
+            return Resolution("already", intent.detail)
+        if intent.status in (SENT, FAILED):
+            existing = await find()
+            if existing is not None:
+                self.complete(intent, existing)
+                return Resolution("found", existing)
+        self.mark_sent(intent)
+        try:
+            detail = await send()
+        except DEFINITE_REFUSALS:
+            # The other system said no: nothing was written, so a later attempt may send again.
+            self.unsend(intent)
+            raise
+        # Anything else (InDoubtError, or a surprise after the request left) keeps it ``sent``.
+        self.complete(intent, detail)
+        return Resolution("sent", detail)

@@ -1,0 +1,141 @@
+"""The ledger links ids across systems to event keys and steps; the xref maps one system's ids to the other's."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy.engine import Connection
+
+from paybridge.clock import Clock
+from paybridge.store.schema import inbox, ledger, queue, xref
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    event_key: str
+    step: str
+    system: str
+    entity: str
+    entity_id: str
+    status: str
+    attempts: int
+    template_version: str | None
+    detail: dict[str, Any]
+    at: datetime
+
+
+class Ledger:
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def record(
+        self,
+        event_key: str,
+        step: str,
+        *,
+        system: str,
+        entity: str,
+        entity_id: str,
+        status: str,
+        attempts: int = 1,
+        template_version: str | None = None,
+        detail: dict[str, Any] | None = None,
+        conn: Connection | None = None,
+    ) -> None:
+        values = {
+            "event_key": event_key,
+            "step": step,
+            "system": system,
+            "entity": entity,
+            "entity_id": entity_id,
+            "status": status,
+            "attempts": attempts,
+            "template_version": template_version,
+            "detail": json.dumps(detail or {}, default=str, sort_keys=True),
+            "at": self.clock.now(),
+        }
+        if conn is not None:
+            conn.execute(insert(ledger).values(values))
+            return
+        with self.engine.begin() as own:
+            own.execute(insert(ledger).values(values))
+
+    def entries(self, key_prefix: str) -> list[LedgerEntry]:
+        """Entries whose event key starts with ``key_prefix`` (e.g. ``paytrace:123:``), oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(ledger)
+                .where(ledger.c.event_key.startswith(key_prefix, autoescape=True))
+                .order_by(ledger.c.id)
+            ).mappings()
+            return [
+                LedgerEntry(
+                    event_key=r["event_key"],
+                    step=r["step"],
+                    system=r["system"],
+                    entity=r["entity"],
+                    entity_id=r["entity_id"],
+                    status=r["status"],
+                    attempts=r["attempts"],
+                    template_version=r["template_version"],
+                    detail=json.loads(r["detail"]),
+                    at=r["at"],
+                )
+                for r in rows
+            ]
+
+    def sightings(self, key_prefix: str) -> list[dict[str, Any]]:
+        """Inbox and queue rows for the keys under ``key_prefix``: when each fact was seen."""
+        with self.engine.connect() as conn:
+            seen = conn.execute(
+                select(inbox).where(inbox.c.key.startswith(key_prefix, autoescape=True))
+            ).mappings()
+            messages = conn.execute(
+                select(
+                    queue.c.key,
+                    queue.c.status,
+                    queue.c.attempts,
+                    queue.c.last_error,
+                    queue.c.dead_reason,
+                    queue.c.created_at,
+                    queue.c.updated_at,
+                ).where(queue.c.key.startswith(key_prefix, autoescape=True))
+            ).mappings()
+            by_key = {m["key"]: dict(m) for m in messages}
+            return [{**dict(row), "message": by_key.get(row["key"])} for row in seen]
+
+
+class Xref:
+    """Cross-references such as PayTrace customer id -> D365 ``company/account``."""
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def get(self, kind: str, source_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(xref.c.target_id).where(xref.c.kind == kind, xref.c.source_id == source_id)
+            ).scalar()
+            return str(value) if value is not None else None
+
+    def link(self, kind: str, source_id: str, target_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(xref).where(xref.c.kind == kind, xref.c.source_id == source_id))
+            conn.execute(
+                insert(xref).values(
+                    kind=kind, source_id=source_id, target_id=target_id, updated_at=self.clock.now()
+                )
+            )
+
+    def all(self, kind: str) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(xref.c.source_id, xref.c.target_id).where(xref.c.kind == kind)
+            )
+            return {str(s): str(t) for s, t in rows}

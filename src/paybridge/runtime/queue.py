@@ -1,0 +1,183 @@
+"""The durable queue and its inbox: dedupe by key, per-partition order, leases, delays, dead letters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, and_, exists, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from paybridge.clock import Clock
+from paybridge.runtime.envelope import Envelope
+from paybridge.store.schema import inbox, queue
+
+READY, LEASED, DONE, DEAD = "ready", "leased", "done", "dead"
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    ready: int
+    leased: int
+    done: int
+    dead: int
+    duplicates: int
+
+
+class SqlQueue:
+    """A queue in the store; the inbox insert and the enqueue share one transaction."""
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def _insert_ignore(self, conn: Connection, key: str, source: str) -> bool:
+        values = {"key": key, "source": source, "received_at": self.clock.now(), "duplicates": 0}
+        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        stmt = dialect_insert(inbox).values(values).on_conflict_do_nothing(index_elements=["key"])
+        # RETURNING says whether the row went in; rowcount is not reliable across drivers here.
+        inserted = conn.execute(stmt.returning(inbox.c.key)).first() is not None
+        if not inserted:
+            conn.execute(
+                update(inbox).where(inbox.c.key == key).values(duplicates=inbox.c.duplicates + 1)
+            )
+        return inserted
+
+    def publish(self, conn: Connection, envelopes: Sequence[Envelope]) -> list[bool]:
+        """Enqueue inside the caller's transaction; returns, per envelope, whether it was new."""
+        now = self.clock.now()
+        fresh: list[bool] = []
+        rows = []
+        for env in envelopes:
+            is_new = self._insert_ignore(conn, env.key, env.source)
+            fresh.append(is_new)
+            if is_new:
+                rows.append(self._row(env, now))
+        if rows:
+            conn.execute(insert(queue), rows)
+        return fresh
+
+    def enqueue(self, envelopes: Sequence[Envelope]) -> list[bool]:
+        with self.engine.begin() as conn:
+            return self.publish(conn, envelopes)
+
+    @staticmethod
+    def _row(env: Envelope, now: datetime) -> dict[str, object]:
+        return {
+            "topic": env.topic,
+            "key": env.key,
+            "partition_key": env.partition_key,
+            "payload": env.payload_json(),
+            "status": READY,
+            "attempts": 0,
+            "not_before": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    def claim(self, worker: str, limit: int, lease_seconds: float = 60.0) -> list[Envelope]:
+        """Lease up to ``limit`` messages, at most the oldest open one of each partition."""
+        now = self.clock.now()
+        older = queue.alias("older")
+        claimable = and_(queue.c.status == READY, queue.c.not_before <= now)
+        blocked = exists().where(
+            older.c.partition_key == queue.c.partition_key,
+            older.c.id < queue.c.id,
+            older.c.status.in_([READY, LEASED]),
+        )
+        query = select(queue).where(claimable, ~blocked).order_by(queue.c.id).limit(limit)
+        with self.engine.begin() as conn:
+            # A lease that ran out means its worker died: the message is ready again.
+            conn.execute(
+                update(queue)
+                .where(queue.c.status == LEASED, queue.c.lease_until < now)
+                .values(status=READY, updated_at=now)
+            )
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = conn.execute(query).mappings().all()
+            if not rows:
+                return []
+            ids = [row["id"] for row in rows]
+            conn.execute(
+                update(queue)
+                .where(queue.c.id.in_(ids))
+                .values(
+                    status=LEASED,
+                    leased_by=worker,
+                    lease_until=now + timedelta(seconds=lease_seconds),
+                    attempts=queue.c.attempts + 1,
+                    updated_at=now,
+                )
+            )
+        return [
+            Envelope(
+                topic=row["topic"],
+                key=row["key"],
+                partition_key=row["partition_key"],
+                payload=json.loads(row["payload"]),
+                id=row["id"],
+                attempts=row["attempts"] + 1,
+                created_at=row["created_at"],
+            )
+            for row in rows
+        ]
+
+    def ack(self, ids: Sequence[int]) -> None:
+        self._set(ids, status=DONE, lease_until=None)
+
+    def retry(self, message_id: int, delay_seconds: float, error: str) -> None:
+        not_before = self.clock.now() + timedelta(seconds=delay_seconds)
+        self._set([message_id], status=READY, not_before=not_before, last_error=error[:4000])
+
+    def dead(self, message_id: int, reason: str) -> None:
+        self._set([message_id], status=DEAD, dead_reason=reason[:4000], last_error=reason[:4000])
+
+    def release(self, ids: Sequence[int]) -> None:
+        """Give leased messages back untouched (graceful shutdown)."""
+        self._set(ids, status=READY, lease_until=None, attempts=queue.c.attempts - 1)
+
+    def _set(self, ids: Sequence[int], **values: object) -> None:
+        if not ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(queue)
+                .where(queue.c.id.in_(list(ids)))
+                .values(updated_at=self.clock.now(), **values)
+            )
+
+    def replay(self, message_id: int) -> bool:
+        """Put a dead letter back in line, attempts reset."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(queue)
+                .where(queue.c.id == message_id, queue.c.status == DEAD)
+                .values(status=READY, attempts=0, not_before=self.clock.now(), dead_reason=None)
+            )
+            return result.rowcount == 1
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, object]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(queue).where(queue.c.status == DEAD).order_by(queue.c.id).limit(limit)
+            )
+            return [dict(row) for row in rows.mappings()]
+
+    def stats(self) -> QueueStats:
+        with self.engine.connect() as conn:
+            counts: dict[str, int] = dict(
+                conn.execute(select(queue.c.status, func.count()).group_by(queue.c.status)).all()
+            )
+            dups = conn.execute(select(func.coalesce(func.sum(inbox.c.duplicates), 0))).scalar()
+        return QueueStats(
+            ready=counts.get(READY, 0),
+            leased=counts.get(LEASED, 0),
+            done=counts.get(DONE, 0),
+            dead=counts.get(DEAD, 0),
+            duplicates=int(dups or 0),
+        )

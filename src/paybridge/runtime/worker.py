@@ -1,0 +1,128 @@
+"""The worker: claims envelopes, hands each topic's batch to its handler, applies retries and dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from paybridge.errors import ConfigError, DataError, FatalError, InDoubtError, RetryableError
+from paybridge.runtime.envelope import Envelope, Outcome
+from paybridge.runtime.queue import SqlQueue
+from paybridge.runtime.retry import RetryPolicy
+
+log = logging.getLogger("paybridge.worker")
+
+Handler = Callable[[Sequence[Envelope]], Awaitable[Sequence[Outcome]]]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def outcome_for(exc: BaseException) -> Outcome:
+    """Classify an exception by the error tree: bad data and refusals are dead letters at once."""
+    if isinstance(exc, (DataError, FatalError)):
+        return Outcome.dead(str(exc))
+    if isinstance(exc, RetryableError):
+        return Outcome.retry(str(exc), exc.retry_after)
+    if isinstance(exc, InDoubtError):
+        return Outcome.retry(f"in doubt, will look up {exc.reference!r}: {exc}")
+    if isinstance(exc, ConfigError):
+        return Outcome.retry(f"configuration: {exc}")
+    return Outcome.retry(f"unexpected {type(exc).__name__}: {exc}")
+
+
+@dataclass
+class WorkerStats:
+    processed: int = 0
+    retried: int = 0
+    dead: int = 0
+    batches: int = 0
+    by_topic: dict[str, int] = field(default_factory=dict)
+
+
+class Worker:
+    def __init__(
+        self,
+        queue: SqlQueue,
+        handlers: dict[str, Handler],
+        *,
+        name: str = "worker-1",
+        batch_size: int = 200,
+        lease_seconds: float = 120.0,
+        policy: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+        sleep: Sleep = asyncio.sleep,
+        idle_seconds: float = 0.2,
+    ) -> None:
+        self.queue = queue
+        self.handlers = handlers
+        self.name = name
+        self.batch_size = batch_size
+        self.lease_seconds = lease_seconds
+        self.policy = policy or RetryPolicy()
+        self.rng = rng or random.Random()
+        self.sleep = sleep
+        self.idle_seconds = idle_seconds
+        self.stats = WorkerStats()
+
+    async def run_once(self) -> int:
+        """Process one claim's worth of messages; returns how many were handled."""
+        batch = self.queue.claim(self.name, self.batch_size, self.lease_seconds)
+        if not batch:
+            return 0
+        by_topic: dict[str, list[Envelope]] = {}
+        for env in batch:
+            by_topic.setdefault(env.topic, []).append(env)
+        for topic, envs in by_topic.items():
+            await self._dispatch(topic, envs)
+        self.stats.batches += 1
+        return len(batch)
+
+    async def _dispatch(self, topic: str, envs: list[Envelope]) -> None:
+        handler = self.handlers.get(topic)
+        if handler is None:
+            outcomes: Sequence[Outcome] = [Outcome.dead(f"no handler for topic {topic!r}")] * len(
+                envs
+            )
+        else:
+            try:
+                outcomes = await handler(envs)
+            except Exception as exc:  # one failure for the whole batch; classified, never lost
+                log.warning("handler %s failed for %d messages: %s", topic, len(envs), exc)
+                outcomes = [outcome_for(exc)] * len(envs)
+        if len(outcomes) != len(envs):
+            outcomes = [
+                Outcome.retry(f"handler {topic!r} returned a wrong number of outcomes")
+            ] * len(envs)
+        self._apply(envs, outcomes)
+        self.stats.by_topic[topic] = self.stats.by_topic.get(topic, 0) + len(envs)
+
+    def _apply(self, envs: Sequence[Envelope], outcomes: Sequence[Outcome]) -> None:
+        done: list[int] = []
+        for env, outcome in zip(envs, outcomes, strict=True):
+            assert env.id is not None
+            if outcome.status == "done":
+                done.append(env.id)
+            elif outcome.status == "dead" or self.policy.exhausted(env.attempts):
+                reason = outcome.reason
+                if outcome.status != "dead":
+                    reason = f"gave up after {env.attempts} attempts: {reason}"
+                self.queue.dead(env.id, reason)
+                self.stats.dead += 1
+                log.error("dead letter %s: %s", env.key, reason)
+            else:
+                delay = self.policy.delay(env.attempts, self.rng, outcome.retry_after)
+                self.queue.retry(env.id, delay, outcome.reason)
+                self.stats.retried += 1
+        self.queue.ack(done)
+        self.stats.processed += len(done)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Loop until ``stop`` is set; in-flight work finishes, leased messages are not abandoned."""
+        while not stop.is_set():
+            handled = await self.run_once()
+            if handled == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.idle_seconds)

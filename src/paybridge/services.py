@@ -1,0 +1,186 @@
+"""The one wiring point: builds the store, clients, flows, worker and poller from settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import httpx
+from sqlalchemy import Engine as SqlEngine
+
+from paybridge.clock import Clock, SystemClock
+from paybridge.connectors.dynamics import DynamicsClient, MsalTokenProvider, TokenProvider
+from paybridge.connectors.dynamics.transport import RedirectTransport
+from paybridge.connectors.paytrace import PayTraceClient
+from paybridge.connectors.paytrace.poller import ChangePoller
+from paybridge.flows.payment_posting import PaymentPoster
+from paybridge.flows.paytrace_ingest import PAYMENT_TOPIC, UNREADABLE_TOPIC, PayTraceIngest
+from paybridge.runtime.cursors import Cursors
+from paybridge.runtime.envelope import Envelope, Outcome
+from paybridge.runtime.intents import IntentStore
+from paybridge.runtime.ledger import Ledger, Xref
+from paybridge.runtime.queue import SqlQueue
+from paybridge.runtime.retry import RetryPolicy
+from paybridge.runtime.worker import Worker
+from paybridge.settings import Settings, resolve_secret
+from paybridge.store import open_engine
+
+log = logging.getLogger("paybridge.services")
+
+
+@dataclass
+class Store:
+    """The store and the runtime records kept in it."""
+
+    engine: SqlEngine
+    queue: SqlQueue
+    intents: IntentStore
+    ledger: Ledger
+    xref: Xref
+    cursors: Cursors
+
+
+def open_store(url: str, clock: Clock | None = None) -> Store:
+    clock = clock or SystemClock()
+    engine = open_engine(url)
+    return Store(
+        engine=engine,
+        queue=SqlQueue(engine, clock),
+        intents=IntentStore(engine, clock),
+        ledger=Ledger(engine, clock),
+        xref=Xref(engine, clock),
+        cursors=Cursors(engine, clock),
+    )
+
+
+async def _dead_letter_unreadable(envs: Sequence[Envelope]) -> list[Outcome]:
+    return [Outcome.dead(str(env.payload.get("reason", "unreadable event"))) for env in envs]
+
+
+def msal_provider(settings: Settings, http_client: httpx.Client | None = None) -> MsalTokenProvider:
+    d = settings.dynamics
+    if http_client is None and d.login_redirect:
+        http_client = httpx.Client(
+            transport=RedirectTransport(
+                {d.authority_host: d.login_redirect}, transport=httpx.HTTPTransport()
+            ),
+            timeout=d.timeout_seconds,
+        )
+    return MsalTokenProvider(
+        d.client_id,
+        resolve_secret(d.client_secret, "dynamics.client_secret"),
+        f"{d.authority_host.rstrip('/')}/{d.tenant}",
+        f"{d.base_url.rstrip('/')}/.default",
+        http_client=http_client,
+    )
+
+
+@dataclass
+class Engine:
+    """Everything the order-to-cash path needs, built once from settings."""
+
+    settings: Settings
+    store: Store
+    paytrace: PayTraceClient
+    dynamics: DynamicsClient
+    ingest: PayTraceIngest
+    worker: Worker
+    clock: Clock
+    owned_clients: list[httpx.AsyncClient] = field(default_factory=list)
+
+    async def poll_loop(self, stop: asyncio.Event) -> None:
+        """Poll PayTrace every ``poll_interval_seconds``; a failed poll is logged and retried."""
+        interval = self.settings.paytrace.poll_interval_seconds
+        while not stop.is_set():
+            try:
+                result = await self.ingest.poll_once()
+                if result.new:
+                    log.info("poll: %d changes, %d new", result.seen, result.new)
+            except Exception as exc:  # the poller must survive any one bad poll
+                log.warning("poll failed: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await asyncio.gather(self.poll_loop(stop), self.worker.run(stop))
+
+    async def aclose(self) -> None:
+        for client in self.owned_clients:
+            await client.aclose()
+
+
+def build_engine(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    paytrace_http: httpx.AsyncClient | None = None,
+    dynamics_http: httpx.AsyncClient | None = None,
+    token_provider: TokenProvider | None = None,
+    store: Store | None = None,
+) -> Engine:
+    """The engine; clients are built from settings unless injected (tests pass sandboxes)."""
+    clock = clock or SystemClock()
+    store = store or open_store(settings.store.url, clock)
+    owned: list[httpx.AsyncClient] = []
+    if paytrace_http is None:
+        paytrace_http = httpx.AsyncClient(
+            verify=settings.paytrace.verify_tls, timeout=settings.paytrace.timeout_seconds
+        )
+        owned.append(paytrace_http)
+    if dynamics_http is None:
+        dynamics_http = httpx.AsyncClient(
+            verify=settings.dynamics.verify_tls, timeout=settings.dynamics.timeout_seconds
+        )
+        owned.append(dynamics_http)
+    pt = settings.paytrace
+    paytrace = PayTraceClient(
+        paytrace_http,
+        username=resolve_secret(pt.username, "paytrace.username"),
+        password=resolve_secret(pt.password, "paytrace.password"),
+        integrator_id=resolve_secret(pt.integrator_id, "paytrace.integrator_id"),
+        base_url=pt.base_url,
+        clock=clock,
+        timeout=pt.timeout_seconds,
+    )
+    dynamics = DynamicsClient(
+        dynamics_http,
+        base_url=settings.dynamics.base_url,
+        token_provider=token_provider or msal_provider(settings),
+        clock=clock,
+    )
+    poster = PaymentPoster(
+        dynamics, store.intents, store.ledger, store.xref, store.cursors, settings.dynamics
+    )
+    ingest = PayTraceIngest(
+        ChangePoller(paytrace, clock=clock),
+        store.queue,
+        store.cursors,
+        store.engine,
+        currency=pt.currency,
+        timezone=pt.timezone,
+    )
+    ws = settings.worker
+    worker = Worker(
+        store.queue,
+        {PAYMENT_TOPIC: poster, UNREADABLE_TOPIC: _dead_letter_unreadable},
+        batch_size=ws.batch_size,
+        lease_seconds=ws.lease_seconds,
+        idle_seconds=ws.idle_seconds,
+        policy=RetryPolicy(max_attempts=ws.max_attempts),
+        rng=rng,
+    )
+    return Engine(
+        settings=settings,
+        store=store,
+        paytrace=paytrace,
+        dynamics=dynamics,
+        ingest=ingest,
+        worker=worker,
+        clock=clock,
+        owned_clients=owned,
+    )

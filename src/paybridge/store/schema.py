@@ -1,0 +1,130 @@
+"""The tables of PayBridge's store (SQLAlchemy Core): inbox, queue, intents, ledger, cursors, xref."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC out; stored naive UTC so SQLite and PostgreSQL compare alike."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; PayBridge uses aware UTC")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        parsed: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+metadata = MetaData()
+
+# A fact seen once: the deterministic key makes a second sighting a no-op.
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("source", String(40), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("duplicates", Integer, nullable=False, default=0),
+)
+
+queue = Table(
+    "queue",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("topic", String(80), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("partition_key", String(200), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(10), nullable=False),  # ready | leased | done | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("not_before", UtcDateTime(), nullable=False),
+    Column("lease_until", UtcDateTime(), nullable=True),
+    Column("leased_by", String(80), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("dead_reason", Text, nullable=True),
+)
+Index("ix_queue_claim", queue.c.status, queue.c.not_before, queue.c.id)
+Index("ix_queue_partition", queue.c.partition_key, queue.c.status, queue.c.id)
+Index("ix_queue_key", queue.c.key)
+
+# Every external write is an intent before it is sent (see ARCHITECTURE "Exactly once").
+intents = Table(
+    "intents",
+    metadata,
+    Column("event_key", String(200), primary_key=True),
+    Column("step", String(80), primary_key=True),
+    Column("system", String(20), nullable=False),
+    Column("status", String(12), nullable=False),  # planned | sent | done | failed
+    Column("reference", String(200), nullable=False),
+    Column("detail", Text, nullable=False, default="{}"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("event_key", String(200), nullable=False),
+    Column("step", String(80), nullable=False),
+    Column("system", String(20), nullable=False),
+    Column("entity", String(80), nullable=False),
+    Column("entity_id", String(200), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("template_version", String(40), nullable=True),
+    Column("detail", Text, nullable=False, default="{}"),
+    Column("at", UtcDateTime(), nullable=False),
+)
+Index("ix_ledger_event", ledger.c.event_key)
+Index("ix_ledger_entity", ledger.c.system, ledger.c.entity, ledger.c.entity_id)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("name", String(80), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# Cross-references between the two systems' ids (e.g. PayTrace customer -> D365 customer).
+xref = Table(
+    "xref",
+    metadata,
+    Column("kind", String(60), primary_key=True),
+    Column("source_id", String(200), primary_key=True),
+    Column("target_id", String(200), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)

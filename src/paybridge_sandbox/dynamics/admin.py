@@ -1,0 +1,74 @@
+"""Emulator-only admin endpoints under ``/_sandbox/`` (no F&O counterpart, no auth): let a demo or
+chaos process read a state summary, move the clock, and switch throttling and faults.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from paybridge_sandbox.dynamics.settings import ThrottleSettings
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    try:
+        data = json.loads(await request.body() or b"{}")
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+async def state(request: Request) -> Response:
+    return JSONResponse(request.app.state.sandbox.summary())
+
+
+async def advance_clock(request: Request) -> Response:
+    body = await _json(request)
+    seconds = body.get("seconds")
+    if not isinstance(seconds, int | float) or seconds < 0:
+        return JSONResponse({"error": 'body must be {"seconds": <non-negative number>}'}, 400)
+    request.app.state.sandbox.clock.advance(float(seconds))
+    return JSONResponse(request.app.state.sandbox.summary())
+
+
+async def throttle(request: Request) -> Response:
+    """``{"requests": N, "window_seconds": S, "retry_after_seconds": R}`` or ``{"off": true}``."""
+    body = await _json(request)
+    sandbox = request.app.state.sandbox
+    if body.get("off"):
+        sandbox.throttle.settings = None
+    else:
+        try:
+            sandbox.throttle.settings = ThrottleSettings(
+                int(body["requests"]),
+                float(body.get("window_seconds", 300)),
+                int(body.get("retry_after_seconds", 30)),
+            )
+        except (KeyError, TypeError, ValueError):
+            return JSONResponse({"error": "body must name 'requests' (integer)"}, 400)
+    sandbox.throttle.seen.clear()
+    return JSONResponse(sandbox.summary())
+
+
+async def faults(request: Request) -> Response:
+    """``{"profile": "<name>"}`` or ``{"profile": null}``: the profile the fault layer applies."""
+    body = await _json(request)
+    profile = body.get("profile")
+    if profile is not None and not isinstance(profile, str):
+        return JSONResponse({"error": "profile must be a string or null"}, 400)
+    sandbox = request.app.state.sandbox
+    sandbox.fault_profile = profile
+    return JSONResponse(sandbox.summary())
+
+
+def admin_routes() -> list[Route]:
+    return [
+        Route("/_sandbox/state", state, methods=["GET"]),
+        Route("/_sandbox/clock/advance", advance_clock, methods=["POST"]),
+        Route("/_sandbox/throttle", throttle, methods=["POST"]),
+        Route("/_sandbox/faults", faults, methods=["POST"]),
+    ]

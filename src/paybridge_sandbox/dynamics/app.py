@@ -1,0 +1,289 @@
+"""The ASGI app of the D365 F&O sandbox: routes, bearer check, throttling, ``ms-dyn-aid``.
+
+Serves, on one host: the Entra ID endpoints (``/{tenant}/oauth2/v2.0/token``,
+``/{tenant}/oauth2/token``, OIDC discovery), AD FS (``/adfs/oauth2/token``), F&O's ``/data``
+and ``/Metadata``, and emulator-only admin endpoints under ``/_sandbox/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from paybridge_sandbox.dynamics.admin import admin_routes
+from paybridge_sandbox.dynamics.auth import Principal, TokenError
+from paybridge_sandbox.dynamics.errors import ODataError
+from paybridge_sandbox.dynamics.metadata import data_entities, public_entity, public_enumerations
+from paybridge_sandbox.dynamics.odata import ODataRequest, Reply, error_reply, handle, json_reply
+from paybridge_sandbox.dynamics.settings import DynamicsSandboxSettings, SandboxClock
+from paybridge_sandbox.dynamics.state import Sandbox
+
+_ENTRA_HEADERS = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
+
+
+def _sandbox(request: Request) -> Sandbox:
+    sandbox: Sandbox = request.app.state.sandbox
+    return sandbox
+
+
+def _to_response(reply: Reply) -> Response:
+    return Response(reply.body, status_code=reply.status, headers=reply.headers)
+
+
+# ---- Entra ID / AD FS ------------------------------------------------------------------------
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return dict(parse_qsl(body, keep_blank_values=True))
+
+
+def _basic(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return unquote(user), unquote(password)
+
+
+def _token_response(payload: dict[str, Any] | None, error: TokenError | None) -> Response:
+    if error is not None:
+        return Response(
+            _dump(error.body),
+            status_code=error.status,
+            headers=_ENTRA_HEADERS,
+            media_type="application/json; charset=utf-8",
+        )
+    return Response(
+        _dump(payload), headers=_ENTRA_HEADERS, media_type="application/json; charset=utf-8"
+    )
+
+
+def _dump(payload: Any) -> bytes:
+    from paybridge_sandbox.dynamics.values import dumps
+
+    return dumps(payload)
+
+
+async def token_v2(request: Request) -> Response:
+    form, sandbox = await _form(request), _sandbox(request)
+    try:
+        issued = sandbox.authority.issue_v2(request.path_params["tenant"], form, _basic(request))
+    except TokenError as exc:
+        return _token_response(None, exc)
+    return _token_response(issued, None)
+
+
+async def token_v1(request: Request) -> Response:
+    form, sandbox = await _form(request), _sandbox(request)
+    try:
+        issued = sandbox.authority.issue_v1(request.path_params["tenant"], form, _basic(request))
+    except TokenError as exc:
+        return _token_response(None, exc)
+    return _token_response(issued, None)
+
+
+async def token_adfs(request: Request) -> Response:
+    form, sandbox = await _form(request), _sandbox(request)
+    try:
+        issued = sandbox.authority.issue_adfs(form, _basic(request))
+    except TokenError as exc:
+        return _token_response(None, exc)
+    return _token_response(issued, None)
+
+
+def _discovery(v2: bool) -> Any:
+    async def endpoint(request: Request) -> Response:
+        try:
+            config = _sandbox(request).authority.openid_configuration(
+                request.path_params["tenant"], v2=v2
+            )
+        except TokenError as exc:
+            return _token_response(None, exc)
+        return _token_response(config, None)
+
+    return endpoint
+
+
+async def adfs_discovery(request: Request) -> Response:
+    host = request.url.netloc
+    base = f"https://{host}/adfs"
+    return _token_response(
+        {
+            "issuer": base,
+            "token_endpoint": f"{base}/oauth2/token",
+            "authorization_endpoint": f"{base}/oauth2/authorize",
+            "jwks_uri": f"{base}/discovery/keys",
+        },
+        None,
+    )
+
+
+async def instance_discovery(request: Request) -> Response:
+    endpoint = request.query_params.get("authorization_endpoint", "")
+    return _token_response(_sandbox(request).authority.instance_discovery(endpoint), None)
+
+
+# ---- F&O resources ---------------------------------------------------------------------------
+
+
+def _service_root(sandbox: Sandbox, request: Request) -> str:
+    base = sandbox.settings.base_url or f"{request.url.scheme}://{request.url.netloc}"
+    return base.rstrip("/") + "/data/"
+
+
+def authorize(sandbox: Sandbox, request: Request) -> Principal:
+    """Bearer check (401/403) and the resource-limit throttle (429)."""
+    principal = sandbox.authority.verify(request.headers.get("authorization"))
+    if principal is None:
+        raise ODataError(
+            401,
+            "Unauthorized",
+            headers={
+                "WWW-Authenticate": f'Bearer authorization_uri="https://'
+                f'{sandbox.settings.authority_host}/{sandbox.settings.tenant}/oauth2/authorize"'
+            },
+        )
+    if principal.user_id is None:
+        raise ODataError(
+            403,
+            f"The application with client id '{principal.client_id}' is not "
+            "registered in Microsoft Entra ID applications, or its user has no "
+            "access.",
+        )
+    sandbox.throttle.check(principal.client_id, sandbox.clock.now().timestamp())
+    return principal
+
+
+def _unauthorized(exc: ODataError) -> Response:
+    if exc.status == 401:
+        return Response(b"", status_code=401, headers=exc.headers)
+    return _to_response(error_reply(exc))
+
+
+async def data_endpoint(request: Request) -> Response:
+    sandbox = _sandbox(request)
+    try:
+        principal = authorize(sandbox, request)
+    except ODataError as exc:
+        return _unauthorized(exc)
+    raw = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+    raw_path = raw.split("?", 1)[0].removeprefix("/data")
+    body = await request.body()
+    req = ODataRequest(
+        request.method,
+        raw_path,
+        request.url.query,
+        {k.lower(): v for k, v in request.headers.items()},
+        body,
+        _service_root(sandbox, request),
+        principal,
+    )
+    if raw_path.strip("/") == "$batch":
+        from paybridge_sandbox.dynamics.batch import handle_batch
+
+        return _to_response(handle_batch(sandbox, req))
+    return _to_response(handle(sandbox, req))
+
+
+async def metadata_service(request: Request) -> Response:
+    sandbox = _sandbox(request)
+    try:
+        authorize(sandbox, request)
+    except ODataError as exc:
+        return _unauthorized(exc)
+    root = _service_root(sandbox, request).removesuffix("data/") + "Metadata/"
+    path = unquote(request.path_params["path"])
+    payload: dict[str, Any] | None = None
+    if path == "DataEntities":
+        payload = data_entities(sandbox.schema, root)
+    elif path == "PublicEnumerations":
+        payload = public_enumerations(sandbox.schema, root)
+    elif path.startswith("PublicEntities('") and path.endswith("')"):
+        payload = public_entity(sandbox.schema, root, path[len("PublicEntities('") : -2])
+    if payload is None:
+        return _to_response(
+            error_reply(ODataError(404, f"Resource not found for the segment '{path}'."))
+        )
+    return _to_response(json_reply(200, payload))
+
+
+async def services(request: Request) -> Response:
+    sandbox = _sandbox(request)
+    try:
+        authorize(sandbox, request)
+    except ODataError as exc:
+        return _unauthorized(exc)
+    from paybridge_sandbox.dynamics.posting import handle_service
+
+    reply = handle_service(sandbox, request.path_params["path"], await request.body())
+    return _to_response(reply)
+
+
+# ---- app -------------------------------------------------------------------------------------
+
+
+class ActivityIdMiddleware:
+    """Adds F&O's ``ms-dyn-aid`` activity id to every F&O response (not to Entra's)."""
+
+    def __init__(self, app: ASGIApp, sandbox: Sandbox) -> None:
+        self.app = app
+        self.sandbox = sandbox
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or "/oauth2/" in scope["path"]
+            or "/.well-known/" in scope["path"]
+        ):
+            await self.app(scope, receive, send)
+            return
+        aid = self.sandbox.activity_id().encode()
+
+        async def send_with_aid(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"ms-dyn-aid", aid)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_aid)
+
+
+def _routes() -> list[Route]:
+    methods = ["GET", "POST", "PATCH", "PUT", "DELETE", "MERGE"]
+    return [
+        Route("/{tenant}/oauth2/v2.0/token", token_v2, methods=["POST"]),
+        Route("/adfs/oauth2/token", token_adfs, methods=["POST"]),
+        Route("/adfs/.well-known/openid-configuration", adfs_discovery, methods=["GET"]),
+        Route("/{tenant}/oauth2/token", token_v1, methods=["POST"]),
+        Route("/{tenant}/v2.0/.well-known/openid-configuration", _discovery(True), methods=["GET"]),
+        Route("/{tenant}/.well-known/openid-configuration", _discovery(False), methods=["GET"]),
+        Route("/common/discovery/instance", instance_discovery, methods=["GET"]),
+        Route("/data", data_endpoint, methods=methods),
+        Route("/data/{path:path}", data_endpoint, methods=methods),
+        Route("/Metadata/{path:path}", metadata_service, methods=["GET"]),
+        Route("/api/services/{path:path}", services, methods=["POST", "GET"]),
+        *admin_routes(),
+    ]
+
+
+def create_app(
+    settings: DynamicsSandboxSettings | None = None, *, clock: SandboxClock | None = None
+) -> Starlette:
+    """Build the sandbox; its state is ``app.state.sandbox``."""
+    settings = settings or DynamicsSandboxSettings()
+    sandbox = Sandbox(settings, clock or SandboxClock())
+    app = Starlette(routes=_routes())
+    app.state.sandbox = sandbox
+    app.add_middleware(ActivityIdMiddleware, sandbox=sandbox)
+    return app

@@ -1,0 +1,86 @@
+"""One sandbox instance: settings, clock, RNG, schema, store, engine, token authority, throttle.
+
+Reachable from tests and the admin endpoints as ``app.state.sandbox``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from random import Random
+from typing import Any
+
+from paybridge_sandbox.dynamics.auth import Authority
+from paybridge_sandbox.dynamics.engine import Engine
+from paybridge_sandbox.dynamics.errors import ODataError
+from paybridge_sandbox.dynamics.schema import Schema, load_schema
+from paybridge_sandbox.dynamics.seed import load_seed, read_seed, sequence_formats
+from paybridge_sandbox.dynamics.settings import (
+    DynamicsSandboxSettings,
+    SandboxClock,
+    ThrottleSettings,
+)
+from paybridge_sandbox.dynamics.store import Store
+
+THROTTLE_MESSAGE = (
+    "This request could not be processed at this time due to system experiencing "
+    "high resource utilization."
+)
+
+
+@dataclass
+class Throttle:
+    """Sliding-window request counter per client (F&O's resource-based protection, simplified)."""
+
+    settings: ThrottleSettings | None
+    seen: dict[str, deque[float]]
+
+    def check(self, client_id: str, now: float) -> None:
+        if self.settings is None:
+            return
+        window = self.seen.setdefault(client_id, deque())
+        while window and window[0] <= now - self.settings.window_seconds:
+            window.popleft()
+        if len(window) >= self.settings.requests:
+            retry = str(self.settings.retry_after_seconds)
+            raise ODataError(429, THROTTLE_MESSAGE, headers={"Retry-After": retry})
+        window.append(now)
+
+
+class Sandbox:
+    """The state behind one ASGI app."""
+
+    def __init__(self, settings: DynamicsSandboxSettings, clock: SandboxClock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.rng = Random(settings.rng_seed)
+        self.schema: Schema = load_schema()
+        self.seed = read_seed()
+        self.store = Store(self.schema)
+        self.engine = Engine(
+            self.schema, self.store, settings, clock, self.rng, sequence_formats(self.seed)
+        )
+        self.authority = Authority(settings, clock, self.rng)
+        self.throttle = Throttle(settings.throttle, {})
+        self.fault_profile: str | None = settings.fault_profile
+        if settings.seed:
+            load_seed(self.store, self.schema, self.seed)
+
+    def activity_id(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "now": self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "entity_sets": {name: len(t.rows) for name, t in self.store.tables.items()},
+            "sequences": dict(self.store.sequences),
+            "throttle": None
+            if self.throttle.settings is None
+            else {
+                "requests": self.throttle.settings.requests,
+                "window_seconds": self.throttle.settings.window_seconds,
+                "retry_after_seconds": self.throttle.settings.retry_after_seconds,
+            },
+            "fault_profile": self.fault_profile,
+        }

@@ -1,0 +1,60 @@
+"""End to end through the CLI: `paybridge demo --exit` posts every approved sale exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [str(BIN / "paybridge"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+def test_demo_posts_each_approved_sale_once() -> None:
+    result = run_cli("demo", "--payments", "60", "--exit", "--timeout", "180")
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["payments"] == 60
+    assert 0 < summary["approved"] < 60  # some amounts decline, as in PayTrace's sandbox
+    assert summary["posted"] == summary["approved"]
+    assert summary["duplicates"] == 0 and summary["missing"] == 0
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_input_is_a_clear_error_with_exit_code_2(tmp_path: Path) -> None:
+    result = run_cli("demo", "--payments", "0")
+    assert result.returncode == 2
+    assert "payments" in result.stderr.lower()
+    result = run_cli("trace", "123", "--config", str(tmp_path / "missing.yaml"))
+    assert result.returncode == 2 and "config" in result.stderr
+    config = tmp_path / "paybridge.yaml"
+    config.write_text(f"store:\n  url: sqlite:///{tmp_path / 'pb.db'}\n", encoding="utf-8")
+    result = run_cli("trace", "abc", "--config", str(config))
+    assert result.returncode == 2 and "transaction_id" in result.stderr
+    result = run_cli("xref", "link", "SHOP-1", "US-001", "--config", str(config))
+    assert result.returncode == 2 and "d365_customer" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_xref_and_trace_round_trip(tmp_path: Path) -> None:
+    config = tmp_path / "paybridge.yaml"
+    config.write_text(f"store:\n  url: sqlite:///{tmp_path / 'pb.db'}\n", encoding="utf-8")
+    linked = run_cli("xref", "link", "SHOP-1", "USMF/US-001", "--config", str(config))
+    assert linked.returncode == 0, linked.stderr
+    listed = run_cli("xref", "list", "--config", str(config))
+    assert "SHOP-1 -> usmf/US-001" in listed.stdout
+    unknown = run_cli("trace", "123456789", "--config", str(config))
+    assert unknown.returncode == 1 and "nothing known" in unknown.stderr

@@ -1,0 +1,190 @@
+"""The walking skeleton in-process: PayTrace sandbox -> poller -> queue -> D365 sandbox, exactly once."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from starlette.testclient import TestClient
+
+from paybridge.clock import ManualClock
+from paybridge.connectors.dynamics import MsalTokenProvider
+from paybridge.connectors.paytrace import (
+    Address,
+    CreditCard,
+    CustomerCreateRequest,
+    CustomerSaleRequest,
+)
+from paybridge.errors import DeclinedError
+from paybridge.services import Engine, build_engine
+from paybridge.settings import DynamicsSettings, PayTraceSettings, Settings, StoreSettings
+from paybridge_sandbox.dynamics import create_app as dynamics_app
+from paybridge_sandbox.paytrace import SandboxClock
+from paybridge_sandbox.paytrace import create_app as paytrace_app
+from tests.conftest import asgi_client
+
+PT = "https://api.paytrace.com"
+D365 = "https://usmf.sandbox.operations.dynamics.com"
+START = datetime(2026, 3, 10, 18, 0, tzinfo=UTC)
+
+
+@dataclass
+class World:
+    engine: Engine
+    clock: ManualClock
+    d365_app: Any
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    clock = ManualClock(START)
+    pt = paytrace_app(clock=SandboxClock(START))
+    d365 = dynamics_app()
+    settings = Settings(
+        store=StoreSettings(url=f"sqlite:///{tmp_path / 'pb.db'}"),
+        paytrace=PayTraceSettings(
+            base_url=PT,
+            username=SecretStr("sandbox"),
+            password=SecretStr("sandbox"),
+            integrator_id=SecretStr("SANDBOX00001"),
+        ),
+        dynamics=DynamicsSettings(
+            base_url=D365,
+            tenant="sandbox-tenant",
+            client_id="sandbox-client",
+            client_secret=SecretStr("sandbox-secret"),
+        ),
+    )
+    tokens = MsalTokenProvider(
+        "sandbox-client",
+        "sandbox-secret",
+        "https://login.microsoftonline.com/sandbox-tenant",
+        f"{D365}/.default",
+        http_client=TestClient(d365, base_url="https://login.microsoftonline.com"),
+    )
+    async with asgi_client(pt, PT) as pt_http, asgi_client(d365, D365) as d_http:
+        engine = build_engine(
+            settings,
+            clock=clock,
+            paytrace_http=pt_http,
+            dynamics_http=d_http,
+            token_provider=tokens,
+        )
+        yield World(engine, clock, d365)
+
+
+async def open_profile(engine: Engine, profile: str, account: str | None) -> None:
+    await engine.paytrace.create_customer(
+        CustomerCreateRequest(
+            customer_id=profile,
+            credit_card=CreditCard(
+                number=SecretStr("4012000098765439"), expiration_month=12, expiration_year=2030
+            ),
+            billing_address=Address(name="Test Shopper", street_address="1 Main St", zip="98101"),
+        )
+    )
+    if account:
+        engine.store.xref.link("paytrace_customer", profile, f"usmf/{account}")
+
+
+async def sell(engine: Engine, profile: str, amount: str, invoice: str = "") -> str | None:
+    try:
+        response = await engine.paytrace.sale_by_customer(
+            CustomerSaleRequest(
+                customer_id=profile, amount=Decimal(amount), invoice_id=invoice or None
+            )
+        )
+    except DeclinedError:
+        return None
+    return str(response.transaction_id)
+
+
+async def drain(engine: Engine) -> None:
+    await engine.ingest.poll_once()
+    while await engine.worker.run_once():
+        pass
+
+
+async def lines_by_reference(engine: Engine) -> dict[str, list[dict[str, Any]]]:
+    rows = await engine.dynamics.query("CustomerPaymentJournalLines", None)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        out.setdefault(str(row["PaymentReference"]), []).append(row)
+    return out
+
+
+@pytest.mark.anyio
+async def test_approved_sales_become_one_credit_line_each(world: World) -> None:
+    engine = world.engine
+    await open_profile(engine, "SHOP-1", "US-001")
+    await open_profile(engine, "SHOP-2", "US-002")
+    approved = [
+        await sell(engine, "SHOP-1", "125.40"),
+        await sell(engine, "SHOP-2", "10.00"),
+        await sell(engine, "SHOP-1", "99.99"),
+    ]
+    declined = await sell(engine, "SHOP-2", "0.29")
+    assert declined is None and all(approved)
+
+    await drain(engine)
+    await drain(engine)  # a second poll re-reads the overlap window: nothing new may appear
+
+    lines = await lines_by_reference(engine)
+    assert sorted(lines) == sorted(str(t) for t in approved)
+    assert all(len(rows) == 1 for rows in lines.values())
+    first = lines[str(approved[0])][0]
+    assert Decimal(str(first["CreditAmount"])) == Decimal("125.40")
+    assert Decimal(str(first["DebitAmount"])) == 0
+    assert (
+        first["AccountType"] == "Cust"
+        and first["AccountDisplayValue"].replace("\\", "") == "US-001"
+    )
+    assert first["OffsetAccountType"] == "Bank"
+    assert first["PaymentId"] == f"PT-{approved[0]}-sale"
+    assert first["TransactionDate"] == "2026-03-10T12:00:00Z"
+    assert len({rows[0]["JournalBatchNumber"] for rows in lines.values()}) == 1  # one journal a day
+    stats = engine.store.queue.stats()
+    assert stats.dead == 0 and stats.ready == 0
+
+
+@pytest.mark.anyio
+async def test_a_customer_without_a_d365_account_is_a_dead_letter_with_a_reason(
+    world: World,
+) -> None:
+    engine = world.engine
+    await open_profile(engine, "NOBODY-7", None)
+    tx = await sell(engine, "NOBODY-7", "20.00")
+    await drain(engine)
+    assert str(tx) not in await lines_by_reference(engine)
+    (letter,) = engine.store.queue.dead_letters()
+    assert "NOBODY-7" in str(letter["dead_reason"]) and "xref link" in str(letter["dead_reason"])
+
+
+@pytest.mark.anyio
+async def test_same_id_customers_are_matched_and_remembered(world: World) -> None:
+    engine = world.engine
+    await open_profile(engine, "US-003", None)  # a PayTrace profile named like the D365 account
+    tx = await sell(engine, "US-003", "42.00")
+    await drain(engine)
+    assert len((await lines_by_reference(engine))[str(tx)]) == 1
+    assert engine.store.xref.get("paytrace_customer", "US-003") == "usmf/US-003"
+
+
+@pytest.mark.anyio
+async def test_lineage_links_the_fact_to_the_d365_line(world: World) -> None:
+    engine = world.engine
+    await open_profile(engine, "SHOP-9", "US-001")
+    tx = await sell(engine, "SHOP-9", "15.00")
+    await drain(engine)
+    (step,) = engine.store.ledger.entries(f"paytrace:{tx}:")
+    assert step.entity == "CustomerPaymentJournalLines" and step.status == "posted"
+    assert step.entity_id.startswith("usmf/")
+    seen = engine.store.ledger.sightings(f"paytrace:{tx}:")
+    assert Counter(row["source"] for row in seen) == {"poller": 1}

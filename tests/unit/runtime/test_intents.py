@@ -1,0 +1,111 @@
+"""Intents: a write is sent at most once per confirmed absence; unknown outcomes are looked up."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from paybridge.clock import ManualClock
+from paybridge.errors import DataError, InDoubtError
+from paybridge.runtime.intents import DONE, PLANNED, SENT, IntentStore
+from paybridge.store import open_engine
+
+
+@pytest.fixture
+def intents(store_url: str) -> IntentStore:
+    return IntentStore(open_engine(store_url), ManualClock())
+
+
+class Remote:
+    """A fake other system that may commit and then lose the answer."""
+
+    def __init__(self) -> None:
+        self.rows: list[str] = []
+        self.sends = 0
+        self.drop_answer = False
+
+    async def send(self) -> dict[str, Any]:
+        self.sends += 1
+        self.rows.append("line")
+        if self.drop_answer:
+            raise InDoubtError("timeout after commit", reference="k")
+        return {"id": len(self.rows)}
+
+    async def find(self) -> dict[str, Any] | None:
+        return {"id": len(self.rows)} if self.rows else None
+
+
+@pytest.mark.anyio
+async def test_first_plan_wins_and_keeps_decimals(intents: IntentStore) -> None:
+    first = intents.plan("k", "s", "d365", "ref", {"amount": Decimal("12.30")})
+    second = intents.plan("k", "s", "d365", "other", {"amount": Decimal("99")})
+    assert second.reference == "ref"
+    assert second.detail["amount"] == Decimal("12.30")
+    assert first.status == PLANNED
+
+
+@pytest.mark.anyio
+async def test_commit_then_drop_is_found_not_resent(intents: IntentStore) -> None:
+    remote = Remote()
+    remote.drop_answer = True
+    intent = intents.plan("k", "s", "d365", "ref", {})
+    with pytest.raises(InDoubtError):
+        await intents.execute_once(intent, remote.send, remote.find)
+    stored = intents.get("k", "s")
+    assert stored is not None and stored.status == SENT
+    remote.drop_answer = False
+    resolution = await intents.execute_once(stored, remote.send, remote.find)
+    assert resolution.how == "found"
+    assert remote.sends == 1 and remote.rows == ["line"]
+    done = intents.get("k", "s")
+    assert done is not None and done.status == DONE
+    assert (await intents.execute_once(done, remote.send, remote.find)).how == "already"
+    assert remote.sends == 1
+
+
+@pytest.mark.anyio
+async def test_confirmed_absence_is_sent_again(intents: IntentStore) -> None:
+    remote = Remote()
+    intent = intents.plan("k", "s", "d365", "ref", {})
+
+    async def lost() -> dict[str, Any]:
+        remote.sends += 1
+        raise InDoubtError("reset before the server saw it", reference="k")
+
+    with pytest.raises(InDoubtError):
+        await intents.execute_once(intent, lost, remote.find)
+    stored = intents.get("k", "s")
+    assert stored is not None
+    resolution = await intents.execute_once(stored, remote.send, remote.find)
+    assert resolution.how == "sent" and remote.rows == ["line"]
+
+
+@pytest.mark.anyio
+async def test_a_refusal_leaves_the_intent_sendable(intents: IntentStore) -> None:
+    intent = intents.plan("k", "s", "d365", "ref", {})
+
+    async def refuse() -> dict[str, Any]:
+        raise DataError("unknown customer", fields={"AccountDisplayValue": "not found"})
+
+    async def nothing() -> dict[str, Any] | None:
+        raise AssertionError("a planned intent is never looked up")
+
+    with pytest.raises(DataError):
+        await intents.execute_once(intent, refuse, nothing)
+    stored = intents.get("k", "s")
+    assert stored is not None and stored.status == PLANNED
+
+
+@pytest.mark.anyio
+async def test_a_surprise_after_sending_counts_as_unknown(intents: IntentStore) -> None:
+    intent = intents.plan("k", "s", "d365", "ref", {})
+
+    async def broken_parse() -> dict[str, Any]:
+        raise KeyError("JournalBatchNumber")
+
+    with pytest.raises(KeyError):
+        await intents.execute_once(intent, broken_parse, Remote().find)
+    stored = intents.get("k", "s")
+    assert stored is not None and stored.status == SENT

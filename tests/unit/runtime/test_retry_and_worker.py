@@ -1,0 +1,84 @@
+"""Retry policy as a pure function of attempt and RNG; the worker's classification by error tree."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from paybridge.clock import ManualClock
+from paybridge.errors import DataError, InDoubtError, RetryableError
+from paybridge.runtime.envelope import Envelope, Outcome
+from paybridge.runtime.queue import SqlQueue
+from paybridge.runtime.retry import RetryPolicy
+from paybridge.runtime.worker import Worker, outcome_for
+from paybridge.store import open_engine, sqlite_url
+
+
+def test_backoff_is_full_jitter_capped_and_honours_retry_after() -> None:
+    policy = RetryPolicy(base_seconds=1, cap_seconds=10, max_attempts=5)
+    rng = random.Random(3)
+    delays = [policy.delay(n, rng) for n in range(1, 8)]
+    assert all(0 <= d <= min(10, 2 ** (n - 1)) for n, d in zip(range(1, 8), delays, strict=True))
+    assert policy.delay(1, random.Random(3), retry_after=42) == 42
+    assert [policy.delay(4, random.Random(9)) for _ in range(2)] == [
+        policy.delay(4, random.Random(9))
+    ] * 2
+    assert policy.exhausted(5) and not policy.exhausted(4)
+
+
+def test_errors_are_classified_by_reaction() -> None:
+    assert outcome_for(DataError("bad")).status == "dead"
+    retry = outcome_for(RetryableError("busy", retry_after=7))
+    assert (retry.status, retry.retry_after) == ("retry", 7)
+    assert outcome_for(InDoubtError("t", reference="r")).status == "retry"
+    assert outcome_for(RuntimeError("bug")).status == "retry"
+
+
+@pytest.mark.anyio
+async def test_worker_retries_then_dead_letters(tmp_path: Path) -> None:
+    clock = ManualClock()
+    queue = SqlQueue(open_engine(sqlite_url(tmp_path / "w.db")), clock)
+    queue.enqueue(
+        [
+            Envelope(topic="t", key="ok", partition_key="a", payload={}),
+            Envelope(topic="t", key="flaky", partition_key="b", payload={}),
+            Envelope(topic="nobody", key="lost", partition_key="c", payload={}),
+        ]
+    )
+
+    async def handler(envs: Sequence[Envelope]) -> list[Outcome]:
+        return [Outcome.done() if e.key == "ok" else Outcome.retry("busy") for e in envs]
+
+    worker = Worker(
+        queue,
+        {"t": handler},
+        policy=RetryPolicy(base_seconds=1, cap_seconds=1, max_attempts=2),
+        rng=random.Random(1),
+    )
+    assert await worker.run_once() == 3
+    assert queue.stats().done == 1 and queue.stats().dead == 1  # no handler: dead at once
+    clock.advance(2)
+    assert await worker.run_once() == 1
+    stats = queue.stats()
+    assert (stats.done, stats.dead, stats.ready) == (1, 2, 0)
+    reasons = {row["key"]: row["dead_reason"] for row in queue.dead_letters()}
+    assert "gave up after 2 attempts" in str(reasons["flaky"])
+    assert "no handler" in str(reasons["lost"])
+
+
+@pytest.mark.anyio
+async def test_a_crashing_handler_never_loses_messages(tmp_path: Path) -> None:
+    clock = ManualClock()
+    queue = SqlQueue(open_engine(sqlite_url(tmp_path / "w.db")), clock)
+    queue.enqueue([Envelope(topic="t", key="x", partition_key="a", payload={})])
+
+    async def crash(envs: Sequence[Envelope]) -> list[Outcome]:
+        raise ValueError("bug")
+
+    worker = Worker(queue, {"t": crash}, rng=random.Random(1))
+    await worker.run_once()
+    stats = queue.stats()
+    assert stats.ready == 1 and stats.dead == 0

@@ -1,0 +1,54 @@
+"""Settings: YAML + environment, secrets only by reference, every problem named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from paybridge.errors import ConfigError
+from paybridge.settings import load_settings, resolve_secret
+
+
+def test_yaml_and_environment_overlay(tmp_path: Path) -> None:
+    path = tmp_path / "paybridge.yaml"
+    path.write_text(
+        "paytrace:\n  base_url: https://api.paytrace.com\n  password: env:PT_PASS\n"
+        "dynamics:\n  company: usrt\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(path, {"PAYBRIDGE__DYNAMICS__JOURNAL_NAME": "ARPay"})
+    assert settings.dynamics.company == "usrt"
+    assert settings.dynamics.journal_name == "ARPay"
+    assert resolve_secret(settings.paytrace.password, "p", {"PT_PASS": "s3cret"}) == "s3cret"
+
+
+def test_a_plain_secret_in_a_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "paybridge.yaml"
+    path.write_text("paytrace:\n  password: hunter2\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    assert "paytrace.password" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_a_missing_environment_variable_names_the_setting_not_the_value() -> None:
+    with pytest.raises(ConfigError, match=r"dynamics.client_secret: environment variable X_SECRET"):
+        resolve_secret(SecretStr("env:X_SECRET"), "dynamics.client_secret", {})
+
+
+def test_bad_values_are_reported_with_their_path(tmp_path: Path) -> None:
+    path = tmp_path / "paybridge.yaml"
+    path.write_text("worker:\n  batch_size: 0\npaytrace:\n  currency: dollars\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    message = str(caught.value)
+    assert "worker.batch_size" in message and "paytrace" in message
+
+
+def test_unknown_keys_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "paybridge.yaml"
+    path.write_text("dynamics:\n  compnay: usmf\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="compnay"):
+        load_settings(path, {})
