@@ -137,7 +137,9 @@ async def read_back(engine: Engine, approved: set[str]) -> tuple[int, int, int]:
 
 
 def _free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets that say so, and without
+    # it every response waits out the peer's delayed ACK (40 ms).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     return sock
@@ -252,7 +254,7 @@ async def _watch(
             )
             if selling.done():
                 selling.result()
-                if missing == 0 or (stats.ready + stats.leased == 0 and stats.dead):
+                if stats.ready + stats.leased == 0 and (missing == 0 or stats.dead):
                     break
             if time.monotonic() - started > timeout:
                 break

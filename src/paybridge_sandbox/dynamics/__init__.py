@@ -1,11 +1,33 @@
 """Faithful local emulator of the Dynamics 365 Finance & Operations OData API (with Entra ID).
 
-Public entry: ``create_app(settings, clock=...)`` returns the ASGI app; its state is
-``app.state.sandbox``. See ``app.py`` for the routes and each module's docstring for what of the
-spec it implements and what it leaves out.
+Public entry: ``create_app(settings, clock=..., sleep=...)`` returns the ASGI app; its state is
+``app.state.sandbox`` (a ``state.Sandbox``: ``.engine``, ``.store``, ``.clock``, ``.faults``,
+``.throttle``). Routes are listed in ``app.py``; emulator-only parts are the ``/_sandbox/``
+admin endpoints and ``POST /api/services/PayBridgeSandbox/Journals/post`` (``posting.py``).
+
+What the sandbox does NOT do, and why:
+- DMF package / recurring-integration APIs, bound OData actions and ``/Metadata/Labels`` are not
+  served (outside the payments write path).
+- Only the served entity sets exist (see ``entities/_catalog.json``); navigation properties to
+  sets it does not serve are left out of ``$metadata`` (e.g. ``SalesOrderHeadersV2``'s
+  ``SalesOrderLines``, whose target is the V1 lines set).
+- Field lists are the 2025 reference metadata; real environments have extension fields. The
+  members of 53 enum types absent from the spec's enum list are approximations
+  (``entities/_enums_sandbox.json``).
+- ``$filter`` query functions (``contains()``...), ``in`` and ``has`` are refused (400);
+  ``Prefer`` headers and JSON ``$batch`` are not supported (F&O does not document them).
+- PUT behaves like PATCH (only the supplied properties change): the real reset semantics are
+  not captured.
+- Only resource-based throttling (settings / admin) is emulated, counted per client; the retired
+  user-based limits are not.
+- Posting (emulator-only) writes payment customer transactions and settles marked invoices; it
+  does not create general-ledger vouchers, cash discounts or exchange-rate differences.
+- Tokens are HS256 JWTs signed by the sandbox (not Entra's RS256); they verify only here.
+- Message texts marked "sandbox wording" in the rule modules (posted journals, journal type,
+  unknown accounts, 401/403/404/412 bodies) are plausible, not captured, F&O texts.
 """
 
-from paybridge_sandbox.dynamics.app import create_app
+from paybridge_sandbox.dynamics.app import DynamicsSandboxApp, create_app
 from paybridge_sandbox.dynamics.settings import (
     ClientRegistration,
     DynamicsSandboxSettings,
@@ -15,6 +37,7 @@ from paybridge_sandbox.dynamics.settings import (
 
 __all__ = [
     "ClientRegistration",
+    "DynamicsSandboxApp",
     "DynamicsSandboxSettings",
     "SandboxClock",
     "ThrottleSettings",

@@ -55,14 +55,16 @@ async def throttle(request: Request) -> Response:
 
 
 async def faults(request: Request) -> Response:
-    """``{"profile": "<name>"}`` or ``{"profile": null}``: the profile the fault layer applies."""
-    body = await _json(request)
-    profile = body.get("profile")
-    if profile is not None and not isinstance(profile, str):
-        return JSONResponse({"error": "profile must be a string or null"}, 400)
-    sandbox = request.app.state.sandbox
-    sandbox.fault_profile = profile
-    return JSONResponse(sandbox.summary())
+    """GET: the fault report. POST: a ``FaultPlan.configure`` command, e.g.
+    ``{"profile": "chaos", "seed": 3}`` or ``{"script": [{"fault": "commit_then_drop",
+    "path": "/data/$batch"}]}``."""
+    plan = request.app.state.sandbox.faults
+    if request.method == "GET":
+        return JSONResponse(plan.report())
+    try:
+        return JSONResponse(plan.configure(await _json(request)))
+    except (KeyError, TypeError, ValueError) as exc:
+        return JSONResponse({"error": str(exc)}, 400)
 
 
 def admin_routes() -> list[Route]:
@@ -70,5 +72,5 @@ def admin_routes() -> list[Route]:
         Route("/_sandbox/state", state, methods=["GET"]),
         Route("/_sandbox/clock/advance", advance_clock, methods=["POST"]),
         Route("/_sandbox/throttle", throttle, methods=["POST"]),
-        Route("/_sandbox/faults", faults, methods=["POST"]),
+        Route("/_sandbox/faults", faults, methods=["GET", "POST"]),
     ]

@@ -25,6 +25,7 @@ from paybridge_sandbox.dynamics.metadata import data_entities, public_entity, pu
 from paybridge_sandbox.dynamics.odata import ODataRequest, Reply, error_reply, handle, json_reply
 from paybridge_sandbox.dynamics.settings import DynamicsSandboxSettings, SandboxClock
 from paybridge_sandbox.dynamics.state import Sandbox
+from paybridge_sandbox.faults import FaultInjector, Sleep
 
 _ENTRA_HEADERS = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
 
@@ -277,13 +278,36 @@ def _routes() -> list[Route]:
     ]
 
 
+class DynamicsSandboxApp:
+    """The ASGI app handed out: Starlette inside, the shared fault layer outermost.
+
+    ``state.sandbox`` is the ``Sandbox`` (also ``.sandbox``); faults are driven through
+    ``sandbox.faults`` or ``POST /_sandbox/faults`` (profile "none" injects nothing).
+    """
+
+    def __init__(self, inner: Starlette, sandbox: Sandbox, sleep: Sleep | None) -> None:
+        self.inner = inner
+        self.state = inner.state
+        self.sandbox = sandbox
+        self._outer = FaultInjector(inner, sandbox.faults, sleep=sleep)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._outer(scope, receive, send)
+
+
 def create_app(
-    settings: DynamicsSandboxSettings | None = None, *, clock: SandboxClock | None = None
-) -> Starlette:
-    """Build the sandbox; its state is ``app.state.sandbox``."""
+    settings: DynamicsSandboxSettings | None = None,
+    *,
+    clock: SandboxClock | None = None,
+    sleep: Sleep | None = None,
+) -> DynamicsSandboxApp:
+    """Build the sandbox; its state is ``app.state.sandbox``.
+
+    ``sleep`` is what the fault layer awaits for latency faults (inject a fake in tests).
+    """
     settings = settings or DynamicsSandboxSettings()
     sandbox = Sandbox(settings, clock or SandboxClock())
     app = Starlette(routes=_routes())
     app.state.sandbox = sandbox
     app.add_middleware(ActivityIdMiddleware, sandbox=sandbox)
-    return app
+    return DynamicsSandboxApp(app, sandbox, sleep)

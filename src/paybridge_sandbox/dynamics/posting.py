@@ -156,8 +156,11 @@ def _settlements(
             marked[(s["InvoiceCompany"], s["InvoiceNumber"])] += s[
                 "SettlementAmountInInvoiceCurrency"
             ]
+    batch = lines[0].values["JournalBatchNumber"]
     for (company, invoice), amount in marked.items():
-        remaining = _remaining(ctx, company, invoice)
+        remaining = _remaining(ctx, company, invoice) - _reserved_elsewhere(
+            ctx, company, invoice, batch
+        )
         if amount > remaining:
             raise PostingError(
                 f"The amount of the invoice {amount:.2f} is greater than the "
@@ -169,6 +172,31 @@ def _settlements(
 def _remaining(ctx: RuleContext, company: str, invoice: str) -> Decimal:
     trans = ctx.find_where("CustTransactions", Invoice=invoice, dataAreaId=company)
     return open_amount(ctx, trans[0]) if trans else Decimal(0)
+
+
+def _reserved_elsewhere(ctx: RuleContext, company: str, invoice: str, batch: str) -> Decimal:
+    """What other unposted journals already mark against the invoice."""
+    total = Decimal(0)
+    for row in ctx.find_where("CustomerPaymentJournalLines", MarkedInvoice=invoice):
+        v = row.values
+        same_company = str(v["MarkedInvoiceCompany"] or v["dataAreaId"]).lower() == company
+        other = v["JournalBatchNumber"] != batch
+        if same_company and other and _unposted(ctx, v["dataAreaId"], v["JournalBatchNumber"]):
+            total += -_net(v)
+    for row in ctx.find_where(
+        "PaymentJournalLineSettledInvoices", InvoiceNumber=invoice, InvoiceCompany=company
+    ):
+        s = row.values
+        if s["JournalBatchNumber"] != batch and _unposted(
+            ctx, s["JournalLineCompany"], s["JournalBatchNumber"]
+        ):
+            total += s["SettlementAmountInInvoiceCurrency"]
+    return total
+
+
+def _unposted(ctx: RuleContext, company: str, batch: str) -> bool:
+    header = ctx.find("CustomerPaymentJournalHeaders", dataAreaId=company, JournalBatchNumber=batch)
+    return header is not None and header.values["IsPosted"] == "No"
 
 
 def _set_posted(ctx: RuleContext, header_set: str, header: Row) -> None:

@@ -66,6 +66,6 @@ def _annotate(out: dict[str, Any], fdef: FieldDef) -> None:
     if fdef.kind == "enum":
         out[f"{fdef.name}@odata.type"] = "#" + fdef.edm_type
         return
-    annotation = _FULL_TYPES.get(fdef.kind)
+    annotation = "#Int64" if fdef.edm_type == "Edm.Int64" else _FULL_TYPES.get(fdef.kind)
     if annotation:
         out[f"{fdef.name}@odata.type"] = annotation

@@ -12,7 +12,7 @@ from importlib import resources
 from typing import Any
 
 from paybridge_sandbox.dynamics.schema import Schema
-from paybridge_sandbox.dynamics.store import Row, Store
+from paybridge_sandbox.dynamics.store import FIRST_REC_ID, Row, Store
 from paybridge_sandbox.dynamics.values import ValueError_, coerce, default_value
 
 
@@ -62,9 +62,9 @@ def _insert(
         values["SysRecId"] = rec_id
     if "_refInvoice" in raw:
         values["RefRecId"] = invoices[(raw["dataAreaId"], raw["_refInvoice"])]
-    for name in ("MainAccountRecId", "ChartOfAccountsRecId"):
-        if name in values and not values[name]:
-            values[name] = rec_id
+    if entity_set == "MainAccounts":
+        values["MainAccountRecId"] = rec_id
+        values["ChartOfAccountsRecId"] = FIRST_REC_ID  # one shared chart of accounts
     table = store.table(entity_set)
     table.put(table.key_of(values), Row(values, rec_id, 1))
     return rec_id

@@ -14,6 +14,7 @@ from typing import Any
 from paybridge_sandbox.dynamics.auth import Authority
 from paybridge_sandbox.dynamics.engine import Engine
 from paybridge_sandbox.dynamics.errors import ODataError
+from paybridge_sandbox.dynamics.persistence import SqliteState
 from paybridge_sandbox.dynamics.schema import Schema, load_schema
 from paybridge_sandbox.dynamics.seed import load_seed, read_seed, sequence_formats
 from paybridge_sandbox.dynamics.settings import (
@@ -22,6 +23,7 @@ from paybridge_sandbox.dynamics.settings import (
     ThrottleSettings,
 )
 from paybridge_sandbox.dynamics.store import Store
+from paybridge_sandbox.faults import FaultPlan
 
 THROTTLE_MESSAGE = (
     "This request could not be processed at this time due to system experiencing "
@@ -63,9 +65,24 @@ class Sandbox:
         )
         self.authority = Authority(settings, clock, self.rng)
         self.throttle = Throttle(settings.throttle, {})
-        self.fault_profile: str | None = settings.fault_profile
-        if settings.seed:
+        self.faults = FaultPlan.named(settings.fault_profile or "none", settings.rng_seed or 0)
+        self.persistence = (
+            SqliteState(settings.state_path, self.schema)
+            if settings.state_path is not None
+            else None
+        )
+        self._load()
+
+    def _load(self) -> None:
+        persistence = self.persistence
+        if persistence is not None and not persistence.is_empty():
+            persistence.load(self.store)
+        elif self.settings.seed:
             load_seed(self.store, self.schema, self.seed)
+        if persistence is not None:
+            if persistence.is_empty():
+                persistence.save_all(self.store)
+            self.store.on_commit = lambda changes: persistence.save(self.store, changes)
 
     def activity_id(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -82,5 +99,8 @@ class Sandbox:
                 "window_seconds": self.throttle.settings.window_seconds,
                 "retry_after_seconds": self.throttle.settings.retry_after_seconds,
             },
-            "fault_profile": self.fault_profile,
+            "faults": self.faults.report(),
+            "state_path": None
+            if self.settings.state_path is None
+            else str(self.settings.state_path),
         }

@@ -185,3 +185,13 @@ async def test_ledger_journal_totals_and_sales_order_defaults() -> None:
     assert line.json()["InventoryLotId"] == "001501"
     assert json.loads(line.content, parse_float=Decimal)["LineAmount"] == Decimal("59.97")
     assert line.json()["LineNumber"] == 1
+
+
+@pytest.mark.anyio
+async def test_lenient_mode_escapes_whole_account_display_values() -> None:
+    async with await authorised(make_app(unescaped_display_values="accept")) as client:
+        batch = await new_journal(client)
+        created = await client.post(LINES, json=payment_line(batch, AccountDisplayValue="US-001"))
+    assert created.status_code == 201, created.text
+    assert created.json()["AccountDisplayValue"] == "US\\-001"
+    assert created.json()["CustomerName"] == "Contoso Retail San Diego"

@@ -166,6 +166,8 @@ def next_line_number(ctx: RuleContext, line_set: str, values: Values) -> Decimal
 
 
 def _resolve_account(ctx: RuleContext, values: Values, names: dict[str, Any]) -> None:
+    if ctx.settings.unescaped_display_values == "accept":
+        _escape_whole_accounts(ctx, values)
     if names.get("customer_name") and values["AccountType"] == "Cust":
         segments = split_display(values["AccountDisplayValue"])
         customer = ctx.find(
@@ -173,6 +175,25 @@ def _resolve_account(ctx: RuleContext, values: Values, names: dict[str, Any]) ->
         )
         if customer is not None and len(segments) == 1:
             values["CustomerName"] = customer.values["OrganizationName"]
+
+
+def _escape_whole_accounts(ctx: RuleContext, values: Values) -> None:
+    """Lenient mode: an unescaped ``US-001`` naming a whole customer/bank account is escaped."""
+    for type_field, value_field, company_field in (
+        ("AccountType", "AccountDisplayValue", "Company"),
+        ("OffsetAccountType", "OffsetAccountDisplayValue", "OffsetCompany"),
+    ):
+        account_type, display = values[type_field], values[value_field]
+        if account_type not in {"Cust", "Bank"} or "\\" in display or "-" not in display:
+            continue
+        entity_set, key = (
+            ("CustomersV3", "CustomerAccount")
+            if account_type == "Cust"
+            else ("BankAccounts", "BankAccountId")
+        )
+        company = _company_of(values, company_field)
+        if ctx.find(entity_set, dataAreaId=company, **{key: display}) is not None:
+            values[value_field] = escape_display(display)
 
 
 def _company_of(values: Values, field_name: str) -> str:
@@ -371,5 +392,3 @@ for _lines in HEADER_OF:
         after_write=_line_after_write(_lines),
         labels={"JournalBatchNumber": "Journal batch number"},
     )
-
-__all__ = ["escape_display", "marked_elsewhere", "open_amount"]
