@@ -17,7 +17,7 @@ import socket
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -38,6 +38,7 @@ from paybridge.connectors.paytrace import (
 from paybridge.errors import DeclinedError
 from paybridge.services import Engine, build_engine
 from paybridge.settings import DynamicsSettings, PayTraceSettings, Settings, StoreSettings
+from paybridge.web.server import EmbeddedServer
 from paybridge_sandbox.dynamics import create_app as create_dynamics_app
 from paybridge_sandbox.paytrace import create_app as create_paytrace_app
 
@@ -145,17 +146,9 @@ def _free_socket() -> socket.socket:
     return sock
 
 
-class _EmbeddedServer(uvicorn.Server):
-    """A uvicorn server that leaves Ctrl-C to the demo, which stops everything in order."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 async def _serve(app: Any, sock: socket.socket) -> uvicorn.Server:
     config = uvicorn.Config(app, log_level="critical", lifespan="off", access_log=False)
-    server = _EmbeddedServer(config)
+    server = EmbeddedServer(config)
     asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
     while not server.started:
         await asyncio.sleep(0.01)

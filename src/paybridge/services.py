@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -25,6 +27,7 @@ from paybridge.runtime.intents import IntentStore
 from paybridge.runtime.ledger import Ledger, Xref
 from paybridge.runtime.queue import SqlQueue
 from paybridge.runtime.retry import RetryPolicy
+from paybridge.runtime.scheduler import PeriodicJob, Scheduler
 from paybridge.runtime.worker import Worker
 from paybridge.settings import Settings, resolve_secret
 from paybridge.store import open_engine
@@ -89,24 +92,32 @@ class Engine:
     dynamics: DynamicsClient
     ingest: PayTraceIngest
     worker: Worker
+    scheduler: Scheduler
     clock: Clock
     owned_clients: list[httpx.AsyncClient] = field(default_factory=list)
 
-    async def poll_loop(self, stop: asyncio.Event) -> None:
-        """Poll PayTrace every ``poll_interval_seconds``; a failed poll is logged and retried."""
-        interval = self.settings.paytrace.poll_interval_seconds
+    async def poll(self) -> str:
+        result = await self.ingest.poll_once()
+        if result.new:
+            log.info("poll: %d changes, %d new", result.seen, result.new)
+        return f"{result.seen} seen, {result.new} new"
+
+    async def schedule_loop(self, stop: asyncio.Event) -> None:
+        """Tick the scheduler; each job's period is claimed in the store, so it runs once anywhere."""
+        tick = min(max(self.settings.paytrace.poll_interval_seconds / 4, 0.05), 1.0)
         while not stop.is_set():
             try:
-                result = await self.ingest.poll_once()
-                if result.new:
-                    log.info("poll: %d changes, %d new", result.seen, result.new)
-            except Exception as exc:  # the poller must survive any one bad poll
-                log.warning("poll failed: %s", exc)
+                await self.scheduler.tick()
+            except Exception as exc:  # the store may be away; the worker loop says so too
+                log.warning("scheduler: %s", exc)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+                await asyncio.wait_for(stop.wait(), timeout=tick)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        await asyncio.gather(self.poll_loop(stop), self.worker.run(stop))
+    async def run(self, stop: asyncio.Event, *, concurrency: int = 1) -> None:
+        workers = [self.worker] + [
+            self.worker.sibling(f"{self.worker.name}-{n}") for n in range(2, concurrency + 1)
+        ]
+        await asyncio.gather(self.schedule_loop(stop), *(w.run(stop) for w in workers))
 
     async def aclose(self) -> None:
         for client in self.owned_clients:
@@ -122,6 +133,7 @@ def build_engine(
     dynamics_http: httpx.AsyncClient | None = None,
     token_provider: TokenProvider | None = None,
     store: Store | None = None,
+    worker_name: str | None = None,
 ) -> Engine:
     """The engine; clients are built from settings unless injected (tests pass sandboxes)."""
     clock = clock or SystemClock()
@@ -165,6 +177,7 @@ def build_engine(
         timezone=pt.timezone,
     )
     ws = settings.worker
+    name = worker_name or f"{socket.gethostname()}-{os.getpid()}"
     worker = Worker(
         store.queue,
         {PAYMENT_TOPIC: poster, UNREADABLE_TOPIC: _dead_letter_unreadable},
@@ -173,14 +186,20 @@ def build_engine(
         idle_seconds=ws.idle_seconds,
         policy=RetryPolicy(max_attempts=ws.max_attempts),
         rng=rng,
+        name=name,
     )
-    return Engine(
+    engine = Engine(
         settings=settings,
         store=store,
         paytrace=paytrace,
         dynamics=dynamics,
         ingest=ingest,
         worker=worker,
+        scheduler=Scheduler(store.engine, clock, [], worker=name),
         clock=clock,
         owned_clients=owned,
     )
+    engine.scheduler.jobs.append(
+        PeriodicJob("paytrace.poll", pt.poll_interval_seconds, engine.poll)
+    )
+    return engine

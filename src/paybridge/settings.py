@@ -8,6 +8,7 @@ build settings in code (the demo, tests) may pass literal secrets, which never r
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -87,8 +88,17 @@ class Settings(_Section):
         return value
 
 
-def resolve_secret(value: SecretStr, name: str, environ: dict[str, str] | None = None) -> str:
-    """The secret behind a reference; a ConfigError names the setting, never the value."""
+def resolve_secret(
+    value: SecretStr,
+    name: str,
+    environ: dict[str, str] | None = None,
+    vault: Callable[[str], str] | None = None,
+) -> str:
+    """The secret behind a reference; a ConfigError names the setting, never the value.
+
+    ``vault`` resolves ``vault:NAME`` (``paybridge.security.vault.Vault.get``); without it a
+    vault reference is a ConfigError.
+    """
     env = os.environ if environ is None else environ
     raw = value.get_secret_value()
     if raw.startswith("env:"):
@@ -99,10 +109,15 @@ def resolve_secret(value: SecretStr, name: str, environ: dict[str, str] | None =
             )
         return env[var]
     if raw.startswith("vault:"):
-        raise ConfigError(
-            f"{name}: vault references need the credential vault, which this version does not have yet",
-            operation="settings",
-        )
+        if vault is None:
+            raise ConfigError(
+                f"{name}: {raw} needs the credential vault, and none was opened",
+                operation="settings",
+            )
+        try:
+            return vault(raw[6:])
+        except ConfigError as exc:
+            raise ConfigError(f"{name}: {exc.message}", operation="settings") from None
     return raw
 
 

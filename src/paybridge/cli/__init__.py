@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -102,27 +103,122 @@ def demo(
         raise typer.Exit(1)
 
 
+def _logging() -> None:
+    from paybridge.security.cardguard import RedactingFilter
+
+    handler = logging.StreamHandler()
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+
+
+async def _until_signal(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT ask for a graceful stop: the batch in hand finishes, then we exit."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
 @app.command()
 @friendly
-def run(config: ConfigOption = None) -> None:
-    """Run the engine: poll PayTrace and post to D365 until Ctrl-C."""
+def worker(
+    config: ConfigOption = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Worker loops.")] = 1,
+) -> None:
+    """Run the engine: the scheduler (PayTrace poller) and the queue workers, until SIGTERM."""
     from paybridge.services import build_engine
 
     settings = _settings(config)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _logging()
 
     async def main() -> None:
         engine = build_engine(settings)
         stop = asyncio.Event()
+        await _until_signal(stop)
         try:
-            await engine.run(stop)
+            await engine.run(stop, concurrency=concurrency)
         finally:
             await engine.aclose()
+        err.print("worker stopped")
 
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        err.print("stopped")
+    asyncio.run(main())
+
+
+@app.command()
+@friendly
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8080,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Worker loops.")] = 1,
+) -> None:
+    """The API and the engine in one process (the embedded default), until SIGTERM."""
+    import uvicorn
+
+    from paybridge.services import build_engine
+    from paybridge.web.app import create_web_app
+    from paybridge.web.server import EmbeddedServer
+
+    settings = _settings(config)
+    _logging()
+
+    async def main() -> None:
+        engine = build_engine(settings)
+        stop = asyncio.Event()
+        server = EmbeddedServer(
+            uvicorn.Config(create_web_app(engine=engine), host=host, port=port, log_level="info")
+        )
+        await _until_signal(stop)
+        serving = asyncio.create_task(server.serve())
+        try:
+            await engine.run(stop, concurrency=concurrency)
+        finally:
+            server.should_exit = True
+            await serving
+            await engine.aclose()
+        err.print("server stopped")
+
+    asyncio.run(main())
+
+
+@app.command()
+@friendly
+def chaos(
+    payments: Annotated[int, typer.Option(min=1, max=1_000_000, help="Payments to make.")] = 300,
+    seed: Annotated[int, typer.Option(help="RNG seed: faults, kills, storefront.")] = 1,
+    kill_every: Annotated[
+        float, typer.Option(min=0.5, help="Mean seconds between SIGKILLs of the worker.")
+    ] = 3.0,
+    faults: Annotated[
+        str, typer.Option(help="Sandbox fault profile: none, flaky, chaos.")
+    ] = "chaos",
+    store_url: Annotated[
+        str | None, typer.Option(help="Store URL (default: a temporary SQLite file).")
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(help="Give up draining after this many seconds.")
+    ] = 900.0,
+) -> None:
+    """Faults on both sandboxes, a worker killed at random; prove nothing is lost or doubled."""
+    from paybridge.chaos import run_chaos
+
+    if faults not in {"none", "flaky", "chaos"}:
+        err.print("[red]error:[/red] --faults: use none, flaky or chaos")
+        raise typer.Exit(2)
+
+    def progress(n: int, total: int, kills: int) -> None:
+        if n % max(total // 20, 1) == 0 or n == total:
+            err.print(f"payments {n}/{total} · worker kills {kills}")
+
+    report = asyncio.run(
+        run_chaos(
+            payments, seed=seed, kill_every=kill_every, faults=faults, store_url=store_url,
+            timeout=timeout, progress=progress,
+        )
+    )  # fmt: skip
+    print(report.line())
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @app.command()

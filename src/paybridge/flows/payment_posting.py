@@ -270,10 +270,11 @@ class PaymentPoster:
                     self._posted_line(line, found[0], "found after an unknown outcome")
                     outcomes[i] = Outcome.done("found")
                     continue
-            to_send.append(i)
+            if self.intents.claim_send(line.intent):
+                to_send.append(i)
+            else:  # another worker holds this event right now; look again later
+                outcomes[i] = Outcome.retry("another worker is posting this line", 1.0)
         if to_send:
-            for i in to_send:
-                self.intents.mark_sent(lines[i].intent)
             ops = [
                 [
                     BatchOperation(

@@ -11,7 +11,6 @@ import copy
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, cast
 
 import jmespath
@@ -32,11 +31,6 @@ from paybridge.mapping.evaluators import (
     path_of,
 )
 from paybridge.mapping.functions import (
-    ANY,
-    BOOLEAN,
-    DECIMAL,
-    INTEGER,
-    STRING,
     FunctionRegistry,
     FunctionSpec,
     LetFailure,
@@ -44,38 +38,16 @@ from paybridge.mapping.functions import (
     is_false,
     lookup_in,
 )
+from paybridge.mapping.static import Known, StaticInfo, infer
 
 _BUILTINS = jp_functions.Functions()
 _BUILTIN_TABLE: Mapping[str, Any] = jp_functions.Functions.FUNCTION_TABLE
-_BUILTIN_RETURNS = {"length": INTEGER, "join": STRING, "to_string": STRING, "type": STRING,
-                    "contains": BOOLEAN, "starts_with": BOOLEAN, "ends_with": BOOLEAN,
-                    "not_null": ANY}  # fmt: skip
 _LITERAL_ARG = {
     "lookup": "table",
     "ctx": "context value",
     "enrich": "enrich kind",
     "var": "let value",
 }
-
-
-@dataclass(frozen=True)
-class StaticInfo:
-    """What can be known before running: the result type and, when finite, the possible values."""
-
-    type: str
-    values: frozenset[Any] | None = None
-
-    def union(self, other: StaticInfo) -> StaticInfo:
-        if self.type == "null":
-            return other
-        if other.type == "null":
-            return self
-        values = None if self.values is None or other.values is None else self.values | other.values
-        return StaticInfo(self.type if self.type == other.type else ANY, values)
-
-
-_NULL = StaticInfo("null", frozenset())
-_UNKNOWN = StaticInfo(ANY)
 
 
 @dataclass(frozen=True)
@@ -120,7 +92,8 @@ class ExpressionCompiler:
         self._validate(tree, problems, used)
         if problems:
             return None, problems
-        return CompiledExpression(text, self._node(tree), self._info(tree), frozenset(used)), []
+        info = infer(tree, Known(self._registry, self._tables, self._lets))
+        return CompiledExpression(text, self._node(tree), info, frozenset(used)), []
 
     # -- validation -------------------------------------------------------------------------
 
@@ -353,37 +326,6 @@ class ExpressionCompiler:
 
     # -- static information ------------------------------------------------------------------
 
-    def _info(self, node: Node) -> StaticInfo:
-        kind = node["type"]
-        if kind == "literal":
-            return _literal_info(node["value"])
-        if kind == "or_expression":
-            left, right = (self._info(c) for c in node["children"])
-            return left.union(right)
-        if kind in ("comparator", "not_expression"):
-            return StaticInfo(BOOLEAN)
-        if kind == "function_expression":
-            return self._call_info(node["value"], node["children"])
-        return _UNKNOWN
-
-    def _call_info(self, name: str, children: list[Node]) -> StaticInfo:
-        if name == "if":
-            branches = [self._info(c) for c in children[1:]] + (
-                [_NULL] if len(children) == 2 else []
-            )
-            return _union_all(branches)
-        if name in ("coalesce", "default"):
-            return _union_all([self._info(c) for c in children])
-        if name == "var":
-            return self._lets.get(children[0]["value"], _UNKNOWN)
-        if name == "lookup":
-            values = frozenset(self._tables[children[0]["value"]].values())
-            kinds = {_literal_info(v).type for v in values}
-            found = StaticInfo(kinds.pop() if len(kinds) == 1 else ANY, values)
-            return found.union(self._info(children[2])) if len(children) == 3 else found
-        spec = self._registry.get(name)
-        return StaticInfo(spec.returns if spec else _BUILTIN_RETURNS.get(name, ANY))
-
 
 def _arity(spec: FunctionSpec | None, name: str) -> tuple[int, int | None]:
     if spec is not None:
@@ -413,27 +355,6 @@ def _string_literal(node: Node) -> str | None:
 def _hint(value: str, known: Any) -> str:
     close = difflib.get_close_matches(value, sorted(known), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _literal_info(value: Any) -> StaticInfo:
-    if value is None:
-        return _NULL
-    if isinstance(value, bool):
-        return StaticInfo(BOOLEAN, frozenset([value]))
-    if isinstance(value, str):
-        return StaticInfo(STRING, frozenset([value]))
-    if isinstance(value, int):
-        return StaticInfo(INTEGER, frozenset([value]))
-    if isinstance(value, Decimal):
-        return StaticInfo(DECIMAL, frozenset([value]))
-    return _UNKNOWN
-
-
-def _union_all(infos: list[StaticInfo]) -> StaticInfo:
-    result = _NULL
-    for info in infos:
-        result = result.union(info)
-    return result
 
 
 _Builder = Callable[[ExpressionCompiler, Node], Evaluator]

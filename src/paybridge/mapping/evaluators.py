@@ -139,6 +139,8 @@ def call_function(spec: FunctionSpec, args: list[Arg]) -> Evaluator:
         return _call_one(impl, args[0])
     if len(args) == 2:
         return _call_two(impl, args[0], args[1])
+    if all(a.kind in ("const", "key") for a in args):
+        return _call_flat(impl, args)
     leading = 0
     while leading < len(args) and args[leading].kind == "const":
         leading += 1
@@ -147,6 +149,18 @@ def call_function(spec: FunctionSpec, args: list[Arg]) -> Evaluator:
         rest = funcs[leading:]
         return lambda v, s: bound(*[f(v, s) for f in rest])
     return lambda v, s: impl(*[f(v, s) for f in funcs])
+
+
+def _call_flat(impl: Callable[..., Any], args: list[Arg]) -> Evaluator:
+    """Every argument a constant or a key of the current object: read them in one pass."""
+    plan = [(a.kind == "const", a.payload) for a in args]
+
+    def call(value: Any, scope: Scope) -> Any:
+        if type(value) is dict:
+            return impl(*[p if c else value.get(p) for c, p in plan])
+        return impl(*[p if c else get_field(value, p) for c, p in plan])
+
+    return call
 
 
 def _call_one(impl: Callable[..., Any], arg: Arg) -> Evaluator:

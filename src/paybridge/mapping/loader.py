@@ -11,7 +11,7 @@ from paybridge.mapping.spec import read_spec
 from paybridge.mapping.template import CompiledTemplate, compile_spec
 from paybridge.mapping.yamlspec import read_yaml
 
-SHIPPED_DIR = Path(__file__).resolve().parent / "templates"
+SHIPPED_DIR = Path(__file__).parent / "templates"
 
 
 def compile_text(

@@ -69,7 +69,8 @@ class _Reader:
 
     def problem(self, path: tuple[str, ...], message: str) -> None:
         line = self.doc.line(*path)
-        self.spec.problems.append(TemplateProblem(self.spec.file, line, ".".join(path), message))
+        label = ".".join(path[1:] if path[:1] == ("fields",) and len(path) > 1 else path)
+        self.spec.problems.append(TemplateProblem(self.spec.file, line, label, message))
 
 
 def read_spec(doc: LocatedDocument, file: str) -> TemplateSpec:

@@ -13,12 +13,13 @@ from pydantic import BaseModel, ValidationError
 
 from paybridge.errors import DataError, RetryableError
 from paybridge.mapping.coerce import COERCERS, Coercer
-from paybridge.mapping.compiler import ExpressionCompiler, StaticInfo
+from paybridge.mapping.compiler import ExpressionCompiler
 from paybridge.mapping.enrich import Enricher
 from paybridge.mapping.errors import MappingValueError, TemplateProblem
 from paybridge.mapping.evaluators import Evaluator, decimal_literals
 from paybridge.mapping.functions import FunctionRegistry, LetFailure, Scope
 from paybridge.mapping.spec import FieldSpec, TemplateSpec
+from paybridge.mapping.static import StaticInfo
 from paybridge.mapping.targets import CANONICAL_MODELS, Endpoint
 
 ENRICHER_KEY = "enricher"

@@ -69,7 +69,8 @@ class _Converter:
             key = self._constructor.construct_object(key_node, deep=True)
             if not isinstance(key, str):
                 key = str(key)
-            where = ".".join(str(p) for p in (*path, key))
+            shown = path[1:] if path[:1] == ("fields",) else path  # field names as elsewhere
+            where = ".".join(str(p) for p in (*shown, key))
             if key in result:
                 self.problems.append(TemplateProblem(self._file, line, where, "duplicate key"))
                 continue

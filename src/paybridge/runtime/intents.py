@@ -125,8 +125,24 @@ class IntentStore:
                 .values(updated_at=self.clock.now(), **values)
             )
 
-    def mark_sent(self, intent: Intent) -> None:
-        self._set(intent.event_key, intent.step, status=SENT, attempts=intents.c.attempts + 1)
+    def claim_send(self, intent: Intent) -> bool:
+        """Move the intent to ``sent`` only if nobody changed it since it was read.
+
+        Two workers may hold the same event (a lease ran out while the first was still slow);
+        this compare-and-set lets exactly one of them send, the other backs off and looks later.
+        """
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(intents)
+                .where(
+                    intents.c.event_key == intent.event_key,
+                    intents.c.step == intent.step,
+                    intents.c.status == intent.status,
+                    intents.c.attempts == intent.attempts,
+                )
+                .values(status=SENT, attempts=intents.c.attempts + 1, updated_at=self.clock.now())
+            )
+            return result.rowcount == 1
 
     def complete(self, intent: Intent, detail: dict[str, Any]) -> None:
         merged = {**intent.detail, **detail}
@@ -160,7 +176,10 @@ class IntentStore:
             if existing is not None:
                 self.complete(intent, existing)
                 return Resolution("found", existing)
-        self.mark_sent(intent)
+        if not self.claim_send(intent):
+            raise RetryableError(
+                f"another worker is writing {intent.event_key} {intent.step}", retry_after=1.0
+            )
         try:
             detail = await send()
         except DEFINITE_REFUSALS:

@@ -9,6 +9,8 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from paybridge.errors import ConfigError, DataError, FatalError, InDoubtError, RetryableError
 from paybridge.runtime.envelope import Envelope, Outcome
 from paybridge.runtime.queue import SqlQueue
@@ -119,10 +121,29 @@ class Worker:
         self.queue.ack(done)
         self.stats.processed += len(done)
 
+    def sibling(self, name: str) -> Worker:
+        """Another worker on the same queue and handlers (``--concurrency``)."""
+        return Worker(
+            self.queue, self.handlers, name=name, batch_size=self.batch_size,
+            lease_seconds=self.lease_seconds, policy=self.policy, rng=self.rng,
+            sleep=self.sleep, idle_seconds=self.idle_seconds,
+        )  # fmt: skip
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Loop until ``stop`` is set; in-flight work finishes, leased messages are not abandoned."""
+        """Loop until ``stop`` is set; the batch in hand finishes before it returns.
+
+        If the store goes away (full disk, lost connection), consumption pauses with a growing
+        wait and resumes when the store answers again; nothing leased is lost, its lease runs out.
+        """
+        pause = 0.0
         while not stop.is_set():
-            handled = await self.run_once()
+            try:
+                handled = await self.run_once()
+                pause = 0.0
+            except SQLAlchemyError as exc:
+                pause = min(max(pause * 2, 0.5), 30.0)
+                log.error("store unavailable, pausing %.1fs: %s", pause, exc.__class__.__name__)
+                handled = 0
             if handled == 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.idle_seconds)
+                    await asyncio.wait_for(stop.wait(), timeout=pause or self.idle_seconds)

@@ -128,3 +128,15 @@ xref = Table(
     Column("target_id", String(200), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
+
+# A claimed period of a periodic job (revision 0003_runtime): the primary key makes the claim unique.
+schedule_runs = Table(
+    "schedule_runs",
+    metadata,
+    Column("job", String(80), primary_key=True),
+    Column("slot", BigInteger, primary_key=True),
+    Column("worker", String(80), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    Column("outcome", Text, nullable=True),
+)

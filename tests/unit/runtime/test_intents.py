@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from paybridge.clock import ManualClock
-from paybridge.errors import DataError, InDoubtError
+from paybridge.errors import DataError, InDoubtError, RetryableError
 from paybridge.runtime.intents import DONE, PLANNED, SENT, IntentStore
 from paybridge.store import open_engine
 
@@ -109,3 +109,16 @@ async def test_a_surprise_after_sending_counts_as_unknown(intents: IntentStore) 
         await intents.execute_once(intent, broken_parse, Remote().find)
     stored = intents.get("k", "s")
     assert stored is not None and stored.status == SENT
+
+
+@pytest.mark.anyio
+async def test_two_workers_holding_one_intent_send_once(intents: IntentStore) -> None:
+    remote = Remote()
+    first = intents.plan("k", "s", "d365", "ref", {})
+    second = intents.get("k", "s")  # a second worker read the same intent (its lease ran out)
+    assert second is not None
+    assert intents.claim_send(first) is True
+    assert intents.claim_send(second) is False
+    with pytest.raises(RetryableError, match="another worker"):
+        await intents.execute_once(second, remote.send, remote.find)
+    assert remote.sends == 0

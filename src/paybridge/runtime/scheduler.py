@@ -1,0 +1,83 @@
+"""Periodic jobs that run once per period even with several workers: a period is claimed in the store."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, insert, update
+from sqlalchemy.exc import IntegrityError
+
+from paybridge.clock import Clock
+from paybridge.store.schema import schedule_runs
+
+log = logging.getLogger("paybridge.scheduler")
+
+Job = Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """``run`` once per ``period_seconds`` slot of UTC time (offset shifts the slot's start)."""
+
+    name: str
+    period_seconds: float
+    run: Job
+    offset_seconds: float = 0.0
+
+    def slot(self, now: datetime) -> int:
+        return int((now.timestamp() - self.offset_seconds) // self.period_seconds)
+
+
+class Scheduler:
+    def __init__(
+        self, engine: Engine, clock: Clock, jobs: list[PeriodicJob], *, worker: str
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.jobs = jobs
+        self.worker = worker
+        self._done: dict[str, int] = {}
+
+    def claim(self, job: PeriodicJob, slot: int) -> bool:
+        """True for exactly one worker per (job, slot): the insert is the lock."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(schedule_runs).values(
+                        job=job.name, slot=slot, worker=self.worker, started_at=self.clock.now()
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def _finish(self, job: PeriodicJob, slot: int, outcome: str) -> None:
+        with contextlib.suppress(Exception), self.engine.begin() as conn:
+            conn.execute(
+                update(schedule_runs)
+                .where(schedule_runs.c.job == job.name, schedule_runs.c.slot == slot)
+                .values(finished_at=self.clock.now(), outcome=outcome[:2000])
+            )
+
+    async def tick(self) -> list[str]:
+        """Run every job whose current slot is unclaimed; returns the names that ran here."""
+        ran: list[str] = []
+        now = self.clock.now()
+        for job in self.jobs:
+            slot = job.slot(now)
+            if self._done.get(job.name) == slot or not self.claim(job, slot):
+                self._done[job.name] = slot
+                continue
+            self._done[job.name] = slot
+            try:
+                result = await job.run()
+                self._finish(job, slot, f"ok {result}" if result is not None else "ok")
+            except Exception as exc:  # a failed run is recorded; the next period tries again
+                log.warning("job %s failed: %s", job.name, exc)
+                self._finish(job, slot, f"failed: {type(exc).__name__}: {exc}")
+            ran.append(job.name)
+        return ran
