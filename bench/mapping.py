@@ -53,7 +53,7 @@ def hand_written(tx: Mapping[str, Any], ctx: Mapping[str, Any]) -> dict[str, Any
         "OffsetAccountType": "Bank",
         "OffsetAccountDisplayValue": _DASH.sub(r"\\-", ctx["bank_account"]),
         "PaymentReference": tx["transaction_id"],
-        "PaymentId": f"paytrace:{tx['transaction_id']}:{kind}",
+        "PaymentId": f"PT-{tx['transaction_id']}-{kind}",
     }
     if side == "credit" and invoice:
         record.update(MarkedInvoice=invoice, MarkedInvoiceCompany=ctx["company"],

@@ -19,8 +19,9 @@ from paybridge.connectors.dynamics import DynamicsClient, MsalTokenProvider, Tok
 from paybridge.connectors.dynamics.transport import RedirectTransport
 from paybridge.connectors.paytrace import PayTraceClient
 from paybridge.connectors.paytrace.poller import ChangePoller
-from paybridge.flows.payment_posting import PaymentPoster
+from paybridge.flows.payment_posting import PAYMENT_TEMPLATE, PaymentPoster
 from paybridge.flows.paytrace_ingest import PAYMENT_TOPIC, UNREADABLE_TOPIC, PayTraceIngest
+from paybridge.mapping import TemplateSet, load_templates
 from paybridge.runtime.cursors import Cursors
 from paybridge.runtime.envelope import Envelope, Outcome
 from paybridge.runtime.intents import IntentStore
@@ -80,6 +81,23 @@ def msal_provider(settings: Settings, http_client: httpx.Client | None = None) -
         f"{d.base_url.rstrip('/')}/.default",
         http_client=http_client,
     )
+
+
+def templates_for(settings: Settings) -> TemplateSet:
+    """The templates the engine maps with: the shipped ones, or the configured folder."""
+    folder = settings.mapping.templates_dir
+    return load_templates(folder) if folder is not None else load_templates()
+
+
+async def fetch_metadata(settings: Settings) -> bytes:
+    """The configured D365 environment's ``$metadata`` document."""
+    async with httpx.AsyncClient(
+        verify=settings.dynamics.verify_tls, timeout=settings.dynamics.timeout_seconds
+    ) as http:
+        client = DynamicsClient(
+            http, base_url=settings.dynamics.base_url, token_provider=msal_provider(settings)
+        )
+        return await client.metadata_document()
 
 
 @dataclass
@@ -165,9 +183,11 @@ def build_engine(
         token_provider=token_provider or msal_provider(settings),
         clock=clock,
     )
+    templates = templates_for(settings)
     poster = PaymentPoster(
-        dynamics, store.intents, store.ledger, store.xref, store.cursors, settings.dynamics
-    )
+        dynamics, store.intents, store.ledger, store.xref, store.cursors, settings.dynamics,
+        templates.get(PAYMENT_TEMPLATE),
+    )  # fmt: skip
     ingest = PayTraceIngest(
         ChangePoller(paytrace, clock=clock),
         store.queue,

@@ -67,6 +67,11 @@ class DynamicsSettings(_Section):
     verify_tls: bool = True
 
 
+class MappingSettings(_Section):
+    # A folder of templates (all versions side by side) replacing the shipped ones.
+    templates_dir: Path | None = None
+
+
 class WorkerSettings(_Section):
     batch_size: int = Field(default=200, ge=1, le=5000)
     lease_seconds: float = Field(default=120.0, gt=0)
@@ -79,6 +84,7 @@ class Settings(_Section):
     paytrace: PayTraceSettings = PayTraceSettings()
     dynamics: DynamicsSettings = DynamicsSettings()
     worker: WorkerSettings = WorkerSettings()
+    mapping: MappingSettings = MappingSettings()
 
     @field_validator("paytrace")
     @classmethod

@@ -188,3 +188,44 @@ async def test_lineage_links_the_fact_to_the_d365_line(world: World) -> None:
     assert step.entity_id.startswith("usmf/")
     seen = engine.store.ledger.sightings(f"paytrace:{tx}:")
     assert Counter(row["source"] for row in seen) == {"poller": 1}
+
+
+@pytest.mark.anyio
+async def test_a_posted_event_re_mapped_with_a_newer_version_shows_the_difference(
+    world: World, tmp_path: Path
+) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    from paybridge.mapping import SHIPPED_DIR
+
+    engine = world.engine
+    await open_profile(engine, "SHOP-4", "US-001")
+    tx = await sell(engine, "SHOP-4", "30.00")
+    await drain(engine)
+    (step,) = engine.store.ledger.entries(f"paytrace:{tx}:")
+    assert step.template_version == "payment_to_customer_payment_line@1"
+
+    folder = tmp_path / "templates"
+    shutil.copytree(SHIPPED_DIR, folder)
+    v1 = (folder / "payment_to_customer_payment_line.yaml").read_text(encoding="utf-8")
+    v2 = v1.replace("version: 1", "version: 2").replace(
+        "TransactionText: join_nonempty(' ', 'PayTrace',",
+        "TransactionText: join_nonempty(' ', 'Card payment',",
+    )
+    (folder / "payment_to_customer_payment_line_v2.yaml").write_text(v2, encoding="utf-8")
+    config = tmp_path / "paybridge.yaml"
+    config.write_text(
+        f"store:\n  url: {engine.settings.store.url}\nmapping:\n  templates_dir: {folder}\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "paybridge"), "mapping", "dry-run", str(tx),
+         "--template", "payment_to_customer_payment_line@2", "--config", str(config)],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "TransactionText" in result.stdout
+    assert "Card payment" in result.stdout
+    assert "CreditAmount" not in result.stdout  # only what differs is shown

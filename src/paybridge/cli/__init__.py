@@ -5,21 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import signal
 import sys
-from collections.abc import Callable
-from functools import wraps
-from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from paybridge import __version__
-from paybridge.errors import PayBridgeError
-from paybridge.settings import Settings, load_settings
+from paybridge.cli.common import ConfigOption, err, friendly, out, settings_from
+from paybridge.cli.mapping import mapping_app
 
 app = typer.Typer(
     name="paybridge",
@@ -33,45 +28,7 @@ xref_app = typer.Typer(help="Cross-references between PayTrace and D365 ids.", n
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(xref_app, name="xref")
 
-out = Console()
-err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="Settings YAML (secrets as env:NAME references)."),
-]
-
-
-def friendly(func: F) -> F:
-    """Turn PayBridge errors into a one-line message and exit code 2."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except PayBridgeError as exc:
-            err.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            if os.environ.get("PAYBRIDGE_DEBUG"):
-                raise
-            err.print(
-                f"[red]internal error:[/red] {type(exc).__name__}: {exc} "
-                "(set PAYBRIDGE_DEBUG=1 for the traceback)"
-            )
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _settings(config: Path | None) -> Settings:
-    if config is not None and not config.is_file():
-        err.print(f"[red]error:[/red] --config: no such file {config}")
-        raise typer.Exit(2)
-    return load_settings(config)
+app.add_typer(mapping_app, name="mapping")
 
 
 @app.command()
@@ -128,7 +85,7 @@ def worker(
     """Run the engine: the scheduler (PayTrace poller) and the queue workers, until SIGTERM."""
     from paybridge.services import build_engine
 
-    settings = _settings(config)
+    settings = settings_from(config)
     _logging()
 
     async def main() -> None:
@@ -159,7 +116,7 @@ def serve(
     from paybridge.web.app import create_web_app
     from paybridge.web.server import EmbeddedServer
 
-    settings = _settings(config)
+    settings = settings_from(config)
     _logging()
 
     async def main() -> None:
@@ -234,7 +191,7 @@ def trace(
     if not transaction_id.strip().isdigit():
         err.print("[red]error:[/red] transaction_id: a PayTrace transaction id is a number")
         raise typer.Exit(2)
-    store = open_store(_settings(config).store.url)
+    store = open_store(settings_from(config).store.url)
     prefix = f"paytrace:{transaction_id.strip()}:"
     seen = store.ledger.sightings(prefix)
     steps = store.ledger.entries(prefix)
@@ -267,7 +224,7 @@ def dlq_list(config: ConfigOption = None) -> None:
     """Dead letters with their reason."""
     from paybridge.services import open_store
 
-    store = open_store(_settings(config).store.url)
+    store = open_store(settings_from(config).store.url)
     table = Table(title="Dead letters")
     for column in ("id", "key", "attempts", "reason"):
         table.add_column(column)
@@ -287,7 +244,7 @@ def dlq_replay(
     """Put one dead letter back in the queue after a fix."""
     from paybridge.services import open_store
 
-    store = open_store(_settings(config).store.url)
+    store = open_store(settings_from(config).store.url)
     if not store.queue.replay(message_id):
         err.print(f"[red]error:[/red] message_id: no dead letter {message_id}")
         raise typer.Exit(2)
@@ -308,7 +265,7 @@ def xref_link(
     if not slash or not company or not account:
         err.print("[red]error:[/red] d365_customer: write it as company/account, e.g. usmf/US-001")
         raise typer.Exit(2)
-    open_store(_settings(config).store.url).xref.link(
+    open_store(settings_from(config).store.url).xref.link(
         "paytrace_customer", paytrace_customer, f"{company.lower()}/{account}"
     )
     out.print(f"{paytrace_customer} -> {company.lower()}/{account}")
@@ -321,7 +278,7 @@ def xref_list(config: ConfigOption = None) -> None:
     from paybridge.services import open_store
 
     for source, target in sorted(
-        open_store(_settings(config).store.url).xref.all("paytrace_customer").items()
+        open_store(settings_from(config).store.url).xref.all("paytrace_customer").items()
     ):
         out.print(f"{source} -> {target}")
 

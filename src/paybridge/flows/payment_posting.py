@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,9 +17,10 @@ from paybridge.connectors.dynamics import (
     DynamicsClient,
     F,
     Query,
+    unescape_display_value,
 )
-from paybridge.connectors.dynamics.literals import escape_display_value
 from paybridge.errors import DataError, FatalError, InDoubtError, PayBridgeError
+from paybridge.mapping import CompiledTemplate
 from paybridge.model import Transaction, TransactionKind
 from paybridge.runtime.cursors import Cursors
 from paybridge.runtime.envelope import Envelope, Outcome
@@ -35,7 +35,7 @@ LINES = "CustomerPaymentJournalLines"
 HEADERS = "CustomerPaymentJournalHeaders"
 LINE_STEP = "d365.payment_line"
 CUSTOMER_XREF = "paytrace_customer"
-TEMPLATE_VERSION = "builtin-payment-line@1"
+PAYMENT_TEMPLATE = "payment_to_customer_payment_line"
 
 CREDIT_KINDS = {TransactionKind.SALE, TransactionKind.CAPTURE}
 DEBIT_KINDS = {TransactionKind.REFUND, TransactionKind.VOID}
@@ -67,7 +67,9 @@ class PaymentPoster:
         xref: Xref,
         cursors: Cursors,
         settings: DynamicsSettings,
+        template: CompiledTemplate,
     ) -> None:
+        self.template = template
         self.d365 = dynamics
         self.intents = intents
         self.ledger = ledger
@@ -223,36 +225,26 @@ class PaymentPoster:
     async def _line_body(
         self, tx: Transaction, company: str, account: str, journal: str, number: int
     ) -> dict[str, Any]:
-        amount = tx.amount.rounded().amount
-        side = "CreditAmount" if tx.kind in CREDIT_KINDS else "DebitAmount"
-        other = "DebitAmount" if side == "CreditAmount" else "CreditAmount"
-        body: dict[str, Any] = {
-            "dataAreaId": company,
-            "JournalBatchNumber": journal,
-            "LineNumber": Decimal(number),
-            "AccountType": "Cust",
-            "AccountDisplayValue": escape_display_value(account),
-            "TransactionDate": f"{self._day(tx).isoformat()}T12:00:00Z",
-            "CurrencyCode": tx.amount.currency,
-            side: amount,
-            other: Decimal(0),
-            "OffsetAccountType": "Bank",
-            "OffsetAccountDisplayValue": escape_display_value(self.settings.bank_account),
-            "PaymentReference": tx.transaction_id,
-            "PaymentId": payment_id(tx),
-            "TransactionText": f"PayTrace {tx.kind.value} {tx.transaction_id} {tx.masked_card or ''}".strip(),
-            "IsPrepayment": "No",
-        }
-        if self.settings.payment_method:
-            body["PaymentMethodName"] = self.settings.payment_method
-        invoice = await self._invoice(tx, company, account)
-        if invoice:
-            body.update(
-                MarkedInvoice=invoice,
-                MarkedInvoiceCompany=company,
-                SettleVoucher="SelectedTransact",
+        """Translate through the versioned template; only a D365 invoice of this customer is marked."""
+        source = tx.model_dump(mode="json")
+        source["invoice_id"] = await self._invoice(tx, company, account)
+        result = self.template.apply(
+            source,
+            context={
+                "company": company,
+                "journal_batch_number": journal,
+                "customer_account": account,
+                "bank_account": self.settings.bank_account,
+                "payment_method_name": self.settings.payment_method or None,
+                "line_number": number,
+                "time_zone": self.settings.timezone,
+            },
+        )
+        if not result.ok:
+            raise DataError(
+                f"template {self.template.ref} cannot map {tx.key}", fields=dict(result.errors)
             )
-        return body
+        return dict(result.record)
 
     async def _post(self, lines: list[PlannedLine]) -> list[Outcome]:
         """Resolve earlier unknown outcomes by looking, then send the rest in one $batch."""
@@ -315,6 +307,25 @@ class PaymentPoster:
         self.intents.complete(line.intent, {"entity_id": entity_id})
         self.ledger.record(
             line.env.key, LINE_STEP, system="d365", entity=LINES, entity_id=entity_id,
-            status="posted", attempts=line.intent.attempts + 1, template_version=TEMPLATE_VERSION,
+            status="posted", attempts=line.intent.attempts + 1, template_version=self.template.ref,
             detail={"how": how, "voucher": entity.get("Voucher", "")},
         )  # fmt: skip
+
+
+def replay_context(
+    payload: dict[str, Any], detail: dict[str, Any], settings: DynamicsSettings
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The source and context a payment line was mapped with, rebuilt from its intent's body."""
+    body = detail.get("body", {})
+    source = dict(payload)
+    source["invoice_id"] = body.get("MarkedInvoice") or None
+    context = {
+        "company": body.get("dataAreaId", detail.get("company")),
+        "journal_batch_number": body.get("JournalBatchNumber"),
+        "customer_account": unescape_display_value(str(body.get("AccountDisplayValue", ""))),
+        "bank_account": settings.bank_account,
+        "payment_method_name": body.get("PaymentMethodName"),
+        "line_number": body.get("LineNumber"),
+        "time_zone": settings.timezone,
+    }
+    return source, context

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, and_, exists, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -160,6 +161,17 @@ class SqlQueue:
                 .values(status=READY, attempts=0, not_before=self.clock.now(), dead_reason=None)
             )
             return result.rowcount == 1
+
+    def payload(self, key: str) -> dict[str, Any] | None:
+        """The payload of the message with ``key`` (the newest, if a replay made several)."""
+        with self.engine.connect() as conn:
+            text = conn.execute(
+                select(queue.c.payload)
+                .where(queue.c.key == key)
+                .order_by(queue.c.id.desc())
+                .limit(1)
+            ).scalar()
+        return json.loads(text) if text is not None else None
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, object]]:
         with self.engine.connect() as conn:

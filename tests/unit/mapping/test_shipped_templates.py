@@ -56,7 +56,7 @@ def test_sale_with_invoice_credits_the_customer_and_marks_the_invoice(
         "OffsetAccountType": "Bank",
         "OffsetAccountDisplayValue": "USMF\\-OPER",
         "PaymentReference": "125391271",
-        "PaymentId": "paytrace:125391271:sale",
+        "PaymentId": "PT-125391271-sale",
         "MarkedInvoice": "USMF-CIV-000042",
         "MarkedInvoiceCompany": "usmf",
         "SettleVoucher": "SelectedTransact",
@@ -82,7 +82,7 @@ def test_refund_debits_the_customer_without_marking(templates: TemplateSet) -> N
     assert record["DebitAmount"] == Decimal("51.88")
     assert "CreditAmount" not in record
     assert "MarkedInvoice" not in record
-    assert record["PaymentId"] == "paytrace:125391300:refund"
+    assert record["PaymentId"] == "PT-125391300-refund"
     assert record["IsPrepayment"] == "No"
 
 

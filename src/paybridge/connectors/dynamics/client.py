@@ -152,11 +152,14 @@ class DynamicsClient:
     async def metadata(self) -> EdmModel:
         """The parsed CSDL of ``/data/$metadata`` (fetched once per client)."""
         if self._metadata is None:
-            url = f"{self.data_url}/$metadata"
-            call = _Call("GET", url, "GET $metadata", False, accept="application/xml")
-            response = await self._send(call)
-            self._metadata = parse_metadata(response.content)
+            self._metadata = parse_metadata(await self.metadata_document())
         return self._metadata
+
+    async def metadata_document(self) -> bytes:
+        """The raw CSDL (EDMX) of ``/data/$metadata``, for tools that read it themselves."""
+        url = f"{self.data_url}/$metadata"
+        call = _Call("GET", url, "GET $metadata", False, accept="application/xml")
+        return (await self._send(call)).content
 
     # -- writes --------------------------------------------------------------------------
 
