@@ -205,6 +205,7 @@ def build_engine(
         lease_seconds=ws.lease_seconds,
         idle_seconds=ws.idle_seconds,
         policy=RetryPolicy(max_attempts=ws.max_attempts),
+        policies={topic: RetryPolicy(**retry.model_dump()) for topic, retry in ws.retry.items()},
         rng=rng,
         name=name,
     )

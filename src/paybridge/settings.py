@@ -72,11 +72,21 @@ class MappingSettings(_Section):
     templates_dir: Path | None = None
 
 
+class RetrySettings(_Section):
+    """Exponential backoff with full jitter: base * 2^(attempt-1), capped, then a dead letter."""
+
+    base_seconds: float = Field(default=1.0, gt=0)
+    cap_seconds: float = Field(default=300.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+
+
 class WorkerSettings(_Section):
     batch_size: int = Field(default=200, ge=1, le=5000)
     lease_seconds: float = Field(default=120.0, gt=0)
     idle_seconds: float = Field(default=0.2, gt=0)
     max_attempts: int = Field(default=8, ge=1)
+    # Per flow step (queue topic), e.g. {"payment": {"max_attempts": 20, "cap_seconds": 600}}.
+    retry: dict[str, RetrySettings] = Field(default_factory=dict)
 
 
 class Settings(_Section):

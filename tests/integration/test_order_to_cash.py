@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -229,3 +230,50 @@ async def test_a_posted_event_re_mapped_with_a_newer_version_shows_the_differenc
     assert "TransactionText" in result.stdout
     assert "Card payment" in result.stdout
     assert "CreditAmount" not in result.stdout  # only what differs is shown
+
+
+def cli(config: Path, *args: str) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "paybridge"), *args, "--config", str(config)],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.mark.anyio
+async def test_fix_then_replay_a_dead_letter_and_trace_the_payment(
+    world: World, tmp_path: Path
+) -> None:
+    engine = world.engine
+    config = tmp_path / "cli.yaml"
+    config.write_text(f"store:\n  url: {engine.settings.store.url}\n", encoding="utf-8")
+    await open_profile(engine, "WALKIN-1", None)
+    tx = await sell(engine, "WALKIN-1", "64.10")
+    await drain(engine)
+
+    listed = cli(config, "dlq", "list", "--match", "WALKIN-1")
+    assert listed.returncode == 0 and "WALKIN-1" in listed.stdout
+    (letter,) = engine.store.queue.dead_letters()
+    shown = cli(config, "dlq", "show", str(letter["id"]))
+    assert shown.returncode == 0
+    detail = json.loads(shown.stdout)
+    assert detail["payload"]["transaction_id"] == tx and "xref link" in detail["dead_reason"]
+
+    assert cli(config, "xref", "link", "WALKIN-1", "usmf/US-005").returncode == 0
+    replayed = cli(config, "dlq", "replay", "--all", "--match", "WALKIN-1")
+    assert replayed.returncode == 0 and "replaying 1" in replayed.stdout
+    # The CLI ran on the real clock; bring the engine's test clock up to it.
+    world.clock.advance((datetime.now(UTC) - world.clock.now()).total_seconds() + 1)
+    while await engine.worker.run_once():
+        pass
+    (line,) = (await lines_by_reference(engine))[str(tx)]
+    assert line["AccountDisplayValue"].replace("\\", "") == "US-005"
+
+    traced = cli(config, "trace", str(tx), "--json")
+    assert traced.returncode == 0, traced.stderr
+    lineage = json.loads(traced.stdout)
+    assert [s["status"] for s in lineage["steps"]] == ["posted"]
+    assert lineage["seen"][0]["source"] == "poller"
+    assert cli(config, "dlq", "purge", "999").returncode == 2

@@ -23,7 +23,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-dlq_app = typer.Typer(help="Dead letters: list, show, replay.", no_args_is_help=True)
+dlq_app = typer.Typer(help="Dead letters: list, show, replay, purge.", no_args_is_help=True)
 xref_app = typer.Typer(help="Cross-references between PayTrace and D365 ids.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(xref_app, name="xref")
@@ -220,7 +220,10 @@ def trace(
 
 @dlq_app.command("list")
 @friendly
-def dlq_list(config: ConfigOption = None) -> None:
+def dlq_list(
+    config: ConfigOption = None,
+    match: Annotated[str | None, typer.Option(help="Only keys or reasons containing this.")] = None,
+) -> None:
     """Dead letters with their reason."""
     from paybridge.services import open_store
 
@@ -228,27 +231,88 @@ def dlq_list(config: ConfigOption = None) -> None:
     table = Table(title="Dead letters")
     for column in ("id", "key", "attempts", "reason"):
         table.add_column(column)
-    for row in store.queue.dead_letters():
+    for row in store.queue.dead_letters(limit=1000, match=match):
         table.add_row(
             str(row["id"]), str(row["key"]), str(row["attempts"]), str(row["dead_reason"])
         )
     out.print(table)
 
 
-@dlq_app.command("replay")
+@dlq_app.command("show")
 @friendly
-def dlq_replay(
+def dlq_show(
     message_id: Annotated[int, typer.Argument(help="Dead letter id (see `dlq list`).")],
     config: ConfigOption = None,
 ) -> None:
-    """Put one dead letter back in the queue after a fix."""
+    """One dead letter: reason, attempts, last error and its payload (redacted)."""
+    from paybridge.security.cardguard import redact
     from paybridge.services import open_store
 
-    store = open_store(settings_from(config).store.url)
-    if not store.queue.replay(message_id):
+    row = open_store(settings_from(config).store.url).queue.dead_letter(message_id)
+    if row is None:
         err.print(f"[red]error:[/red] message_id: no dead letter {message_id}")
         raise typer.Exit(2)
-    out.print(f"replaying {message_id}")
+    payload = redact(json.loads(row["payload"]))
+    shown = {
+        k: row[k]
+        for k in (
+            "id",
+            "topic",
+            "key",
+            "attempts",
+            "dead_reason",
+            "last_error",
+            "created_at",
+            "updated_at",
+        )
+    }
+    print(json.dumps({**shown, "payload": payload}, indent=2, default=str))
+
+
+@dlq_app.command("replay")
+@friendly
+def dlq_replay(
+    message_id: Annotated[
+        int | None, typer.Argument(help="Dead letter id (see `dlq list`).")
+    ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Replay every dead letter (with --match: those).")
+    ] = False,
+    match: Annotated[str | None, typer.Option(help="Only keys or reasons containing this.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Put dead letters back in the queue after a fix: one by id, or all that match."""
+    from paybridge.services import open_store
+
+    if (message_id is None) == (not all_):
+        err.print("[red]error:[/red] message_id: give one id, or --all (optionally with --match)")
+        raise typer.Exit(2)
+    queue = open_store(settings_from(config).store.url).queue
+    ids = (
+        [message_id]
+        if message_id is not None
+        else [int(r["id"]) for r in queue.dead_letters(limit=1_000_000, match=match)]
+    )
+    replayed = sum(1 for i in ids if queue.replay(i))
+    if message_id is not None and not replayed:
+        err.print(f"[red]error:[/red] message_id: no dead letter {message_id}")
+        raise typer.Exit(2)
+    out.print(f"replaying {replayed} dead letter(s)")
+
+
+@dlq_app.command("purge")
+@friendly
+def dlq_purge(
+    message_id: Annotated[int, typer.Argument(help="Dead letter id (see `dlq list`).")],
+    config: ConfigOption = None,
+) -> None:
+    """Drop one dead letter for good; the fact stays known, so it is not taken in again."""
+    from paybridge.services import open_store
+
+    if not open_store(settings_from(config).store.url).queue.purge(message_id):
+        err.print(f"[red]error:[/red] message_id: no dead letter {message_id}")
+        raise typer.Exit(2)
+    out.print(f"purged {message_id}")
 
 
 @xref_app.command("link")

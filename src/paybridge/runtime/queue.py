@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, func, insert, select, update
+from sqlalchemy import Engine, and_, delete, exists, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -173,12 +173,34 @@ class SqlQueue:
             ).scalar()
         return json.loads(text) if text is not None else None
 
-    def dead_letters(self, limit: int = 100) -> list[dict[str, object]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(queue).where(queue.c.status == DEAD).order_by(queue.c.id).limit(limit)
+    def dead_letters(self, limit: int = 100, match: str | None = None) -> list[dict[str, Any]]:
+        """Dead letters, oldest first; ``match`` keeps those whose key or reason contains it."""
+        query = select(queue).where(queue.c.status == DEAD)
+        if match:
+            query = query.where(
+                queue.c.key.contains(match, autoescape=True)
+                | queue.c.dead_reason.contains(match, autoescape=True)
             )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(queue.c.id).limit(limit))
             return [dict(row) for row in rows.mappings()]
+
+    def dead_letter(self, message_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(select(queue).where(queue.c.id == message_id, queue.c.status == DEAD))
+                .mappings()
+                .first()
+            )
+        return dict(row) if row is not None else None
+
+    def purge(self, message_id: int) -> bool:
+        """Drop one dead letter for good (its inbox key stays, so the fact is not taken again)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                delete(queue).where(queue.c.id == message_id, queue.c.status == DEAD)
+            )
+            return result.rowcount == 1
 
     def stats(self) -> QueueStats:
         with self.engine.connect() as conn:

@@ -20,10 +20,20 @@ log = logging.getLogger("paybridge.worker")
 
 Handler = Callable[[Sequence[Envelope]], Awaitable[Sequence[Outcome]]]
 Sleep = Callable[[float], Awaitable[None]]
+Wait = Callable[[asyncio.Event, float], Awaitable[None]]
+
+
+async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds``, or less if ``stop`` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
 def outcome_for(exc: BaseException) -> Outcome:
     """Classify an exception by the error tree: bad data and refusals are dead letters at once."""
+    if isinstance(exc, DataError) and exc.fields:
+        fields = "; ".join(f"{name}: {problem}" for name, problem in sorted(exc.fields.items()))
+        return Outcome.dead(f"{exc} [{fields}]")
     if isinstance(exc, (DataError, FatalError)):
         return Outcome.dead(str(exc))
     if isinstance(exc, RetryableError):
@@ -54,9 +64,11 @@ class Worker:
         batch_size: int = 200,
         lease_seconds: float = 120.0,
         policy: RetryPolicy | None = None,
+        policies: dict[str, RetryPolicy] | None = None,
         rng: random.Random | None = None,
         sleep: Sleep = asyncio.sleep,
         idle_seconds: float = 0.2,
+        wait: Wait = wait_or_stop,
     ) -> None:
         self.queue = queue
         self.handlers = handlers
@@ -64,9 +76,11 @@ class Worker:
         self.batch_size = batch_size
         self.lease_seconds = lease_seconds
         self.policy = policy or RetryPolicy()
+        self.policies = policies or {}
         self.rng = rng or random.Random()
         self.sleep = sleep
         self.idle_seconds = idle_seconds
+        self.wait = wait
         self.stats = WorkerStats()
 
     async def run_once(self) -> int:
@@ -98,16 +112,18 @@ class Worker:
             outcomes = [
                 Outcome.retry(f"handler {topic!r} returned a wrong number of outcomes")
             ] * len(envs)
-        self._apply(envs, outcomes)
+        self._apply(envs, outcomes, self.policies.get(topic, self.policy))
         self.stats.by_topic[topic] = self.stats.by_topic.get(topic, 0) + len(envs)
 
-    def _apply(self, envs: Sequence[Envelope], outcomes: Sequence[Outcome]) -> None:
+    def _apply(
+        self, envs: Sequence[Envelope], outcomes: Sequence[Outcome], policy: RetryPolicy
+    ) -> None:
         done: list[int] = []
         for env, outcome in zip(envs, outcomes, strict=True):
             assert env.id is not None
             if outcome.status == "done":
                 done.append(env.id)
-            elif outcome.status == "dead" or self.policy.exhausted(env.attempts):
+            elif outcome.status == "dead" or policy.exhausted(env.attempts):
                 reason = outcome.reason
                 if outcome.status != "dead":
                     reason = f"gave up after {env.attempts} attempts: {reason}"
@@ -115,7 +131,7 @@ class Worker:
                 self.stats.dead += 1
                 log.error("dead letter %s: %s", env.key, reason)
             else:
-                delay = self.policy.delay(env.attempts, self.rng, outcome.retry_after)
+                delay = policy.delay(env.attempts, self.rng, outcome.retry_after)
                 self.queue.retry(env.id, delay, outcome.reason)
                 self.stats.retried += 1
         self.queue.ack(done)
@@ -125,8 +141,8 @@ class Worker:
         """Another worker on the same queue and handlers (``--concurrency``)."""
         return Worker(
             self.queue, self.handlers, name=name, batch_size=self.batch_size,
-            lease_seconds=self.lease_seconds, policy=self.policy, rng=self.rng,
-            sleep=self.sleep, idle_seconds=self.idle_seconds,
+            lease_seconds=self.lease_seconds, policy=self.policy, policies=self.policies, rng=self.rng,
+            sleep=self.sleep, idle_seconds=self.idle_seconds, wait=self.wait,
         )  # fmt: skip
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -145,5 +161,4 @@ class Worker:
                 log.error("store unavailable, pausing %.1fs: %s", pause, exc.__class__.__name__)
                 handled = 0
             if handled == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=pause or self.idle_seconds)
+                await self.wait(stop, pause or self.idle_seconds)
