@@ -30,6 +30,9 @@ imports: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+fuzz: $(STAMP)
+	$(BIN)/python tests/fuzz/run_longer.py $(EXAMPLES)
+
 bench: $(STAMP)
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 

@@ -169,6 +169,8 @@ dynamics:
 worker:
   max_attempts: 1000
   lease_seconds: 8
+reconcile:
+  schedule_at: null
 """,
         encoding="utf-8",
     )

@@ -37,7 +37,13 @@ from paybridge.connectors.paytrace import (
 )
 from paybridge.errors import DeclinedError
 from paybridge.services import Engine, build_engine
-from paybridge.settings import DynamicsSettings, PayTraceSettings, Settings, StoreSettings
+from paybridge.settings import (
+    DynamicsSettings,
+    PayTraceSettings,
+    ReconcileSettings,
+    Settings,
+    StoreSettings,
+)
 from paybridge.web.server import EmbeddedServer
 from paybridge_sandbox.dynamics import create_app as create_dynamics_app
 from paybridge_sandbox.paytrace import create_app as create_paytrace_app
@@ -173,6 +179,7 @@ def demo_settings(paytrace_url: str, dynamics_url: str, store: Path) -> Settings
             login_redirect=dynamics_url,
             company=COMPANY,
         ),
+        reconcile=ReconcileSettings(schedule_at=None),  # the demo's day has not settled yet
     )
 
 

@@ -8,20 +8,25 @@ import logging
 import os
 import random
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import Engine as SqlEngine
 
-from paybridge.clock import Clock, SystemClock
+from paybridge.clock import Clock, IdFactory, SystemClock, uuid_ids
 from paybridge.connectors.dynamics import DynamicsClient, MsalTokenProvider, TokenProvider
 from paybridge.connectors.dynamics.transport import RedirectTransport
 from paybridge.connectors.paytrace import PayTraceClient
 from paybridge.connectors.paytrace.poller import ChangePoller
 from paybridge.flows.payment_posting import PAYMENT_TEMPLATE, PaymentPoster
 from paybridge.flows.paytrace_ingest import PAYMENT_TOPIC, UNREADABLE_TOPIC, PayTraceIngest
+from paybridge.flows.reconcile import Reconciler
 from paybridge.mapping import TemplateSet, load_templates
+from paybridge.reports import render
 from paybridge.runtime.cursors import Cursors
 from paybridge.runtime.envelope import Envelope, Outcome
 from paybridge.runtime.intents import IntentStore
@@ -30,8 +35,11 @@ from paybridge.runtime.queue import SqlQueue
 from paybridge.runtime.retry import RetryPolicy
 from paybridge.runtime.scheduler import PeriodicJob, Scheduler
 from paybridge.runtime.worker import Worker
-from paybridge.settings import Settings, resolve_secret
+from paybridge.security.context import SecurityContext, open_security
+from paybridge.settings import ReconcileSettings, Settings, resolve_secret
 from paybridge.store import open_engine
+from paybridge.web.app import create_web_app
+from paybridge.web.routes_admin import install_security
 
 log = logging.getLogger("paybridge.services")
 
@@ -65,7 +73,11 @@ async def _dead_letter_unreadable(envs: Sequence[Envelope]) -> list[Outcome]:
     return [Outcome.dead(str(env.payload.get("reason", "unreadable event"))) for env in envs]
 
 
-def msal_provider(settings: Settings, http_client: httpx.Client | None = None) -> MsalTokenProvider:
+def msal_provider(
+    settings: Settings,
+    http_client: httpx.Client | None = None,
+    vault: Callable[[str], str] | None = None,
+) -> MsalTokenProvider:
     d = settings.dynamics
     if http_client is None and d.login_redirect:
         http_client = httpx.Client(
@@ -76,7 +88,7 @@ def msal_provider(settings: Settings, http_client: httpx.Client | None = None) -
         )
     return MsalTokenProvider(
         d.client_id,
-        resolve_secret(d.client_secret, "dynamics.client_secret"),
+        resolve_secret(d.client_secret, "dynamics.client_secret", vault=vault),
         f"{d.authority_host.rstrip('/')}/{d.tenant}",
         f"{d.base_url.rstrip('/')}/.default",
         http_client=http_client,
@@ -87,6 +99,63 @@ def templates_for(settings: Settings) -> TemplateSet:
     """The templates the engine maps with: the shipped ones, or the configured folder."""
     folder = settings.mapping.templates_dir
     return load_templates(folder) if folder is not None else load_templates()
+
+
+def build_reconciler(
+    engine: Engine, settings: ReconcileSettings | None = None, ids: IdFactory | None = None
+) -> Reconciler:
+    """A Reconciler over the engine's clients and store (the CLI and the morning job)."""
+    return Reconciler(
+        paytrace=engine.paytrace,
+        dynamics=engine.dynamics,
+        queue=engine.store.queue,
+        intents=engine.store.intents,
+        ledger=engine.store.ledger,
+        xref=engine.store.xref,
+        settings=settings or engine.settings.reconcile,
+        currency=engine.settings.paytrace.currency,
+        paytrace_timezone=engine.settings.paytrace.timezone,
+        company_timezone=engine.settings.dynamics.timezone,
+        clock=engine.clock,
+        ids=ids or uuid_ids(),
+    )
+
+
+async def reconcile_yesterday(engine: Engine) -> str:
+    """The morning job: yesterday (merchant-local) for every configured company, reports kept."""
+    settings = engine.settings.reconcile
+    day = (
+        engine.clock.now().astimezone(ZoneInfo(engine.settings.paytrace.timezone))
+        - timedelta(days=1)
+    ).date()
+    reconciler = build_reconciler(engine)
+    outcomes = []
+    for company in settings.companies:
+        report = await reconciler.run(day, company, heal=settings.heal_on_schedule)
+        if settings.reports_dir is not None:
+            settings.reports_dir.mkdir(parents=True, exist_ok=True)
+            for fmt in ("html", "json"):
+                path = settings.reports_dir / f"reconcile-{company}-{day.isoformat()}.{fmt}"
+                path.write_bytes(render(report, fmt))
+        outcomes.append(f"{company} {day.isoformat()}: exit {report.exit_code}")
+    return "; ".join(outcomes)
+
+
+def build_api(engine: Engine) -> FastAPI:
+    """The web app of an engine: security (keys, roles, audit, card guard) and every router."""
+    settings = engine.settings
+    security = engine.security
+    for source, refs in settings.web.event_secrets.items():
+        security.verifier(
+            source,
+            [
+                resolve_secret(ref, f"web.event_secrets.{source}", vault=security.vault.get)
+                for ref in refs
+            ],
+        )
+    app = create_web_app(engine=engine)
+    install_security(app, security)
+    return app
 
 
 async def fetch_metadata(settings: Settings) -> bytes:
@@ -111,6 +180,7 @@ class Engine:
     ingest: PayTraceIngest
     worker: Worker
     scheduler: Scheduler
+    security: SecurityContext
     clock: Clock
     owned_clients: list[httpx.AsyncClient] = field(default_factory=list)
 
@@ -125,11 +195,12 @@ class Engine:
         tick = min(max(self.settings.paytrace.poll_interval_seconds / 4, 0.05), 1.0)
         while not stop.is_set():
             try:
-                await self.scheduler.tick()
+                await self.scheduler.tick(wait=False)
             except Exception as exc:  # the store may be away; the worker loop says so too
                 log.warning("scheduler: %s", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=tick)
+        await self.scheduler.stop()
 
     async def run(self, stop: asyncio.Event, *, concurrency: int = 1) -> None:
         workers = [self.worker] + [
@@ -156,6 +227,11 @@ def build_engine(
     """The engine; clients are built from settings unless injected (tests pass sandboxes)."""
     clock = clock or SystemClock()
     store = store or open_store(settings.store.url, clock)
+    security = open_security(store.engine, clock=clock)
+
+    def vault(name: str) -> str:  # only touched when a setting says vault:NAME
+        return security.vault.get(name)
+
     owned: list[httpx.AsyncClient] = []
     if paytrace_http is None:
         paytrace_http = httpx.AsyncClient(
@@ -170,9 +246,9 @@ def build_engine(
     pt = settings.paytrace
     paytrace = PayTraceClient(
         paytrace_http,
-        username=resolve_secret(pt.username, "paytrace.username"),
-        password=resolve_secret(pt.password, "paytrace.password"),
-        integrator_id=resolve_secret(pt.integrator_id, "paytrace.integrator_id"),
+        username=resolve_secret(pt.username, "paytrace.username", vault=vault),
+        password=resolve_secret(pt.password, "paytrace.password", vault=vault),
+        integrator_id=resolve_secret(pt.integrator_id, "paytrace.integrator_id", vault=vault),
         base_url=pt.base_url,
         clock=clock,
         timeout=pt.timeout_seconds,
@@ -180,7 +256,7 @@ def build_engine(
     dynamics = DynamicsClient(
         dynamics_http,
         base_url=settings.dynamics.base_url,
-        token_provider=token_provider or msal_provider(settings),
+        token_provider=token_provider or msal_provider(settings, vault=vault),
         clock=clock,
     )
     templates = templates_for(settings)
@@ -217,6 +293,7 @@ def build_engine(
         ingest=ingest,
         worker=worker,
         scheduler=Scheduler(store.engine, clock, [], worker=name),
+        security=security,
         clock=clock,
         owned_clients=owned,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,6 +68,50 @@ class DynamicsSettings(_Section):
     verify_tls: bool = True
 
 
+class OrderToCashSettings(_Section):
+    """What a payment does in D365 beyond its journal line: customers, orders, voids, posting."""
+
+    # A PayTrace customer with no D365 account: create it from the PayTrace profile, or wait in
+    # the dead-letter queue until someone links one (``paybridge xref link``).
+    missing_customer: Literal["create", "dead_letter"] = "dead_letter"
+    new_customer_group: str = "30"
+    new_customer_party_type: Literal["Person", "Organization"] = "Person"
+    # Created accounts are ``<prefix><PayTrace customer id>``: the key is the exactly-once anchor.
+    new_customer_prefix: str = ""
+    # A payment naming a sales order (not an open invoice) is a prepayment against it.
+    prepay_orders: bool = True
+    # Hold/release the order (IsSalesProcessingStopped) through the order-status template.
+    order_hold: bool = True
+    # Extension fields on SalesOrderHeadersV2 (None: not deployed): status word, decline reason.
+    order_status_field: str | None = None
+    order_reason_field: str | None = None
+    # A void of a sale whose line is still in an unposted journal: remove the line, or add a
+    # reversing line (the default keeps every PayTrace state visible as its own line).
+    void_unposted: Literal["delete", "reverse"] = "reverse"
+    # Post the day's payment journals at ``post_at`` (HH:MM, dynamics.timezone) through the
+    # posting service, or leave them for an accountant.
+    post_journals: bool = False
+    post_at: str = Field(default="18:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    posting_service: str = "PayBridgeSandbox/Journals/post"
+
+
+class CustomerSyncSettings(_Section):
+    """D365 customers <-> PayTrace profiles, incrementally; cards only as Protect tokens."""
+
+    enabled: bool = False
+    interval_seconds: float = Field(default=300.0, gt=0)
+    to_paytrace: bool = True
+    to_d365: bool = True
+    # D365 customer groups pushed to PayTrace; empty means every customer of the company.
+    customer_groups: tuple[str, ...] = ()
+    # CustomersV3 fields that keep the PayTrace customer id and the masked card (standard
+    # fields by default; an environment with extension fields names those instead).
+    profile_id_field: str | None = "MerchantID"
+    masked_card_field: str | None = "SalesMemo"
+    # D365 field -> PayTrace discretionary_data key (define the keys in PayTrace first).
+    discretionary_fields: dict[str, str] = Field(default_factory=dict)
+
+
 class MappingSettings(_Section):
     # A folder of templates (all versions side by side) replacing the shipped ones.
     templates_dir: Path | None = None
@@ -89,12 +134,109 @@ class WorkerSettings(_Section):
     retry: dict[str, RetrySettings] = Field(default_factory=dict)
 
 
+class WebSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    # Serve HTTPS when both are given (PEM files).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Standard Webhooks secrets per inbound event source, as env:/vault: references; several
+    # per source while rotating.
+    event_secrets: dict[str, list[SecretStr]] = Field(default_factory=dict)
+    charge_rate_per_second: float = Field(default=5.0, gt=0)
+    charge_burst: int = Field(default=20, ge=1)
+
+
+# The card brands a PayTrace BIN can be told apart by; "other" takes everything unrecognised.
+BRANDS = ("visa", "mastercard", "amex", "discover", "diners", "jcb", "other")
+
+
+class BrandAccounts(_Section):
+    """Overrides for one card brand (Amex often deposits to its own account)."""
+
+    bank_account: str | None = None
+    clearing_account: str | None = None
+
+
+class CompanyReconcileSettings(_Section):
+    """How one legal entity books a PayTrace deposit: clearing ledger account -> bank account."""
+
+    bank_account: str = "USMF OPER"
+    # Main account (ledger display value) the customer payments were booked against.
+    clearing_account: str = "110180"
+    brands: dict[str, BrandAccounts] = Field(default_factory=dict)
+    journal_name: str = "GenJrn"
+    # strftime format of the company's dates in reports (USMF: US month/day/year).
+    date_format: str = "%m/%d/%Y"
+    # The company's time zone for report timestamps; None = dynamics.timezone.
+    timezone: str | None = None
+
+    @field_validator("brands")
+    @classmethod
+    def _known_brands(cls, value: dict[str, BrandAccounts]) -> dict[str, BrandAccounts]:
+        unknown = sorted(set(value) - set(BRANDS))
+        if unknown:
+            raise ValueError(f"unknown card brands {unknown}; use {', '.join(BRANDS)}")
+        return value
+
+    def accounts(self, brand: str) -> tuple[str, str]:
+        """(bank account, clearing account) for ``brand``, falling back to the company's."""
+        override = self.brands.get(brand) or BrandAccounts()
+        return (
+            override.bank_account or self.bank_account,
+            override.clearing_account or self.clearing_account,
+        )
+
+
+class ReconcileSettings(_Section):
+    """``reconcile:`` in the settings file."""
+
+    companies: dict[str, CompanyReconcileSettings] = Field(
+        default_factory=lambda: {"usmf": CompanyReconcileSettings()}
+    )
+    # A line in a journal nobody posted yet is reported ("settled in PayTrace, unposted in D365").
+    require_posted: bool = True
+    # Write one settlement general journal per PayTrace batch (exactly once).
+    settlement_journal: bool = True
+    journal_description: str = "PayBridge settlement batch {batch}"
+    # How far back PayTrace is read for the state of transactions that are not in the day's
+    # batches (pending, voided), and for card BINs.
+    lookback_days: int = Field(default=7, ge=0, le=31)
+    # PaymentReference values per OData $filter (URL length stays well below F&O's limits).
+    reference_chunk: int = Field(default=40, ge=1, le=200)
+    # The morning job: reconcile yesterday at this merchant-local time (None: off).
+    schedule_at: time | None = time(6, 0)
+    heal_on_schedule: bool = False
+    reports_dir: Path | None = None
+
+    @field_validator("journal_description")
+    @classmethod
+    def _has_batch(cls, value: str) -> str:
+        if "{batch}" not in value:
+            raise ValueError(
+                "journal_description must contain {batch}: it is the exactly-once anchor"
+            )
+        return value
+
+    def company(self, name: str) -> CompanyReconcileSettings:
+        found = self.companies.get(name) or self.companies.get(name.lower())
+        if found is None:
+            raise ConfigError(
+                f"reconcile.companies has no entry for company {name!r}", operation="settings"
+            )
+        return found
+
+
 class Settings(_Section):
     store: StoreSettings = StoreSettings()
     paytrace: PayTraceSettings = PayTraceSettings()
     dynamics: DynamicsSettings = DynamicsSettings()
     worker: WorkerSettings = WorkerSettings()
     mapping: MappingSettings = MappingSettings()
+    o2c: OrderToCashSettings = OrderToCashSettings()
+    sync: CustomerSyncSettings = CustomerSyncSettings()
+    web: WebSettings = WebSettings()
+    reconcile: ReconcileSettings = ReconcileSettings()
 
     @field_validator("paytrace")
     @classmethod

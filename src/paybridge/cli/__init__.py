@@ -15,6 +15,8 @@ from rich.table import Table
 from paybridge import __version__
 from paybridge.cli.common import ConfigOption, err, friendly, out, settings_from
 from paybridge.cli.mapping import mapping_app
+from paybridge.cli.reconcile import reconcile as reconcile_command
+from paybridge.cli.security import audit_app, keys_app, vault_app
 
 app = typer.Typer(
     name="paybridge",
@@ -29,6 +31,10 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(xref_app, name="xref")
 
 app.add_typer(mapping_app, name="mapping")
+app.add_typer(vault_app, name="vault")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+app.command("reconcile")(reconcile_command)
 
 
 @app.command()
@@ -61,12 +67,13 @@ def demo(
 
 
 def _logging() -> None:
-    from paybridge.security.cardguard import RedactingFilter
+    """Log to stderr through the card-data redactor (uvicorn's and httpx's handlers too)."""
+    from paybridge.security.logredact import install_log_redaction
 
     handler = logging.StreamHandler()
-    handler.addFilter(RedactingFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    install_log_redaction()
 
 
 async def _until_signal(stop: asyncio.Event) -> None:
@@ -105,26 +112,36 @@ def worker(
 @friendly
 def serve(
     config: ConfigOption = None,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8080,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (web.host).")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="TCP port (web.port).")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Worker loops.")] = 1,
 ) -> None:
-    """The API and the engine in one process (the embedded default), until SIGTERM."""
+    """The API and the engine in one process (the embedded default), until SIGTERM.
+
+    HTTPS when web.tls_cert and web.tls_key are set.
+    """
     import uvicorn
 
-    from paybridge.services import build_engine
-    from paybridge.web.app import create_web_app
+    from paybridge.services import build_api, build_engine
     from paybridge.web.server import EmbeddedServer
 
     settings = settings_from(config)
+    web = settings.web
+    if (web.tls_cert is None) != (web.tls_key is None):
+        err.print("[red]error:[/red] web.tls_cert and web.tls_key go together")
+        raise typer.Exit(2)
     _logging()
 
     async def main() -> None:
         engine = build_engine(settings)
         stop = asyncio.Event()
         server = EmbeddedServer(
-            uvicorn.Config(create_web_app(engine=engine), host=host, port=port, log_level="info")
-        )
+            uvicorn.Config(
+                build_api(engine), host=host or web.host, port=port or web.port, log_level="info",
+                ssl_certfile=str(web.tls_cert) if web.tls_cert else None,
+                ssl_keyfile=str(web.tls_key) if web.tls_key else None,
+            )
+        )  # fmt: skip
         await _until_signal(stop)
         serving = asyncio.create_task(server.serve())
         try:

@@ -63,7 +63,9 @@ def envelope_for(tx: Transaction, source: str) -> Envelope:
         topic=PAYMENT_TOPIC,
         key=tx.key,
         partition_key=f"paytrace:{tx.transaction_id}",
-        payload=tx.model_dump(mode="json"),
+        # Merchants type free text into PayTrace (descriptions, names, invoice ids): a card number
+        # typed there must not enter our queue, ledger or D365, so the payload is redacted.
+        payload=redact(tx.model_dump(mode="json")),
         source=source,
     )
 

@@ -133,6 +133,17 @@ class Xref:
                 )
             )
 
+    def source_for(self, kind: str, target_id: str) -> str | None:
+        """The reverse lookup: the source id linked to ``target_id`` (the newest link if several)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(xref.c.source_id)
+                .where(xref.c.kind == kind, xref.c.target_id == target_id)
+                .order_by(xref.c.updated_at.desc(), xref.c.source_id)
+                .limit(1)
+            ).scalar()
+            return str(value) if value is not None else None
+
     def all(self, kind: str) -> dict[str, str]:
         with self.engine.connect() as conn:
             rows = conn.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -41,6 +42,7 @@ class Scheduler:
         self.jobs = jobs
         self.worker = worker
         self._done: dict[str, int] = {}
+        self._running: dict[str, asyncio.Task[None]] = {}
 
     def claim(self, job: PeriodicJob, slot: int) -> bool:
         """True for exactly one worker per (job, slot): the insert is the lock."""
@@ -63,21 +65,41 @@ class Scheduler:
                 .values(finished_at=self.clock.now(), outcome=outcome[:2000])
             )
 
-    async def tick(self) -> list[str]:
-        """Run every job whose current slot is unclaimed; returns the names that ran here."""
-        ran: list[str] = []
+    async def tick(self, *, wait: bool = True) -> list[str]:
+        """Start every job whose current slot is unclaimed; returns the names started here.
+
+        Each run is its own task, so a long job (the morning reconciliation) never holds up a
+        short one (the poller); a job still running from its previous slot is not started again.
+        ``wait`` awaits the runs started by this tick.
+        """
+        started: list[asyncio.Task[None]] = []
+        names: list[str] = []
         now = self.clock.now()
         for job in self.jobs:
             slot = job.slot(now)
-            if self._done.get(job.name) == slot or not self.claim(job, slot):
+            busy = job.name in self._running and not self._running[job.name].done()
+            if busy or self._done.get(job.name) == slot or not self.claim(job, slot):
                 self._done[job.name] = slot
                 continue
             self._done[job.name] = slot
-            try:
-                result = await job.run()
-                self._finish(job, slot, f"ok {result}" if result is not None else "ok")
-            except Exception as exc:  # a failed run is recorded; the next period tries again
-                log.warning("job %s failed: %s", job.name, exc)
-                self._finish(job, slot, f"failed: {type(exc).__name__}: {exc}")
-            ran.append(job.name)
-        return ran
+            task = asyncio.create_task(self._run(job, slot))
+            self._running[job.name] = task
+            started.append(task)
+            names.append(job.name)
+        if wait and started:
+            await asyncio.gather(*started)
+        return names
+
+    async def _run(self, job: PeriodicJob, slot: int) -> None:
+        try:
+            result = await job.run()
+            self._finish(job, slot, f"ok {result}" if result is not None else "ok")
+        except Exception as exc:  # a failed run is recorded; the next period tries again
+            log.warning("job %s failed: %s", job.name, exc)
+            self._finish(job, slot, f"failed: {type(exc).__name__}: {exc}")
+
+    async def stop(self) -> None:
+        """Wait for the runs in flight (a graceful shutdown finishes them)."""
+        running = [task for task in self._running.values() if not task.done()]
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)

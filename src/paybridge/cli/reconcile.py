@@ -1,0 +1,152 @@
+"""`paybridge reconcile`: one day's PayTrace settlements against D365; exit 0 matched, 1 differences, 2 error."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from paybridge.clock import SystemClock
+from paybridge.errors import ConfigError, PayBridgeError
+from paybridge.flows.reconcile import MatchClass, ReconcileSettings
+from paybridge.reports import FORMATS, Format, render
+from paybridge.services import build_engine, build_reconciler
+from paybridge.settings import Settings, load_settings
+
+err = Console(stderr=True)
+
+
+def load_reconcile_settings(config: Path | None) -> tuple[Settings, ReconcileSettings]:
+    """The settings file, ``reconcile:`` section included."""
+    if config is not None and not config.is_file():
+        raise ConfigError(f"--config: no such file {config}", operation="settings")
+    settings = load_settings(config)
+    return settings, settings.reconcile
+
+
+def _day(text: str | None, timezone: str) -> date:
+    if text is None:  # the scheduler's morning run: yesterday, merchant-local
+        return datetime.now(ZoneInfo(timezone)).date() - timedelta(days=1)
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"--date: {text!r} is not a date (YYYY-MM-DD)", operation="reconcile"
+        ) from None
+
+
+class _Bar:
+    """The progress callback as a Rich progress bar on stderr (stdout may carry the report)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        task = self.tasks.get(stage)
+        if task is None:
+            task = self.tasks[stage] = self.progress.add_task(stage, total=total)
+        self.progress.update(task, completed=done, total=total)
+
+
+async def run_reconcile(
+    settings: Settings,
+    reconcile: ReconcileSettings,
+    day: date,
+    company: str,
+    *,
+    heal: bool,
+    fmt: Format,
+    out: Path | None,
+) -> int:
+    engine = build_engine(settings, clock=SystemClock())
+    try:
+        reconciler = build_reconciler(engine, reconcile)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, TimeElapsedColumn(), console=err, transient=True) as progress:
+            report = await reconciler.run(day, company, heal=heal, progress=_Bar(progress))
+    finally:
+        await engine.aclose()
+    data = render(report, fmt)
+    if out is None and fmt == "xlsx":
+        out = Path(f"reconcile-{company}-{day.isoformat()}.xlsx")
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        out.write_bytes(data)
+    counts = report.counts
+    exceptions = sum(n for c, n in counts.items() if c is not MatchClass.MATCHED)
+    where = f"; report in {out}" if out else ""
+    err.print(
+        f"{company} {day.isoformat()}: {counts.get(MatchClass.MATCHED, 0)} matched, "
+        f"{exceptions} exceptions, {len(report.heals)} healed{where}"
+    )
+    for problem in report.errors:
+        err.print(f"[red]error:[/red] {problem}")
+    return report.exit_code
+
+
+def reconcile(
+    day: Annotated[
+        str | None,
+        typer.Option(
+            "--date", help="Settlement day YYYY-MM-DD (merchant-local); default yesterday."
+        ),
+    ] = None,
+    company: Annotated[
+        str | None, typer.Option("--company", help="D365 legal entity; default dynamics.company.")
+    ] = None,
+    heal: Annotated[
+        bool, typer.Option("--heal", help="Re-drive what is missing in D365 (exactly once).")
+    ] = False,
+    fmt: Annotated[
+        str, typer.Option("--format", help="Report format: html, csv, xlsx or json.")
+    ] = "html",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the report here (default: stdout).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Settings YAML (with reconcile:).")
+    ] = None,
+) -> None:
+    """Reconcile one day's PayTrace settlements with D365: exit 0 all matched, 1 differences, 2 error."""
+    try:
+        if fmt not in FORMATS:
+            raise ConfigError(
+                f"--format must be one of {', '.join(FORMATS)}", operation="reconcile"
+            )
+        settings, reconcile_settings = load_reconcile_settings(config)
+        when = _day(day, settings.paytrace.timezone)
+        code = asyncio.run(
+            run_reconcile(
+                settings, reconcile_settings, when, (company or settings.dynamics.company).lower(),
+                heal=heal, fmt=fmt, out=out,
+            )
+        )  # fmt: skip
+    except PayBridgeError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # exit code 2 means "error", whatever its kind
+        if os.environ.get("PAYBRIDGE_DEBUG"):
+            raise
+        err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc}")
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)

@@ -1,0 +1,324 @@
+"""Column stores of the three inputs of matching: compact arrays and interned strings, built row by row.
+
+A million rows as pydantic objects or dicts would cost gigabytes; as arrays of machine integers
+they cost tens of megabytes, and the matcher compares integers instead of strings. Amounts are
+kept as exact integers of the currency's minor unit (cents): converted from ``Decimal`` once, on
+the way in, and back to ``Decimal`` on the way out; never a float.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from paybridge.model import currency_exponent
+
+# Kind codes; a D365 line whose PaymentId does not name a kind gets UNKNOWN.
+KINDS = ("sale", "capture", "refund", "void", "authorization", "settlement", "decline", "?")
+KIND_CODE = {name: code for code, name in enumerate(KINDS)}
+SALE, CAPTURE, REFUND, VOID = 0, 1, 2, 3
+UNKNOWN = 7
+KEY_SPACE = 8  # join key = transaction id * KEY_SPACE + kind code
+NO_TX = -1
+
+
+class Codes:
+    """Interns strings as small ints shared by all columns, so comparisons are int equality.
+
+    Codes are of the text as received; ``same`` also compares them as F&O does (case-insensitive,
+    without display escaping), folding each code once, only when the raw texts differ.
+    """
+
+    def __init__(self) -> None:
+        self.values: list[str] = [""]
+        self.index: dict[str, int] = {"": 0}
+        self._folded: dict[int, int] = {}
+
+    def code(self, text: str) -> int:
+        found = self.index.get(text)
+        if found is None:
+            found = self.index[text] = len(self.values)
+            self.values.append(text)
+        return found
+
+    def find(self, text: str) -> int | None:
+        return self.index.get(text)
+
+    def text(self, code: int) -> str:
+        return self.values[code]
+
+    def fold(self, code: int) -> int:
+        folded = self._folded.get(code)
+        if folded is None:
+            folded = self._folded[code] = self.code(norm(self.values[code]))
+        return folded
+
+    def same(self, a: int, b: int) -> bool:
+        return a == b or self.fold(a) == self.fold(b)
+
+
+def norm(text: str | None) -> str:
+    """Compare D365 identifiers as F&O does: case-insensitively, without display escaping."""
+    return (text or "").replace("\\", "").strip().casefold()
+
+
+def to_minor(amount: Decimal, exponent: int) -> int:
+    """An amount as an exact integer of minor units (banker's rounding below the minor unit)."""
+    return int(amount.scaleb(exponent).to_integral_value(ROUND_HALF_EVEN))
+
+
+def from_minor(minor: int, currency: str) -> Decimal:
+    exponent = currency_exponent(currency)
+    return Decimal(minor).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
+
+
+class _Scales(dict[str, tuple[Decimal, int]]):
+    """Currency -> (10 ** exponent as a Decimal, exponent), looked up once per currency."""
+
+    def __missing__(self, currency: str) -> tuple[Decimal, int]:
+        exponent = currency_exponent(currency)
+        self[currency] = (Decimal(10) ** exponent, exponent)
+        return self[currency]
+
+
+def _minor(amount: Decimal, scale: Decimal) -> int:
+    shifted = amount * scale
+    whole = int(shifted)
+    return whole if whole == shifted else int(shifted.to_integral_value(ROUND_HALF_EVEN))
+
+
+# (id, kind, positive amount, currency, customer, invoice, batch, brand)
+PayTraceRow = tuple[int, str, Decimal, str, str, str, int, str]
+# (PaymentId, PaymentReference, credit, debit, currency, account, marked invoice, journal, line)
+D365Row = tuple[str, str, Decimal, Decimal, str, str, str, str, "Decimal | int"]
+_MONEY_KINDS = {"sale": SALE, "capture": CAPTURE, "refund": REFUND}
+
+
+@dataclass
+class PayTraceColumns:
+    """The settled PayTrace transactions of the day, one row each (their one money fact)."""
+
+    codes: Codes
+    tx: array[int] = field(default_factory=lambda: array("q"))
+    kind: array[int] = field(default_factory=lambda: array("b"))
+    minor: array[int] = field(default_factory=lambda: array("q"))
+    currency: array[int] = field(default_factory=lambda: array("l"))
+    customer: array[int] = field(default_factory=lambda: array("l"))
+    invoice: array[int] = field(default_factory=lambda: array("l"))
+    batch: array[int] = field(default_factory=lambda: array("q"))
+    brand: array[int] = field(default_factory=lambda: array("l"))
+    _scales: _Scales = field(default_factory=_Scales)
+
+    def __len__(self) -> int:
+        return len(self.tx)
+
+    def add(
+        self,
+        tx: int,
+        kind: str,
+        amount: Decimal,
+        currency: str,
+        customer: str,
+        invoice: str,
+        batch: int,
+        brand: str = "other",
+    ) -> int:
+        """Append one settled transaction; ``amount`` is positive, ``kind`` sale/capture/refund."""
+        self.extend([(tx, kind, amount, currency, customer, invoice, batch, brand)])
+        return len(self.tx) - 1
+
+    def extend(self, rows: Iterable[PayTraceRow]) -> None:
+        """Append many rows; one tight loop, since a day may hold a million transactions."""
+        get, code, scales = self.codes.index.get, self.codes.code, self._scales
+        tx_, kind_, minor_, cur_ = (
+            self.tx.append,
+            self.kind.append,
+            self.minor.append,
+            self.currency.append,
+        )
+        cust_, inv_, batch_, brand_ = (
+            self.customer.append,
+            self.invoice.append,
+            self.batch.append,
+            self.brand.append,
+        )
+        for tx, kind, amount, currency, customer, invoice, batch, brand in rows:
+            kind_code = _MONEY_KINDS.get(kind)
+            if kind_code is None:
+                raise ValueError(
+                    f"a settled PayTrace money fact is a sale, capture or refund, not {kind}"
+                )
+            tx_(tx)
+            kind_(kind_code)
+            minor_(_minor(amount, scales[currency][0]))
+            cur_(get(currency) or code(currency))
+            cust_(get(customer) or code(customer))
+            inv_(get(invoice) or code(invoice))
+            batch_(batch)
+            brand_(get(brand) or code(brand))
+
+
+@dataclass
+class D365Columns:
+    """Customer payment journal lines in scope, one row each.
+
+    ``tx``/``kind`` come from a PayBridge ``PaymentId`` (``PT-<id>-<kind>``) or, failing that, a
+    numeric ``PaymentReference`` with an UNKNOWN kind. Rows whose ids do not read back exactly
+    keep their original text in ``odd_ids``.
+    """
+
+    codes: Codes
+    tx: array[int] = field(default_factory=lambda: array("q"))
+    kind: array[int] = field(default_factory=lambda: array("b"))
+    credit: array[int] = field(default_factory=lambda: array("q"))
+    debit: array[int] = field(default_factory=lambda: array("q"))
+    currency: array[int] = field(default_factory=lambda: array("l"))
+    account: array[int] = field(default_factory=lambda: array("l"))
+    invoice: array[int] = field(default_factory=lambda: array("l"))
+    journal: array[int] = field(default_factory=lambda: array("l"))
+    line: array[int] = field(default_factory=lambda: array("q"))
+    posted: bytearray = field(default_factory=bytearray)
+    odd_ids: dict[int, tuple[str, str]] = field(default_factory=dict)
+    _scales: _Scales = field(default_factory=_Scales)
+
+    def __len__(self) -> int:
+        return len(self.tx)
+
+    def add(
+        self,
+        payment_id: str,
+        reference: str,
+        credit: Decimal,
+        debit: Decimal,
+        currency: str,
+        account: str,
+        marked_invoice: str,
+        journal: str,
+        line_number: Decimal | int,
+    ) -> int:
+        row = (
+            payment_id,
+            reference,
+            credit,
+            debit,
+            currency,
+            account,
+            marked_invoice,
+            journal,
+            line_number,
+        )
+        self.extend([row])
+        return len(self.tx) - 1
+
+    def extend(self, rows: Iterable[D365Row]) -> None:
+        """Append many lines (``posted`` comes later, from the headers: ``mark_posted``)."""
+        get, code, scales, odd = self.codes.index.get, self.codes.code, self._scales, self.odd_ids
+        tx_, kind_, credit_, debit_ = (
+            self.tx.append,
+            self.kind.append,
+            self.credit.append,
+            self.debit.append,
+        )
+        cur_, acct_, inv_, jour_ = (
+            self.currency.append,
+            self.account.append,
+            self.invoice.append,
+            self.journal.append,
+        )
+        line_, posted_ = self.line.append, self.posted.append
+        row = len(self.tx)
+        kinds = KIND_CODE.get
+        for (
+            payment_id,
+            reference,
+            credit,
+            debit,
+            currency,
+            account,
+            invoice,
+            journal,
+            number,
+        ) in rows:
+            # _read_ids inlined for the common PayBridge PaymentId: this loop runs a million times.
+            head, _, kind_name = payment_id[3:].rpartition("-")
+            kind = kinds(kind_name)
+            if payment_id[:3] == "PT-" and kind is not None and head.isdigit():
+                tx_(int(head))
+                kind_(kind)
+                if head != reference or head[0] == "0":
+                    odd[row] = (payment_id, reference)
+            else:
+                tx, kind, _canonical = _read_ids(payment_id, reference)
+                tx_(tx)
+                kind_(kind)
+                odd[row] = (payment_id, reference)
+            scale = scales[currency][0]
+            credit_(_minor(credit, scale) if credit else 0)
+            debit_(_minor(debit, scale) if debit else 0)
+            cur_(get(currency) or code(currency))
+            acct_(get(account) or code(account))
+            inv_(get(invoice) or code(invoice))
+            jour_(get(journal) or code(journal))
+            whole = int(number)
+            line_(whole if whole == number else -1)
+            posted_(0)
+            row += 1
+
+    def mark_posted(self, posted_journals: set[str]) -> None:
+        """Set ``posted`` from the journal headers, once they are known (after the lines)."""
+        codes = {c for c in (self.codes.find(j) for j in posted_journals) if c is not None}
+        self.posted = bytearray(1 if journal in codes else 0 for journal in self.journal)
+
+    def payment_id(self, row: int) -> str:
+        odd = self.odd_ids.get(row)
+        return odd[0] if odd else f"PT-{self.tx[row]}-{KINDS[self.kind[row]]}"
+
+    def reference(self, row: int) -> str:
+        odd = self.odd_ids.get(row)
+        return odd[1] if odd else str(self.tx[row])
+
+
+def _read_ids(payment_id: str, reference: str) -> tuple[int, int, bool]:
+    """(transaction, kind, whether PaymentId and PaymentReference read back exactly)."""
+    if payment_id[:3] == "PT-":
+        head, _, kind = payment_id[3:].rpartition("-")
+        code = KIND_CODE.get(kind)
+        if code is not None and head.isdigit():
+            return int(head), code, head == reference and head[0] != "0"
+    text = reference.strip()
+    return (int(text), UNKNOWN, False) if text.isdigit() else (NO_TX, UNKNOWN, False)
+
+
+@dataclass
+class LedgerColumns:
+    """What PayBridge itself posted: (transaction, kind) -> the D365 line it recorded."""
+
+    codes: Codes
+    tx: array[int] = field(default_factory=lambda: array("q"))
+    kind: array[int] = field(default_factory=lambda: array("b"))
+    journal: array[int] = field(default_factory=lambda: array("l"))
+    line: array[int] = field(default_factory=lambda: array("q"))
+
+    def __len__(self) -> int:
+        return len(self.tx)
+
+    def add(self, tx: int, kind: str, journal: str, line_number: int) -> None:
+        self.tx.append(tx)
+        self.kind.append(KIND_CODE.get(kind, UNKNOWN))
+        self.journal.append(self.codes.code(journal))
+        self.line.append(line_number)
+
+    def add_entity_id(self, event_key: str, entity_id: str) -> bool:
+        """From a ledger entry: key ``paytrace:<id>:<kind>``, entity ``company/journal/line``."""
+        parts = event_key.split(":")
+        journal, _, line = entity_id.partition("/")[2].rpartition("/")
+        try:
+            number = Decimal(line)
+        except ArithmeticError:
+            return False
+        if len(parts) < 3 or not parts[1].isdigit() or not journal or number % 1:
+            return False
+        self.add(int(parts[1]), parts[2], journal, int(number))
+        return True

@@ -1,0 +1,84 @@
+"""The security services over one store, built once: vault, API keys, audit log, replay guard, limits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from paybridge.clock import Clock, SystemClock
+from paybridge.errors import ConfigError
+from paybridge.security.apikeys import ApiKeys
+from paybridge.security.audit import AuditLog
+from paybridge.security.keyring import Keyring, load_keyring
+from paybridge.security.ratelimit import RateLimiter
+from paybridge.security.vault import Vault
+from paybridge.security.webhooks import SeenIds, WebhookVerifier
+
+# Charges per second per key, and the burst: a storefront's checkout, not a bulk loader.
+CHARGE_RATE = 5.0
+CHARGE_BURST = 20
+
+
+@dataclass
+class SecurityContext:
+    """What the web app and the CLI need; kept on ``app.state.security``."""
+
+    engine: Engine
+    clock: Clock
+    api_keys: ApiKeys
+    audit: AuditLog
+    seen_ids: SeenIds
+    charge_limiter: RateLimiter
+    keyring: Keyring | None = None
+    keyring_problem: str = ""
+    verifiers: dict[str, WebhookVerifier] = field(default_factory=dict)
+
+    @property
+    def vault(self) -> Vault:
+        """The vault; a ConfigError (naming what to set, nothing secret) when no KEK is set."""
+        if self.keyring is None:
+            raise ConfigError(self.keyring_problem or "the vault has no key", system="vault")
+        return Vault(self.engine, self.keyring, self.clock)
+
+    def verifier(
+        self,
+        source: str,
+        secrets: Callable[[], Sequence[str | bytes]] | Sequence[str | bytes],
+    ) -> WebhookVerifier:
+        """The signed-event verifier for ``source`` (one per inbound endpoint, shared ids table)."""
+        if source not in self.verifiers:
+            self.verifiers[source] = WebhookVerifier(
+                self.seen_ids, secrets, source=source, clock=self.clock
+            )
+        return self.verifiers[source]
+
+
+def open_security(
+    engine: Engine,
+    *,
+    clock: Clock | None = None,
+    environ: Mapping[str, str] | None = None,
+    keyring: Keyring | None = None,
+    charge_rate: float = CHARGE_RATE,
+    charge_burst: int = CHARGE_BURST,
+) -> SecurityContext:
+    """Security services on a migrated store; the vault works only when a KEK is configured."""
+    clock = clock or SystemClock()
+    problem = ""
+    if keyring is None:
+        try:
+            keyring = load_keyring(environ)
+        except ConfigError as exc:
+            problem = exc.message  # the app runs without a vault until a key is given
+    return SecurityContext(
+        engine=engine,
+        clock=clock,
+        api_keys=ApiKeys(engine, clock),
+        audit=AuditLog(engine, clock),
+        seen_ids=SeenIds(engine),
+        charge_limiter=RateLimiter(charge_rate, charge_burst, clock),
+        keyring=keyring,
+        keyring_problem=problem,
+    )

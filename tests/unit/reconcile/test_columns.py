@@ -1,0 +1,87 @@
+"""Column stores: ids read back exactly, amounts exact in minor units, codes compared as F&O does."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from paybridge.flows.reconcile.columns import (
+    UNKNOWN,
+    Codes,
+    D365Columns,
+    LedgerColumns,
+    PayTraceColumns,
+    from_minor,
+    to_minor,
+)
+
+
+def test_payment_ids_and_references_read_back() -> None:
+    d = D365Columns(Codes())
+    d.add("PT-123-sale", "123", Decimal("1.00"), Decimal(0), "USD", "US\\-001", "", "J1", 1)
+    d.add("PT-123-refund", "0123", Decimal(0), Decimal("1.00"), "USD", "US\\-001", "", "J1", 2)
+    d.add("by hand", "456", Decimal("2.00"), Decimal(0), "USD", "US\\-001", "", "J1", 3)
+    d.add("by hand", "ABC", Decimal("2.00"), Decimal(0), "USD", "US\\-001", "", "J1", 4)
+    assert list(d.tx) == [123, 123, 456, -1]
+    assert list(d.kind) == [0, 2, UNKNOWN, UNKNOWN]
+    assert [d.payment_id(r) for r in range(4)] == [
+        "PT-123-sale",
+        "PT-123-refund",
+        "by hand",
+        "by hand",
+    ]
+    assert [d.reference(r) for r in range(4)] == ["123", "0123", "456", "ABC"]
+    assert set(d.odd_ids) == {1, 2, 3}
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "minor"),
+    [
+        ("125.40", "USD", 12540),
+        ("125.400000", "USD", 12540),
+        ("0.005", "USD", 0),  # half-even below the cent
+        ("0.015", "USD", 2),
+        ("1000", "JPY", 1000),
+        ("1.234", "KWD", 1234),
+    ],
+)
+def test_amounts_become_exact_minor_units(amount: str, currency: str, minor: int) -> None:
+    pt = PayTraceColumns(Codes())
+    pt.add(1, "sale", Decimal(amount), currency, "C", "", 1)
+    assert pt.minor[0] == minor == to_minor(Decimal(amount), {"JPY": 0, "KWD": 3}.get(currency, 2))
+
+
+def test_minor_units_come_back_as_decimals_with_the_currency_places() -> None:
+    assert from_minor(12540, "USD") == Decimal("125.40") and str(from_minor(-5, "USD")) == "-0.05"
+    assert str(from_minor(1000, "JPY")) == "1000"
+
+
+def test_only_money_facts_are_settled_rows() -> None:
+    with pytest.raises(ValueError, match="sale, capture or refund"):
+        PayTraceColumns(Codes()).add(1, "void", Decimal(1), "USD", "C", "", 1)
+
+
+def test_codes_compare_like_fo_case_and_escaping_aside() -> None:
+    codes = Codes()
+    a, b, c = codes.code("US\\-001"), codes.code("us-001"), codes.code("US-002")
+    assert a != b and codes.same(a, b) and not codes.same(a, c)
+
+
+def test_posted_comes_from_the_headers() -> None:
+    d = D365Columns(Codes())
+    for journal in ("J1", "J2", "J1"):
+        d.add("PT-1-sale", "1", Decimal(1), Decimal(0), "USD", "A", "", journal, 1)
+    d.mark_posted({"J1", "J9"})
+    assert list(d.posted) == [1, 0, 1]
+
+
+def test_ledger_entries_read_the_posting_flow_entity_id() -> None:
+    ledger = LedgerColumns(Codes())
+    assert ledger.add_entity_id("paytrace:77:sale", "usmf/USMF-000001/3")
+    assert ledger.add_entity_id("paytrace:78:refund:heal:run-1", "usmf/USMF-000001/4")
+    assert not ledger.add_entity_id("journal:usmf:x", "usmf/USMF-000001/1")
+    assert not ledger.add_entity_id("paytrace:79:sale", "usmf/USMF-000001/x")
+    assert list(ledger.tx) == [77, 78] and list(ledger.kind) == [0, 2]
+    assert [ledger.codes.text(j) for j in ledger.journal] == ["USMF-000001"] * 2
+    assert list(ledger.line) == [3, 4]

@@ -1,0 +1,112 @@
+"""Settlement journal planning: brands from BINs, accounts per brand, lines that balance to the cent."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from paybridge.errors import ConfigError
+from paybridge.flows.reconcile import (
+    BrandAccounts,
+    CompanyReconcileSettings,
+    ReconcileSettings,
+    card_brand,
+    imbalance,
+    plan_settlement,
+)
+from paybridge.flows.reconcile.columns import Codes, PayTraceColumns
+from paybridge.flows.reconcile.journal import brand_nets
+
+
+@pytest.mark.parametrize(
+    ("masked", "brand"),
+    [
+        ("401200******5439", "visa"),
+        ("545454******5454", "mastercard"),
+        ("222100******0000", "mastercard"),
+        ("371449*****8431", "amex"),
+        ("601100******0004", "discover"),
+        ("353011******0000", "jcb"),
+        ("305693****5904", "diners"),
+        ("************5439", "other"),
+        ("xxxxxxxxxxxx5439", "other"),
+        ("", "other"),
+    ],
+)
+def test_the_brand_comes_from_the_visible_bin(masked: str, brand: str) -> None:
+    assert card_brand(masked) == brand
+
+
+def settings() -> CompanyReconcileSettings:
+    return CompanyReconcileSettings(
+        bank_account="USMF-OPER",
+        clearing_account="110180",
+        brands={
+            "amex": BrandAccounts(bank_account="AMEX-BANK", clearing_account="110185"),
+            "mastercard": BrandAccounts(clearing_account="110180"),
+        },
+    )
+
+
+def test_brands_sharing_accounts_share_a_line_and_the_journal_balances() -> None:
+    nets = {"visa": 10_001, "mastercard": 2_000, "amex": -500}
+    plan = plan_settlement(
+        "usmf", settings(), 42, date(2026, 3, 10), "USD", nets, "PayBridge settlement batch {batch}"
+    )
+    assert plan.description == "PayBridge settlement batch 42" and plan.net == Decimal("115.01")
+    bodies = plan.bodies("USMF-000777")
+    assert [
+        (
+            b["AccountDisplayValue"],
+            b["OffsetAccountDisplayValue"],
+            b["DebitAmount"],
+            b["CreditAmount"],
+        )
+        for b in bodies
+    ] == [
+        ("AMEX\\-BANK", "110185", Decimal(0), Decimal("5.00")),
+        ("USMF\\-OPER", "110180", Decimal("120.01"), Decimal(0)),
+    ]
+    assert all(
+        b["PaymentReference"] == "42" and b["TransDate"] == "2026-03-10T12:00:00Z" for b in bodies
+    )
+    assert [b["LineNumber"] for b in bodies] == [Decimal(1), Decimal(2)]
+    assert bodies[1]["Text"] == "PayTrace batch 42 mastercard/visa"
+    assert imbalance(bodies) == 0
+
+
+def test_an_unbalanced_journal_is_seen() -> None:
+    lines: list[dict[str, object]] = [
+        {"DebitAmount": Decimal("10.00"), "CreditAmount": Decimal(0)},
+        {"DebitAmount": Decimal(0), "CreditAmount": Decimal("9.99")},
+        {"DebitAmount": Decimal("3"), "OffsetAccountDisplayValue": "110180"},
+    ]
+    assert imbalance(lines) == Decimal("0.01")
+
+
+def test_a_zero_brand_moves_nothing() -> None:
+    plan = plan_settlement(
+        "usmf", settings(), 1, date(2026, 3, 10), "USD", {"visa": 0}, "b {batch}"
+    )
+    assert plan.bodies("J") == []
+
+
+def test_brand_nets_are_sales_minus_refunds_per_batch() -> None:
+    pt = PayTraceColumns(Codes())
+    pt.add(1, "sale", Decimal("10.00"), "USD", "C", "", 1, "visa")
+    pt.add(2, "refund", Decimal("2.50"), "USD", "C", "", 1, "visa")
+    pt.add(3, "capture", Decimal("4.00"), "USD", "C", "", 1, "amex")
+    pt.add(4, "sale", Decimal("1.00"), "USD", "C", "", 2, "visa")
+    assert brand_nets(pt) == {1: {"visa": 750, "amex": 400}, 2: {"visa": 100}}
+
+
+def test_settings_refuse_unknown_brands_and_a_description_without_the_batch() -> None:
+    with pytest.raises(ValueError, match="unknown card brands"):
+        CompanyReconcileSettings(brands={"maestro": BrandAccounts()})
+    with pytest.raises(ValueError, match="must contain"):
+        ReconcileSettings(journal_description="PayBridge settlement")
+    with pytest.raises(ConfigError, match="no entry for company"):
+        ReconcileSettings().company("usrt")
+    assert ReconcileSettings().company("USMF").accounts("amex") == ("USMF OPER", "110180")

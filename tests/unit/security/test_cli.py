@@ -1,0 +1,110 @@
+"""`paybridge vault|keys|audit`: values never printed, keys shown once, every change audited."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from paybridge.cli.security import audit_app, keys_app, vault_app
+from paybridge.security.keyring import read_key_file
+from paybridge.security.vault import Vault
+from paybridge.store import open_engine
+
+SECRET = "pt-pass-Zq8!w"
+
+cli = typer.Typer()
+cli.add_typer(vault_app, name="vault")
+cli.add_typer(keys_app, name="keys")
+cli.add_typer(audit_app, name="audit")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "PAYBRIDGE__STORE__URL": f"sqlite:///{tmp_path / 'pb.db'}",
+        "PAYBRIDGE_VAULT_KEY_FILE": str(tmp_path / "vault.key"),
+        "PAYBRIDGE_VAULT_KEK": "",
+    }
+
+
+def run(env: dict[str, str], *args: str, stdin: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), env=env, input=stdin)
+    return result.exit_code, result.output
+
+
+def test_vault_lifecycle_never_prints_the_value(env: dict[str, str]) -> None:
+    assert run(env, "vault", "new-key", "--file", env["PAYBRIDGE_VAULT_KEY_FILE"])[0] == 0
+    code, output = run(env, "vault", "set", "paytrace.password", stdin=SECRET + "\n")
+    assert code == 0 and "vault:paytrace.password" in output
+    outputs = [output]
+    for args in (["get-meta", "paytrace.password"], ["list"], ["rotate", "--new-key"]):
+        code, output = run(env, "vault", *args)
+        assert code == 0, output
+        outputs.append(output)
+    code, meta = run(env, "vault", "get-meta", "paytrace.password", "--json")
+    assert json.loads(meta)["version"] == 1
+    assert all(SECRET not in text for text in [*outputs, meta])
+    assert "1 secrets re-wrapped" in outputs[3] and "old keys removed" in outputs[3]
+    keyring = read_key_file(Path(env["PAYBRIDGE_VAULT_KEY_FILE"]))
+    engine = open_engine(env["PAYBRIDGE__STORE__URL"])
+    assert Vault(engine, keyring).get("paytrace.password") == SECRET
+    assert run(env, "vault", "delete", "paytrace.password", "--yes")[0] == 0
+    code, output = run(env, "vault", "get-meta", "paytrace.password")
+    assert code == 2 and "no secret named" in output
+
+
+def test_vault_refuses_a_world_readable_key_file(env: dict[str, str]) -> None:
+    run(env, "vault", "new-key", "--file", env["PAYBRIDGE_VAULT_KEY_FILE"])
+    os.chmod(env["PAYBRIDGE_VAULT_KEY_FILE"], 0o644)
+    code, output = run(env, "vault", "set", "x", stdin="v")
+    assert code == 2 and "0600" in " ".join(output.split())
+
+
+def test_vault_without_any_key_explains(env: dict[str, str]) -> None:
+    code, output = run(env, "vault", "list")
+    assert code == 2 and "vault key file" in output
+
+
+def test_keys_create_shows_the_key_once_list_never(env: dict[str, str]) -> None:
+    code, output = run(env, "keys", "create", "--role", "operator", "--expires-days", "30")
+    assert code == 0
+    token = next(line for line in output.splitlines() if line.startswith("pb_"))
+    key_id = token.split("_")[1]
+    code, listing = run(env, "keys", "list")
+    assert key_id in listing and token[16:24] not in listing
+    assert run(env, "keys", "revoke", key_id)[0] == 0
+    code, output = run(env, "keys", "revoke", key_id)
+    assert code == 2 and "no active key" in output
+    code, output = run(env, "keys", "create", "--role", "root")
+    assert code == 2 and "role must be one of" in output
+
+
+def test_audit_list_filters_and_verify(env: dict[str, str]) -> None:
+    run(env, "keys", "create", "--role", "admin")
+    run(env, "keys", "create", "--role", "viewer")
+    code, output = run(env, "audit", "list", "--action", "keys.", "--json")
+    rows = [json.loads(line) for line in output.splitlines()]
+    assert code == 0 and [r["action"] for r in rows] == ["keys.create", "keys.create"]
+    assert rows[0]["actor"].startswith("cli:") and rows[0]["client"] == "local"
+    code, output = run(env, "audit", "verify")
+    assert code == 0 and "intact: 2 rows" in output
+    code, output = run(env, "audit", "list", "--since", "2026-01-01T00:00:00")
+    assert code == 2 and "time zone" in output
+
+
+def test_audit_verify_exits_1_naming_the_bad_row(env: dict[str, str]) -> None:
+    from sqlalchemy import text
+
+    for _ in range(3):
+        run(env, "keys", "create", "--role", "viewer")
+    engine = open_engine(env["PAYBRIDGE__STORE__URL"])
+    with engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER audit_log_no_update"))
+        conn.execute(text("UPDATE audit_log SET actor = 'cli:mallory' WHERE seq = 2"))
+    code, output = run(env, "audit", "verify")
+    assert code == 1 and "row 2" in output
