@@ -10,18 +10,16 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from collections.abc import Callable
 from datetime import datetime
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from paybridge.cli.common import ConfigOption, err, friendly, out
 from paybridge.clock import SystemClock
-from paybridge.errors import ConfigError, PayBridgeError
+from paybridge.errors import ConfigError
 from paybridge.security.context import SecurityContext, open_security
 from paybridge.security.keyring import decode_key, new_key_text, write_key_file
 from paybridge.security.rotation import rotate
@@ -33,28 +31,6 @@ vault_app = typer.Typer(
 )
 keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log: list, verify.", no_args_is_help=True)
-
-out = Console()
-err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="Settings YAML (secrets as env:NAME references)."),
-]
-
-
-def _friendly(func: F) -> F:
-    """PayBridge errors become one line and exit code 2 (their messages never hold a secret)."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except PayBridgeError as exc:
-            err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _security(config: Path | None) -> SecurityContext:
@@ -85,7 +61,7 @@ def _read_secret(name: str) -> str:
 
 
 @vault_app.command("new-key")
-@_friendly
+@friendly
 def vault_new_key(
     file: Annotated[Path | None, typer.Option(help="Write a new 0600 key file here.")] = None,
 ) -> None:
@@ -101,7 +77,7 @@ def vault_new_key(
 
 
 @vault_app.command("set")
-@_friendly
+@friendly
 def vault_set(
     name: Annotated[str, typer.Argument(help="Secret name, e.g. paytrace.password.")],
     config: ConfigOption = None,
@@ -115,7 +91,7 @@ def vault_set(
 
 
 @vault_app.command("get-meta")
-@_friendly
+@friendly
 def vault_get_meta(
     name: Annotated[str, typer.Argument(help="Secret name.")],
     config: ConfigOption = None,
@@ -133,7 +109,7 @@ def vault_get_meta(
 
 
 @vault_app.command("list")
-@_friendly
+@friendly
 def vault_list(config: ConfigOption = None) -> None:
     """Every secret's metadata; never a value."""
     table = Table(title="Vault")
@@ -148,7 +124,7 @@ def vault_list(config: ConfigOption = None) -> None:
 
 
 @vault_app.command("rotate")
-@_friendly
+@friendly
 def vault_rotate(
     new_key: Annotated[
         bool, typer.Option("--new-key", help="Add a fresh key to the key file first.")
@@ -180,7 +156,7 @@ def vault_rotate(
 
 
 @vault_app.command("delete")
-@_friendly
+@friendly
 def vault_delete(
     name: Annotated[str, typer.Argument(help="Secret name.")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
@@ -197,7 +173,7 @@ def vault_delete(
 
 
 @keys_app.command("create")
-@_friendly
+@friendly
 def keys_create(
     role: Annotated[str, typer.Option("--role", help="viewer, operator or admin.")],
     expires_days: Annotated[
@@ -217,7 +193,7 @@ def keys_create(
 
 
 @keys_app.command("list")
-@_friendly
+@friendly
 def keys_list(config: ConfigOption = None) -> None:
     """Every key's id, role, label and dates; never a key."""
     table = Table(title="API keys")
@@ -232,7 +208,7 @@ def keys_list(config: ConfigOption = None) -> None:
 
 
 @keys_app.command("revoke")
-@_friendly
+@friendly
 def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="Key id (see `keys list`).")],
     config: ConfigOption = None,
@@ -259,7 +235,7 @@ def _when(text: str | None, name: str) -> datetime | None:
 
 
 @audit_app.command("list")
-@_friendly
+@friendly
 def audit_list(
     actor: Annotated[str | None, typer.Option(help="e.g. key:1a2b3c4d5e6f or cli:alice")] = None,
     action: Annotated[str | None, typer.Option(help="Action or prefix, e.g. vault.")] = None,
@@ -291,7 +267,7 @@ def audit_list(
 
 
 @audit_app.command("verify")
-@_friendly
+@friendly
 def audit_verify(config: ConfigOption = None) -> None:
     """Check the hash chain; exit 1 naming the first edited, deleted or reordered row."""
     report = _security(config).audit.verify()
