@@ -75,7 +75,8 @@ class ChaosReport:
 
     @property
     def ok(self) -> bool:
-        return self.lost == 0 and self.duplicated == 0 and self.double_charges == 0
+        crashes = int(self.detail.get("worker_crashes", 0))
+        return self.lost == 0 and self.duplicated == 0 and self.double_charges == 0 and not crashes
 
     def line(self) -> str:
         data = asdict(self)
@@ -186,6 +187,7 @@ class Killer:
         self.rng = rng
         self.every = every
         self.kills = 0
+        self.crashes = 0
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -198,13 +200,27 @@ class Killer:
     async def run(self, until: asyncio.Event) -> None:
         await self.start()
         while not until.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(until.wait(), self.every * self.rng.uniform(0.5, 1.5))
-            if until.is_set() or self.proc is None:
+            assert self.proc is not None
+            exited = asyncio.create_task(self.proc.wait())
+            stopping = asyncio.create_task(until.wait())
+            await asyncio.wait(
+                {exited, stopping},
+                timeout=self.every * self.rng.uniform(0.5, 1.5),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            for task in (exited, stopping):
+                task.cancel()
+            if until.is_set():
                 break
-            self.proc.kill()
-            await self.proc.wait()
-            self.kills += 1
+            if self.proc.returncode is not None:
+                # It died on its own: a bug the run must report, not a kill it made.
+                self.crashes += 1
+                if self.crashes > 20:
+                    raise RuntimeError(f"the worker keeps exiting by itself; see {self.log}")
+            else:
+                self.proc.kill()
+                await self.proc.wait()
+                self.kills += 1
             await self.start()
 
     async def stop(self) -> None:
@@ -382,7 +398,11 @@ async def run_chaos(
                     duplicated=duplicated,
                     double_charges=double,
                     seconds=round(time.monotonic() - started, 2),
-                    detail={"transactions": len(records), "store": url.split("?")[0].split(":")[0]},
+                    detail={
+                        "transactions": len(records),
+                        "store": url.split("?")[0].split(":")[0],
+                        "worker_crashes": killer.crashes,
+                    },
                 )
         finally:
             done.set()
