@@ -22,6 +22,7 @@ from paybridge.connectors.dynamics import DynamicsClient, MsalTokenProvider, Tok
 from paybridge.connectors.dynamics.transport import RedirectTransport
 from paybridge.connectors.paytrace import PayTraceClient
 from paybridge.connectors.paytrace.poller import ChangePoller
+from paybridge.flows.charging import ChargeService
 from paybridge.flows.payment_posting import PAYMENT_TEMPLATE, PaymentPoster
 from paybridge.flows.paytrace_ingest import PAYMENT_TOPIC, UNREADABLE_TOPIC, PayTraceIngest
 from paybridge.flows.reconcile import Reconciler
@@ -38,6 +39,7 @@ from paybridge.runtime.worker import Worker
 from paybridge.security.context import SecurityContext, open_security
 from paybridge.settings import ReconcileSettings, Settings, resolve_secret
 from paybridge.store import open_engine
+from paybridge.web import routes_charges, routes_events
 from paybridge.web.app import create_web_app
 from paybridge.web.routes_admin import install_security
 
@@ -153,8 +155,11 @@ def build_api(engine: Engine) -> FastAPI:
                 for ref in refs
             ],
         )
-    app = create_web_app(engine=engine)
+    app = create_web_app(engine=engine, charges=engine.charges)
     install_security(app, security)
+    app.include_router(routes_charges.router)
+    if routes_events.INBOUND_SOURCE in settings.web.event_secrets:
+        app.include_router(routes_events.router)  # only with secrets to verify its signatures
     return app
 
 
@@ -182,6 +187,7 @@ class Engine:
     scheduler: Scheduler
     security: SecurityContext
     clock: Clock
+    charges: ChargeService | None = None
     owned_clients: list[httpx.AsyncClient] = field(default_factory=list)
 
     async def poll(self) -> str:
@@ -260,12 +266,34 @@ def build_engine(
         clock=clock,
     )
     templates = templates_for(settings)
+    from datetime import timedelta
+
+    from paybridge.flows.customer_sync import (
+        TO_D365_TEMPLATE,
+        TO_PAYTRACE_TEMPLATE,
+        CustomerCreator,
+        CustomerSync,
+    )
+    from paybridge.flows.journal_posting import JournalPostingJob
+    from paybridge.flows.order_status import ORDER_TEMPLATE
+
+    creator = CustomerCreator(
+        paytrace, dynamics, store.intents, store.xref, templates.get(TO_D365_TEMPLATE),
+        settings.dynamics, settings.o2c, settings.sync,
+    )  # fmt: skip
     poster = PaymentPoster(
         dynamics, store.intents, store.ledger, store.xref, store.cursors, settings.dynamics,
-        templates.get(PAYMENT_TEMPLATE),
+        templates.get(PAYMENT_TEMPLATE), o2c=settings.o2c,
+        order_template=templates.get(ORDER_TEMPLATE), customers=creator, paytrace=paytrace,
     )  # fmt: skip
     ingest = PayTraceIngest(
-        ChangePoller(paytrace, clock=clock),
+        ChangePoller(
+            paytrace,
+            clock=clock,
+            overlap=timedelta(seconds=settings.poller.overlap_seconds),
+            lookback=timedelta(days=settings.poller.lookback_days),
+            state_interval=timedelta(seconds=settings.poller.state_interval_seconds),
+        ),
         store.queue,
         store.cursors,
         store.engine,
@@ -300,4 +328,17 @@ def build_engine(
     engine.scheduler.jobs.append(
         PeriodicJob("paytrace.poll", pt.poll_interval_seconds, engine.poll)
     )
+    if settings.o2c.post_journals:
+        posting = JournalPostingJob(
+            dynamics, store.intents, store.ledger, poster.book, post_at=settings.o2c.post_at,
+            service=settings.o2c.posting_service, timezone=settings.dynamics.timezone, clock=clock,
+        )  # fmt: skip
+        engine.scheduler.jobs.append(PeriodicJob("d365.post_journals", 60.0, posting.run))
+    if settings.sync.enabled:
+        sync = CustomerSync(
+            creator, store.cursors, store.ledger, templates.get(TO_PAYTRACE_TEMPLATE), settings.sync
+        )
+        engine.scheduler.jobs.append(
+            PeriodicJob("customers.sync", settings.sync.interval_seconds, sync.run)
+        )
     return engine

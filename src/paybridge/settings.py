@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import time
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -110,6 +111,17 @@ class CustomerSyncSettings(_Section):
     masked_card_field: str | None = "SalesMemo"
     # D365 field -> PayTrace discretionary_data key (define the keys in PayTrace first).
     discretionary_fields: dict[str, str] = Field(default_factory=dict)
+
+
+class PollerSettings(_Section):
+    """The PayTrace change poller's windows (see ``ChangePoller``)."""
+
+    # New rows are read from this far behind the last watermark (late rows within it are found).
+    overlap_seconds: float = Field(default=600.0, gt=0)
+    # Captures, voids and settlements are looked for this far back.
+    lookback_days: float = Field(default=7.0, gt=0)
+    # The narrow capture/void exports run at most this often.
+    state_interval_seconds: float = Field(default=30.0, ge=0)
 
 
 class MappingSettings(_Section):
@@ -227,6 +239,53 @@ class ReconcileSettings(_Section):
         return found
 
 
+# D365's CustVendorBlocked members (spec: CustomersV3.OnHoldStatus).
+ON_HOLD_MEMBERS = ("No", "Invoice", "All", "Payment", "Requisition", "Never", "PurchOrder")
+
+
+class DunningSettings(_Section):
+    """``retry_days``: days after the first refusal of a period at which it is tried again."""
+
+    retry_days: tuple[int, ...] = (1, 3, 7)
+    hold_status: str = "All"
+    release_status: str = "No"
+
+    @field_validator("retry_days")
+    @classmethod
+    def _increasing(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(day < 1 for day in value) or list(value) != sorted(set(value)):
+            raise ValueError("retry_days must be increasing whole days of at least 1")
+        return value
+
+    @field_validator("hold_status", "release_status")
+    @classmethod
+    def _member(cls, value: str) -> str:
+        if value not in ON_HOLD_MEMBERS:
+            raise ValueError(f"{value!r} is not a CustVendorBlocked member: {ON_HOLD_MEMBERS}")
+        return value
+
+
+class BillingSettings(_Section):
+    """``billing:`` settings: how often the charge run looks, the billing day's zone, dunning."""
+
+    enabled: bool = False
+    interval_seconds: float = Field(default=900.0, gt=0)
+    # Period dates are calendar days in this zone (PayTrace's merchant zone by default).
+    timezone: str = "America/Los_Angeles"
+    # After an unanswered charge, PayTrace's export may lag: an absence is trusted only after this.
+    in_doubt_grace_seconds: float = Field(default=600.0, ge=0)
+    dunning: DunningSettings = DunningSettings()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
 class Settings(_Section):
     store: StoreSettings = StoreSettings()
     paytrace: PayTraceSettings = PayTraceSettings()
@@ -235,8 +294,10 @@ class Settings(_Section):
     mapping: MappingSettings = MappingSettings()
     o2c: OrderToCashSettings = OrderToCashSettings()
     sync: CustomerSyncSettings = CustomerSyncSettings()
+    poller: PollerSettings = PollerSettings()
     web: WebSettings = WebSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
+    billing: BillingSettings = BillingSettings()
 
     @field_validator("paytrace")
     @classmethod

@@ -13,10 +13,12 @@ import typer
 from rich.table import Table
 
 from paybridge import __version__
+from paybridge.cli.charge import charge as charge_command
 from paybridge.cli.common import ConfigOption, err, friendly, out, settings_from
 from paybridge.cli.mapping import mapping_app
 from paybridge.cli.reconcile import reconcile as reconcile_command
 from paybridge.cli.security import audit_app, keys_app, vault_app
+from paybridge.cli.subscriptions import subscriptions_app
 
 app = typer.Typer(
     name="paybridge",
@@ -35,6 +37,8 @@ app.add_typer(vault_app, name="vault")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.command("reconcile")(reconcile_command)
+app.command("charge")(charge_command)
+app.add_typer(subscriptions_app, name="subscriptions")
 
 
 @app.command()
@@ -191,6 +195,8 @@ def chaos(
         )
     )  # fmt: skip
     print(report.line())
+    if report.detail.get("worker_crashes"):
+        err.print(f"the worker exited by itself {report.detail['worker_crashes']} time(s)")
     if not report.ok:
         raise typer.Exit(1)
 

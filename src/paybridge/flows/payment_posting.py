@@ -1,59 +1,105 @@
-"""Route canonical payment events to D365: customer payment journal lines, exactly once, in $batch."""
+"""Route canonical payment events to D365: journal lines, order status and customers, exactly once, in $batch."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from decimal import Decimal
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from paybridge.connectors.dynamics import (
-    BatchOperation,
-    ChangesetResult,
-    DynamicsClient,
-    F,
-    Query,
-    unescape_display_value,
+from paybridge.connectors.dynamics import DynamicsClient, unescape_display_value
+from paybridge.connectors.paytrace.codes import decline_reason
+from paybridge.connectors.paytrace.responses import TransactionRecord
+from paybridge.errors import DataError, PayBridgeError
+from paybridge.flows.journal_posting import (
+    DELETE_STEP,
+    HEADERS,
+    LINE_STEP,
+    LINES,
+    BulkIntents,
+    JournalBook,
+    LineJob,
+    LineWriter,
+    delete_line,
 )
-from paybridge.errors import DataError, FatalError, InDoubtError, PayBridgeError
+from paybridge.flows.order_status import (
+    Documents,
+    OrderStatusWriter,
+    OrderUpdate,
+    look_up_documents,
+)
 from paybridge.mapping import CompiledTemplate
 from paybridge.model import Transaction, TransactionKind
 from paybridge.runtime.cursors import Cursors
 from paybridge.runtime.envelope import Envelope, Outcome
-from paybridge.runtime.intents import DEFINITE_REFUSALS, DONE, Intent, IntentStore
+from paybridge.runtime.intents import IntentStore
 from paybridge.runtime.ledger import Ledger, Xref
 from paybridge.runtime.worker import outcome_for
-from paybridge.settings import DynamicsSettings
+from paybridge.settings import DynamicsSettings, OrderToCashSettings
 
 log = logging.getLogger("paybridge.flows.posting")
 
-LINES = "CustomerPaymentJournalLines"
-HEADERS = "CustomerPaymentJournalHeaders"
-LINE_STEP = "d365.payment_line"
+__all__ = [
+    "CUSTOMER_XREF", "HEADERS", "LINES", "LINE_STEP", "PAYMENT_TEMPLATE", "PaymentPoster",
+    "payment_id", "replay_context",
+]  # fmt: skip
+
 CUSTOMER_XREF = "paytrace_customer"
 PAYMENT_TEMPLATE = "payment_to_customer_payment_line"
 
 CREDIT_KINDS = {TransactionKind.SALE, TransactionKind.CAPTURE}
 DEBIT_KINDS = {TransactionKind.REFUND, TransactionKind.VOID}
-
-
-@dataclass(frozen=True)
-class PlannedLine:
-    env: Envelope
-    tx: Transaction
-    intent: Intent
-    # A heal event re-drives a fact reconciliation found missing: look D365 up before writing,
-    # so that a wrong "missing" can never make a duplicate.
-    verify_first: bool = False
+ORDER_KINDS = {
+    TransactionKind.SALE, TransactionKind.CAPTURE, TransactionKind.AUTHORIZATION,
+    TransactionKind.REFUND, TransactionKind.VOID, TransactionKind.DECLINE,
+}  # fmt: skip
+_SEVERITY = {"done": 0, "retry": 1, "dead": 2}
 
 
 def payment_id(tx: Transaction) -> str:
     """The exactly-once anchor kept by D365 on the line: one per PayTrace transaction state."""
     return f"PT-{tx.transaction_id}-{tx.kind.value}"
+
+
+class CustomerSource(Protocol):
+    """Creates the D365 customer of a PayTrace profile (``customer_sync.CustomerCreator``)."""
+
+    async def ensure(self, profile_id: str) -> tuple[str, str]: ...
+
+
+class DeclineDetail(Protocol):
+    """Reads a declined transaction back for its processor words (``PayTraceClient``)."""
+
+    async def export_by_id(self, transaction_id: int) -> TransactionRecord | None: ...
+
+
+@dataclass
+class Routed:
+    """One event on its way: what it needs in D365 and what each step answered."""
+
+    env: Envelope
+    tx: Transaction
+    line: bool = False
+    order: bool = False
+    reverse_of: str | None = None  # ledger entity id of the sale line a void undoes
+    company: str | None = None
+    account: str | None = None
+    reason: str = ""
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def reference(self) -> str | None:
+        return self.tx.order_id or self.tx.invoice_id
+
+    def outcome(self) -> Outcome:
+        if not self.outcomes:
+            return Outcome.done("nothing to do")
+        return max(self.outcomes, key=lambda o: _SEVERITY.get(o.status, 1))
 
 
 class PaymentPoster:
@@ -68,6 +114,11 @@ class PaymentPoster:
         cursors: Cursors,
         settings: DynamicsSettings,
         template: CompiledTemplate,
+        *,
+        o2c: OrderToCashSettings | None = None,
+        order_template: CompiledTemplate | None = None,
+        customers: CustomerSource | None = None,
+        paytrace: DeclineDetail | None = None,
     ) -> None:
         self.template = template
         self.d365 = dynamics
@@ -76,63 +127,71 @@ class PaymentPoster:
         self.xref = xref
         self.cursors = cursors
         self.settings = settings
-        self._journals: dict[tuple[str, date], str] = {}
+        self.o2c = o2c or OrderToCashSettings()
+        self.customers = customers
+        self.paytrace = paytrace
+        self.book = JournalBook(dynamics, intents, cursors, settings)
+        self.lines = LineWriter(dynamics, intents, ledger, self.book)
+        self.orders = OrderStatusWriter(dynamics, intents, ledger, order_template, self.o2c)
+        self.bulk = BulkIntents(intents)
 
     async def __call__(self, envs: Sequence[Envelope]) -> list[Outcome]:
-        outcomes: dict[int, Outcome] = {}
-        planned: list[PlannedLine] = []
-        for index, env in enumerate(envs):
-            try:
-                line = await self._plan(env)
-            except PayBridgeError as exc:
-                outcomes[index] = outcome_for(exc)
-                continue
-            if isinstance(line, Outcome):
-                outcomes[index] = line
-            else:
-                planned.append(line)
-        if planned:
-            results = await self._post(planned)
-            positions = {id(env): i for i, env in enumerate(envs)}
-            for line, outcome in zip(planned, results, strict=True):
-                outcomes[positions[id(line.env)]] = outcome
-        return [outcomes[i] for i in range(len(envs))]
+        routed: list[Routed | Outcome] = [await self._route(env) for env in envs]
+        work = [r for r in routed if isinstance(r, Routed)]
+        await self._find_customers(work)
+        docs = await self._documents(work)
+        await self._post_lines([r for r in work if r.line and not r.outcomes], docs)
+        await self._remove_lines([r for r in work if r.reverse_of and not r.outcomes])
+        await self._update_orders([r for r in work if r.order], docs)
+        return [r.outcome() if isinstance(r, Routed) else r for r in routed]
 
-    async def _plan(self, env: Envelope) -> PlannedLine | Outcome:
+    # -- route -----------------------------------------------------------------------------
+
+    async def _route(self, env: Envelope) -> Routed | Outcome:
         try:
             tx = Transaction.model_validate(env.payload)
         except ValidationError as exc:
             return Outcome.dead(f"not a payment event: {exc.errors()[0]['msg']}")
+        r = Routed(env, tx, order=tx.kind in ORDER_KINDS and bool(tx.order_id or tx.invoice_id))
         if tx.kind is TransactionKind.DECLINE:
-            self._note(tx, "declined", "no money moved; the decline is kept for the order")
-            return Outcome.done("declined")
-        if tx.kind is TransactionKind.VOID and not self._posted(
-            tx, TransactionKind.SALE, TransactionKind.CAPTURE
-        ):
-            self._note(tx, "skipped", "void of a transaction with no posted payment line")
-            return Outcome.done("nothing to reverse")
-        if tx.kind not in CREDIT_KINDS | DEBIT_KINDS:
+            r.reason = await self._decline_reason(tx)
+            self._note(
+                tx, "declined", f"{r.reason} No money moved; the reason is kept for the order."
+            )
+            r.outcomes.append(Outcome.done("declined"))
+        elif tx.kind is TransactionKind.VOID:
+            r.reverse_of = self._posted_line(tx)
+            if r.reverse_of is None:
+                self._note(tx, "skipped", "void of a transaction with no posted payment line")
+                r.outcomes.append(Outcome.done("nothing to reverse"))
+            elif self.o2c.void_unposted == "reverse":
+                r.line, r.reverse_of = True, None
+        elif tx.kind in CREDIT_KINDS | DEBIT_KINDS:
+            r.line = True
+        else:
             self._note(tx, "skipped", f"{tx.kind.value} moves no money in the payment journal")
-            return Outcome.done(f"{tx.kind.value}: nothing to post")
-        company, account = await self._customer(tx)
-        journal = await self._journal(company, self._day(tx))
-        verify = bool(env.payload.get("heal"))
-        existing = self.intents.get(env.key, LINE_STEP)
-        if existing is not None:
-            return PlannedLine(env, tx, existing, verify)
-        number = self.cursors.next_numbers(f"journal-line:{company}:{journal}", 1)[0]
-        body = await self._line_body(tx, company, account, journal, number)
-        intent = self.intents.plan(
-            env.key, LINE_STEP, "d365", payment_id(tx), {"body": body, "company": company}
-        )
-        return PlannedLine(env, tx, intent, verify)
+            r.outcomes.append(Outcome.done(f"{tx.kind.value}: nothing to post"))
+        return r
 
-    def _posted(self, tx: Transaction, *kinds: TransactionKind) -> bool:
-        return any(
-            entry.step == LINE_STEP and entry.status == "posted"
-            for kind in kinds
-            for entry in self.ledger.entries(f"paytrace:{tx.transaction_id}:{kind.value}")
-        )
+    async def _decline_reason(self, tx: Transaction) -> str:
+        code = tx.response_code or 102
+        if self.paytrace is None or not tx.transaction_id.isdigit():
+            return decline_reason(code)
+        try:
+            record = await self.paytrace.export_by_id(int(tx.transaction_id))
+        except PayBridgeError as exc:
+            log.info("decline %s: no processor words (%s)", tx.transaction_id, exc)
+            return decline_reason(code)
+        return decline_reason(code, record.approval_message if record else "")
+
+    def _posted_line(self, tx: Transaction) -> str | None:
+        """The ledger entity id of the posted sale/capture line of this transaction, if any."""
+        kinds = (TransactionKind.SALE, TransactionKind.CAPTURE)
+        for kind in kinds:
+            for entry in self.ledger.entries(f"paytrace:{tx.transaction_id}:{kind.value}"):
+                if entry.step == LINE_STEP and entry.status == "posted":
+                    return entry.entity_id
+        return None
 
     def _note(self, tx: Transaction, status: str, why: str) -> None:
         self.ledger.record(
@@ -140,10 +199,34 @@ class PaymentPoster:
             status=status, detail={"why": why},
         )  # fmt: skip
 
-    def _day(self, tx: Transaction) -> date:
-        return tx.occurred_at.astimezone(ZoneInfo(self.settings.timezone)).date()
+    # -- enrich ----------------------------------------------------------------------------
 
-    async def _customer(self, tx: Transaction) -> tuple[str, str]:
+    async def _find_customers(self, work: Sequence[Routed]) -> None:
+        """Lines need the D365 customer; order-only facts use it when known (else the company)."""
+        known: dict[str, tuple[str, str] | PayBridgeError] = {}
+        for r in work:
+            if not (r.line or r.reverse_of or r.order):
+                continue
+            profile = r.tx.customer_id or ""
+            if profile not in known:
+                known[profile] = await self._customer_or_error(r.tx, create=r.line)
+            found = known[profile]
+            if isinstance(found, tuple):
+                r.company, r.account = found
+            elif r.line or r.reverse_of:
+                r.outcomes.append(outcome_for(found))
+            else:
+                r.company = self.settings.company
+
+    async def _customer_or_error(
+        self, tx: Transaction, *, create: bool
+    ) -> tuple[str, str] | PayBridgeError:
+        try:
+            return await self._customer(tx, create=create)
+        except PayBridgeError as exc:
+            return exc
+
+    async def _customer(self, tx: Transaction, *, create: bool) -> tuple[str, str]:
         if not tx.customer_id:
             raise DataError(
                 f"PayTrace transaction {tx.transaction_id} names no customer, so it has no D365 account",
@@ -164,70 +247,122 @@ class PaymentPoster:
             if found is not None:
                 self.xref.link(CUSTOMER_XREF, tx.customer_id, f"{company}/{tx.customer_id}")
                 return company, tx.customer_id
+        if create and self.o2c.missing_customer == "create" and self.customers is not None:
+            return await self.customers.ensure(tx.customer_id)
         raise DataError(
             f"no D365 customer for PayTrace customer {tx.customer_id!r}; link one with "
             f"`paybridge xref link {tx.customer_id} <company>/<account>`",
             fields={"customer_id": tx.customer_id},
         )
 
-    async def _journal(self, company: str, day: date) -> str:
-        cached = self._journals.get((company, day))
-        if cached:
-            return cached
-        description = self.settings.journal_description.format(day=day.isoformat())
-        description = f"PayBridge {description}"
-        intent = self.intents.plan(
-            f"journal:{company}:{self.settings.journal_name}:{day.isoformat()}",
-            "d365.journal_header",
-            "d365",
-            description,
-            {},
-        )
+    async def _documents(self, work: Sequence[Routed]) -> dict[tuple[str, str], Documents]:
+        wanted = {
+            (r.company, r.reference)
+            for r in work
+            if r.company
+            and r.reference
+            and not any(o.status == "dead" for o in r.outcomes)
+            and (r.line or r.order)
+        }
+        if not wanted:
+            return {}
+        try:
+            return await look_up_documents(self.d365, sorted(wanted))
+        except PayBridgeError as exc:
+            for r in work:
+                if (r.company, r.reference) in wanted:
+                    r.outcomes.append(outcome_for(exc))
+            return {}
 
-        async def send() -> dict[str, Any]:
-            created = await self.d365.create(
-                HEADERS,
-                {
-                    "dataAreaId": company,
-                    "JournalName": self.settings.journal_name,
-                    "Description": description,
-                },
+    # -- lines -----------------------------------------------------------------------------
+
+    def _day(self, tx: Transaction) -> date:
+        return tx.occurred_at.astimezone(ZoneInfo(self.settings.timezone)).date()
+
+    async def _post_lines(
+        self, todo: Sequence[Routed], docs: dict[tuple[str, str], Documents]
+    ) -> None:
+        if not todo:
+            return
+        existing = self.bulk.get_many(LINE_STEP, [r.env.key for r in todo])
+        fresh = [r for r in todo if r.env.key not in existing]
+        try:
+            planned = await self._plan(fresh, docs)
+        except PayBridgeError as exc:
+            for r in fresh:
+                r.outcomes.append(outcome_for(exc))
+            todo = [r for r in todo if r.env.key in existing]
+            planned = {}
+        intents = {**existing, **planned}
+        ready = [r for r in todo if r.env.key in intents]
+        jobs = [
+            LineJob(
+                r.env.key, intents[r.env.key], self.template.ref, bool(r.env.payload.get("heal"))
             )
-            return {"JournalBatchNumber": created["JournalBatchNumber"]}
+            for r in ready
+        ]
+        for r, outcome in zip(ready, await self.lines.write(jobs), strict=True):
+            r.outcomes.append(outcome)
 
-        async def find() -> dict[str, Any] | None:
-            rows = await self.d365.find_by_reference(
-                HEADERS, "Description", description, company=company
-            )
-            return {"JournalBatchNumber": rows[0]["JournalBatchNumber"]} if rows else None
-
-        resolution = await self.intents.execute_once(intent, send, find)
-        number = str(resolution.detail["JournalBatchNumber"])
-        self._journals[(company, day)] = number
-        return number
-
-    async def _invoice(self, tx: Transaction, company: str, account: str) -> str | None:
-        if not (self.settings.mark_invoices and tx.invoice_id):
-            return None
-        rows = await self.d365.query(
-            "SalesInvoiceHeadersV2",
-            Query(
-                filter=(F("InvoiceNumber") == tx.invoice_id) & (F("dataAreaId") == company),
-                select=["InvoiceNumber", "InvoiceCustomerAccountNumber"],
-                top=1,
-                cross_company=True,
-            ),
-        )
-        if rows and rows[0].get("InvoiceCustomerAccountNumber") == account:
-            return str(rows[0]["InvoiceNumber"])
-        return None
-
-    async def _line_body(
-        self, tx: Transaction, company: str, account: str, journal: str, number: int
+    async def _plan(
+        self, fresh: Sequence[Routed], docs: dict[tuple[str, str], Documents]
     ) -> dict[str, Any]:
-        """Translate through the versioned template; only a D365 invoice of this customer is marked."""
+        """Journal, line number and body for each new line; recorded as intents in one go."""
+        groups: dict[tuple[str, date], list[Routed]] = {}
+        for r in fresh:
+            if not r.outcomes:
+                groups.setdefault((str(r.company), self._day(r.tx)), []).append(r)
+        reserved: dict[tuple[str, str], Decimal] = {}
+        items: list[tuple[str, str, dict[str, Any]]] = []
+        for (company, day), rows in groups.items():
+            journal = await self.book.journal(company, day)
+            numbers = self.book.numbers(company, journal, len(rows))
+            for r, number in zip(rows, numbers, strict=True):
+                invoice, order = self._marking(r, docs, reserved)
+                try:
+                    body = self._line_body(
+                        r.tx, company, str(r.account), journal, number, invoice, order
+                    )
+                except DataError as exc:
+                    r.outcomes.append(outcome_for(exc))
+                    continue
+                detail = {
+                    "body": body,
+                    "company": company,
+                    "day": day.isoformat(),
+                    "order_id": order,
+                }
+                items.append((r.env.key, payment_id(r.tx), detail))
+        return self.bulk.plan_many(LINE_STEP, "d365", items)
+
+    def _marking(
+        self,
+        r: Routed,
+        docs: dict[tuple[str, str], Documents],
+        reserved: dict[tuple[str, str], Decimal],
+    ) -> tuple[str | None, str | None]:
+        """(invoice to mark, order to prepay): an open invoice of this customer wins over an order."""
+        ref = r.reference
+        doc = docs.get((str(r.company), ref)) if ref else None
+        if doc is None or ref is None or r.tx.kind not in CREDIT_KINDS:
+            return None, None
+        amount = r.tx.amount.amount
+        already = reserved.get((str(r.company), ref), Decimal(0))
+        if self.settings.mark_invoices and doc.open_invoice_for(str(r.account), amount + already):
+            reserved[(str(r.company), ref)] = already + amount
+            return ref, None
+        if self.o2c.prepay_orders and doc.invoice_account is None and doc.order_for(r.account):
+            return None, doc.order_for(r.account)
+        return None, None
+
+    def _line_body(
+        self, tx: Transaction, company: str, account: str, journal: str, number: int,
+        invoice: str | None, order: str | None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Translate through the versioned template; only an open invoice of this customer is marked."""
         source = tx.model_dump(mode="json")
-        source["invoice_id"] = await self._invoice(tx, company, account)
+        source["invoice_id"] = invoice
+        source["order_id"] = order
         result = self.template.apply(
             source,
             context={
@@ -246,70 +381,55 @@ class PaymentPoster:
             )
         return dict(result.record)
 
-    async def _post(self, lines: list[PlannedLine]) -> list[Outcome]:
-        """Resolve earlier unknown outcomes by looking, then send the rest in one $batch."""
-        outcomes: list[Outcome | None] = [None] * len(lines)
-        to_send: list[int] = []
-        for i, line in enumerate(lines):
-            if line.intent.status == DONE:
-                outcomes[i] = Outcome.done("already posted")
-                continue
-            if line.intent.status != "planned" or line.verify_first:
-                found = await self.d365.find_by_reference(
-                    LINES, "PaymentId", payment_id(line.tx), company=line.intent.detail["company"]
-                )
-                if found:
-                    self._posted_line(line, found[0], "found after an unknown outcome")
-                    outcomes[i] = Outcome.done("found")
-                    continue
-            if self.intents.claim_send(line.intent):
-                to_send.append(i)
-            else:  # another worker holds this event right now; look again later
-                outcomes[i] = Outcome.retry("another worker is posting this line", 1.0)
-        if to_send:
-            ops = [
-                [
-                    BatchOperation(
-                        method="POST", entity_set=LINES, body=lines[i].intent.detail["body"]
-                    )
-                ]
-                for i in to_send
-            ]
+    async def _remove_lines(self, todo: Sequence[Routed]) -> None:
+        """A void while the sale's journal is still open: the sale's line goes (or is reversed)."""
+        for r in todo:
+            assert r.reverse_of is not None
+            company, journal, _ = r.reverse_of.split("/")
             try:
-                results = await self.d365.batch(ops)
-            except InDoubtError as exc:
-                for i in to_send:
-                    outcomes[i] = outcome_for(exc)
-                return [o or Outcome.retry("unresolved") for o in outcomes]
+                if await self.book.is_posted(company, journal):
+                    r.line, r.reverse_of = True, None
+                    continue
+                how = await delete_line(self.d365, self.intents, r.env.key, company, r.reverse_of)
+            except DataError as exc:
+                if "has been posted" not in str(exc):
+                    r.outcomes.append(outcome_for(exc))
+                    continue
+                r.line, r.reverse_of = True, None  # posted meanwhile: reverse instead
+                continue
             except PayBridgeError as exc:
-                for i in to_send:
-                    self.intents.unsend(lines[i].intent)
-                    outcomes[i] = outcome_for(exc)
-                return [o or Outcome.retry("unresolved") for o in outcomes]
-            for i, result in zip(to_send, results, strict=True):
-                outcomes[i] = self._settle(lines[i], result)
-        return [o or Outcome.retry("unresolved") for o in outcomes]
+                r.outcomes.append(outcome_for(exc))
+                continue
+            self.ledger.record(
+                r.env.key, DELETE_STEP, system="d365", entity=LINES, entity_id=r.reverse_of,
+                status="removed", detail={"how": how, "why": "void before the journal was posted"},
+            )  # fmt: skip
+            r.outcomes.append(Outcome.done("line removed"))
+        reversals = [r for r in todo if r.line]
+        if reversals:
+            await self._post_lines(reversals, {})
 
-    def _settle(self, line: PlannedLine, result: ChangesetResult) -> Outcome:
-        if result.ok:
-            body = result.results[0].body if result.results else None
-            self._posted_line(line, body if isinstance(body, dict) else {}, "posted")
-            return Outcome.done("posted")
-        error = result.error or FatalError("changeset failed without an error body", system="d365")
-        if isinstance(error, DEFINITE_REFUSALS):
-            self.intents.unsend(line.intent)  # D365 said no: nothing was written
-        # Otherwise (in doubt) the intent stays ``sent`` and the next attempt looks before sending.
-        return outcome_for(error)
+    # -- orders ----------------------------------------------------------------------------
 
-    def _posted_line(self, line: PlannedLine, entity: dict[str, Any], how: str) -> None:
-        body = line.intent.detail["body"]
-        entity_id = f"{body['dataAreaId']}/{body['JournalBatchNumber']}/{entity.get('LineNumber', body['LineNumber'])}"
-        self.intents.complete(line.intent, {"entity_id": entity_id})
-        self.ledger.record(
-            line.env.key, LINE_STEP, system="d365", entity=LINES, entity_id=entity_id,
-            status="posted", attempts=line.intent.attempts + 1, template_version=self.template.ref,
-            detail={"how": how, "voucher": entity.get("Voucher", "")},
-        )  # fmt: skip
+    async def _update_orders(
+        self, todo: Sequence[Routed], docs: dict[tuple[str, str], Documents]
+    ) -> None:
+        updates: list[tuple[Routed, OrderUpdate]] = []
+        for r in todo:
+            if r.outcome().status == "dead" or not r.company or not r.reference:
+                continue
+            doc = docs.get((r.company, r.reference))
+            order = doc.order_for(r.account) if doc else None
+            if order:
+                updates.append((r, OrderUpdate(r.env.key, r.tx, r.company, order, r.reason)))
+        if not updates:
+            return
+        try:
+            outcomes = await self.orders.write([u for _, u in updates])
+        except PayBridgeError as exc:
+            outcomes = [outcome_for(exc)] * len(updates)
+        for (r, _), outcome in zip(updates, outcomes, strict=True):
+            r.outcomes.append(outcome)
 
 
 def replay_context(
@@ -319,6 +439,7 @@ def replay_context(
     body = detail.get("body", {})
     source = dict(payload)
     source["invoice_id"] = body.get("MarkedInvoice") or None
+    source["order_id"] = detail.get("order_id") or None
     context = {
         "company": body.get("dataAreaId", detail.get("company")),
         "journal_batch_number": body.get("JournalBatchNumber"),

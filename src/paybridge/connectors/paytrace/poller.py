@@ -21,6 +21,13 @@ _RANK: dict[str, int] = {
 }  # fmt: skip
 # A batch is listed by its settle day; days are merchant-local, so allow a day of slack.
 _BATCH_MEMORY = timedelta(days=3)
+# Exports that show what happens to older transactions: captures/voided holds, and voids.
+_STATE_TYPES = ("AUTHORIZATION", "VOID")
+# Kinds a transaction has from birth; later states (capture, void, settlement) come after.
+_BASE_KINDS = frozenset({"sale", "authorization", "refund", "decline"})
+# Rows remembered for the whole lookback: their later states are still to come or to dedupe.
+_WATCHED = frozenset({"authorization", "void"})
+_SLACK = timedelta(minutes=5)
 
 
 class ChangeSource(Protocol):
@@ -57,6 +64,8 @@ class PollCursor(BaseModel):
     watermark: datetime | None = None
     seen: dict[int, SeenTransaction] = Field(default_factory=dict)
     batches: dict[int, datetime] = Field(default_factory=dict)
+    # When the narrow state exports last ran (they need not run on every poll).
+    state_checked: datetime | None = None
 
 
 def change_kinds(record: TransactionRecord) -> list[ChangeKind]:
@@ -86,9 +95,12 @@ def change_kinds(record: TransactionRecord) -> list[ChangeKind]:
 class ChangePoller:
     """Reads PayTrace's exports and settlement batches and emits each state change once.
 
-    Every poll re-reads at least ``lookback`` (captures, voids and late rows of recent
-    transactions) and never less than ``overlap`` behind the last watermark; settlements of
-    older transactions come from the batches settled since the watermark.
+    Incremental: each poll reads the days from ``overlap`` behind the last watermark and keeps
+    the rows created since then (late rows included); rows created earlier were handled by an
+    earlier poll. What can still happen to older transactions inside ``lookback`` is found by
+    narrow exports: ``transaction_type`` AUTHORIZATION (captures, voided holds) and VOID (voided
+    sales and refunds), at most every ``state_interval``; settlements come from the batches
+    settled since the watermark. The first poll reads the whole lookback.
     """
 
     def __init__(
@@ -98,33 +110,66 @@ class ChangePoller:
         clock: Clock,
         overlap: timedelta = timedelta(minutes=10),
         lookback: timedelta = timedelta(days=7),
+        state_interval: timedelta = timedelta(seconds=30),
         merchant_tz: str = MERCHANT_TZ,
     ) -> None:
         self._client = client
         self._clock = clock
         self._overlap = overlap
         self._lookback = lookback
+        self._state_interval = state_interval
         self._tz = merchant_tz
         self._zone = ZoneInfo(merchant_tz)
 
     async def poll(self, cursor: PollCursor) -> tuple[list[TransactionChange], PollCursor]:
         """New changes in order, and the cursor to store once they are safely enqueued."""
         now = self._clock.now()
-        start = now - self._lookback
-        if cursor.watermark is not None:
-            start = min(start, cursor.watermark - self._overlap)
+        oldest = now - self._lookback
+        # A poller that was away catches up from its watermark, however long ago.
+        since = oldest if cursor.watermark is None else cursor.watermark - self._overlap
         seen = {txn: entry.model_copy(deep=True) for txn, entry in cursor.seen.items()}
-        request = ExportByDateRangeRequest(start_date=self._day(start), end_date=self._day(now))
-        records = await self._client.export_by_date_range(request)
-        changes = self._new_changes(records, seen)
+        request = ExportByDateRangeRequest(start_date=self._day(since), end_date=self._day(now))
+        records = [r for r in await self._client.export_by_date_range(request)
+                   if self._created(r) >= since]  # fmt: skip
+        changes = self._new_changes(records, seen, skip=("settlement",))
+        checked = cursor.state_checked
+        if since <= oldest:
+            checked = now  # this poll read the whole lookback: every state is in it
+        elif checked is None or now - checked >= self._state_interval:
+            changes += await self._state_changes(oldest, now, since, seen)
+            checked = now
         batches = dict(cursor.batches)
-        settled = await self._settled_batches(cursor.watermark or start, now, batches)
-        changes += self._new_changes(settled, seen, only=("settlement",))
+        settled = await self._settled_batches(cursor.watermark or oldest, now, batches)
+        changes += self._new_changes(settled, seen, only=("settlement",), remember=False)
         changes.sort(key=lambda c: (self._created(c.record), c.transaction_id, _RANK[c.kind]))
-        horizon = now - max(self._lookback, self._overlap) - timedelta(days=1)
-        kept = {txn: entry for txn, entry in seen.items() if entry.created >= horizon}
         memory = {n: at for n, at in batches.items() if at >= now - _BATCH_MEMORY}
-        return changes, PollCursor(watermark=now, seen=kept, batches=memory)
+        kept = self._kept(seen, now)
+        return changes, PollCursor(watermark=now, seen=kept, batches=memory, state_checked=checked)
+
+    async def _state_changes(
+        self, oldest: datetime, now: datetime, since: datetime, seen: dict[int, SeenTransaction]
+    ) -> list[TransactionChange]:
+        """Captures and voids of transactions created before this poll's window."""
+        changes: list[TransactionChange] = []
+        for ttype in _STATE_TYPES:
+            request = ExportByDateRangeRequest(
+                start_date=self._day(oldest), end_date=self._day(now), transaction_type=ttype
+            )
+            older = [r for r in await self._client.export_by_date_range(request)
+                     if oldest <= self._created(r) < since]  # fmt: skip
+            changes += self._new_changes(older, seen, skip=("settlement",), quiet_base=True)
+        return changes
+
+    def _kept(self, seen: dict[int, SeenTransaction], now: datetime) -> dict[int, SeenTransaction]:
+        """Recent rows (re-read by the next poll) and open holds and voids (re-read by state exports)."""
+        recent = now - self._overlap - _SLACK
+        oldest = now - self._lookback - _SLACK
+        return {
+            txn: entry
+            for txn, entry in seen.items()
+            if entry.created >= recent
+            or (entry.created >= oldest and _WATCHED.intersection(entry.kinds))
+        }
 
     async def _settled_batches(
         self, since: datetime, now: datetime, done: dict[int, datetime]
@@ -143,16 +188,26 @@ class ChangePoller:
         self,
         records: Iterable[TransactionRecord],
         seen: dict[int, SeenTransaction],
+        *,
         only: tuple[ChangeKind, ...] | None = None,
+        skip: tuple[ChangeKind, ...] = (),
+        remember: bool = True,
+        quiet_base: bool = False,
     ) -> list[TransactionChange]:
+        """Kinds not emitted before. ``quiet_base``: a row first met by a state export was
+        emitted as new by an earlier poll (memory of it was dropped), so only its later states
+        count; ``remember``: batches are opened once, so their rows need no memory."""
         changes: list[TransactionChange] = []
         for record in records:
             entry = seen.get(record.transaction_id)
             if entry is None:
                 entry = SeenTransaction(created=self._created(record))
-                seen[record.transaction_id] = entry
+                if quiet_base:
+                    entry.kinds = [k for k in change_kinds(record) if k in _BASE_KINDS]
+                if remember:
+                    seen[record.transaction_id] = entry
             for kind in change_kinds(record):
-                if kind in entry.kinds or (only is not None and kind not in only):
+                if kind in entry.kinds or kind in skip or (only is not None and kind not in only):
                     continue
                 entry.kinds.append(kind)
                 key = f"paytrace:{record.transaction_id}:{kind}"

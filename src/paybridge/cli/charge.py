@@ -1,0 +1,113 @@
+"""`paybridge charge`: charge a D365 invoice or sales order through the services, as the API does.
+
+Exit codes: 0 approved; 1 declined or in doubt (the output says which); 2 bad input (including a
+document that cannot be charged and a key used for another request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from paybridge.cli.common import ConfigOption, err, friendly, out, settings_from
+from paybridge.errors import DataError
+from paybridge.flows.charging import (
+    ChargeOutcome,
+    ChargeRequest,
+    ChargeService,
+    IdempotencyConflict,
+)
+
+EXIT_CODES = {"approved": 0, "declined": 1, "in_doubt": 1}
+
+
+def _request(
+    invoice: str | None, order: str | None, company: str, amount: str | None, mode: str
+) -> ChargeRequest:
+    try:
+        value = None if amount is None else Decimal(amount)
+    except InvalidOperation:
+        raise DataError("bad amount", fields={"--amount": "not a decimal number"}) from None
+    try:
+        return ChargeRequest(
+            company=company, invoice_number=invoice, sales_order_number=order,
+            amount=value, mode=mode,
+        )  # fmt: skip
+    except ValidationError as exc:
+        fields = {_option(e["loc"]): str(e["msg"]) for e in exc.errors()}
+        raise DataError("invalid charge", fields=fields) from None
+
+
+def _option(loc: tuple[Any, ...]) -> str:
+    names = {"invoice_number": "--invoice", "sales_order_number": "--order"}
+    name = str(loc[0]) if loc else ""
+    return names.get(name, f"--{name}" if name else "charge")
+
+
+def _describe(outcome: ChargeOutcome) -> str:
+    o = outcome.outcome
+    money = outcome.amount
+    amount = f"{money.amount} {money.currency}" if money else "?"
+    document = outcome.request.invoice_number or outcome.request.sales_order_number
+    replay = " (answer of an earlier call with this key)" if outcome.replayed else ""
+    if outcome.status == "approved":
+        return (
+            f"approved: {outcome.request.mode} of {amount} for {document}, PayTrace transaction "
+            f"{outcome.transaction_id}, approval code {o.get('approval_code', '')}{replay}"
+        )
+    if outcome.status == "declined":
+        tid = f" (PayTrace transaction {outcome.transaction_id})" if outcome.transaction_id else ""
+        return f"declined: {o.get('reason', 'no reason given')}{tid}{replay}"
+    return (
+        f"in doubt: PayTrace did not answer; the worker looks the charge up. Run again with "
+        f"--key {outcome.key} to see the outcome ({o.get('reason', '')})"
+    )
+
+
+async def run_charge(service: ChargeService, request: ChargeRequest, key: str) -> int:
+    """Charge and print; the exit code."""
+    try:
+        outcome = await service.charge(request, key)
+    except IdempotencyConflict as exc:
+        err.print(f"[red]error:[/red] --key {key}: {exc.message}", highlight=False)
+        return 2
+    out.print(_describe(outcome), highlight=False)
+    return EXIT_CODES.get(outcome.status, 1)
+
+
+@friendly
+def charge(
+    company: Annotated[str, typer.Option("--company", help="D365 legal entity, e.g. usmf.")],
+    invoice: Annotated[str | None, typer.Option("--invoice", help="Invoice number.")] = None,
+    order: Annotated[str | None, typer.Option("--order", help="Sales order number.")] = None,
+    amount: Annotated[
+        str | None, typer.Option("--amount", help="Amount, e.g. 12.30; default: all that is open.")
+    ] = None,
+    mode: Annotated[str, typer.Option("--mode", help="sale or authorization.")] = "sale",
+    key: Annotated[
+        str | None, typer.Option("--key", help="Idempotency key; repeat it to repeat safely.")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Charge a D365 invoice or sales order to its customer's PayTrace profile."""
+    from paybridge.services import build_engine
+
+    request = _request(invoice, order, company, amount, mode)
+    key = key or f"cli-{uuid.uuid4()}"
+    settings = settings_from(config)
+
+    async def main() -> int:
+        engine = build_engine(settings)
+        try:
+            return await run_charge(ChargeService.from_engine(engine), request, key)
+        finally:
+            await engine.aclose()
+
+    code = asyncio.run(main())
+    if code:
+        raise typer.Exit(code)

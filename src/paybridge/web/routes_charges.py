@@ -1,0 +1,163 @@
+"""Request/reply charging over HTTP: ``POST /v1/charges`` with an Idempotency-Key, ``GET /v1/charges/{key}``.
+
+Answers: 201 approved, 402 declined, 202 in doubt (PayTrace did not answer; the runtime looks it
+up, ``GET`` shows the state), 409 when the key belongs to another body or its charge is in
+progress right now (with ``Retry-After``), 422 naming the field for bad input or a document that
+cannot be charged. A repeat of an answered key gets the same answer with ``Idempotent-Replayed:
+true`` and PayTrace is not called again.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from paybridge.flows.charging import (
+    ChargeOutcome,
+    ChargeRequest,
+    ChargeService,
+    IdempotencyConflict,
+)
+from paybridge.model import Money
+from paybridge.web.auth import (
+    AUTH_RESPONSES,
+    RATE_LIMITED,
+    ApiRefusal,
+    ErrorBody,
+    Principal,
+    audit,
+    charge_rate_limit,
+    require_role,
+)
+
+router = APIRouter(prefix="/v1/charges", tags=["charges"], responses=AUTH_RESPONSES)
+
+STATUS_CODES = {"approved": 201, "declined": 402, "in_doubt": 202}
+KeyHeader = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=100,
+        description="Your key for this charge: a repeat with the same key never charges twice.",
+    ),
+]
+
+
+class PaymentEventOut(BaseModel):
+    key: str = Field(description="The inbox key of the fact, e.g. paytrace:123:sale.")
+    new: bool = Field(description="False when another path (poller, event) had it first.")
+
+
+class ChargeOut(BaseModel):
+    """The state of one charge."""
+
+    idempotency_key: str
+    status: Literal["approved", "declined", "in_doubt", "in_progress", "open"]
+    mode: Literal["sale", "authorization"]
+    company: str
+    invoice_number: str | None = None
+    sales_order_number: str | None = None
+    amount: Money | None = Field(default=None, description="Decimal string and ISO 4217 code.")
+    transaction_id: str | None = None
+    approval_code: str | None = None
+    reason: str | None = Field(default=None, description="Why declined, in doubt or open.")
+    payment_event: PaymentEventOut | None = None
+    replayed: bool = False
+
+
+def _answer(model: type[BaseModel] | None, description: str) -> dict[str, Any]:
+    return {"model": model or ErrorBody, "description": description}
+
+
+CHARGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: _answer(ChargeOut, "Approved"),
+    202: _answer(ChargeOut, "In doubt: PayTrace did not answer; GET the key for the outcome"),
+    402: _answer(ChargeOut, "Declined; ``reason`` says why in plain words"),
+    409: _answer(None, "The key was used with another body, or its charge is in progress"),
+    **RATE_LIMITED,
+}
+
+
+def charge_service(request: Request) -> ChargeService:
+    """The app's ChargeService: ``app.state.charges``, else built once from ``app.state.engine``."""
+    service = getattr(request.app.state, "charges", None)
+    if isinstance(service, ChargeService):
+        return service
+    engine = getattr(request.app.state, "engine", None)
+    if engine is None:
+        raise RuntimeError("set app.state.charges or app.state.engine to serve /v1/charges")
+    service = ChargeService.from_engine(engine)
+    request.app.state.charges = service
+    return service
+
+
+def charge_out(outcome: ChargeOutcome) -> ChargeOut:
+    o = outcome.outcome
+    event = o.get("payment_event")
+    return ChargeOut(
+        idempotency_key=outcome.key, status=outcome.status,
+        mode=outcome.request.mode, company=outcome.request.company.lower(),
+        invoice_number=outcome.request.invoice_number,
+        sales_order_number=outcome.request.sales_order_number,
+        amount=outcome.amount, transaction_id=outcome.transaction_id,
+        approval_code=o.get("approval_code") or None, reason=o.get("reason"),
+        payment_event=PaymentEventOut(**event) if isinstance(event, dict) else None,
+        replayed=outcome.replayed,
+    )  # fmt: skip
+
+
+def _response(outcome: ChargeOutcome) -> JSONResponse:
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    return JSONResponse(
+        charge_out(outcome).model_dump(mode="json"),
+        status_code=STATUS_CODES.get(outcome.status, 200),
+        headers=headers,
+    )
+
+
+@router.post("", status_code=201, response_model=ChargeOut, responses=CHARGE_RESPONSES)
+async def create_charge(
+    request: Request,
+    body: ChargeRequest,
+    principal: Annotated[Principal, Depends(charge_rate_limit)],
+    idempotency_key: KeyHeader,
+) -> JSONResponse:
+    """Charge a D365 invoice or sales order to its customer's PayTrace profile (operator role)."""
+    service = charge_service(request)
+    target = f"charge:{idempotency_key}"
+    try:
+        outcome = await service.charge(body, idempotency_key)
+    except IdempotencyConflict as exc:
+        await run_in_threadpool(
+            audit, request, principal.actor, "charge.create", outcome="conflict", target=target
+        )
+        headers = {"Retry-After": "1"} if exc.in_progress else {}
+        raise ApiRefusal(409, exc.message, headers) from None
+    detail = {"transaction_id": outcome.transaction_id, "replayed": outcome.replayed}
+    await run_in_threadpool(
+        audit, request, principal.actor, "charge.create",
+        outcome=outcome.status, target=target, detail=detail,
+    )  # fmt: skip
+    return _response(outcome)
+
+
+@router.get(
+    "/{idempotency_key}",
+    response_model=ChargeOut,
+    responses={404: _answer(None, "No charge was made with this key")},
+)
+async def get_charge(
+    request: Request,
+    principal: Annotated[Principal, Depends(require_role("viewer"))],
+    idempotency_key: Annotated[str, Path(min_length=1, max_length=100)],
+) -> ChargeOut:
+    """The current state of a charge (any role)."""
+    outcome = await run_in_threadpool(charge_service(request).state, idempotency_key)
+    if outcome is None:
+        raise ApiRefusal(404, "no charge with this Idempotency-Key")
+    return charge_out(outcome)

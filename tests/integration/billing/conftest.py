@@ -1,0 +1,180 @@
+"""Both sandboxes in-process on manual clocks, an engine, and the billing run wired as services would."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from starlette.testclient import TestClient
+
+from paybridge.clock import ManualClock
+from paybridge.connectors.dynamics import MsalTokenProvider
+from paybridge.connectors.paytrace import Address, CreditCard, CustomerCreateRequest
+from paybridge.flows.billing_run import BillingRun, build_billing
+from paybridge.flows.dunning import ALERT_TOPIC, BillingSettings, log_alerts
+from paybridge.flows.subscription_store import SubscriptionStore
+from paybridge.flows.subscriptions import Frequency, NewSubscription, Schedule, Subscription
+from paybridge.model import Money
+from paybridge.services import Engine, Store, build_engine, open_store
+from paybridge.settings import DynamicsSettings, PayTraceSettings, Settings, StoreSettings
+from paybridge_sandbox.dynamics import create_app as dynamics_app
+from paybridge_sandbox.paytrace import SandboxClock
+from paybridge_sandbox.paytrace import create_app as paytrace_app
+from tests.conftest import asgi_client
+
+PT = "https://api.paytrace.com"
+D365 = "https://usmf.sandbox.operations.dynamics.com"
+START = datetime(2026, 1, 31, 18, 0, tzinfo=UTC)  # 10:00 on 31 January in Los Angeles
+SALE_PATH = "/v1/transactions/sale/by_customer"
+
+
+def settings_for(tmp_path: Path) -> Settings:
+    return Settings(
+        store=StoreSettings(url=f"sqlite:///{tmp_path / 'pb.db'}"),
+        paytrace=PayTraceSettings(
+            base_url=PT, username=SecretStr("sandbox"), password=SecretStr("sandbox"),
+            integrator_id=SecretStr("SANDBOX00001"),
+        ),
+        dynamics=DynamicsSettings(
+            base_url=D365, tenant="sandbox-tenant", client_id="sandbox-client",
+            client_secret=SecretStr("sandbox-secret"),
+        ),
+    )  # fmt: skip
+
+
+@dataclass
+class World:
+    engine: Engine
+    clock: ManualClock
+    pt_clock: SandboxClock
+    pt_app: Any
+    d365_app: Any
+    subs: SubscriptionStore
+    billing: BillingRun
+    settings: Settings
+    pt_http: Any
+    d_http: Any
+
+    def advance(self, **delta: float) -> None:
+        seconds = timedelta(**delta).total_seconds()
+        self.clock.advance(seconds)
+        self.pt_clock.advance(seconds)
+
+    def advance_to(self, moment: datetime) -> None:
+        self.advance(seconds=(moment - self.clock.now()).total_seconds())
+
+    def engine_like(self, name: str, clock: ManualClock | None = None) -> Engine:
+        """Another engine on the same store and sandboxes: a restarted process or a second worker."""
+        return make_engine(self.settings, clock or self.clock, self.pt_http, self.d_http,
+                           self.d365_app, open_store(self.settings.store.url, clock or self.clock),
+                           name)  # fmt: skip
+
+    async def profile(self, customer: str) -> None:
+        await self.engine.paytrace.create_customer(
+            CustomerCreateRequest(
+                customer_id=customer,
+                credit_card=CreditCard(
+                    number=SecretStr("4012000098765439"), expiration_month=12, expiration_year=2030
+                ),
+                billing_address=Address(name="Test Subscriber", street_address="1 Main St"),
+            )
+        )
+
+    def add(
+        self, customer: str, amount: str, *, frequency: Frequency = Frequency.MONTHLY,
+        start: date | None = None, count: int | None = None, d365: str = "usmf/US-001",
+        engine: str = "paybridge",
+    ) -> Subscription:  # fmt: skip
+        schedule = Schedule(frequency=frequency, start=start or date(2026, 1, 31), count=count)
+        return self.subs.add(
+            NewSubscription(
+                customer_id=customer,
+                amount=Money.of(amount, "USD"),
+                schedule=schedule,
+                d365=d365,
+                engine=engine,
+            )
+        )
+
+    def sandbox_charges(self, reference: str) -> list[Any]:
+        state = self.pt_app.state.sandbox.state
+        return [t for t in state.transactions.values() if t.description == reference]
+
+    def approved(self, reference: str) -> list[Any]:
+        return [t for t in self.sandbox_charges(reference) if t.status != "declined"]
+
+    async def on_hold(self, account: str = "US-001") -> str:
+        row = await self.engine.dynamics.get(
+            "CustomersV3", {"dataAreaId": "usmf", "CustomerAccount": account},
+            select=["OnHoldStatus"], cross_company=True,
+        )  # fmt: skip
+        assert row is not None
+        return str(row["OnHoldStatus"])
+
+    def messages(self, topic: str) -> list[dict[str, Any]]:
+        from sqlalchemy import select
+
+        from paybridge.store.schema import queue
+
+        with self.engine.store.engine.connect() as conn:
+            rows = conn.execute(
+                select(queue).where(queue.c.topic == topic).order_by(queue.c.id)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def alert_kinds(self) -> list[str]:
+        return [str(m["key"]).rsplit(":", 2)[-2] for m in self.messages(ALERT_TOPIC)]
+
+    async def drain(self) -> None:
+        while await self.engine.worker.run_once():
+            pass
+
+
+def make_engine(
+    settings: Settings, clock: ManualClock, pt_http: Any, d_http: Any, d365: Any,
+    store: Store | None = None, name: str = "w1",
+) -> Engine:  # fmt: skip
+    tokens = MsalTokenProvider(
+        "sandbox-client", "sandbox-secret", "https://login.microsoftonline.com/sandbox-tenant",
+        f"{D365}/.default",
+        http_client=TestClient(d365, base_url="https://login.microsoftonline.com"),
+    )  # fmt: skip
+    engine = build_engine(
+        settings, clock=clock, paytrace_http=pt_http, dynamics_http=d_http,
+        token_provider=tokens, store=store, worker_name=name,
+    )  # fmt: skip
+    engine.worker.handlers[ALERT_TOPIC] = log_alerts  # what services will wire
+    return engine
+
+
+@asynccontextmanager
+async def open_world(
+    tmp_path: Path, settings: BillingSettings | None = None
+) -> AsyncIterator[World]:
+    clock = ManualClock(START)
+    pt_clock = SandboxClock(START)
+    pt = paytrace_app(clock=pt_clock)
+    d365 = dynamics_app()
+    config = settings_for(tmp_path)
+    async with asgi_client(pt, PT) as pt_http, asgi_client(d365, D365) as d_http:
+        engine = make_engine(config, clock, pt_http, d_http, d365)
+        subs = SubscriptionStore(engine.store.engine, clock, engine.store.xref)
+        billing = build_billing(engine, settings or BillingSettings(), subs)
+        yield World(engine, clock, pt_clock, pt, d365, subs, billing, config, pt_http, d_http)
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    async with open_world(tmp_path) as w:
+        yield w
+
+
+def money(text: str) -> Decimal:
+    return Decimal(text)

@@ -1,0 +1,57 @@
+"""The API as `paybridge serve` builds it: security, charges, and one D365 line per approved charge."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from paybridge.services import build_api
+from tests.conftest import asgi_client
+from tests.integration import test_order_to_cash as o2c
+from tests.integration.test_order_to_cash import World, drain, lines_by_reference, open_profile
+
+world = o2c.world  # the same two-sandbox world as the order-to-cash tests
+
+
+@pytest.mark.anyio
+async def test_a_charge_through_the_served_api_posts_once(world: World) -> None:
+    engine = world.engine
+    await open_profile(engine, "SHOP-API", "US-001")
+    invoices = await engine.dynamics.query("SalesInvoiceHeadersV2", None)
+    invoice = next(i for i in invoices if i["InvoiceCustomerAccountNumber"] == "US-001")
+    operator = engine.security.api_keys.create("operator", label="test").token
+    viewer = engine.security.api_keys.create("viewer", label="test").token
+    body = {"company": "usmf", "invoice_number": invoice["InvoiceNumber"], "amount": "10.00"}
+
+    async with asgi_client(build_api(engine), "http://paybridge.test") as api:
+        assert (await api.get("/health")).status_code == 200
+        anonymous = await api.post("/v1/charges", json=body, headers={"Idempotency-Key": "k-1"})
+        assert anonymous.status_code == 401
+        too_low = await api.post(
+            "/v1/charges",
+            json=body,
+            headers={"Idempotency-Key": "k-1", "Authorization": f"Bearer {viewer}"},
+        )
+        assert too_low.status_code == 403
+        headers = {"Idempotency-Key": "k-1", "Authorization": f"Bearer {operator}"}
+        first = await api.post("/v1/charges", json=body, headers=headers)
+        again = await api.post("/v1/charges", json=body, headers=headers)
+        card = await api.post(
+            "/v1/charges", json={**body, "note": "4012 0000 9876 5439"}, headers=headers
+        )
+        assert (await api.get("/v1/events")).status_code in (404, 405)  # no secrets: not served
+
+    assert first.status_code == 201, first.text
+    replayed = again.json()
+    assert again.status_code == 201
+    assert (replayed["transaction_id"], replayed["status"]) == (
+        first.json()["transaction_id"],
+        first.json()["status"],
+    )
+    assert card.status_code == 422 and "4012" not in card.text
+    tx = str(first.json()["transaction_id"])
+    await drain(engine)
+    (line,) = (await lines_by_reference(engine))[tx]
+    assert Decimal(str(line["CreditAmount"])) == Decimal("10.00")
+    assert line["MarkedInvoice"] == invoice["InvoiceNumber"]
