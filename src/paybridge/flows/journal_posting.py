@@ -10,10 +10,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
 from paybridge.clock import Clock
 from paybridge.connectors.dynamics import BatchOperation, ChangesetResult, DynamicsClient, F, Query
 from paybridge.connectors.dynamics.error_map import NotFoundError
@@ -25,17 +21,12 @@ from paybridge.runtime.intents import (
     DEFINITE_REFUSALS,
     DONE,
     PLANNED,
-    SENT,
     Intent,
     IntentStore,
-    dump_detail,
-    load_detail,
 )
 from paybridge.runtime.ledger import Ledger
 from paybridge.runtime.worker import outcome_for
 from paybridge.settings import DynamicsSettings
-from paybridge.store.schema import cursors as cursors_table
-from paybridge.store.schema import intents as intents_table
 
 log = logging.getLogger("paybridge.flows.journals")
 
@@ -47,124 +38,6 @@ DELETE_STEP = "d365.line_delete"
 POST_STEP = "d365.journal_post"
 _MARKING = ("MarkedInvoice", "MarkedInvoiceCompany", "SettleVoucher")
 _CHUNK = 400  # keys per IN (...) clause: well below SQLite's and PostgreSQL's parameter limits
-
-
-class BulkIntents:
-    """The IntentStore's operations for many intents at once: one store transaction per call.
-
-    Same rows and the same compare-and-set semantics as ``IntentStore``; a posting batch of a
-    thousand lines would otherwise cost several thousand store round trips.
-    """
-
-    def __init__(self, store: IntentStore) -> None:
-        self.store = store
-        self.engine = store.engine
-        self.clock = store.clock
-
-    def get_many(self, step: str, keys: Sequence[str]) -> dict[str, Intent]:
-        found: dict[str, Intent] = {}
-        with self.engine.connect() as conn:
-            for n in range(0, len(keys), _CHUNK):
-                chunk = list(keys[n : n + _CHUNK])
-                rows = conn.execute(
-                    select(intents_table).where(
-                        intents_table.c.step == step, intents_table.c.event_key.in_(chunk)
-                    )
-                ).mappings()
-                for row in rows:
-                    found[row["event_key"]] = _intent(row)
-        return found
-
-    def plan_many(
-        self, step: str, system: str, items: Sequence[tuple[str, str, dict[str, Any]]]
-    ) -> dict[str, Intent]:
-        """Record (event key, reference, detail) intents unless they exist; the first plan wins."""
-        if not items:
-            return {}
-        now = self.clock.now()
-        rows = [
-            {
-                "event_key": key, "step": step, "system": system, "status": PLANNED,
-                "reference": reference, "detail": dump_detail(detail), "attempts": 0,
-                "created_at": now, "updated_at": now,
-            }
-            for key, reference, detail in items
-        ]  # fmt: skip
-        with self.engine.begin() as conn:
-            dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-            for n in range(0, len(rows), _CHUNK):
-                stmt = dialect_insert(intents_table).on_conflict_do_nothing(
-                    index_elements=["event_key", "step"]
-                )
-                conn.execute(stmt, rows[n : n + _CHUNK])
-        return self.get_many(step, [key for key, _, _ in items])
-
-    def claim_many(self, intents: Sequence[Intent]) -> list[bool]:
-        """``IntentStore.claim_send`` for each, in one transaction."""
-        claimed: list[bool] = []
-        now = self.clock.now()
-        with self.engine.begin() as conn:
-            for intent in intents:
-                result = conn.execute(
-                    update(intents_table)
-                    .where(
-                        intents_table.c.event_key == intent.event_key,
-                        intents_table.c.step == intent.step,
-                        intents_table.c.status == intent.status,
-                        intents_table.c.attempts == intent.attempts,
-                    )
-                    .values(status=SENT, attempts=intents_table.c.attempts + 1, updated_at=now)
-                )
-                claimed.append(result.rowcount == 1)
-        return claimed
-
-    def set_many(self, changes: Sequence[tuple[Intent, str, dict[str, Any]]]) -> None:
-        """(intent, new status, detail to merge) for each, in one transaction."""
-        if not changes:
-            return
-        now = self.clock.now()
-        with self.engine.begin() as conn:
-            for intent, status, extra in changes:
-                values: dict[str, Any] = {"status": status, "updated_at": now}
-                if extra:
-                    values["detail"] = dump_detail({**intent.detail, **extra})
-                conn.execute(
-                    update(intents_table)
-                    .where(
-                        intents_table.c.event_key == intent.event_key,
-                        intents_table.c.step == intent.step,
-                    )
-                    .values(**values)
-                )
-
-    def by_step(self, step: str, status: str | None = None) -> list[Intent]:
-        query = select(intents_table).where(intents_table.c.step == step)
-        if status is not None:
-            query = query.where(intents_table.c.status == status)
-        with self.engine.connect() as conn:
-            return [_intent(row) for row in conn.execute(query).mappings()]
-
-    def insert_done(self, step: str, system: str, key: str, detail: dict[str, Any]) -> None:
-        now = self.clock.now()
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(intents_table).values(
-                    event_key=key, step=step, system=system, status=DONE, reference=key,
-                    detail=dump_detail(detail), attempts=1, created_at=now, updated_at=now,
-                )
-            )  # fmt: skip
-
-
-def _intent(row: Any) -> Intent:
-    return Intent(
-        event_key=row["event_key"],
-        step=row["step"],
-        system=row["system"],
-        status=row["status"],
-        reference=row["reference"],
-        detail=load_detail(row["detail"]),
-        attempts=row["attempts"],
-    )
 
 
 async def batch_get(
@@ -216,12 +89,7 @@ class JournalBook:
     def close(self, company: str, day: date, generation: int) -> None:
         """Later lines of ``day`` go to the next journal (idempotent per generation)."""
         name = self._generation_name(company, day)
-        with self.cursors.engine.begin() as conn:
-            current = conn.execute(
-                select(cursors_table.c.value).where(cursors_table.c.name == name)
-            ).scalar()
-            if int(current or 1) == generation:
-                self.cursors.put(conn, name, str(generation + 1))
+        self.cursors.advance_if(name, str(generation), str(generation + 1), missing="1")
 
     def _generation_name(self, company: str, day: date) -> str:
         return f"journal-generation:{company}:{self.settings.journal_name}:{day.isoformat()}"
@@ -307,7 +175,7 @@ class LineWriter:
         self, d365: DynamicsClient, intents: IntentStore, ledger: Ledger, book: JournalBook
     ) -> None:
         self.d365 = d365
-        self.bulk = BulkIntents(intents)
+        self.bulk = intents
         self.ledger = ledger
         self.book = book
 
@@ -522,7 +390,7 @@ class JournalPostingJob:
     ) -> None:
         self.d365 = d365
         self.intents = intents
-        self.bulk = BulkIntents(intents)
+        self.bulk = intents
         self.ledger = ledger
         self.book = book
         self.cutoff = time.fromisoformat(post_at)

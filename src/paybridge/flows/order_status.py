@@ -9,7 +9,7 @@ from typing import Any
 
 from paybridge.connectors.dynamics import BatchOperation, DynamicsClient, F, Query
 from paybridge.errors import DataError, PayBridgeError
-from paybridge.flows.journal_posting import BulkIntents, batch_get
+from paybridge.flows.journal_posting import batch_get
 from paybridge.mapping import CompiledTemplate
 from paybridge.model import Transaction, TransactionKind
 from paybridge.runtime.envelope import Outcome
@@ -147,7 +147,7 @@ class OrderStatusWriter:
         settings: OrderToCashSettings,
     ) -> None:
         self.d365 = d365
-        self.bulk = BulkIntents(intents)
+        self.bulk = intents
         self.ledger = ledger
         self.template = template
         self.settings = settings

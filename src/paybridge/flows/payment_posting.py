@@ -21,7 +21,6 @@ from paybridge.flows.journal_posting import (
     HEADERS,
     LINE_STEP,
     LINES,
-    BulkIntents,
     JournalBook,
     LineJob,
     LineWriter,
@@ -133,7 +132,7 @@ class PaymentPoster:
         self.book = JournalBook(dynamics, intents, cursors, settings)
         self.lines = LineWriter(dynamics, intents, ledger, self.book)
         self.orders = OrderStatusWriter(dynamics, intents, ledger, order_template, self.o2c)
-        self.bulk = BulkIntents(intents)
+        self.bulk = intents
 
     async def __call__(self, envs: Sequence[Envelope]) -> list[Outcome]:
         routed: list[Routed | Outcome] = [await self._route(env) for env in envs]

@@ -30,3 +30,12 @@ class Cursors:
             start = int(current) + 1 if current is not None else 1
             self.put(conn, name, str(start + count - 1))
         return list(range(start, start + count))
+
+    def advance_if(self, name: str, expected: str, new: str, *, missing: str = "") -> bool:
+        """Set ``name`` to ``new`` only if it still reads ``expected`` (absent reads ``missing``)."""
+        with self.engine.begin() as conn:
+            current = conn.execute(select(cursors.c.value).where(cursors.c.name == name)).scalar()
+            if (missing if current is None else str(current)) != expected:
+                return False
+            self.put(conn, name, new)
+            return True

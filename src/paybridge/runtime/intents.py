@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from paybridge.clock import Clock
@@ -57,6 +59,21 @@ class Intent:
     attempts: int
 
 
+def _row_intent(row: Any) -> Intent:
+    return Intent(
+        event_key=row["event_key"],
+        step=row["step"],
+        system=row["system"],
+        status=row["status"],
+        reference=row["reference"],
+        detail=load_detail(row["detail"]),
+        attempts=row["attempts"],
+    )
+
+
+_CHUNK = 400  # keys per IN (...) clause: well below SQLite's and PostgreSQL's parameter limits
+
+
 @dataclass(frozen=True)
 class Resolution:
     """How ``execute_once`` finished: sent now, found after an ambiguous try, or already done."""
@@ -79,17 +96,7 @@ class IntentStore:
                 .mappings()
                 .first()
             )
-        if row is None:
-            return None
-        return Intent(
-            event_key=row["event_key"],
-            step=row["step"],
-            system=row["system"],
-            status=row["status"],
-            reference=row["reference"],
-            detail=load_detail(row["detail"]),
-            attempts=row["attempts"],
-        )
+        return _row_intent(row) if row is not None else None
 
     def plan(
         self, event_key: str, step: str, system: str, reference: str, detail: dict[str, Any]
@@ -155,6 +162,100 @@ class IntentStore:
     def fail(self, intent: Intent, reason: str) -> None:
         merged = {**intent.detail, "error": reason}
         self._set(intent.event_key, intent.step, status=FAILED, detail=dump_detail(merged))
+
+    # -- many at once: the same rows and compare-and-set, one store transaction per call; a
+    # posting batch of a thousand lines would otherwise cost thousands of round trips.
+
+    def get_many(self, step: str, keys: Sequence[str]) -> dict[str, Intent]:
+        found: dict[str, Intent] = {}
+        with self.engine.connect() as conn:
+            for n in range(0, len(keys), _CHUNK):
+                chunk = list(keys[n : n + _CHUNK])
+                rows = conn.execute(
+                    select(intents).where(intents.c.step == step, intents.c.event_key.in_(chunk))
+                ).mappings()
+                for row in rows:
+                    found[row["event_key"]] = _row_intent(row)
+        return found
+
+    def plan_many(
+        self, step: str, system: str, items: Sequence[tuple[str, str, dict[str, Any]]]
+    ) -> dict[str, Intent]:
+        """Record (event key, reference, detail) intents unless they exist; the first plan wins."""
+        if not items:
+            return {}
+        now = self.clock.now()
+        rows = [
+            {
+                "event_key": key, "step": step, "system": system, "status": PLANNED,
+                "reference": reference, "detail": dump_detail(detail), "attempts": 0,
+                "created_at": now, "updated_at": now,
+            }
+            for key, reference, detail in items
+        ]  # fmt: skip
+        with self.engine.begin() as conn:
+            dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            for n in range(0, len(rows), _CHUNK):
+                stmt = dialect_insert(intents).on_conflict_do_nothing(
+                    index_elements=["event_key", "step"]
+                )
+                conn.execute(stmt, rows[n : n + _CHUNK])
+        return self.get_many(step, [key for key, _, _ in items])
+
+    def claim_many(self, held: Sequence[Intent]) -> list[bool]:
+        """``IntentStore.claim_send`` for each, in one transaction."""
+        claimed: list[bool] = []
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            for intent in held:
+                result = conn.execute(
+                    update(intents)
+                    .where(
+                        intents.c.event_key == intent.event_key,
+                        intents.c.step == intent.step,
+                        intents.c.status == intent.status,
+                        intents.c.attempts == intent.attempts,
+                    )
+                    .values(status=SENT, attempts=intents.c.attempts + 1, updated_at=now)
+                )
+                claimed.append(result.rowcount == 1)
+        return claimed
+
+    def set_many(self, changes: Sequence[tuple[Intent, str, dict[str, Any]]]) -> None:
+        """(intent, new status, detail to merge) for each, in one transaction."""
+        if not changes:
+            return
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            for intent, status, extra in changes:
+                values: dict[str, Any] = {"status": status, "updated_at": now}
+                if extra:
+                    values["detail"] = dump_detail({**intent.detail, **extra})
+                conn.execute(
+                    update(intents)
+                    .where(
+                        intents.c.event_key == intent.event_key,
+                        intents.c.step == intent.step,
+                    )
+                    .values(**values)
+                )
+
+    def by_step(self, step: str, status: str | None = None) -> list[Intent]:
+        query = select(intents).where(intents.c.step == step)
+        if status is not None:
+            query = query.where(intents.c.status == status)
+        with self.engine.connect() as conn:
+            return [_row_intent(row) for row in conn.execute(query).mappings()]
+
+    def insert_done(self, step: str, system: str, key: str, detail: dict[str, Any]) -> None:
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(intents).values(
+                    event_key=key, step=step, system=system, status=DONE, reference=key,
+                    detail=dump_detail(detail), attempts=1, created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
 
     async def execute_once(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from paybridge.runtime.envelope import Envelope
 from paybridge.store.schema import inbox, queue
 
 READY, LEASED, DONE, DEAD = "ready", "leased", "done", "dead"
+_CHUNK = 400  # rows per multi-row statement: well below both databases' parameter limits
 
 
 @dataclass(frozen=True)
@@ -36,30 +38,42 @@ class SqlQueue:
         self.engine = engine
         self.clock = clock
 
-    def _insert_ignore(self, conn: Connection, key: str, source: str) -> bool:
-        values = {"key": key, "source": source, "received_at": self.clock.now(), "duplicates": 0}
-        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        stmt = dialect_insert(inbox).values(values).on_conflict_do_nothing(index_elements=["key"])
-        # RETURNING says whether the row went in; rowcount is not reliable across drivers here.
-        inserted = conn.execute(stmt.returning(inbox.c.key)).first() is not None
-        if not inserted:
-            conn.execute(
-                update(inbox).where(inbox.c.key == key).values(duplicates=inbox.c.duplicates + 1)
-            )
-        return inserted
-
     def publish(self, conn: Connection, envelopes: Sequence[Envelope]) -> list[bool]:
-        """Enqueue inside the caller's transaction; returns, per envelope, whether it was new."""
+        """Enqueue inside the caller's transaction; returns, per envelope, whether it was new.
+
+        The inbox takes the keys in a few multi-row inserts that ignore conflicts and return
+        what went in: a key already there (or repeated in this call) is a counted duplicate.
+        """
         now = self.clock.now()
-        fresh: list[bool] = []
-        rows = []
+        first: dict[str, Envelope] = {}
         for env in envelopes:
-            is_new = self._insert_ignore(conn, env.key, env.source)
+            first.setdefault(env.key, env)
+        inserted: set[str] = set()
+        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        keys = list(first)
+        for n in range(0, len(keys), _CHUNK):
+            rows = [
+                {"key": k, "source": first[k].source, "received_at": now, "duplicates": 0}
+                for k in keys[n : n + _CHUNK]
+            ]
+            stmt = dialect_insert(inbox).values(rows).on_conflict_do_nothing(index_elements=["key"])
+            inserted.update(conn.execute(stmt.returning(inbox.c.key)).scalars())
+        fresh: list[bool] = []
+        duplicates: Counter[str] = Counter()
+        for env in envelopes:
+            is_new = env.key in inserted and first[env.key] is env
             fresh.append(is_new)
-            if is_new:
-                rows.append(self._row(env, now))
-        if rows:
-            conn.execute(insert(queue), rows)
+            if not is_new:
+                duplicates[env.key] += 1
+        for key, count in duplicates.items():
+            conn.execute(
+                update(inbox)
+                .where(inbox.c.key == key)
+                .values(duplicates=inbox.c.duplicates + count)
+            )
+        rows = [self._row(env, now) for env, new in zip(envelopes, fresh, strict=True) if new]
+        for n in range(0, len(rows), _CHUNK):
+            conn.execute(insert(queue), rows[n : n + _CHUNK])
         return fresh
 
     def enqueue(self, envelopes: Sequence[Envelope]) -> list[bool]:

@@ -10,7 +10,6 @@ import pytest
 
 from paybridge.clock import ManualClock
 from paybridge.errors import ConfigError
-from paybridge.flows.journal_posting import BulkIntents
 from paybridge.flows.order_status import Documents, _documents
 from paybridge.runtime.intents import DONE, SENT, IntentStore
 from paybridge.settings import load_settings
@@ -47,7 +46,7 @@ def test_loose_matches_from_d365_are_dropped_and_orders_name_themselves() -> Non
 def test_bulk_intents_plan_once_and_compare_and_set(tmp_path: Path) -> None:
     clock = ManualClock(datetime(2026, 3, 10, tzinfo=UTC))
     store = IntentStore(open_engine(f"sqlite:///{tmp_path / 'i.db'}"), clock)
-    bulk = BulkIntents(store)
+    bulk = store
     first = bulk.plan_many("s", "d365", [("k1", "r1", {"n": Decimal("1.10")}), ("k2", "r2", {})])
     again = bulk.plan_many("s", "d365", [("k1", "other", {"n": 2})])
     assert again["k1"].reference == "r1" and again["k1"].detail == {"n": Decimal("1.10")}

@@ -77,3 +77,10 @@ def test_release_gives_messages_back_without_counting_an_attempt(queue: SqlQueue
     queue.release([msg.id or 0])
     (again,) = queue.claim("w", 1)
     assert again.attempts == 1
+
+
+def test_a_key_repeated_within_one_publish_is_a_duplicate(queue: SqlQueue) -> None:
+    assert queue.enqueue([env("a"), env("b"), env("a")]) == [True, True, False]
+    assert queue.enqueue([env("b"), env("c")]) == [False, True]
+    stats = queue.stats()
+    assert (stats.ready, stats.duplicates) == (3, 2)
