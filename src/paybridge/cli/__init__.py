@@ -195,6 +195,8 @@ def chaos(
         )
     )  # fmt: skip
     print(report.line())
+    if report.detail.get("card_numbers_kept"):
+        err.print(f"card numbers kept by PayBridge: {report.detail['card_numbers_kept']}")
     if report.detail.get("worker_crashes"):
         err.print(f"the worker exited by itself {report.detail['worker_crashes']} time(s)")
     if not report.ok:

@@ -156,6 +156,25 @@ def find_card_numbers(value: Any) -> list[CardFinding]:
     return found
 
 
+_HEX_WORD = re.compile(r"[0-9A-Fa-f]{32,}")
+
+
+def card_numbers_in_text(text: str) -> list[str]:
+    """Card numbers in raw text (a database file, a log), each with 20 characters around it.
+
+    Digits inside long hexadecimal words (hashes, ids) are not card numbers and are skipped.
+    """
+    digests = [m.span() for m in _HEX_WORD.finditer(text)]
+    found = []
+    for finding in find_card_numbers(text):
+        if finding.kind != "pan":
+            continue
+        if any(s <= finding.start and finding.end <= e for s, e in digests):
+            continue
+        found.append(text[max(0, finding.start - 20) : finding.end + 20])
+    return found
+
+
 def redact_text(text: str) -> str:
     """``text`` with card numbers masked and CSC, track data, tokens and passwords removed."""
     text = _TRACK1.sub(REDACTED, text)
