@@ -1,146 +1,52 @@
-"""`paybridge demo`: both sandboxes, the engine and a simulated storefront in one process.
+"""`paybridge demo`: both sandboxes, the engine, its API and a storefront in one process, telling the whole story.
 
 The one module outside tests and bench/ that starts the sandboxes. The storefront is a merchant's
-web shop: it creates PayTrace customer profiles and charges them (a few amounts decline, as PayTrace's
-sandbox does). The engine sees the sales only through PayTrace's exports, as it would in production,
-and posts them to D365. The summary is counted by reading the D365 sandbox back, not from the
-engine's own counters.
+web shop, an outside party with its own PayTrace session: shoppers' cards go from "the browser"
+(the sandbox's Protect tokenizer) to PayTrace, never through PayBridge. It sells (a few amounts
+decline, as PayTrace's sandbox does), voids, authorizes and captures, settles and refunds, and
+pushes one signed event. The back office charges a D365 invoice through PayBridge's request/reply
+API and a subscription bills its first period. The engine sees the storefront's work only through
+the paths production uses (the poller, signed events), posts to D365, and at the end the day's
+settlement is reconciled into an HTML report. The summary is counted by reading D365 back against
+PayTrace's own export (``chaos.expected_lines``/``compare``), not from the engine's counters.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import random
+import secrets
 import socket
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
-from decimal import Decimal
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
-from pydantic import SecretStr
 from rich.console import Console
-from rich.live import Live
-from rich.text import Text
 
-from paybridge.connectors.paytrace import (
-    Address,
-    CreditCard,
-    CustomerCreateRequest,
-    CustomerSaleRequest,
+from paybridge.demo_story import (
+    POSTING_JOB,
+    DemoSummary,
+    Storefront,
+    Story,
+    demo_expected,
+    demo_settings,
+    storefront_client,
+    take_job,
 )
-from paybridge.errors import DeclinedError
-from paybridge.services import Engine, build_engine
-from paybridge.settings import (
-    DynamicsSettings,
-    PayTraceSettings,
-    ReconcileSettings,
-    Settings,
-    StoreSettings,
-)
+from paybridge.services import build_api, build_engine
 from paybridge.web.server import EmbeddedServer
 from paybridge_sandbox.dynamics import create_app as create_dynamics_app
 from paybridge_sandbox.paytrace import create_app as create_paytrace_app
 
-DECLINING_AMOUNTS = (Decimal("0.29"), Decimal("1.12"))
-COMPANY = "usmf"
-
-
-@dataclass
-class DemoSummary:
-    payments: int
-    approved: int
-    posted: int
-    duplicates: int
-    missing: int
-    seconds: float
-
-    @property
-    def ok(self) -> bool:
-        return self.posted == self.approved and self.duplicates == 0 and self.missing == 0
-
-
-@dataclass
-class Storefront:
-    """A merchant's web shop charging stored PayTrace customer profiles."""
-
-    engine: Engine
-    rng: random.Random
-    made: int = 0
-    approved_ids: set[str] = field(default_factory=set)
-    declined: int = 0
-
-    async def open_customers(self, count: int) -> list[str]:
-        """Create PayTrace profiles and link them to D365 customers (the cross-reference)."""
-        accounts = await self.engine.dynamics.query("CustomersV3", None)
-        usmf = sorted(
-            str(row["CustomerAccount"]) for row in accounts if row.get("dataAreaId") == COMPANY
-        )
-        if not usmf:
-            raise RuntimeError("the D365 sandbox has no customers in usmf")
-        profiles = []
-        for n in range(count):
-            profile_id = f"SHOP-{n + 1:04d}"
-            await self.engine.paytrace.create_customer(_customer_request(profile_id, n))
-            self.engine.store.xref.link(
-                "paytrace_customer", profile_id, f"{COMPANY}/{usmf[n % len(usmf)]}"
-            )
-            profiles.append(profile_id)
-        return profiles
-
-    async def sell(self, profiles: list[str], payments: int, pace: float) -> None:
-        for n in range(payments):
-            amount = self._amount(n)
-            request = CustomerSaleRequest(
-                customer_id=self.rng.choice(profiles),
-                amount=amount,
-                invoice_id=f"WEB-{n + 1:06d}",
-                description=f"Web order {n + 1}",
-            )
-            try:
-                response = await self.engine.paytrace.sale_by_customer(request)
-                self.approved_ids.add(str(response.transaction_id))
-            except DeclinedError:
-                self.declined += 1
-            self.made += 1
-            if pace:
-                await asyncio.sleep(pace)
-
-    def _amount(self, n: int) -> Decimal:
-        if n % 20 == 7:
-            return DECLINING_AMOUNTS[n % 2]
-        cents = self.rng.randint(500, 250_000)
-        return Decimal(cents).scaleb(-2)
-
-
-def _customer_request(profile_id: str, n: int) -> CustomerCreateRequest:
-    # The storefront is outside PayBridge: it holds the test card, PayBridge never sees it.
-    return CustomerCreateRequest(
-        customer_id=profile_id,
-        credit_card=CreditCard(
-            number=SecretStr("4012000098765439"), expiration_month=12, expiration_year=2030
-        ),
-        billing_address=Address(
-            name=f"Demo Shopper {n + 1}", street_address="8320 E. West St.", city="Spokane",
-            state="WA", zip="99201",
-        ),
-    )  # fmt: skip
-
-
-async def read_back(engine: Engine, approved: set[str]) -> tuple[int, int, int]:
-    """(posted, duplicates, missing) by reading D365's payment journal lines."""
-    rows = await engine.dynamics.query("CustomerPaymentJournalLines", None)
-    counts = Counter(str(row.get("PaymentReference", "")) for row in rows)
-    posted = sum(1 for tx in approved if counts[tx] >= 1)
-    duplicates = sum(counts[tx] - 1 for tx in approved if counts[tx] > 1)
-    strays = sum(n for ref, n in counts.items() if ref and ref not in approved)
-    return posted, duplicates + strays, len(approved) - posted
+__all__ = ["DemoSummary", "demo_expected", "run_demo", "summary_json"]
 
 
 def _free_socket() -> socket.socket:
@@ -152,6 +58,10 @@ def _free_socket() -> socket.socket:
     return sock
 
 
+def _url(sock: socket.socket) -> str:
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
 async def _serve(app: Any, sock: socket.socket) -> uvicorn.Server:
     config = uvicorn.Config(app, log_level="critical", lifespan="off", access_log=False)
     server = EmbeddedServer(config)
@@ -159,28 +69,6 @@ async def _serve(app: Any, sock: socket.socket) -> uvicorn.Server:
     while not server.started:
         await asyncio.sleep(0.01)
     return server
-
-
-def demo_settings(paytrace_url: str, dynamics_url: str, store: Path) -> Settings:
-    return Settings(
-        store=StoreSettings(url=f"sqlite:///{store}"),
-        paytrace=PayTraceSettings(
-            base_url=paytrace_url,
-            username=SecretStr("sandbox"),
-            password=SecretStr("sandbox"),
-            integrator_id=SecretStr("SANDBOX00001"),
-            poll_interval_seconds=0.5,
-        ),
-        dynamics=DynamicsSettings(
-            base_url=dynamics_url,
-            tenant="sandbox-tenant",
-            client_id="sandbox-client",
-            client_secret=SecretStr("sandbox-secret"),
-            login_redirect=dynamics_url,
-            company=COMPANY,
-        ),
-        reconcile=ReconcileSettings(schedule_at=None),  # the demo's day has not settled yet
-    )
 
 
 async def run_demo(
@@ -191,30 +79,42 @@ async def run_demo(
     console: Console | None = None,
     timeout: float = 300.0,
     on_ready: Callable[[str, str], Awaitable[None]] | None = None,
+    report_dir: Path | None = None,
 ) -> DemoSummary:
+    """Run the story; without ``exit_when_done`` keep everything serving until cancelled."""
     console = console or Console(stderr=True)
     started = time.monotonic()
-    pt_sock, d_sock = _free_socket(), _free_socket()
-    pt_url = f"http://127.0.0.1:{pt_sock.getsockname()[1]}"
-    d_url = f"http://127.0.0.1:{d_sock.getsockname()[1]}"
+    pt_sock, d_sock, api_sock = _free_socket(), _free_socket(), _free_socket()
+    pt_url, d_url, api_url = _url(pt_sock), _url(d_sock), _url(api_sock)
     servers = [
         await _serve(create_paytrace_app(), pt_sock),
         await _serve(create_dynamics_app(), d_sock),
     ]
+    reports = report_dir or Path(tempfile.mkdtemp(prefix="paybridge-demo-report-"))
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
     with tempfile.TemporaryDirectory(prefix="paybridge-demo-") as tmp:
-        engine = build_engine(demo_settings(pt_url, d_url, Path(tmp) / "paybridge.db"))
+        engine = build_engine(demo_settings(pt_url, d_url, Path(tmp) / "paybridge.db", secret))
+        posting = take_job(engine, POSTING_JOB)
+        servers.append(await _serve(build_api(engine), api_sock))
         stop = asyncio.Event()
         runner = asyncio.create_task(engine.run(stop))
-        shop = Storefront(engine, random.Random(seed))
         try:
-            console.print(f"PayTrace sandbox: {pt_url}   D365 sandbox: {d_url}")
-            profiles = await shop.open_customers(min(25, max(payments, 1)))
-            selling = asyncio.create_task(shop.sell(profiles, payments, 0.0))
-            summary = await _watch(engine, shop, selling, payments, started, console, timeout)
+            async with (
+                httpx.AsyncClient(timeout=30) as pt_http,
+                httpx.AsyncClient(base_url=api_url, timeout=30) as api,
+            ):
+                shop = Storefront(storefront_client(pt_http, engine.settings.paytrace), pt_http, pt_url,
+                                  random.Random(seed))  # fmt: skip
+                console.print(
+                    f"PayTrace sandbox: {pt_url}   D365 sandbox: {d_url}   PayBridge API: {api_url}"
+                )
+                story = Story(engine, shop, api, secret, console, payments, started, timeout)
+                summary = await story.run(reports, posting)
             if not exit_when_done:
                 console.print(
                     f"Demo running. PayTrace sandbox {pt_url} (user sandbox/sandbox), "
-                    f"D365 sandbox {d_url}/data. Ctrl-C to stop."
+                    f"D365 sandbox {d_url}/data, PayBridge API {api_url}/docs.\n"
+                    f"Reconciliation report: {summary.report}\nCtrl-C to stop."
                 )
                 if on_ready is not None:
                     await on_ready(pt_url, d_url)
@@ -230,46 +130,8 @@ async def run_demo(
             await asyncio.sleep(0.05)
 
 
-async def _watch(
-    engine: Engine,
-    shop: Storefront,
-    selling: asyncio.Task[None],
-    payments: int,
-    started: float,
-    console: Console,
-    timeout: float,
-) -> DemoSummary:
-    posted = duplicates = missing = 0
-    with Live(console=console, refresh_per_second=4, transient=False) as live:
-        while True:
-            await asyncio.sleep(0.5)
-            posted, duplicates, missing = await read_back(engine, shop.approved_ids)
-            stats = engine.store.queue.stats()
-            live.update(
-                Text(
-                    f"made {shop.made}/{payments} · approved {len(shop.approved_ids)} · "
-                    f"declined {shop.declined} · posted {posted} · pending {stats.ready + stats.leased}"
-                    f" · dead letters {stats.dead}"
-                )
-            )
-            if selling.done():
-                selling.result()
-                if stats.ready + stats.leased == 0 and (missing == 0 or stats.dead):
-                    break
-            if time.monotonic() - started > timeout:
-                break
-    return DemoSummary(
-        payments=payments,
-        approved=len(shop.approved_ids),
-        posted=posted,
-        duplicates=duplicates,
-        missing=missing,
-        seconds=round(time.monotonic() - started, 2),
-    )
-
-
 def summary_json(summary: DemoSummary) -> str:
     return json.dumps(asdict(summary), separators=(", ", ": "))
 
 
-__all__ = ["DemoSummary", "run_demo", "summary_json"]
+__all__ = ["DemoSummary", "demo_expected", "run_demo", "summary_json"]

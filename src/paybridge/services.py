@@ -151,7 +151,9 @@ def build_api(engine: Engine) -> FastAPI:
         security.verifier(
             source,
             [
-                resolve_secret(ref, f"web.event_secrets.{source}", vault=security.vault.get)
+                resolve_secret(
+                    ref, f"web.event_secrets.{source}", vault=lambda name: security.vault.get(name)
+                )
                 for ref in refs
             ],
         )

@@ -1,4 +1,4 @@
-"""End to end through the CLI: `paybridge demo --exit` posts every approved sale exactly once."""
+"""End to end through the CLI: `paybridge demo --exit` tells the whole story and its summary holds."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+REQUIRED = ["payments", "approved", "posted", "duplicates", "missing", "seconds"]
 
 
 def run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -23,15 +24,22 @@ def run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str
     )
 
 
-def test_demo_posts_each_approved_sale_once() -> None:
+def test_demo_posts_each_expected_line_once() -> None:
     result = run_cli("demo", "--payments", "60", "--exit", "--timeout", "180")
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert list(summary)[: len(REQUIRED)] == REQUIRED  # the contract's keys come first
     assert summary["payments"] == 60
     assert 0 < summary["approved"] < 60  # some amounts decline, as in PayTrace's sandbox
     assert summary["posted"] == summary["approved"]
     assert summary["duplicates"] == 0 and summary["missing"] == 0
+    # Every other approved fact (voids, refunds, capture, API charge, subscription) is a line too.
+    others = ("voids", "refunds", "captures", "charges", "subscription_charges")
+    assert summary["expected_lines"] == summary["approved"] + sum(summary[k] for k in others)
+    assert summary["reconciliation"] == "matched"
+    assert Path(summary["report"]).is_file()
     assert "Traceback" not in result.stderr
+    assert "4012000098765439" not in result.stdout + result.stderr
 
 
 def test_bad_input_is_a_clear_error_with_exit_code_2(tmp_path: Path) -> None:

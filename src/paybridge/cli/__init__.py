@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -56,12 +57,22 @@ def demo(
     ] = False,
     seed: Annotated[int, typer.Option(help="Storefront RNG seed.")] = 7,
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 300.0,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--report-dir", help="Folder for the reconciliation report (default: a temp folder)."
+        ),
+    ] = None,
 ) -> None:
     """Start both sandboxes and the engine; a storefront makes payments that reach D365."""
     from paybridge.demo import run_demo, summary_json
 
     try:
-        summary = asyncio.run(run_demo(payments, exit_when_done=exit_, seed=seed, timeout=timeout))
+        summary = asyncio.run(
+            run_demo(
+                payments, exit_when_done=exit_, seed=seed, timeout=timeout, report_dir=report_dir
+            )
+        )
     except KeyboardInterrupt:
         err.print("stopped")
         return
