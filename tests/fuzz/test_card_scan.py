@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,10 +19,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine, MetaData, select
-from starlette.testclient import TestClient
 
-from paybridge.clock import ManualClock
-from paybridge.connectors.dynamics import MsalTokenProvider
 from paybridge.connectors.paytrace import (
     Address,
     CreditCard,
@@ -31,20 +27,14 @@ from paybridge.connectors.paytrace import (
     CustomerSaleRequest,
 )
 from paybridge.errors import PayBridgeError
-from paybridge.security.cardguard import RedactingFilter, find_card_numbers
+from paybridge.security.cardguard import RedactingFilter, card_numbers_in_text
 from paybridge.security.logredact import install_log_redaction
 from paybridge.services import Engine as PayBridge
-from paybridge.services import build_engine
-from paybridge.settings import DynamicsSettings, PayTraceSettings, Settings, StoreSettings
 from paybridge.store import open_engine
-from paybridge_sandbox.dynamics import create_app as dynamics_app
-from paybridge_sandbox.paytrace import SandboxClock
-from paybridge_sandbox.paytrace import create_app as paytrace_app
 from tests.conftest import asgi_client
 from tests.integration.web.support import secured_app
+from tests.sandboxes import open_sandboxes
 
-PT = "https://api.paytrace.com"
-D365 = "https://usmf.sandbox.operations.dynamics.com"
 START = datetime(2026, 3, 10, 18, 0, tzinfo=UTC)
 STORE_CARD = "4012000098765439"  # the storefront's card, held by PayTrace only
 PLANTED = {
@@ -55,50 +45,14 @@ PLANTED = {
     "jcb": "3566002020360505",
 }
 # A SHA-256 digest or other long hex word is not card data, even when a digit run in it passes Luhn.
-_HEX_WORD = re.compile(r"[0-9A-Fa-f]{32,}")
 
 
-def card_numbers_in(text: str) -> list[str]:
-    """Every Luhn-valid 13-19 digit sequence in ``text`` that is not part of a hex digest."""
-    digests = [m.span() for m in _HEX_WORD.finditer(text)]
-    found = []
-    for finding in find_card_numbers(text):
-        if finding.kind != "pan":
-            continue
-        if any(s <= finding.start and finding.end <= e for s, e in digests):
-            continue
-        found.append(text[max(0, finding.start - 20) : finding.end + 20])
-    return found
+card_numbers_in = card_numbers_in_text
 
 
 async def run_engine(tmp_path: Path) -> AsyncIterator[PayBridge]:
-    clock = ManualClock(START)
-    d365 = dynamics_app()
-    settings = Settings(
-        store=StoreSettings(url=f"sqlite:///{tmp_path / 'pb.db'}"),
-        paytrace=PayTraceSettings(
-            base_url=PT, username=SecretStr("sandbox"), password=SecretStr("sandbox"),
-            integrator_id=SecretStr("SANDBOX00001"),
-        ),
-        dynamics=DynamicsSettings(
-            base_url=D365, tenant="sandbox-tenant", client_id="sandbox-client",
-            client_secret=SecretStr("sandbox-secret"),
-        ),
-    )  # fmt: skip
-    tokens = MsalTokenProvider(
-        "sandbox-client", "sandbox-secret", "https://login.microsoftonline.com/sandbox-tenant",
-        f"{D365}/.default",
-        http_client=TestClient(d365, base_url="https://login.microsoftonline.com"),
-    )  # fmt: skip
-    pt = paytrace_app(clock=SandboxClock(START))
-    async with asgi_client(pt, PT) as pt_http, asgi_client(d365, D365) as d_http:
-        yield build_engine(
-            settings,
-            clock=clock,
-            paytrace_http=pt_http,
-            dynamics_http=d_http,
-            token_provider=tokens,
-        )
+    async with open_sandboxes(tmp_path, START) as box:
+        yield box.engine
 
 
 async def storefront(engine: PayBridge) -> None:

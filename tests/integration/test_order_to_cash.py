@@ -12,27 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
-from starlette.testclient import TestClient
 
 from paybridge.clock import ManualClock
-from paybridge.connectors.dynamics import MsalTokenProvider
-from paybridge.connectors.paytrace import (
-    Address,
-    CreditCard,
-    CustomerCreateRequest,
-    CustomerSaleRequest,
-)
+from paybridge.connectors.paytrace import CustomerSaleRequest
 from paybridge.errors import DeclinedError
-from paybridge.services import Engine, build_engine
-from paybridge.settings import DynamicsSettings, PayTraceSettings, Settings, StoreSettings
-from paybridge_sandbox.dynamics import create_app as dynamics_app
-from paybridge_sandbox.paytrace import SandboxClock
-from paybridge_sandbox.paytrace import create_app as paytrace_app
-from tests.conftest import asgi_client
+from paybridge.services import Engine
+from tests.sandboxes import open_profile, open_sandboxes
 
-PT = "https://api.paytrace.com"
-D365 = "https://usmf.sandbox.operations.dynamics.com"
 START = datetime(2026, 3, 10, 18, 0, tzinfo=UTC)
 
 
@@ -45,54 +31,8 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    clock = ManualClock(START)
-    pt = paytrace_app(clock=SandboxClock(START))
-    d365 = dynamics_app()
-    settings = Settings(
-        store=StoreSettings(url=f"sqlite:///{tmp_path / 'pb.db'}"),
-        paytrace=PayTraceSettings(
-            base_url=PT,
-            username=SecretStr("sandbox"),
-            password=SecretStr("sandbox"),
-            integrator_id=SecretStr("SANDBOX00001"),
-        ),
-        dynamics=DynamicsSettings(
-            base_url=D365,
-            tenant="sandbox-tenant",
-            client_id="sandbox-client",
-            client_secret=SecretStr("sandbox-secret"),
-        ),
-    )
-    tokens = MsalTokenProvider(
-        "sandbox-client",
-        "sandbox-secret",
-        "https://login.microsoftonline.com/sandbox-tenant",
-        f"{D365}/.default",
-        http_client=TestClient(d365, base_url="https://login.microsoftonline.com"),
-    )
-    async with asgi_client(pt, PT) as pt_http, asgi_client(d365, D365) as d_http:
-        engine = build_engine(
-            settings,
-            clock=clock,
-            paytrace_http=pt_http,
-            dynamics_http=d_http,
-            token_provider=tokens,
-        )
-        yield World(engine, clock, d365)
-
-
-async def open_profile(engine: Engine, profile: str, account: str | None) -> None:
-    await engine.paytrace.create_customer(
-        CustomerCreateRequest(
-            customer_id=profile,
-            credit_card=CreditCard(
-                number=SecretStr("4012000098765439"), expiration_month=12, expiration_year=2030
-            ),
-            billing_address=Address(name="Test Shopper", street_address="1 Main St", zip="98101"),
-        )
-    )
-    if account:
-        engine.store.xref.link("paytrace_customer", profile, f"usmf/{account}")
+    async with open_sandboxes(tmp_path, START) as box:
+        yield World(box.engine, box.clock, box.d365_app)
 
 
 async def sell(engine: Engine, profile: str, amount: str, invoice: str = "") -> str | None:

@@ -12,41 +12,23 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from starlette.testclient import TestClient
 
 from paybridge.clock import ManualClock
-from paybridge.connectors.dynamics import MsalTokenProvider
 from paybridge.connectors.paytrace import Address, CreditCard, CustomerCreateRequest
 from paybridge.flows.billing_run import BillingRun, build_billing
 from paybridge.flows.dunning import ALERT_TOPIC, BillingSettings, log_alerts
 from paybridge.flows.subscription_store import SubscriptionStore
 from paybridge.flows.subscriptions import Frequency, NewSubscription, Schedule, Subscription
 from paybridge.model import Money
-from paybridge.services import Engine, Store, build_engine, open_store
-from paybridge.settings import DynamicsSettings, PayTraceSettings, Settings, StoreSettings
+from paybridge.services import Engine, Store, open_store
+from paybridge.settings import Settings
 from paybridge_sandbox.dynamics import create_app as dynamics_app
 from paybridge_sandbox.paytrace import SandboxClock
 from paybridge_sandbox.paytrace import create_app as paytrace_app
-from tests.conftest import asgi_client
+from tests.sandboxes import sandbox_engine, sandbox_http, sandbox_settings
 
-PT = "https://api.paytrace.com"
-D365 = "https://usmf.sandbox.operations.dynamics.com"
 START = datetime(2026, 1, 31, 18, 0, tzinfo=UTC)  # 10:00 on 31 January in Los Angeles
 SALE_PATH = "/v1/transactions/sale/by_customer"
-
-
-def settings_for(tmp_path: Path) -> Settings:
-    return Settings(
-        store=StoreSettings(url=f"sqlite:///{tmp_path / 'pb.db'}"),
-        paytrace=PayTraceSettings(
-            base_url=PT, username=SecretStr("sandbox"), password=SecretStr("sandbox"),
-            integrator_id=SecretStr("SANDBOX00001"),
-        ),
-        dynamics=DynamicsSettings(
-            base_url=D365, tenant="sandbox-tenant", client_id="sandbox-client",
-            client_secret=SecretStr("sandbox-secret"),
-        ),
-    )  # fmt: skip
 
 
 @dataclass
@@ -141,14 +123,9 @@ def make_engine(
     settings: Settings, clock: ManualClock, pt_http: Any, d_http: Any, d365: Any,
     store: Store | None = None, name: str = "w1",
 ) -> Engine:  # fmt: skip
-    tokens = MsalTokenProvider(
-        "sandbox-client", "sandbox-secret", "https://login.microsoftonline.com/sandbox-tenant",
-        f"{D365}/.default",
-        http_client=TestClient(d365, base_url="https://login.microsoftonline.com"),
-    )  # fmt: skip
-    engine = build_engine(
-        settings, clock=clock, paytrace_http=pt_http, dynamics_http=d_http,
-        token_provider=tokens, store=store, worker_name=name,
+    engine = sandbox_engine(
+        settings, clock=clock, pt_http=pt_http, d_http=d_http, d365_app=d365,
+        store=store, worker_name=name,
     )  # fmt: skip
     engine.worker.handlers[ALERT_TOPIC] = log_alerts  # what services will wire
     return engine
@@ -162,8 +139,8 @@ async def open_world(
     pt_clock = SandboxClock(START)
     pt = paytrace_app(clock=pt_clock)
     d365 = dynamics_app()
-    config = settings_for(tmp_path)
-    async with asgi_client(pt, PT) as pt_http, asgi_client(d365, D365) as d_http:
+    config = sandbox_settings(tmp_path)
+    async with sandbox_http(pt, d365) as (pt_http, d_http):
         engine = make_engine(config, clock, pt_http, d_http, d365)
         subs = SubscriptionStore(engine.store.engine, clock, engine.store.xref)
         billing = build_billing(engine, settings or BillingSettings(), subs)

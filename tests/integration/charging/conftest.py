@@ -13,30 +13,29 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from pydantic import SecretStr
-from starlette.testclient import TestClient
 
 from paybridge.clock import ManualClock
-from paybridge.connectors.dynamics import MsalTokenProvider
-from paybridge.connectors.paytrace import Address, CreditCard, CustomerCreateRequest
 from paybridge.flows.charging import CHARGE_RESOLVE_TOPIC, ChargeService
 from paybridge.security.context import SecurityContext, open_security
 from paybridge.security.keyring import Keyring
 from paybridge.security.webhooks import sign
-from paybridge.services import Engine, build_engine
-from paybridge.settings import DynamicsSettings, PayTraceSettings, Settings, StoreSettings
+from paybridge.services import Engine
 from paybridge.web.app import create_web_app
 from paybridge.web.routes_admin import install_security
 from paybridge.web.routes_charges import router as charges_router
 from paybridge.web.routes_events import INBOUND_SOURCE
 from paybridge.web.routes_events import router as events_router
-from paybridge_sandbox.dynamics import create_app as dynamics_app
-from paybridge_sandbox.paytrace import SandboxClock
-from paybridge_sandbox.paytrace import create_app as paytrace_app
 from tests.conftest import asgi_client
+from tests.sandboxes import D365 as D365
+from tests.sandboxes import PT as PT
+from tests.sandboxes import open_profile as open_profile
+from tests.sandboxes import open_sandboxes, sandbox_tokens
+from tests.sandboxes import sandbox_settings as sandbox_settings
 
-PT = "https://api.paytrace.com"
-D365 = "https://usmf.sandbox.operations.dynamics.com"
+# The charging tests import open_profile from here; test_charge_cli also PT, D365, msal_for
+# and sandbox_settings.
+msal_for = sandbox_tokens
+
 BASE = "http://paybridge.test"
 START = datetime(2026, 3, 10, 18, 0, tzinfo=UTC)
 EVENT_SECRET = "whsec_" + base64.b64encode(b"storefront-secret-0001").decode()
@@ -76,24 +75,6 @@ class ChargeWorld:
         return raw, headers
 
 
-def sandbox_settings(tmp_path: Path) -> Settings:
-    return Settings(
-        store=StoreSettings(url=f"sqlite:///{tmp_path / 'pb.db'}"),
-        paytrace=PayTraceSettings(
-            base_url=PT,
-            username=SecretStr("sandbox"),
-            password=SecretStr("sandbox"),
-            integrator_id=SecretStr("SANDBOX00001"),
-        ),
-        dynamics=DynamicsSettings(
-            base_url=D365,
-            tenant="sandbox-tenant",
-            client_id="sandbox-client",
-            client_secret=SecretStr("sandbox-secret"),
-        ),
-    )
-
-
 @dataclass
 class SecuredParts:
     app: FastAPI
@@ -114,31 +95,10 @@ def _secured_app(engine: Engine, service: ChargeService, clock: ManualClock) -> 
     return SecuredParts(app, security, tokens)
 
 
-def msal_for(d365: Any) -> MsalTokenProvider:
-    """Entra ID tokens from the D365 sandbox's own token endpoint."""
-    return MsalTokenProvider(
-        "sandbox-client",
-        "sandbox-secret",
-        "https://login.microsoftonline.com/sandbox-tenant",
-        f"{D365}/.default",
-        http_client=TestClient(d365, base_url="https://login.microsoftonline.com"),
-    )
-
-
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[ChargeWorld]:
-    clock = ManualClock(START)
-    pt = paytrace_app(clock=SandboxClock(START))
-    d365 = dynamics_app()
-    tokens = msal_for(d365)
-    async with asgi_client(pt, PT) as pt_http, asgi_client(d365, D365) as d_http:
-        engine = build_engine(
-            sandbox_settings(tmp_path),
-            clock=clock,
-            paytrace_http=pt_http,
-            dynamics_http=d_http,
-            token_provider=tokens,
-        )
+    async with open_sandboxes(tmp_path, START) as box:
+        engine, clock, pt = box.engine, box.clock, box.pt_app
         service = ChargeService.from_engine(engine)
         engine.worker.handlers[CHARGE_RESOLVE_TOPIC] = service.resolve
         parts = _secured_app(engine, service, clock)
@@ -146,18 +106,3 @@ async def world(tmp_path: Path) -> AsyncIterator[ChargeWorld]:
             yield ChargeWorld(
                 engine, clock, pt, parts.security, service, parts.app, api, parts.tokens
             )
-
-
-async def open_profile(engine: Engine, profile: str, account: str | None) -> None:
-    """A PayTrace vault profile with a test card, linked to the D365 account when given."""
-    await engine.paytrace.create_customer(
-        CustomerCreateRequest(
-            customer_id=profile,
-            credit_card=CreditCard(
-                number=SecretStr("4012000098765439"), expiration_month=12, expiration_year=2030
-            ),
-            billing_address=Address(name="Test Shopper", street_address="1 Main St", zip="98101"),
-        )
-    )
-    if account:
-        engine.store.xref.link("paytrace_customer", profile, f"usmf/{account}")

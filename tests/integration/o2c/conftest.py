@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from starlette.testclient import TestClient
 
 from paybridge.clock import ManualClock
-from paybridge.connectors.dynamics import F, MsalTokenProvider, Query
+from paybridge.connectors.dynamics import F, Query
 from paybridge.connectors.paytrace import (
     Address,
     CreditCard,
@@ -24,21 +23,14 @@ from paybridge.connectors.paytrace import (
 from paybridge.errors import DeclinedError
 from paybridge.flows.payment_posting import PaymentPoster
 from paybridge.flows.paytrace_ingest import PAYMENT_TOPIC
-from paybridge.services import Engine, build_engine
-from paybridge.settings import (
-    DynamicsSettings,
-    OrderToCashSettings,
-    PayTraceSettings,
-    Settings,
-    StoreSettings,
-)
+from paybridge.services import Engine
+from paybridge.settings import OrderToCashSettings
 from paybridge_sandbox.dynamics import create_app as dynamics_app
 from paybridge_sandbox.paytrace import SandboxClock
 from paybridge_sandbox.paytrace import create_app as paytrace_app
 from tests.conftest import asgi_client
+from tests.sandboxes import D365, PT, sandbox_engine, sandbox_settings
 
-PT = "https://api.paytrace.com"
-D365 = "https://usmf.sandbox.operations.dynamics.com"
 # 10:00 in Los Angeles on a Tuesday: the day's journal is open, the 18:00 cut-off is ahead.
 START = datetime(2026, 3, 10, 17, 0, tzinfo=UTC)
 LINES = "CustomerPaymentJournalLines"
@@ -124,29 +116,12 @@ async def make_world(tmp_path: Path) -> AsyncIterator[WorldFactory]:
         clock = ManualClock(START)
         pt = paytrace_app(clock=SandboxClock(START))
         d365 = dynamics_app()
-        config = Settings(
-            store=StoreSettings(url=f"sqlite:///{tmp_path / f'pb{len(opened)}.db'}"),
-            paytrace=PayTraceSettings(
-                base_url=PT, username=SecretStr("sandbox"), password=SecretStr("sandbox"),
-                integrator_id=SecretStr("SANDBOX00001"),
-            ),
-            dynamics=DynamicsSettings(
-                base_url=D365, tenant="sandbox-tenant", client_id="sandbox-client",
-                client_secret=SecretStr("sandbox-secret"),
-            ),
-            o2c=o2c or OrderToCashSettings(),
-            **settings,
-        )  # fmt: skip
-        tokens = MsalTokenProvider(
-            "sandbox-client", "sandbox-secret",
-            "https://login.microsoftonline.com/sandbox-tenant", f"{D365}/.default",
-            http_client=TestClient(d365, base_url="https://login.microsoftonline.com"),
-        )  # fmt: skip
+        config = sandbox_settings(
+            tmp_path, db=f"pb{len(opened)}.db", o2c=o2c or OrderToCashSettings(), **settings
+        )
         pt_http, d_http = asgi_client(pt, PT), asgi_client(d365, D365)
         opened.extend([pt_http, d_http])
-        engine = build_engine(
-            config, clock=clock, paytrace_http=pt_http, dynamics_http=d_http, token_provider=tokens
-        )
+        engine = sandbox_engine(config, clock=clock, pt_http=pt_http, d_http=d_http, d365_app=d365)
         return World(engine, clock, pt, d365, pt_http)
 
     yield make

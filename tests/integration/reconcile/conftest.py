@@ -12,11 +12,9 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from starlette.testclient import TestClient
 
 from paybridge.cli.reconcile import build_reconciler
 from paybridge.clock import ManualClock, sequential_ids
-from paybridge.connectors.dynamics import MsalTokenProvider
 from paybridge.connectors.paytrace import (
     Address,
     CreditCard,
@@ -31,15 +29,14 @@ from paybridge.flows.reconcile import (
     Reconciler,
     ReconcileSettings,
 )
-from paybridge.services import Engine, build_engine
-from paybridge.settings import DynamicsSettings, PayTraceSettings, Settings, StoreSettings
+from paybridge.services import Engine
 from paybridge_sandbox.dynamics import create_app as dynamics_app
 from paybridge_sandbox.paytrace import SandboxClock
 from paybridge_sandbox.paytrace import create_app as paytrace_app
-from tests.conftest import asgi_client
+from tests.sandboxes import D365 as D365  # test_report_and_cli imports PT, D365 from here
+from tests.sandboxes import PT as PT
+from tests.sandboxes import sandbox_engine, sandbox_http, sandbox_settings
 
-PT = "https://api.paytrace.com"
-D365 = "https://usmf.sandbox.operations.dynamics.com"
 DAY = date(2026, 3, 10)  # merchant-local (America/Los_Angeles, PDT = UTC-7)
 START = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)  # 9 March, 21:00 local
 VISA = "4012000098765439"
@@ -97,40 +94,11 @@ class World:
         )  # fmt: skip
 
 
-def _settings(tmp_path: Path) -> Settings:
-    return Settings(
-        store=StoreSettings(url=f"sqlite:///{tmp_path / 'pb.db'}"),
-        paytrace=PayTraceSettings(
-            base_url=PT,
-            username=SecretStr("sandbox"),
-            password=SecretStr("sandbox"),
-            integrator_id=SecretStr("SANDBOX00001"),
-        ),
-        dynamics=DynamicsSettings(
-            base_url=D365,
-            tenant="sandbox-tenant",
-            client_id="sandbox-client",
-            client_secret=SecretStr("sandbox-secret"),
-        ),
-    )
-
-
 def world_engine(
     tmp_path: Path, clock: ManualClock, pt_http: Any, d_http: Any, d365: Any
 ) -> Engine:
-    tokens = MsalTokenProvider(
-        "sandbox-client",
-        "sandbox-secret",
-        "https://login.microsoftonline.com/sandbox-tenant",
-        f"{D365}/.default",
-        http_client=TestClient(d365, base_url="https://login.microsoftonline.com"),
-    )
-    return build_engine(
-        _settings(tmp_path),
-        clock=clock,
-        paytrace_http=pt_http,
-        dynamics_http=d_http,
-        token_provider=tokens,
+    return sandbox_engine(
+        sandbox_settings(tmp_path), clock=clock, pt_http=pt_http, d_http=d_http, d365_app=d365
     )
 
 
@@ -141,7 +109,7 @@ async def open_world(tmp_path: Path) -> AsyncIterator[World]:
     pt_clock = SandboxClock(START)
     pt = paytrace_app(clock=pt_clock)
     d365 = dynamics_app()
-    async with asgi_client(pt, PT) as pt_http, asgi_client(d365, D365) as d_http:
+    async with sandbox_http(pt, d365) as (pt_http, d_http):
         engine = world_engine(tmp_path, clock, pt_http, d_http, d365)
         for account, name in (("110180", "Visa clearing"), ("110190", "Mastercard clearing")):
             await engine.dynamics.create("MainAccounts", {"MainAccountId": account, "Name": name})

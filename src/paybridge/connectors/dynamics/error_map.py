@@ -24,6 +24,8 @@ DEFAULT_RETRY_AFTER = (
 )
 _BODY_LIMIT = 4000
 _WRITE_EXCEPTION = "AxODataWriteException"
+# What a JSON custom service answers when its X++ code threw: the service's transaction aborted.
+_SERVICE_EXCEPTION = "XppServicesException"
 _FIELD_RE = re.compile(r"field '(?:[A-Za-z0-9_]+\.)?([A-Za-z0-9_]+)'")
 _TITLE_RE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
@@ -75,11 +77,15 @@ class ODataErrorInfo:
 
 
 def parse_error_envelope(body: str) -> ODataErrorInfo | None:
-    """Read ``{"error": {"message", "innererror": {"message", "type", "internalexception"}}}``."""
+    """Read ``{"error": {"message", "innererror": {...}}}`` or a custom service's ``ExceptionType``."""
     try:
         doc = json.loads(body)
     except (ValueError, TypeError):
         return None
+    if isinstance(doc, dict) and "error" not in doc and "ExceptionType" in doc:
+        # A JSON custom service's failure: {"Message", "ExceptionType", "ActivityId"}.
+        message = str(doc.get("Message") or "error without a message")
+        return ODataErrorInfo(message, str(doc["ExceptionType"]), messages=[message])
     if not isinstance(doc, dict) or not isinstance(doc.get("error"), dict):
         return None
     error: dict[str, Any] = doc["error"]
@@ -160,9 +166,12 @@ def _status_error(
     common: _Common,
 ) -> PayBridgeError:
     status = failure.status or 0
-    write_failed = envelope is not None and _WRITE_EXCEPTION in envelope.error_type
+    write_failed = envelope is not None and any(
+        name in envelope.error_type for name in (_WRITE_EXCEPTION, _SERVICE_EXCEPTION)
+    )
     if status in (400, 422) or (status >= 500 and write_failed):
-        # An AxODataWriteException means F&O rolled the write back: a definite no, not a doubt.
+        # AxODataWriteException / XppServicesException mean F&O rolled the write back: a
+        # definite no, not a doubt.
         return DataError(text, fields=infolog_fields(text), **common)
     if status == 401:
         return ConfigError(f"token rejected: {text}", **common)

@@ -26,6 +26,7 @@ from paybridge.connectors.paytrace.requests import (
     KeyedRefundRequest,
     KeyedSaleRequest,
     LevelThreeRequest,
+    ProtectCustomerSaleRequest,
     ProtectSaleRequest,
     TransactionRefundRequest,
     TransactionSaleRequest,
@@ -49,6 +50,9 @@ SALE_KEYED = Endpoint("sale_keyed", f"{_T}/sale/keyed", "money")
 SALE_BY_CUSTOMER = Endpoint("sale_by_customer", f"{_T}/sale/by_customer", "money")
 SALE_BY_TRANSACTION = Endpoint("sale_by_transaction", f"{_T}/sale/by_transaction", "money")
 SALE_PT_PROTECT = Endpoint("sale_pt_protect", f"{_T}/sale/pt_protect", "money")
+SALE_PT_PROTECT_CUSTOMER = Endpoint(
+    "sale_pt_protect_customer", f"{_T}/sale/pt_protect_customer", "money"
+)
 AUTH_KEYED = Endpoint("authorize_keyed", f"{_T}/authorization/keyed", "money")
 AUTH_BY_CUSTOMER = Endpoint("authorize_by_customer", f"{_T}/authorization/by_customer", "money")
 AUTH_BY_TRANSACTION = Endpoint(
@@ -131,6 +135,12 @@ class PayTraceClient(VaultOperations, CheckOperations):
 
     async def sale_pt_protect(self, request: ProtectSaleRequest) -> TransactionResponse:
         return await self._money(SALE_PT_PROTECT, request, request.reference)
+
+    async def sale_pt_protect_customer(
+        self, request: ProtectCustomerSaleRequest
+    ) -> TransactionResponse:
+        """A Protect sale that also stores the card under ``customer_id`` when approved."""
+        return await self._money(SALE_PT_PROTECT_CUSTOMER, request, request.reference)
 
     async def authorize_keyed(self, request: KeyedSaleRequest) -> TransactionResponse:
         return await self._money(AUTH_KEYED, request, request.reference)

@@ -93,6 +93,12 @@ class ProtectSaleRequest(TransactionOptions):
 ProtectAuthorizationRequest = ProtectSaleRequest
 
 
+class ProtectCustomerSaleRequest(ProtectSaleRequest):
+    """sale/pt_protect_customer: charge a Protect token and keep the card as a new vault profile."""
+
+    customer_id: str = Field(min_length=1)
+
+
 class CaptureRequest(PayTraceRequest):
     """authorization/capture; no amount captures the authorized amount, less is partial."""
 

@@ -65,7 +65,12 @@ def _header_validate(entity_set: str) -> Any:
         journal = values["JournalName"]
         name = ctx.find("JournalNames", dataAreaId=values["dataAreaId"], Name=journal)
         if name is None:
-            return [not_in_related(journal, "Name", "Journal names")]
+            # F&O's relation check runs in validateField, so its Infolog names the field next.
+            aot = ctx.store.table(entity_set).entity.aot_name
+            return [
+                not_in_related(journal, "Name", "Journal names"),
+                f"Warning: validateField failed on field '{aot}.JournalName'.",
+            ]
         if name.values["Type"] != wanted:
             return [f"Warning: Journal name {journal} is not of the journal type {wanted_label}."]
         return []
