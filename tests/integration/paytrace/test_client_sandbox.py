@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
-from paybridge.clock import ManualClock
 from paybridge.connectors.paytrace import (
     Address,
     CaptureRequest,
@@ -23,10 +20,8 @@ from paybridge.connectors.paytrace import (
 )
 from paybridge.connectors.paytrace.poller import ChangePoller, PollCursor
 from paybridge.errors import DataError, DeclinedError, InDoubtError, RetryableError
-from paybridge_sandbox.faults import FaultPlan
-from paybridge_sandbox.paytrace.app import create_app
-from paybridge_sandbox.paytrace.settings import SandboxClock
-from tests.conftest import asgi_client
+from tests.integration.paytrace import test_client_sandbox_cards as cards
+from tests.integration.paytrace.test_client_sandbox_cards import Rig
 
 pytestmark = pytest.mark.anyio
 START = datetime(2026, 1, 5, 17, 0, tzinfo=UTC)
@@ -34,44 +29,7 @@ CARD = CreditCard(number="4012000098765439", expiration_month="12", expiration_y
 ADDRESS = Address(name="Nathan Williams", street_address="1234 Main St.", zip="90210")
 
 
-class NoWait:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-@dataclass
-class Rig:
-    client: PayTraceClient
-    clock: ManualClock
-    sandbox_clock: SandboxClock
-    faults: FaultPlan
-    sleep: NoWait
-
-    def advance(self, seconds: float) -> None:
-        self.clock.advance(seconds)
-        self.sandbox_clock.advance(seconds)
-
-
-@pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
-    sandbox_clock = SandboxClock(START)
-    faults = FaultPlan()
-    app = create_app(clock=sandbox_clock, faults=faults)
-    clock = ManualClock(START)
-    sleep = NoWait()
-    async with asgi_client(app, "https://api.paytrace.com") as http:
-        client = PayTraceClient(
-            http,
-            username="sandbox",
-            password="sandbox",
-            integrator_id="SANDBOX00001",
-            clock=clock,
-            sleep=sleep,
-        )
-        yield Rig(client, clock, sandbox_clock, faults, sleep)
+rig = cards.rig  # the shared client-against-sandbox rig (tests/integration/paytrace)
 
 
 async def _customer(client: PayTraceClient, customer_id: str = "C1") -> None:
@@ -164,7 +122,7 @@ async def test_read_faults_are_retried(rig: Rig) -> None:
 async def test_expired_token_is_renewed(rig: Rig) -> None:
     await _customer(rig.client)
     # Only the sandbox's clock moves: our cache still trusts the token PayTrace now refuses.
-    rig.sandbox_clock.advance(7300)
+    await rig.http.post("/_sandbox/clock/advance", json={"seconds": 7300})  # token expires
     sale = await rig.client.sale_by_customer(CustomerSaleRequest(customer_id="C1", amount="3"))
     assert sale.response_code == 101
 
@@ -178,16 +136,16 @@ async def test_poller_sees_each_state_once(rig: Rig) -> None:
     sale = await rig.client.sale_by_customer(CustomerSaleRequest(customer_id="C1", amount="1"))
     changes, cursor = await poller.poll(PollCursor())
     keys = [c.key for c in changes]
-    rig.advance(600)
+    await rig.advance(600)
     await rig.client.capture(CaptureRequest(transaction_id=auth.transaction_id))
     await rig.client.void(VoidRequest(transaction_id=sale.transaction_id))
     changes, cursor = await poller.poll(cursor)
     keys += [c.key for c in changes]
-    rig.advance(600)
+    await rig.advance(600)
     await rig.client.settle()
     changes, cursor = await poller.poll(cursor)
     keys += [c.key for c in changes]
-    rig.advance(600)
+    await rig.advance(600)
     changes, _ = await poller.poll(cursor)
     assert changes == []
     a, s = auth.transaction_id, sale.transaction_id

@@ -31,22 +31,27 @@ FREQUENCIES: dict[str, str] = {
 Frequency = Literal["1", "8", "A", "2", "9", "3", "4", "7", "5", "6"]
 
 
-class TransactionOptions(PayTraceRequest):
-    """Optional fields every card sale, authorization and refund accepts (spec §5, §6)."""
+class Referenced(PayTraceRequest):
+    """A money request the runtime can find again after an unknown outcome (spec §6, §10)."""
 
     invoice_id: str | None = Field(default=None, max_length=50)
     description: str | None = None
+
+    @property
+    def reference(self) -> str:
+        """What an ambiguous outcome is looked up by: the invoice id, else the description."""
+        return self.invoice_id or self.description or ""
+
+
+class TransactionOptions(Referenced):
+    """Optional fields every card sale, authorization and refund accepts (spec §5, §6)."""
+
     email: str | None = None
     customer_reference_id: str | None = Field(default=None, max_length=17)
     tax_amount: Amount | None = None
     billing_address: Address | None = None
     shipping_address: Address | None = None
     discretionary_data: dict[str, str] | None = None
-
-    @property
-    def reference(self) -> str:
-        """What an ambiguous outcome is looked up by: the invoice id, else the description."""
-        return self.invoice_id or self.description or ""
 
 
 class KeyedSaleRequest(TransactionOptions):
@@ -282,33 +287,21 @@ class RecurrenceExportRequest(PayTraceRequest):
     recurrence: RecurrenceId | None = None
 
 
-class CheckSaleByAccountRequest(PayTraceRequest):
+class CheckSaleByAccountRequest(Referenced):
     """checks/sale/by_account and checks/hold/by_account."""
 
     amount: Amount
     check: CheckAccount
     billing_address: Address | None = None
-    invoice_id: str | None = None
-    description: str | None = None
     email: str | None = None
 
-    @property
-    def reference(self) -> str:
-        return self.invoice_id or self.description or ""
 
-
-class CheckSaleByCustomerRequest(PayTraceRequest):
+class CheckSaleByCustomerRequest(Referenced):
     """checks/sale/by_customer and checks/hold/by_customer."""
 
     amount: Amount
     customer_id: str = Field(min_length=1)
-    invoice_id: str | None = None
-    description: str | None = None
     email: str | None = None
-
-    @property
-    def reference(self) -> str:
-        return self.invoice_id or self.description or ""
 
 
 class CheckManageRequest(PayTraceRequest):
