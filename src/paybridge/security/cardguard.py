@@ -30,7 +30,10 @@ NUMBER_KEYS = frozenset(
 )
 
 # Digit groups joined by one space or dash; a candidate PAN is a window of consecutive groups.
-_DIGIT_RUN = re.compile(r"(?<!\d)\d+(?:[ -]\d+)*(?!\d)")
+# A card number stands apart from letters: digits glued to letters belong to an identifier.
+_DIGIT_RUN = re.compile(r"(?<![0-9A-Za-z])\d+(?:[ -]\d+)*(?![0-9A-Za-z])")
+# Request ids and the like: their digit groups, dashes between, can pass Luhn by chance.
+_UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 _DIGITS = re.compile(r"\d+")
 _TRACK1 = re.compile(r"%?B\d{12,19}\^[^^\n]{0,26}\^\d{4}[^?\s]*\??")
 _TRACK2 = re.compile(r";?\d{12,19}=\d{4}[^?\s]*\??")
@@ -98,7 +101,10 @@ def _longest_window(
 
 def _pan_spans(text: str) -> Iterator[tuple[int, int, str]]:
     """(start, end, digits) of each Luhn-valid 13-19 digit card number in ``text``."""
+    uuids = [m.span() for m in _UUID.finditer(text)] if "-" in text else []
     for run in _DIGIT_RUN.finditer(text):
+        if any(start <= run.start() and run.end() <= end for start, end in uuids):
+            continue
         chunk = run.group()
         groups = [m.span() for m in _DIGITS.finditer(chunk)]
         first = 0
