@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, make_url
 
 from paybridge.errors import ConfigError
 
@@ -37,6 +37,7 @@ def open_engine(url: str, *, echo: bool = False) -> Engine:
     """An Engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``), migrated to head."""
     try:
         if url.startswith("sqlite"):
+            _make_folder(url)
             engine = create_engine(
                 url,
                 echo=echo,
@@ -50,6 +51,13 @@ def open_engine(url: str, *, echo: bool = False) -> Engine:
         raise ConfigError(f"cannot open the store at {url!r}: {exc}", operation="open") from exc
     migrate(engine)
     return engine
+
+
+def _make_folder(url: str) -> None:
+    """A SQLite file's folder is made on first use (the default store is var/paybridge.db)."""
+    path = make_url(url).database
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
 def migrate(engine: Engine) -> None:

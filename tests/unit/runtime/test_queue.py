@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from paybridge.clock import ManualClock
@@ -84,3 +86,9 @@ def test_a_key_repeated_within_one_publish_is_a_duplicate(queue: SqlQueue) -> No
     assert queue.enqueue([env("b"), env("c")]) == [False, True]
     stats = queue.stats()
     assert (stats.ready, stats.duplicates) == (3, 2)
+
+
+def test_a_sqlite_store_makes_its_folder(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'var' / 'deeper' / 'paybridge.db'}"
+    SqlQueue(open_engine(url), ManualClock()).enqueue([env("a")])
+    assert (tmp_path / "var" / "deeper" / "paybridge.db").exists()
