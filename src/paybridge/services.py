@@ -276,7 +276,7 @@ def build_engine(
         CustomerCreator,
         CustomerSync,
     )
-    from paybridge.flows.journal_posting import JournalPostingJob
+    from paybridge.flows.journal_cutoff import JournalPostingJob
     from paybridge.flows.order_status import ORDER_TEMPLATE
 
     creator = CustomerCreator(

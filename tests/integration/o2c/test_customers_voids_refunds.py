@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from paybridge.connectors.paytrace import TransactionRefundRequest, VoidRequest
-from paybridge.flows.journal_posting import post_journal
+from paybridge.flows.journal_cutoff import post_journal
 from paybridge.settings import OrderToCashSettings
 from tests.integration.o2c.conftest import WorldFactory
 

@@ -8,7 +8,7 @@ import pytest
 
 from paybridge.connectors.dynamics import F, Query
 from paybridge.connectors.paytrace import CaptureRequest
-from paybridge.flows.journal_posting import JournalPostingJob
+from paybridge.flows.journal_cutoff import JournalPostingJob
 from paybridge.settings import OrderToCashSettings
 from tests.integration.o2c.conftest import WorldFactory
 
