@@ -217,3 +217,35 @@ async def test_fix_then_replay_a_dead_letter_and_trace_the_payment(
     assert [s["status"] for s in lineage["steps"]] == ["posted"]
     assert lineage["seen"][0]["source"] == "poller"
     assert cli(config, "dlq", "purge", "999").returncode == 2
+
+
+@pytest.mark.anyio
+async def test_a_changeset_reported_unanswered_is_looked_up_not_resent(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paybridge.connectors.dynamics import ChangesetResult
+    from paybridge.errors import RetryableError
+
+    engine = world.engine
+    await open_profile(engine, "SHOP-U", "US-001")
+    tx = await sell(engine, "SHOP-U", "41.00")
+    real_batch = engine.dynamics.batch
+    calls = 0
+
+    async def committed_but_unanswered(changesets: Any) -> list[ChangesetResult]:
+        nonlocal calls
+        calls += 1
+        results = await real_batch(changesets)  # D365 wrote the line...
+        if calls > 1:
+            return results
+        unanswered = RetryableError("changeset not answered", system="d365")
+        return [ChangesetResult(ok=False, results=[], error=unanswered) for _ in results]
+
+    monkeypatch.setattr(engine.dynamics, "batch", committed_but_unanswered)
+    await drain(engine)  # ...but said it did not answer: the line must not be sent again
+    world.clock.advance(600)
+    while await engine.worker.run_once():
+        pass
+    assert len((await lines_by_reference(engine))[str(tx)]) == 1
+    (step,) = engine.store.ledger.entries(f"paytrace:{tx}:")
+    assert step.status == "posted"

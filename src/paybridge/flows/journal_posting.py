@@ -12,7 +12,7 @@ from typing import Any
 from paybridge.connectors.dynamics import BatchOperation, ChangesetResult, DynamicsClient, F, Query
 from paybridge.connectors.dynamics.error_map import NotFoundError
 from paybridge.connectors.dynamics.query import encode_params
-from paybridge.errors import DataError, FatalError, PayBridgeError
+from paybridge.errors import DataError, FatalError, PayBridgeError, RetryableError
 from paybridge.runtime.cursors import Cursors
 from paybridge.runtime.envelope import Outcome
 from paybridge.runtime.intents import (
@@ -252,8 +252,10 @@ class LineWriter:
             done.append((job, body if isinstance(body, dict) else {}, "posted"))
             return Outcome.done("posted"), None
         error = result.error or FatalError("changeset failed without an error body", system="d365")
-        if not isinstance(error, DEFINITE_REFUSALS):
+        if not isinstance(error, DEFINITE_REFUSALS) or isinstance(error, RetryableError):
             # In doubt: the intent stays ``sent`` and the next attempt looks before sending.
+            # A changeset the server "did not answer" is looked up too: one read is cheaper
+            # than trusting that a batch which stopped half-way stopped before this line.
             return outcome_for(error), None
         replanned = await self._replan(job, error)
         if replanned is not None:
