@@ -319,15 +319,14 @@ def stored_card_numbers(store_url: str, work: Path) -> list[str]:
         if (work / "worker.log").exists()
         else []
     )
-    if store_url.startswith("sqlite"):
+    if store_url.startswith("sqlite"):  # the raw files too: freed pages and the WAL keep old rows
         texts += [f.read_bytes().decode("latin-1") for f in sorted(work.glob("paybridge.db*"))]
-    else:
-        engine = open_engine(store_url)
-        with engine.connect() as conn:
-            for table in table_names(engine):
-                rows = conn.execute(text(f'SELECT * FROM "{table}"')).all()  # noqa: S608 - names from the schema
-                texts.append(repr(rows))
-        engine.dispose()
+    engine = open_engine(store_url)
+    with engine.connect() as conn:
+        for table in table_names(engine):
+            rows = conn.execute(text(f'SELECT * FROM "{table}"')).all()  # noqa: S608 - names from the schema
+            texts.append("\n".join(" | ".join(map(str, row)) for row in rows))
+    engine.dispose()
     return [hit for chunk in texts for hit in card_numbers_in_text(chunk)]
 
 

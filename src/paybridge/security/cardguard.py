@@ -165,19 +165,30 @@ def find_card_numbers(value: Any) -> list[CardFinding]:
 _HEX_WORD = re.compile(r"[0-9A-Fa-f]{32,}")
 
 
-def card_numbers_in_text(text: str) -> list[str]:
-    """Card numbers in raw text (a database file, a log), each with 20 characters around it.
+# How a card number looks when it is written down: 13-19 digits in one piece, or in the groups
+# cards are printed in (4-4-4-4 up to 4-4-4-4-3, Amex 4-6-5, Diners 4-6-4), standing alone.
+_CARD_SHAPE = re.compile(
+    r"(?<![0-9A-Za-z])(?<!\d[ -])"
+    r"(\d{13,19}|\d{4}(?:([ -])\d{4}){2}\2\d{4}(?:\2\d{1,3})?|\d{4}([ -])\d{6}\3\d{4,5})"
+    r"(?![ -]?\d)(?![A-Za-z])"
+)
 
-    Digits inside long hexadecimal words (hashes, ids) are not card numbers and are skipped.
+
+def card_numbers_in_text(text: str) -> list[str]:
+    """Card numbers in stored raw text (a database file, a log), each with 20 characters around it.
+
+    Stricter than ``find_card_numbers``, which guards what comes in: stored bytes butt unrelated
+    digits together (a SQLite record puts a counter next to a timestamp), so only digits shaped
+    like a written card number count here, and never inside a hash or a UUID.
     """
-    digests = [m.span() for m in _HEX_WORD.finditer(text)]
+    skip = [m.span() for m in _HEX_WORD.finditer(text)] + [m.span() for m in _UUID.finditer(text)]
     found = []
-    for finding in find_card_numbers(text):
-        if finding.kind != "pan":
+    for match in _CARD_SHAPE.finditer(text):
+        start, end = match.span(1)
+        if any(s <= start and end <= e for s, e in skip):
             continue
-        if any(s <= finding.start and finding.end <= e for s, e in digests):
-            continue
-        found.append(text[max(0, finding.start - 20) : finding.end + 20])
+        if luhn_valid(re.sub(r"[ -]", "", match.group(1))):
+            found.append(text[max(0, start - 20) : end + 20])
     return found
 
 
