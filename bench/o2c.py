@@ -43,6 +43,9 @@ import httpx
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from paybridge.app.engine import Engine, build_engine
+from paybridge.app.settings import Settings, StoreSettings, WorkerSettings
+from paybridge.connectors.dynamics.settings import DynamicsSettings
 from paybridge.connectors.paytrace import (
     Address,
     CreditCard,
@@ -50,16 +53,9 @@ from paybridge.connectors.paytrace import (
     CustomerSaleRequest,
     PayTraceClient,
 )
+from paybridge.connectors.paytrace.settings import PayTraceSettings
 from paybridge.errors import DeclinedError
-from paybridge.services import Engine, build_engine
-from paybridge.settings import (
-    DynamicsSettings,
-    PayTraceSettings,
-    PollerSettings,
-    Settings,
-    StoreSettings,
-    WorkerSettings,
-)
+from paybridge.o2c.settings import PollerSettings
 from paybridge.store.schema import ledger
 from paytrace_client import serve_sandbox
 

@@ -5,7 +5,7 @@ Usage: python bench/reconcile.py [--rows N] [--check]
 Generates both sides deterministically (with a sprinkling of every exception class: missing,
 amount, sign, currency, wrong customer, wrong invoice, duplicate, unposted, unknown to PayTrace)
 and streams them, row by row, into
-  (a) the matcher: column stores + ``paybridge.flows.reconcile.match``;
+  (a) the matcher: column stores + ``paybridge.reconcile.match``;
   (b) a plain-Python dictionary join: every D365 row kept as a tuple in a dict by PaymentId,
       each PayTrace row looked up and compared (the same classes, Decimal arithmetic);
   (c) nothing (the generator alone, to show what generating the rows costs).
@@ -117,8 +117,8 @@ def d365_rows(n: int) -> Iterator[D365Row]:
 
 
 def run_matcher(n: int) -> dict[str, int]:
-    from paybridge.flows.reconcile import Codes, Expectations, LedgerColumns, match
-    from paybridge.flows.reconcile.columns import D365Columns, PayTraceColumns
+    from paybridge.reconcile import Codes, Expectations, LedgerColumns, match
+    from paybridge.reconcile.columns import D365Columns, PayTraceColumns
 
     codes = Codes()
     pt = PayTraceColumns(codes)
@@ -169,7 +169,7 @@ def run_generator(n: int) -> dict[str, int]:
 def child(which: str, n: int) -> None:
     work = {"matcher": run_matcher, "baseline": run_baseline, "generate": run_generator}[which]
     if which == "matcher":
-        import paybridge.flows.reconcile  # noqa: F401 - import time is not matching time
+        import paybridge.reconcile  # noqa: F401 - import time is not matching time
     cpu_before = time.process_time()
     started = time.perf_counter()
     counts = work(n)

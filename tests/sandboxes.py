@@ -18,11 +18,13 @@ import httpx
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
+from paybridge.app.engine import Engine, build_engine
+from paybridge.app.settings import Settings, StoreSettings
 from paybridge.clock import Clock, ManualClock
 from paybridge.connectors.dynamics import MsalTokenProvider
+from paybridge.connectors.dynamics.settings import DynamicsSettings
 from paybridge.connectors.paytrace import Address, CreditCard, CustomerCreateRequest
-from paybridge.services import Engine, build_engine
-from paybridge.settings import DynamicsSettings, PayTraceSettings, Settings, StoreSettings
+from paybridge.connectors.paytrace.settings import PayTraceSettings
 from paybridge_sandbox.dynamics import create_app as dynamics_app
 from paybridge_sandbox.paytrace import SandboxClock
 from paybridge_sandbox.paytrace import create_app as paytrace_app

@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from paybridge.connectors.paytrace import TransactionRecord
-from paybridge.demo import DemoSummary, demo_expected, run_demo, summary_json
+from paybridge.harness.demo import DemoSummary, demo_expected, run_demo, summary_json
 
 CARD = "4012000098765439"
 

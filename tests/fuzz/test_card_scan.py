@@ -20,6 +20,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine, MetaData, select
 
+from paybridge.app.engine import Engine as PayBridge
 from paybridge.connectors.paytrace import (
     Address,
     CreditCard,
@@ -29,7 +30,6 @@ from paybridge.connectors.paytrace import (
 from paybridge.errors import PayBridgeError
 from paybridge.security.cardguard import RedactingFilter, card_numbers_in_text
 from paybridge.security.logredact import install_log_redaction
-from paybridge.services import Engine as PayBridge
 from paybridge.store import open_engine
 from tests.conftest import asgi_client
 from tests.integration.web.support import secured_app

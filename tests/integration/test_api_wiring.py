@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from paybridge.services import build_api
+from paybridge.app.api import build_api
 from tests.conftest import asgi_client
 from tests.integration import test_order_to_cash as o2c
 from tests.integration.test_order_to_cash import World, drain, lines_by_reference, open_profile

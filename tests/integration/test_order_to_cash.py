@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from paybridge.app.engine import Engine
 from paybridge.clock import ManualClock
 from paybridge.connectors.paytrace import CustomerSaleRequest
 from paybridge.errors import DeclinedError
-from paybridge.services import Engine
 from tests.sandboxes import open_profile, open_sandboxes
 
 START = datetime(2026, 3, 10, 18, 0, tzinfo=UTC)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from paybridge.chaos import PLANTED_CARD, stored_card_numbers
 from paybridge.clock import ManualClock
+from paybridge.harness.chaos import PLANTED_CARD, stored_card_numbers
 from paybridge.runtime.cursors import Cursors
 from paybridge.store import open_engine
 

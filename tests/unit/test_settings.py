@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from paybridge.app.settings import load_settings
+from paybridge.config import resolve_secret
 from paybridge.errors import ConfigError
-from paybridge.settings import load_settings, resolve_secret
 
 
 def test_yaml_and_environment_overlay(tmp_path: Path) -> None:

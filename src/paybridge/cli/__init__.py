@@ -65,7 +65,7 @@ def demo(
     ] = None,
 ) -> None:
     """Start both sandboxes and the engine; a storefront makes payments that reach D365."""
-    from paybridge.demo import run_demo, summary_json
+    from paybridge.harness.demo import run_demo, summary_json
 
     try:
         summary = asyncio.run(
@@ -105,7 +105,7 @@ def worker(
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Worker loops.")] = 1,
 ) -> None:
     """Run the engine: the scheduler (PayTrace poller) and the queue workers, until SIGTERM."""
-    from paybridge.services import build_engine
+    from paybridge.app.engine import build_engine
 
     settings = settings_from(config)
     _logging()
@@ -114,6 +114,8 @@ def worker(
         engine = build_engine(settings)
         stop = asyncio.Event()
         await _until_signal(stop)
+        jobs = ", ".join(job.name for job in engine.scheduler.jobs)
+        err.print(f"worker ready: {', '.join(engine.worker.handlers)} handled; jobs {jobs}")
         try:
             await engine.run(stop, concurrency=concurrency)
         finally:
@@ -137,7 +139,8 @@ def serve(
     """
     import uvicorn
 
-    from paybridge.services import build_api, build_engine
+    from paybridge.app.api import build_api
+    from paybridge.app.engine import build_engine
     from paybridge.web.server import EmbeddedServer
 
     settings = settings_from(config)
@@ -189,7 +192,7 @@ def chaos(
     ] = 900.0,
 ) -> None:
     """Faults on both sandboxes, a worker killed at random; prove nothing is lost or doubled."""
-    from paybridge.chaos import run_chaos
+    from paybridge.harness.chaos import run_chaos
 
     if faults not in {"none", "flaky", "chaos"}:
         err.print("[red]error:[/red] --faults: use none, flaky or chaos")
@@ -222,7 +225,7 @@ def trace(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """The lineage of one payment: when each fact was seen, each step, and the D365 records."""
-    from paybridge.services import open_store
+    from paybridge.app.store import open_store
 
     if not transaction_id.strip().isdigit():
         err.print("[red]error:[/red] transaction_id: a PayTrace transaction id is a number")
@@ -261,7 +264,7 @@ def dlq_list(
     match: Annotated[str | None, typer.Option(help="Only keys or reasons containing this.")] = None,
 ) -> None:
     """Dead letters with their reason."""
-    from paybridge.services import open_store
+    from paybridge.app.store import open_store
 
     store = open_store(settings_from(config).store.url)
     table = Table(title="Dead letters")
@@ -281,8 +284,8 @@ def dlq_show(
     config: ConfigOption = None,
 ) -> None:
     """One dead letter: reason, attempts, last error and its payload (redacted)."""
+    from paybridge.app.store import open_store
     from paybridge.security.cardguard import redact
-    from paybridge.services import open_store
 
     row = open_store(settings_from(config).store.url).queue.dead_letter(message_id)
     if row is None:
@@ -318,7 +321,7 @@ def dlq_replay(
     config: ConfigOption = None,
 ) -> None:
     """Put dead letters back in the queue after a fix: one by id, or all that match."""
-    from paybridge.services import open_store
+    from paybridge.app.store import open_store
 
     if (message_id is None) == (not all_):
         err.print("[red]error:[/red] message_id: give one id, or --all (optionally with --match)")
@@ -343,7 +346,7 @@ def dlq_purge(
     config: ConfigOption = None,
 ) -> None:
     """Drop one dead letter for good; the fact stays known, so it is not taken in again."""
-    from paybridge.services import open_store
+    from paybridge.app.store import open_store
 
     if not open_store(settings_from(config).store.url).queue.purge(message_id):
         err.print(f"[red]error:[/red] message_id: no dead letter {message_id}")
@@ -359,7 +362,7 @@ def xref_link(
     config: ConfigOption = None,
 ) -> None:
     """Link a PayTrace customer profile to a D365 customer."""
-    from paybridge.services import open_store
+    from paybridge.app.store import open_store
 
     company, slash, account = d365_customer.partition("/")
     if not slash or not company or not account:
@@ -375,7 +378,7 @@ def xref_link(
 @friendly
 def xref_list(config: ConfigOption = None) -> None:
     """All PayTrace customer -> D365 customer links."""
-    from paybridge.services import open_store
+    from paybridge.app.store import open_store
 
     for source, target in sorted(
         open_store(settings_from(config).store.url).xref.all("paytrace_customer").items()

@@ -14,14 +14,14 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from paybridge.cli.common import ConfigOption, err, friendly, out, settings_from
-from paybridge.errors import DataError
-from paybridge.flows.charging import (
+from paybridge.charging.service import (
     ChargeOutcome,
     ChargeRequest,
     ChargeService,
     IdempotencyConflict,
 )
+from paybridge.cli.common import ConfigOption, err, friendly, out, settings_from
+from paybridge.errors import DataError
 
 EXIT_CODES = {"approved": 0, "declined": 1, "in_doubt": 1}
 
@@ -95,7 +95,7 @@ def charge(
     config: ConfigOption = None,
 ) -> None:
     """Charge a D365 invoice or sales order to its customer's PayTrace profile."""
-    from paybridge.services import build_engine
+    from paybridge.app.engine import build_engine
 
     request = _request(invoice, order, company, amount, mode)
     key = key or f"cli-{uuid.uuid4()}"
@@ -104,7 +104,7 @@ def charge(
     async def main() -> int:
         engine = build_engine(settings)
         try:
-            return await run_charge(ChargeService.from_engine(engine), request, key)
+            return await run_charge(engine.charges, request, key)
         finally:
             await engine.aclose()
 

@@ -11,8 +11,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from paybridge.app.settings import Settings, load_settings
 from paybridge.errors import PayBridgeError
-from paybridge.settings import Settings, load_settings
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
+from paybridge.app.settings import load_settings
 from paybridge.cli.common import ConfigOption, err, friendly, out
 from paybridge.errors import ConfigError, DataError
-from paybridge.settings import load_settings
 
 mapping_app = typer.Typer(
     help="Mapping templates: list, check, preview, dry-run.", no_args_is_help=True
@@ -19,7 +19,7 @@ mapping_app = typer.Typer(
 
 
 def _templates(config: Path | None) -> Any:
-    from paybridge.services import templates_for
+    from paybridge.app.clients import templates_for
 
     return templates_for(load_settings(config))
 
@@ -65,8 +65,8 @@ def check(
     ] = None,
 ) -> None:
     """Check every template against D365's $metadata: fields, types, read-only, required, enums."""
+    from paybridge.app.clients import fetch_metadata
     from paybridge.mapping import check_templates, schema_from_csdl
-    from paybridge.services import fetch_metadata
 
     templates = _templates(config)
     if metadata is not None:
@@ -119,9 +119,10 @@ def dry_run(
     config: ConfigOption = None,
 ) -> None:
     """Re-map a ledgered event with a newer template version and print what would differ."""
-    from paybridge.flows.payment_posting import LINE_STEP, replay_context
+    from paybridge.app.store import open_store
+    from paybridge.keys import LINE_STEP
     from paybridge.mapping import dry_run_diff, format_diff
-    from paybridge.services import open_store
+    from paybridge.o2c.posting import replay_context
 
     settings = load_settings(config)
     templates = _templates(config)

@@ -21,12 +21,12 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from paybridge.app.engine import build_engine
+from paybridge.app.settings import Settings, load_settings
 from paybridge.clock import SystemClock
 from paybridge.errors import ConfigError, PayBridgeError
-from paybridge.flows.reconcile import MatchClass, ReconcileSettings
-from paybridge.reports import FORMATS, Format, render
-from paybridge.services import build_engine, build_reconciler
-from paybridge.settings import Settings, load_settings
+from paybridge.reconcile import MatchClass, ReconcileSettings
+from paybridge.reconcile.render import FORMATS, Format, render
 
 err = Console(stderr=True)
 
@@ -76,7 +76,7 @@ async def run_reconcile(
 ) -> int:
     engine = build_engine(settings, clock=SystemClock())
     try:
-        reconciler = build_reconciler(engine, reconcile)
+        reconciler = engine.reconciler(reconcile)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
         with Progress(*columns, TimeElapsedColumn(), console=err, transient=True) as progress:
             report = await reconciler.run(day, company, heal=heal, progress=_Bar(progress))

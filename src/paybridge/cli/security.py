@@ -17,13 +17,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from paybridge.app.settings import load_settings
 from paybridge.cli.common import ConfigOption, err, friendly, out
 from paybridge.clock import SystemClock
 from paybridge.errors import ConfigError
 from paybridge.security.context import SecurityContext, open_security
 from paybridge.security.keyring import decode_key, new_key_text, write_key_file
 from paybridge.security.rotation import rotate
-from paybridge.settings import load_settings
 from paybridge.store import open_engine
 
 vault_app = typer.Typer(

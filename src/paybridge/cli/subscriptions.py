@@ -15,11 +15,9 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from paybridge.cli.common import ConfigOption, err, friendly, out, settings_from
-from paybridge.clock import SystemClock
-from paybridge.errors import DataError
-from paybridge.flows.subscription_store import SubscriptionStore
-from paybridge.flows.subscriptions import (
+from paybridge.app.settings import Settings
+from paybridge.billing.store import SubscriptionStore
+from paybridge.billing.subscriptions import (
     NewSubscription,
     Schedule,
     Subscription,
@@ -27,8 +25,10 @@ from paybridge.flows.subscriptions import (
     parse_frequency,
     reference_prefix,
 )
+from paybridge.cli.common import ConfigOption, err, friendly, out, settings_from
+from paybridge.clock import SystemClock
+from paybridge.errors import DataError
 from paybridge.model import Money
-from paybridge.settings import Settings
 
 subscriptions_app = typer.Typer(
     help="Recurring billing: subscriptions charged on PayTrace's frequencies, with dunning.",
@@ -47,7 +47,7 @@ def _invalid(exc: DataError) -> typer.Exit:
 
 
 def _open(config: Any) -> tuple[SubscriptionStore, Settings]:
-    from paybridge.services import open_store
+    from paybridge.app.store import open_store
 
     settings = settings_from(config)
     clock = SystemClock()

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from paybridge.keys import paytrace_fact
 from paybridge.model.money import Money
 
 
@@ -68,4 +69,4 @@ class Transaction(BaseModel):
 
     @property
     def key(self) -> str:
-        return f"paytrace:{self.transaction_id}:{self.kind.value}"
+        return paytrace_fact(self.transaction_id, self.kind.value)

@@ -7,7 +7,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, insert, update
 from sqlalchemy.exc import IntegrityError
@@ -32,10 +33,42 @@ class PeriodicJob:
     def slot(self, now: datetime) -> int:
         return int((now.timestamp() - self.offset_seconds) // self.period_seconds)
 
+    def invoke(self, slot: int) -> Awaitable[object]:
+        return self.run()
+
+
+DayJob = Callable[[date], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class DailyJob:
+    """``run(day)`` once per local day, at the first tick at or after ``at`` in ``timezone``.
+
+    The slot is the local date whose ``at`` last passed, so an engine started after ``at`` (or
+    down at that moment) catches up at once, and a DST change never skips or repeats a day.
+    ``run`` receives that date.
+    """
+
+    name: str
+    at: time
+    timezone: str
+    run: DayJob
+
+    def slot(self, now: datetime) -> int:
+        local = now.astimezone(ZoneInfo(self.timezone))
+        day = local.date() if local.time() >= self.at else local.date() - timedelta(days=1)
+        return day.toordinal()
+
+    def invoke(self, slot: int) -> Awaitable[object]:
+        return self.run(date.fromordinal(slot))
+
+
+ScheduledJob = PeriodicJob | DailyJob
+
 
 class Scheduler:
     def __init__(
-        self, engine: Engine, clock: Clock, jobs: list[PeriodicJob], *, worker: str
+        self, engine: Engine, clock: Clock, jobs: list[ScheduledJob], *, worker: str
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -44,7 +77,7 @@ class Scheduler:
         self._done: dict[str, int] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
 
-    def claim(self, job: PeriodicJob, slot: int) -> bool:
+    def claim(self, job: ScheduledJob, slot: int) -> bool:
         """True for exactly one worker per (job, slot): the insert is the lock."""
         try:
             with self.engine.begin() as conn:
@@ -57,7 +90,7 @@ class Scheduler:
             return False
         return True
 
-    def _finish(self, job: PeriodicJob, slot: int, outcome: str) -> None:
+    def _finish(self, job: ScheduledJob, slot: int, outcome: str) -> None:
         with contextlib.suppress(Exception), self.engine.begin() as conn:
             conn.execute(
                 update(schedule_runs)
@@ -90,9 +123,9 @@ class Scheduler:
             await asyncio.gather(*started)
         return names
 
-    async def _run(self, job: PeriodicJob, slot: int) -> None:
+    async def _run(self, job: ScheduledJob, slot: int) -> None:
         try:
-            result = await job.run()
+            result = await job.invoke(slot)
             self._finish(job, slot, f"ok {result}" if result is not None else "ok")
         except Exception as exc:  # a failed run is recorded; the next period tries again
             log.warning("job %s failed: %s", job.name, exc)

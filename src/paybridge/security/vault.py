@@ -226,5 +226,5 @@ class Vault:
         return [kid for kid in self._keyring.ids if kid != active and kid not in used]
 
     def resolver(self) -> Callable[[str], str]:
-        """``name -> value``, for ``paybridge.settings.resolve_secret(..., vault=...)``."""
+        """``name -> value``, for ``paybridge.config.resolve_secret(..., vault=...)``."""
         return self.get

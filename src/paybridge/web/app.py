@@ -68,7 +68,7 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
 
 
 def create_web_app(**state: Any) -> FastAPI:
-    """The app; ``state`` (services built by ``paybridge.services``) is kept on ``app.state``."""
+    """The app; ``state`` (services built by ``paybridge.app.engine``) is kept on ``app.state``."""
     app = FastAPI(
         title="PayBridge",
         version=__version__,

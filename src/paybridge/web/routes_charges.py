@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from paybridge.flows.charging import (
+from paybridge.charging.service import (
     ChargeOutcome,
     ChargeRequest,
     ChargeService,
@@ -84,10 +84,11 @@ CHARGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def charge_service(request: Request) -> ChargeService:
-    """The app's ChargeService: ``app.state.charges``, else built once from ``app.state.engine``."""
+    """The ChargeService the composition root handed to the app (``app.state.charges``)."""
     service = getattr(request.app.state, "charges", None)
-    if isinstance(service, ChargeService):
-        return service
+    if not isinstance(service, ChargeService):
+        raise RuntimeError("build the app with paybridge.app.build_api: no charge service")
+    return service
     engine = getattr(request.app.state, "engine", None)
     if engine is None:
         raise RuntimeError("set app.state.charges or app.state.engine to serve /v1/charges")

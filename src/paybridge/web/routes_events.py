@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from paybridge.flows.events_in import ClaimRefused, EventIntake, InboundEvent, parse_event
+from paybridge.o2c.events import ClaimRefused, EventIntake, InboundEvent, parse_event
 from paybridge.security.webhooks import VerifiedEvent
 from paybridge.web.auth import ErrorBody, audit
 from paybridge.web.signatures import SIGNED_RESPONSES, signed_event
@@ -38,10 +38,11 @@ class EventAccepted(BaseModel):
 
 
 def event_intake(request: Request) -> EventIntake:
-    """The app's EventIntake: ``app.state.event_intake``, else built once from the engine."""
+    """The EventIntake the composition root handed to the app (``app.state.event_intake``)."""
     intake = getattr(request.app.state, "event_intake", None)
-    if isinstance(intake, EventIntake):
-        return intake
+    if not isinstance(intake, EventIntake):
+        raise RuntimeError("build the app with paybridge.app.build_api: no event intake")
+    return intake
     engine = getattr(request.app.state, "engine", None)
     if engine is None:
         raise RuntimeError("set app.state.event_intake or app.state.engine to serve /v1/events")

@@ -1,4 +1,4 @@
-"""Both sandboxes in-process on manual clocks, an engine, and the billing run wired as services would."""
+"""Both sandboxes in-process on manual clocks, and an engine built with billing enabled (its own run)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,17 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from paybridge.app.engine import Engine
+from paybridge.app.settings import Settings
+from paybridge.app.store import Store, open_store
+from paybridge.billing.run import BillingRun
+from paybridge.billing.settings import BillingSettings
+from paybridge.billing.store import SubscriptionStore
+from paybridge.billing.subscriptions import Frequency, NewSubscription, Schedule, Subscription
 from paybridge.clock import ManualClock
 from paybridge.connectors.paytrace import Address, CreditCard, CustomerCreateRequest
-from paybridge.flows.billing_run import BillingRun, build_billing
-from paybridge.flows.dunning import ALERT_TOPIC, BillingSettings, log_alerts
-from paybridge.flows.subscription_store import SubscriptionStore
-from paybridge.flows.subscriptions import Frequency, NewSubscription, Schedule, Subscription
+from paybridge.keys import ALERT_TOPIC
 from paybridge.model import Money
-from paybridge.services import Engine, Store, open_store
-from paybridge.settings import Settings
 from paybridge_sandbox.dynamics import create_app as dynamics_app
 from paybridge_sandbox.paytrace import SandboxClock
 from paybridge_sandbox.paytrace import create_app as paytrace_app
@@ -127,7 +129,6 @@ def make_engine(
         settings, clock=clock, pt_http=pt_http, d_http=d_http, d365_app=d365,
         store=store, worker_name=name,
     )  # fmt: skip
-    engine.worker.handlers[ALERT_TOPIC] = log_alerts  # what services will wire
     return engine
 
 
@@ -139,11 +140,10 @@ async def open_world(
     pt_clock = SandboxClock(START)
     pt = paytrace_app(clock=pt_clock)
     d365 = dynamics_app()
-    config = sandbox_settings(tmp_path)
+    config = sandbox_settings(tmp_path, billing=settings or BillingSettings(enabled=True))
     async with sandbox_http(pt, d365) as (pt_http, d_http):
         engine = make_engine(config, clock, pt_http, d_http, d365)
-        subs = SubscriptionStore(engine.store.engine, clock, engine.store.xref)
-        billing = build_billing(engine, settings or BillingSettings(), subs)
+        subs, billing = engine.subscriptions, engine.billing
         yield World(engine, clock, pt_clock, pt, d365, subs, billing, config, pt_http, d_http)
 
 

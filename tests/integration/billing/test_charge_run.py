@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from paybridge.flows.subscriptions import ChargeStatus, SubscriptionStatus
+from paybridge.billing.subscriptions import ChargeStatus, SubscriptionStatus
 from paybridge.model import Money
 from tests.integration.billing.conftest import World
 
@@ -96,7 +96,7 @@ async def test_dunning_retries_on_days_1_3_7_then_holds_and_a_later_success_clea
     assert world.alert_kinds() == ["declined", "declined", "declined", "dunning_exhausted",
                                    "on_hold"]  # fmt: skip
 
-    caplog.set_level(logging.WARNING, logger="paybridge.flows.dunning")
+    caplog.set_level(logging.WARNING, logger="paybridge.billing.dunning")
     await world.drain()
     assert "billing alert on_hold" in caplog.text and "usmf/US-001" in caplog.text
     assert all(m["status"] == "done" for m in world.messages("billing.alert"))

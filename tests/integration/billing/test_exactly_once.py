@@ -9,12 +9,17 @@ from typing import Any
 
 import pytest
 
+from paybridge.billing.run import JOB_NAME
+from paybridge.billing.subscriptions import ChargeStatus
 from paybridge.connectors.paytrace import Recurrence, RecurrenceCreateRequest
-from paybridge.flows.billing_run import CHARGE_STEP, billing_job, build_billing
-from paybridge.flows.dunning import BillingSettings
-from paybridge.flows.subscriptions import ChargeStatus
+from paybridge.keys import BILLING_CHARGE_STEP as CHARGE_STEP
 from paybridge.runtime.scheduler import Scheduler
 from tests.integration.billing.conftest import SALE_PATH, World
+
+
+def billing_job(engine: Any) -> Any:
+    """The billing job the engine scheduled (billing is enabled in the world's settings)."""
+    return next(job for job in engine.scheduler.jobs if job.name == JOB_NAME)
 
 
 class Killed(BaseException):
@@ -46,7 +51,7 @@ async def test_a_lost_answer_is_looked_up_after_a_restart_never_charged_again(
     assert world.messages("payment") == []
 
     restarted = world.engine_like("after-restart")
-    assert await build_billing(restarted, BillingSettings()).run() == "1 approved"
+    assert await restarted.billing.run() == "1 approved"
     one_payment(world, key)
     assert len(world.sandbox_charges(key)) == 1
 
@@ -72,7 +77,7 @@ async def test_a_run_killed_between_intent_and_answer_charges_once_on_rerun(
     charged = 1 if moment == "after the request" else 0
     assert len(world.approved(key)) == charged
 
-    rerun = build_billing(world.engine_like("rerun"), BillingSettings())
+    rerun = world.engine_like("rerun").billing
     if not charged:  # PayTrace shows nothing yet: trusted as absent only after the grace
         assert await rerun.run() == "1 in_doubt"
         assert world.approved(key) == []
@@ -89,10 +94,9 @@ async def test_two_schedulers_on_one_store_charge_each_period_once(world: World)
         await world.profile(f"TWO-{n}")
         subs.append(world.add(f"TWO-{n}", f"1{n}.00", d365=f"usmf/US-00{n + 1}"))
     second = world.engine_like("worker-2")
-    settings = BillingSettings()
-    first_s = Scheduler(world.engine.store.engine, world.clock, [billing_job(world.engine, settings)],
+    first_s = Scheduler(world.engine.store.engine, world.clock, [billing_job(world.engine)],
                         worker="worker-1")  # fmt: skip
-    second_s = Scheduler(second.store.engine, world.clock, [billing_job(second, settings)],
+    second_s = Scheduler(second.store.engine, world.clock, [billing_job(second)],
                          worker="worker-2")  # fmt: skip
     started = await asyncio.gather(first_s.tick(), second_s.tick())
     assert sorted(name for names in started for name in names) == ["billing.charge"]
@@ -124,7 +128,7 @@ async def test_two_overlapping_runs_still_charge_each_period_once(
         subs.append(world.add(f"RACE-{n}", f"2{n}.00"))
     second = world.engine_like("worker-2")
     slow_sales(monkeypatch, world.engine, second)
-    other = build_billing(second, BillingSettings())
+    other = second.billing
     first_pass = await asyncio.gather(world.billing.run(), other.run())
     assert all("approved" in result for result in first_pass)  # both runs charged some
     world.advance(minutes=11)  # anything left in doubt is looked up now

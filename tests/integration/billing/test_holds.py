@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from paybridge.flows.dunning import HOLD_STEP, BillingSettings, DunningSettings
+from paybridge.billing.settings import BillingSettings, DunningSettings
+from paybridge.keys import HOLD_STEP
 from paybridge.model import Money
 from tests.integration.billing.conftest import World, open_world
 

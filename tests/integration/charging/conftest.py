@@ -14,12 +14,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from paybridge.app.engine import Engine
+from paybridge.charging.service import ChargeService
 from paybridge.clock import ManualClock
-from paybridge.flows.charging import CHARGE_RESOLVE_TOPIC, ChargeService
 from paybridge.security.context import SecurityContext, open_security
 from paybridge.security.keyring import Keyring
 from paybridge.security.webhooks import sign
-from paybridge.services import Engine
 from paybridge.web.app import create_web_app
 from paybridge.web.routes_admin import install_security
 from paybridge.web.routes_charges import router as charges_router
@@ -87,7 +87,7 @@ def _secured_app(engine: Engine, service: ChargeService, clock: ManualClock) -> 
         engine.store.engine, clock=clock, keyring=Keyring.of([bytes(range(32))]), charge_burst=100
     )
     security.verifier(INBOUND_SOURCE, [EVENT_SECRET])
-    app = create_web_app(engine=engine, charges=service)
+    app = create_web_app(charges=service, event_intake=engine.events)
     install_security(app, security)
     app.include_router(charges_router)
     app.include_router(events_router)
@@ -99,8 +99,7 @@ def _secured_app(engine: Engine, service: ChargeService, clock: ManualClock) -> 
 async def world(tmp_path: Path) -> AsyncIterator[ChargeWorld]:
     async with open_sandboxes(tmp_path, START) as box:
         engine, clock, pt = box.engine, box.clock, box.pt_app
-        service = ChargeService.from_engine(engine)
-        engine.worker.handlers[CHARGE_RESOLVE_TOPIC] = service.resolve
+        service = engine.charges
         parts = _secured_app(engine, service, clock)
         async with asgi_client(parts.app, BASE) as api:
             yield ChargeWorld(

@@ -11,11 +11,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-import paybridge.services as services
+import paybridge.app.engine as services
+from paybridge.app.engine import Engine, build_engine
+from paybridge.app.settings import Settings
 from paybridge.cli.charge import charge
 from paybridge.clock import ManualClock
-from paybridge.services import Engine, build_engine
-from paybridge.settings import Settings
 from paybridge_sandbox.dynamics import create_app as dynamics_app
 from paybridge_sandbox.paytrace import SandboxClock
 from paybridge_sandbox.paytrace import create_app as paytrace_app

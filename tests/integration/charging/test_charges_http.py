@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from paybridge.flows.charging import ChargeRequest
+from paybridge.charging.service import ChargeRequest
 from tests.integration.charging.conftest import ChargeWorld, open_profile
 
 pytestmark = pytest.mark.anyio
@@ -265,7 +265,7 @@ async def test_a_charge_abandoned_by_a_dead_process_is_swept_and_resolved(
     # and before the outcome was written; the intent says the charge was sent.
     from sqlalchemy import update
 
-    from paybridge.flows.charging import CHARGE_STEP
+    from paybridge.keys import CHARGE_STEP
     from paybridge.runtime.intents import SENT
     from paybridge.store.schema import intents
     from paybridge.store.schema_charges import charges

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from paybridge.app.engine import Engine
 from paybridge.clock import ManualClock
 from paybridge.connectors.dynamics import F, Query
 from paybridge.connectors.paytrace import (
@@ -21,10 +22,9 @@ from paybridge.connectors.paytrace import (
     CustomerSaleRequest,
 )
 from paybridge.errors import DeclinedError
-from paybridge.flows.payment_posting import PaymentPoster
-from paybridge.flows.paytrace_ingest import PAYMENT_TOPIC
-from paybridge.services import Engine
-from paybridge.settings import OrderToCashSettings
+from paybridge.keys import PAYMENT_TOPIC
+from paybridge.o2c.posting import PaymentPoster
+from paybridge.o2c.settings import OrderToCashSettings
 from paybridge_sandbox.dynamics import create_app as dynamics_app
 from paybridge_sandbox.paytrace import SandboxClock
 from paybridge_sandbox.paytrace import create_app as paytrace_app

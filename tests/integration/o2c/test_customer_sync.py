@@ -8,9 +8,9 @@ import pytest
 from pydantic import SecretStr
 
 from paybridge.connectors.paytrace import Address, CustomerExportRequest, CustomerUpdateRequest
-from paybridge.flows.customer_sync import CardTokens, CustomerCreator, CustomerSync
+from paybridge.customers.settings import CustomerSyncSettings
+from paybridge.customers.sync import CardTokens, CustomerCreator, CustomerSync, NewCustomerPolicy
 from paybridge.mapping import load_templates
-from paybridge.settings import CustomerSyncSettings, OrderToCashSettings
 from tests.integration.o2c.conftest import World, WorldFactory
 
 pytestmark = pytest.mark.anyio
@@ -24,7 +24,7 @@ def sync_of(world: World, settings: CustomerSyncSettings | None = None) -> Custo
     creator = CustomerCreator(
         engine.paytrace, engine.dynamics, engine.store.intents, engine.store.xref,
         templates.get("paytrace_customer_to_d365_customer"), engine.settings.dynamics,
-        OrderToCashSettings(), sync,
+        NewCustomerPolicy(), sync,
     )  # fmt: skip
     return CustomerSync(
         creator, engine.store.cursors, engine.store.ledger,

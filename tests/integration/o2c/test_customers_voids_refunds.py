@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 
 from paybridge.connectors.paytrace import TransactionRefundRequest, VoidRequest
-from paybridge.flows.journal_cutoff import post_journal
-from paybridge.settings import OrderToCashSettings
+from paybridge.o2c.cutoff import post_journal
+from paybridge.o2c.settings import OrderToCashSettings
 from tests.integration.o2c.conftest import WorldFactory
 
 pytestmark = pytest.mark.anyio

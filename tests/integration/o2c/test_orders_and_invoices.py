@@ -8,8 +8,8 @@ import pytest
 
 from paybridge.connectors.dynamics import F, Query
 from paybridge.connectors.paytrace import CaptureRequest
-from paybridge.flows.journal_cutoff import JournalPostingJob
-from paybridge.settings import OrderToCashSettings
+from paybridge.o2c.cutoff import JournalPostingJob
+from paybridge.o2c.settings import OrderToCashSettings
 from tests.integration.o2c.conftest import WorldFactory
 
 pytestmark = pytest.mark.anyio

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from paybridge.cli.reconcile import build_reconciler
+from paybridge.app.engine import Engine
 from paybridge.clock import ManualClock, sequential_ids
 from paybridge.connectors.paytrace import (
     Address,
@@ -23,13 +23,12 @@ from paybridge.connectors.paytrace import (
     CustomerSaleRequest,
     VoidRequest,
 )
-from paybridge.flows.reconcile import (
+from paybridge.reconcile import (
     BrandAccounts,
     CompanyReconcileSettings,
     Reconciler,
     ReconcileSettings,
 )
-from paybridge.services import Engine
 from paybridge_sandbox.dynamics import create_app as dynamics_app
 from paybridge_sandbox.paytrace import SandboxClock
 from paybridge_sandbox.paytrace import create_app as paytrace_app
@@ -113,7 +112,7 @@ async def open_world(tmp_path: Path) -> AsyncIterator[World]:
         engine = world_engine(tmp_path, clock, pt_http, d_http, d365)
         for account, name in (("110180", "Visa clearing"), ("110190", "Mastercard clearing")):
             await engine.dynamics.create("MainAccounts", {"MainAccountId": account, "Name": name})
-        reconciler = build_reconciler(engine, reconcile_settings(), sequential_ids("run-"))
+        reconciler = engine.reconciler(reconcile_settings(), sequential_ids("run-"))
         yield World(engine, clock, pt_clock, d365, pt, reconciler)
 
 

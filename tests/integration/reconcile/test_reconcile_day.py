@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from paybridge.flows.reconcile import MatchClass, ReconciliationReport
+from paybridge.reconcile import MatchClass, ReconciliationReport
 from tests.integration.reconcile.conftest import DAY, World, build_day
 
 

@@ -16,11 +16,11 @@ import typer
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
+from paybridge.app.engine import Engine
+from paybridge.app.settings import Settings
 from paybridge.cli import reconcile as cli_module
 from paybridge.clock import SystemClock
-from paybridge.reports import render
-from paybridge.services import Engine
-from paybridge.settings import Settings
+from paybridge.reconcile.render import render
 from tests.conftest import asgi_client
 from tests.integration.reconcile.conftest import (
     D365,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from paybridge.flows.reconcile import imbalance
+from paybridge.reconcile import imbalance
 from tests.integration.reconcile.conftest import DAY, World, build_day
 
 

@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from paybridge.flows.dunning import ALERT_TOPIC, alert_envelope, log_alerts
+from paybridge.billing.dunning import alert_envelope, log_alerts
+from paybridge.keys import ALERT_TOPIC
 
 
 def test_an_alert_is_keyed_per_charge_kind_and_attempt_and_redacted() -> None:
@@ -24,7 +25,7 @@ def test_an_alert_is_keyed_per_charge_kind_and_attempt_and_redacted() -> None:
 
 @pytest.mark.anyio
 async def test_the_stand_in_channel_logs_each_alert(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="paybridge.flows.dunning")
+    caplog.set_level(logging.WARNING, logger="paybridge.billing.dunning")
     envs = [
         alert_envelope("on_hold", "sub:1:2026-01-31", 1, d365="usmf/US-001", reason="held"),
         alert_envelope("recovered", "sub:2:2026-02-28", 2, reason="paid"),

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from paybridge.flows.dunning import BillingSettings, DunningSettings, next_attempt
-from paybridge.flows.subscriptions import (
+from paybridge.billing.dunning import BillingSettings, DunningSettings, next_attempt
+from paybridge.billing.subscriptions import (
     PAYTRACE_CODES,
     Frequency,
     Schedule,

@@ -7,16 +7,16 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from paybridge.clock import ManualClock
-from paybridge.errors import DataError
-from paybridge.flows.subscription_store import SubscriptionStore
-from paybridge.flows.subscriptions import (
+from paybridge.billing.store import SubscriptionStore
+from paybridge.billing.subscriptions import (
     ChargeStatus,
     Frequency,
     NewSubscription,
     Schedule,
     SubscriptionStatus,
 )
+from paybridge.clock import ManualClock
+from paybridge.errors import DataError
 from paybridge.model import Money
 from paybridge.runtime.ledger import Xref
 from paybridge.store import open_engine

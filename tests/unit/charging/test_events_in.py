@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from paybridge.clock import ManualClock
 from paybridge.connectors.paytrace import TransactionRecord
-from paybridge.flows.events_in import ClaimRefused, EventIntake, InboundEvent, parse_event
-from paybridge.flows.paytrace_ingest import PAYMENT_TOPIC, UNREADABLE_TOPIC
+from paybridge.o2c.events import ClaimRefused, EventIntake, InboundEvent, parse_event
+from paybridge.o2c.facts import PAYMENT_TOPIC, UNREADABLE_TOPIC
 from paybridge.runtime.queue import SqlQueue
 from paybridge.store import open_engine
 

@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from paybridge.clock import ManualClock
-from paybridge.errors import DataError
-from paybridge.flows.charge_records import (
+from paybridge.charging.records import (
     APPROVED,
     IN_DOUBT,
     OPEN,
@@ -21,6 +19,8 @@ from paybridge.flows.charge_records import (
     IdempotencyConflict,
     check_key,
 )
+from paybridge.clock import ManualClock
+from paybridge.errors import DataError
 from paybridge.runtime.ledger import Xref
 from paybridge.store import open_engine
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from paybridge.app.settings import load_settings
 from paybridge.clock import ManualClock
 from paybridge.errors import ConfigError
-from paybridge.flows.order_status import Documents, _documents
+from paybridge.o2c.order_status import Documents, _documents
 from paybridge.runtime.intents import DONE, SENT, IntentStore
-from paybridge.settings import load_settings
 from paybridge.store import open_engine
 
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from paybridge.flows.reconcile.columns import (
+from paybridge.reconcile.columns import (
     UNKNOWN,
     Codes,
     D365Columns,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from paybridge.flows.reconcile import heal_envelope
 from paybridge.model import Money, Transaction, TransactionKind, TransactionStatus
-from paybridge.reports import Amount, excel_date_format, format_amount, format_cell
+from paybridge.reconcile import heal_envelope
+from paybridge.reconcile.render import Amount, excel_date_format, format_amount, format_cell
 
 
 def sale() -> Transaction:

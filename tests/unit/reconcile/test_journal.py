@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from paybridge.errors import ConfigError
-from paybridge.flows.reconcile import (
+from paybridge.reconcile import (
     BrandAccounts,
     CompanyReconcileSettings,
     ReconcileSettings,
@@ -16,8 +16,8 @@ from paybridge.flows.reconcile import (
     imbalance,
     plan_settlement,
 )
-from paybridge.flows.reconcile.columns import Codes, PayTraceColumns
-from paybridge.flows.reconcile.journal import brand_nets
+from paybridge.reconcile.columns import Codes, PayTraceColumns
+from paybridge.reconcile.journal import brand_nets
 
 
 @pytest.mark.parametrize(

@@ -6,14 +6,14 @@ from decimal import Decimal
 
 import pytest
 
-from paybridge.flows.reconcile.batches import ReportedBatch
-from paybridge.flows.reconcile.columns import (
+from paybridge.reconcile.batches import ReportedBatch
+from paybridge.reconcile.columns import (
     Codes,
     D365Columns,
     LedgerColumns,
     PayTraceColumns,
 )
-from paybridge.flows.reconcile.matcher import (
+from paybridge.reconcile.matcher import (
     Expectations,
     Finding,
     MatchClass,

@@ -10,11 +10,11 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, select, update
 
 from paybridge.clock import ManualClock
+from paybridge.config import resolve_secret
 from paybridge.errors import ConfigError, DataError
 from paybridge.security.keyring import Keyring, kek_id, read_key_file, write_key_file
 from paybridge.security.rotation import rotate
 from paybridge.security.vault import Vault
-from paybridge.settings import resolve_secret
 from paybridge.store import open_engine
 from paybridge.store.schema_security import vault_secrets
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from paybridge.clock import Clock
 from paybridge.connectors.paytrace.requests import ExportByDateRangeRequest
 from paybridge.connectors.paytrace.responses import MERCHANT_TZ, BatchRecord, TransactionRecord
+from paybridge.keys import paytrace_fact
 
 ChangeKind = Literal["sale", "authorization", "capture", "refund", "void", "settlement", "decline"]
 # Within one transaction: it exists, then is captured, then voided, then settled.
@@ -210,7 +211,7 @@ class ChangePoller:
                 if kind in entry.kinds or kind in skip or (only is not None and kind not in only):
                     continue
                 entry.kinds.append(kind)
-                key = f"paytrace:{record.transaction_id}:{kind}"
+                key = paytrace_fact(str(record.transaction_id), kind)
                 changes.append(
                     TransactionChange(
                         key=key, transaction_id=record.transaction_id, kind=kind, record=record

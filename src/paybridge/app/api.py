@@ -1,0 +1,33 @@
+"""The web app of a built engine: security (keys, roles, audit, card guard) and every router."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from paybridge.app.engine import Engine
+from paybridge.config import resolve_secret
+from paybridge.web import routes_charges, routes_events
+from paybridge.web.app import create_web_app
+from paybridge.web.routes_admin import install_security
+
+
+def build_api(engine: Engine) -> FastAPI:
+    """The routers receive the engine's built services; none builds anything itself."""
+    settings = engine.settings
+    security = engine.security
+    for source, refs in settings.web.event_secrets.items():
+        security.verifier(
+            source,
+            [
+                resolve_secret(
+                    ref, f"web.event_secrets.{source}", vault=lambda name: security.vault.get(name)
+                )
+                for ref in refs
+            ],
+        )
+    app = create_web_app(charges=engine.charges, event_intake=engine.events)
+    install_security(app, security)
+    app.include_router(routes_charges.router)
+    if routes_events.INBOUND_SOURCE in settings.web.event_secrets:
+        app.include_router(routes_events.router)  # only with secrets to verify its signatures
+    return app

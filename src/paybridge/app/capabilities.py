@@ -1,0 +1,229 @@
+"""Each capability built from settings and the shared parts, with what it adds to the engine.
+
+One function per capability. Each returns the built services (for the API and the CLI) and its
+``Contribution``: the topics it publishes, its queue handlers and its scheduled jobs. ``engine``
+collects them and refuses to start when they don't fit (``runtime.wiring.check_wiring``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from paybridge.app.settings import Settings
+from paybridge.app.store import Store
+from paybridge.billing.dunning import log_alerts
+from paybridge.billing.run import JOB_NAME as BILLING_JOB
+from paybridge.billing.run import BillingRun
+from paybridge.billing.store import SubscriptionStore
+from paybridge.charging.records import ChargeRecords
+from paybridge.charging.service import ChargeService
+from paybridge.clock import Clock, IdFactory, uuid_ids
+from paybridge.connectors.dynamics import DynamicsClient
+from paybridge.connectors.paytrace import PayTraceClient
+from paybridge.connectors.paytrace.poller import ChangePoller
+from paybridge.customers.sync import (
+    TO_D365_TEMPLATE,
+    TO_PAYTRACE_TEMPLATE,
+    CustomerCreator,
+    CustomerSync,
+    NewCustomerPolicy,
+)
+from paybridge.keys import ALERT_TOPIC, CHARGE_RESOLVE_TOPIC, PAYMENT_TOPIC, UNREADABLE_TOPIC
+from paybridge.mapping import TemplateSet
+from paybridge.o2c.cutoff import JournalPostingJob
+from paybridge.o2c.events import EventIntake
+from paybridge.o2c.ingest import PayTraceIngest
+from paybridge.o2c.order_status import ORDER_TEMPLATE
+from paybridge.o2c.posting import PAYMENT_TEMPLATE, PaymentPoster
+from paybridge.reconcile.morning import JOB_NAME as MORNING_JOB
+from paybridge.reconcile.morning import MorningReconciliation
+from paybridge.reconcile.service import Reconciler
+from paybridge.reconcile.settings import ReconcileSettings
+from paybridge.runtime.envelope import Envelope, Outcome
+from paybridge.runtime.scheduler import DailyJob, PeriodicJob
+from paybridge.runtime.wiring import Contribution
+
+log = logging.getLogger(__name__)
+
+POLL_JOB = "paytrace.poll"
+CUTOFF_JOB = "d365.post_journals"
+SYNC_JOB = "customers.sync"
+SWEEP_JOB = "charges.sweep"
+
+
+@dataclass
+class Parts:
+    """What every capability is built from."""
+
+    settings: Settings
+    store: Store
+    paytrace: PayTraceClient
+    dynamics: DynamicsClient
+    templates: TemplateSet
+    clock: Clock
+
+
+def enabled_jobs(settings: Settings) -> dict[str, str]:
+    """Job name -> the setting that enables it: each must be scheduled, or the engine won't start."""
+    jobs = {POLL_JOB: "paytrace.poll_interval_seconds", SWEEP_JOB: "charging"}
+    if settings.o2c.post_journals:
+        jobs[CUTOFF_JOB] = "o2c.post_journals"
+    if settings.sync.enabled:
+        jobs[SYNC_JOB] = "sync.enabled"
+    if settings.billing.enabled:
+        jobs[BILLING_JOB] = "billing.enabled"
+    if settings.reconcile.schedule_at is not None:
+        jobs[MORNING_JOB] = "reconcile.schedule_at"
+    return jobs
+
+
+async def _dead_letter_unreadable(envs: Sequence[Envelope]) -> list[Outcome]:
+    return [Outcome.dead(str(env.payload.get("reason", "unreadable event"))) for env in envs]
+
+
+@dataclass
+class OrderToCash:
+    ingest: PayTraceIngest
+    poster: PaymentPoster
+    events: EventIntake
+    creator: CustomerCreator
+    contribution: Contribution
+
+
+def order_to_cash(parts: Parts, creator: CustomerCreator) -> OrderToCash:
+    s, store, clock = parts.settings, parts.store, parts.clock
+    poster = PaymentPoster(
+        parts.dynamics, store.intents, store.ledger, store.xref, store.cursors, s.dynamics,
+        parts.templates.get(PAYMENT_TEMPLATE), o2c=s.o2c,
+        order_template=parts.templates.get(ORDER_TEMPLATE), customers=creator,
+        paytrace=parts.paytrace,
+    )  # fmt: skip
+    poller = ChangePoller(
+        parts.paytrace,
+        clock=clock,
+        overlap=timedelta(seconds=s.poller.overlap_seconds),
+        lookback=timedelta(days=s.poller.lookback_days),
+        state_interval=timedelta(seconds=s.poller.state_interval_seconds),
+    )
+    ingest = PayTraceIngest(
+        poller, store.queue, store.cursors, store.engine,
+        currency=s.paytrace.currency, timezone=s.paytrace.timezone,
+    )  # fmt: skip
+    events = EventIntake(
+        parts.paytrace, store.queue, store.engine,
+        currency=s.paytrace.currency, timezone=s.paytrace.timezone,
+    )  # fmt: skip
+
+    async def poll() -> str:
+        result = await ingest.poll_once()
+        if result.new:
+            log.info("poll: %d changes, %d new", result.seen, result.new)
+        return f"{result.seen} seen, {result.new} new"
+
+    jobs: list[PeriodicJob | DailyJob] = [
+        PeriodicJob(POLL_JOB, s.paytrace.poll_interval_seconds, poll)
+    ]
+    if s.o2c.post_journals:
+        posting = JournalPostingJob(
+            parts.dynamics, store.intents, store.ledger, poster.book, post_at=s.o2c.post_at,
+            service=s.o2c.posting_service, timezone=s.dynamics.timezone, clock=clock,
+        )  # fmt: skip
+        jobs.append(PeriodicJob(CUTOFF_JOB, s.o2c.post_interval_seconds, posting.run))
+    contribution = Contribution(
+        "o2c",
+        publishes=frozenset({PAYMENT_TOPIC, UNREADABLE_TOPIC}),
+        handlers={PAYMENT_TOPIC: poster, UNREADABLE_TOPIC: _dead_letter_unreadable},
+        jobs=jobs,
+    )
+    return OrderToCash(ingest, poster, events, creator, contribution)
+
+
+def new_customer_policy(settings: Settings) -> NewCustomerPolicy:
+    o2c = settings.o2c
+    return NewCustomerPolicy(
+        group=o2c.new_customer_group,
+        party_type=o2c.new_customer_party_type,
+        prefix=o2c.new_customer_prefix,
+    )
+
+
+def customers(parts: Parts) -> tuple[CustomerCreator, Contribution]:
+    s, store = parts.settings, parts.store
+    creator = CustomerCreator(
+        parts.paytrace, parts.dynamics, store.intents, store.xref,
+        parts.templates.get(TO_D365_TEMPLATE), s.dynamics, new_customer_policy(s), s.sync,
+    )  # fmt: skip
+    jobs: list[PeriodicJob | DailyJob] = []
+    if s.sync.enabled:
+        sync = CustomerSync(
+            creator, store.cursors, store.ledger, parts.templates.get(TO_PAYTRACE_TEMPLATE), s.sync
+        )
+        jobs.append(PeriodicJob(SYNC_JOB, s.sync.interval_seconds, sync.run))
+    return creator, Contribution("customers", jobs=jobs)
+
+
+def charging(parts: Parts) -> tuple[ChargeService, Contribution]:
+    s, store = parts.settings, parts.store
+    grace = s.charging.in_doubt_grace_seconds or s.paytrace.timeout_seconds + 60
+    service = ChargeService(
+        paytrace=parts.paytrace, dynamics=parts.dynamics, intents=store.intents,
+        ledger=store.ledger, xref=store.xref, queue=store.queue,
+        records=ChargeRecords(store.engine, parts.clock), clock=parts.clock,
+        currency=s.paytrace.currency.upper(), in_doubt_grace=timedelta(seconds=grace),
+    )  # fmt: skip
+    contribution = Contribution(
+        "charging",
+        publishes=frozenset({CHARGE_RESOLVE_TOPIC, PAYMENT_TOPIC}),
+        handlers={CHARGE_RESOLVE_TOPIC: service.resolve},
+        jobs=[PeriodicJob(SWEEP_JOB, s.charging.sweep_interval_seconds, service.sweep)],
+    )
+    return service, contribution
+
+
+def billing(parts: Parts) -> tuple[SubscriptionStore, BillingRun, Contribution]:
+    s, store = parts.settings, parts.store
+    subscriptions = SubscriptionStore(store.engine, parts.clock, store.xref)
+    run = BillingRun(
+        subscriptions, parts.paytrace, parts.dynamics, store.queue, store.intents, store.ledger,
+        s.billing, currency=s.paytrace.currency, paytrace_timezone=s.paytrace.timezone,
+        clock=parts.clock,
+    )  # fmt: skip
+    jobs: list[PeriodicJob | DailyJob] = []
+    if s.billing.enabled:
+        jobs.append(PeriodicJob(BILLING_JOB, s.billing.interval_seconds, run.run))
+    # Alerts go to the log until the alerting channels exist; the topic is handled either way
+    # (a subscription changed from the CLI can raise one while billing is off).
+    contribution = Contribution(
+        "billing",
+        publishes=frozenset({ALERT_TOPIC, PAYMENT_TOPIC}),
+        handlers={ALERT_TOPIC: log_alerts},
+        jobs=jobs,
+    )
+    return subscriptions, run, contribution
+
+
+def reconciler(
+    parts: Parts, settings: ReconcileSettings | None = None, ids: IdFactory | None = None
+) -> Reconciler:
+    s = parts.settings
+    return Reconciler(
+        paytrace=parts.paytrace, dynamics=parts.dynamics, queue=parts.store.queue,
+        intents=parts.store.intents, ledger=parts.store.ledger, xref=parts.store.xref,
+        settings=settings or s.reconcile, currency=s.paytrace.currency,
+        paytrace_timezone=s.paytrace.timezone, company_timezone=s.dynamics.timezone,
+        clock=parts.clock, ids=ids or uuid_ids(),
+    )  # fmt: skip
+
+
+def reconciliation(parts: Parts) -> Contribution:
+    s = parts.settings.reconcile
+    jobs: list[PeriodicJob | DailyJob] = []
+    if s.schedule_at is not None:
+        morning = MorningReconciliation(lambda: reconciler(parts), s)
+        jobs.append(
+            DailyJob(MORNING_JOB, s.schedule_at, parts.settings.paytrace.timezone, morning.run)
+        )
+    return Contribution("reconcile", publishes=frozenset({PAYMENT_TOPIC}), jobs=jobs)

@@ -1,0 +1,92 @@
+"""The two systems' clients from settings: secrets resolved, one D365 limiter, templates loaded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from paybridge.app.settings import Settings
+from paybridge.clock import Clock
+from paybridge.config import resolve_secret
+from paybridge.connectors.dynamics import (
+    DynamicsClient,
+    MsalTokenProvider,
+    RequestLimiter,
+    TokenProvider,
+)
+from paybridge.connectors.dynamics.transport import RedirectTransport
+from paybridge.connectors.paytrace import PayTraceClient
+from paybridge.mapping import TemplateSet, load_templates
+
+Vault = Callable[[str], str]
+
+
+def msal_provider(
+    settings: Settings, http_client: httpx.Client | None = None, vault: Vault | None = None
+) -> MsalTokenProvider:
+    d = settings.dynamics
+    if http_client is None and d.login_redirect:
+        http_client = httpx.Client(
+            transport=RedirectTransport(
+                {d.authority_host: d.login_redirect}, transport=httpx.HTTPTransport()
+            ),
+            timeout=d.timeout_seconds,
+        )
+    return MsalTokenProvider(
+        d.client_id,
+        resolve_secret(d.client_secret, "dynamics.client_secret", vault=vault),
+        f"{d.authority_host.rstrip('/')}/{d.tenant}",
+        f"{d.base_url.rstrip('/')}/.default",
+        http_client=http_client,
+    )
+
+
+def templates_for(settings: Settings) -> TemplateSet:
+    """The templates the engine maps with: the shipped ones, or the configured folder."""
+    folder = settings.mapping.templates_dir
+    return load_templates(folder) if folder is not None else load_templates()
+
+
+def paytrace_client(
+    settings: Settings, http: httpx.AsyncClient, clock: Clock, vault: Vault | None
+) -> PayTraceClient:
+    pt = settings.paytrace
+    return PayTraceClient(
+        http,
+        username=resolve_secret(pt.username, "paytrace.username", vault=vault),
+        password=resolve_secret(pt.password, "paytrace.password", vault=vault),
+        integrator_id=resolve_secret(pt.integrator_id, "paytrace.integrator_id", vault=vault),
+        base_url=pt.base_url,
+        clock=clock,
+        timeout=pt.timeout_seconds,
+    )
+
+
+def dynamics_client(
+    settings: Settings,
+    http: httpx.AsyncClient,
+    clock: Clock,
+    vault: Vault | None,
+    token_provider: TokenProvider | None = None,
+) -> DynamicsClient:
+    """The D365 client; every call of the process goes through one shared request limiter."""
+    d = settings.dynamics
+    return DynamicsClient(
+        http,
+        base_url=d.base_url,
+        token_provider=token_provider or msal_provider(settings, vault=vault),
+        clock=clock,
+        limiter=RequestLimiter(rate=d.requests_per_second, burst=d.request_burst),
+    )
+
+
+async def fetch_metadata(settings: Settings) -> bytes:
+    """The configured D365 environment's ``$metadata`` document."""
+    async with httpx.AsyncClient(
+        verify=settings.dynamics.verify_tls, timeout=settings.dynamics.timeout_seconds
+    ) as http:
+        client = DynamicsClient(
+            http, base_url=settings.dynamics.base_url, token_provider=msal_provider(settings)
+        )
+        return await client.metadata_document()

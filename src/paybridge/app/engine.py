@@ -1,0 +1,166 @@
+"""The one composition root: the engine, every capability the settings enable, built once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+from dataclasses import dataclass, field
+
+import httpx
+
+from paybridge.app import capabilities as caps
+from paybridge.app.clients import dynamics_client, paytrace_client, templates_for
+from paybridge.app.settings import Settings
+from paybridge.app.store import Store, open_store
+from paybridge.billing.run import BillingRun
+from paybridge.billing.store import SubscriptionStore
+from paybridge.charging.service import ChargeService
+from paybridge.clock import Clock, IdFactory, SystemClock
+from paybridge.connectors.dynamics import DynamicsClient, TokenProvider
+from paybridge.connectors.paytrace import PayTraceClient
+from paybridge.customers.sync import CustomerCreator
+from paybridge.o2c.events import EventIntake
+from paybridge.o2c.ingest import PayTraceIngest
+from paybridge.o2c.posting import PaymentPoster
+from paybridge.reconcile.service import Reconciler
+from paybridge.reconcile.settings import ReconcileSettings
+from paybridge.runtime.retry import RetryPolicy
+from paybridge.runtime.scheduler import Scheduler
+from paybridge.runtime.wiring import Contribution, check_wiring
+from paybridge.runtime.worker import Worker
+from paybridge.security.context import SecurityContext, open_security
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Engine:
+    """Every capability, built once from settings; ``run`` works until ``stop`` is set."""
+
+    settings: Settings
+    store: Store
+    paytrace: PayTraceClient
+    dynamics: DynamicsClient
+    security: SecurityContext
+    clock: Clock
+    parts: caps.Parts
+    ingest: PayTraceIngest
+    poster: PaymentPoster
+    events: EventIntake
+    customers: CustomerCreator
+    charges: ChargeService
+    subscriptions: SubscriptionStore
+    billing: BillingRun
+    worker: Worker
+    scheduler: Scheduler
+    contributions: list[Contribution]
+    owned_clients: list[httpx.AsyncClient] = field(default_factory=list)
+
+    def reconciler(
+        self, settings: ReconcileSettings | None = None, ids: IdFactory | None = None
+    ) -> Reconciler:
+        """A reconciliation over the engine's clients and store (the CLI and the morning job)."""
+        return caps.reconciler(self.parts, settings, ids)
+
+    async def schedule_loop(self, stop: asyncio.Event) -> None:
+        """Tick the scheduler; each job's period is claimed in the store, so it runs once anywhere."""
+        tick = min(max(self.settings.paytrace.poll_interval_seconds / 4, 0.05), 1.0)
+        while not stop.is_set():
+            try:
+                await self.scheduler.tick(wait=False)
+            except Exception as exc:  # the store may be away; the worker loop says so too
+                log.warning("scheduler: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=tick)
+        await self.scheduler.stop()
+
+    async def run(self, stop: asyncio.Event, *, concurrency: int = 1) -> None:
+        workers = [self.worker] + [
+            self.worker.sibling(f"{self.worker.name}-{n}") for n in range(2, concurrency + 1)
+        ]
+        await asyncio.gather(self.schedule_loop(stop), *(w.run(stop) for w in workers))
+
+    async def aclose(self) -> None:
+        for client in self.owned_clients:
+            await client.aclose()
+
+
+def build_engine(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    paytrace_http: httpx.AsyncClient | None = None,
+    dynamics_http: httpx.AsyncClient | None = None,
+    token_provider: TokenProvider | None = None,
+    store: Store | None = None,
+    worker_name: str | None = None,
+) -> Engine:
+    """The engine; clients are built from settings unless injected (tests pass sandboxes).
+
+    Raises ConfigError, naming the topic or job, when a topic some capability publishes has no
+    handler or a job the settings enable is not scheduled.
+    """
+    clock = clock or SystemClock()
+    store = store or open_store(settings.store.url, clock)
+    security = open_security(store.engine, clock=clock)
+
+    def vault(name: str) -> str:  # only touched when a setting says vault:NAME
+        return security.vault.get(name)
+
+    owned: list[httpx.AsyncClient] = []
+    if paytrace_http is None:
+        paytrace_http = httpx.AsyncClient(
+            verify=settings.paytrace.verify_tls, timeout=settings.paytrace.timeout_seconds
+        )
+        owned.append(paytrace_http)
+    if dynamics_http is None:
+        dynamics_http = httpx.AsyncClient(
+            verify=settings.dynamics.verify_tls, timeout=settings.dynamics.timeout_seconds
+        )
+        owned.append(dynamics_http)
+    parts = caps.Parts(
+        settings=settings,
+        store=store,
+        paytrace=paytrace_client(settings, paytrace_http, clock, vault),
+        dynamics=dynamics_client(settings, dynamics_http, clock, vault, token_provider),
+        templates=templates_for(settings),
+        clock=clock,
+    )
+    creator, customer_part = caps.customers(parts)
+    o2c = caps.order_to_cash(parts, creator)
+    charges, charging_part = caps.charging(parts)
+    subscriptions, billing, billing_part = caps.billing(parts)
+    contributions = [
+        o2c.contribution,
+        customer_part,
+        charging_part,
+        billing_part,
+        caps.reconciliation(parts),
+    ]
+    handlers = check_wiring(contributions, caps.enabled_jobs(settings))
+    ws = settings.worker
+    name = worker_name or f"{socket.gethostname()}-{os.getpid()}"
+    worker = Worker(
+        store.queue,
+        handlers,
+        batch_size=ws.batch_size,
+        lease_seconds=ws.lease_seconds,
+        idle_seconds=ws.idle_seconds,
+        policy=RetryPolicy(max_attempts=ws.max_attempts),
+        policies={topic: RetryPolicy(**retry.model_dump()) for topic, retry in ws.retry.items()},
+        rng=rng,
+        name=name,
+    )
+    jobs = [job for part in contributions for job in part.jobs]
+    return Engine(
+        settings=settings, store=store, paytrace=parts.paytrace, dynamics=parts.dynamics,
+        security=security, clock=clock, parts=parts, ingest=o2c.ingest, poster=o2c.poster,
+        events=o2c.events, customers=creator, charges=charges, subscriptions=subscriptions,
+        billing=billing, worker=worker, scheduler=Scheduler(store.engine, clock, jobs, worker=name),
+        contributions=contributions, owned_clients=owned,
+    )  # fmt: skip

@@ -1,0 +1,152 @@
+"""Typed settings from a YAML file and ``PAYBRIDGE__SECTION__KEY`` environment variables, validated once.
+
+Secrets are never written in a settings file: a secret field holds a reference, ``env:NAME``
+(read from the environment at start-up) or ``vault:NAME`` (the credential vault). Programs that
+build settings in code (the demo, tests) may pass literal secrets, which never reach a file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, SecretStr, ValidationError, field_validator
+
+from paybridge.billing.settings import BillingSettings
+from paybridge.charging.settings import ChargingSettings
+from paybridge.config import Section
+from paybridge.connectors.dynamics.settings import DynamicsSettings
+from paybridge.connectors.paytrace.settings import PayTraceSettings
+from paybridge.customers.settings import CustomerSyncSettings
+from paybridge.errors import ConfigError
+from paybridge.o2c.settings import OrderToCashSettings, PollerSettings
+from paybridge.reconcile.settings import ReconcileSettings
+
+SECRET_FIELDS = {
+    ("paytrace", "username"),
+    ("paytrace", "password"),
+    ("paytrace", "integrator_id"),
+    ("dynamics", "client_secret"),
+}
+
+
+class StoreSettings(Section):
+    url: str = "sqlite:///var/paybridge.db"
+
+
+class MappingSettings(Section):
+    # A folder of templates (all versions side by side) replacing the shipped ones.
+    templates_dir: Path | None = None
+
+
+class RetrySettings(Section):
+    """Exponential backoff with full jitter: base * 2^(attempt-1), capped, then a dead letter."""
+
+    base_seconds: float = Field(default=1.0, gt=0)
+    cap_seconds: float = Field(default=300.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+
+
+class WorkerSettings(Section):
+    batch_size: int = Field(default=200, ge=1, le=5000)
+    lease_seconds: float = Field(default=120.0, gt=0)
+    idle_seconds: float = Field(default=0.2, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    # Per flow step (queue topic), e.g. {"payment": {"max_attempts": 20, "cap_seconds": 600}}.
+    retry: dict[str, RetrySettings] = Field(default_factory=dict)
+
+
+class WebSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    # Serve HTTPS when both are given (PEM files).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Standard Webhooks secrets per inbound event source, as env:/vault: references; several
+    # per source while rotating.
+    event_secrets: dict[str, list[SecretStr]] = Field(default_factory=dict)
+    charge_rate_per_second: float = Field(default=5.0, gt=0)
+    charge_burst: int = Field(default=20, ge=1)
+
+
+# The card brands a PayTrace BIN can be told apart by; "other" takes everything unrecognised.
+
+
+class Settings(Section):
+    store: StoreSettings = StoreSettings()
+    paytrace: PayTraceSettings = PayTraceSettings()
+    dynamics: DynamicsSettings = DynamicsSettings()
+    worker: WorkerSettings = WorkerSettings()
+    mapping: MappingSettings = MappingSettings()
+    o2c: OrderToCashSettings = OrderToCashSettings()
+    sync: CustomerSyncSettings = CustomerSyncSettings()
+    poller: PollerSettings = PollerSettings()
+    web: WebSettings = WebSettings()
+    reconcile: ReconcileSettings = ReconcileSettings()
+    billing: BillingSettings = BillingSettings()
+    charging: ChargingSettings = ChargingSettings()
+
+    @field_validator("paytrace")
+    @classmethod
+    def _currency(cls, value: PayTraceSettings) -> PayTraceSettings:
+        if len(value.currency) != 3 or not value.currency.isalpha():
+            raise ValueError("paytrace.currency must be an ISO 4217 code such as USD")
+        return value
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith("PAYBRIDGE__"):
+            continue
+        path = [part.lower() for part in key[len("PAYBRIDGE__") :].split("__") if part]
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return tree
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _refuse_plain_secrets(data: dict[str, Any], source: str) -> None:
+    for section, key in SECRET_FIELDS:
+        value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
+        if isinstance(value, str) and not value.startswith(("env:", "vault:")):
+            raise ConfigError(
+                f"{source}: {section}.{key} must be a reference (env:NAME or vault:NAME), "
+                "not a secret written in the file",
+                operation="settings",
+            )
+
+
+def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Settings from ``path`` (YAML, optional) overlaid with ``PAYBRIDGE__`` variables."""
+    env = dict(os.environ if environ is None else environ)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read settings {path}: {exc}", operation="settings") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: settings must be a mapping", operation="settings")
+        _refuse_plain_secrets(loaded, str(path))
+        data = loaded
+    overrides = _env_overrides(env)  # a secret given in the environment is where it belongs
+    try:
+        return Settings.model_validate(_merge(data, overrides))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}", operation="settings") from exc

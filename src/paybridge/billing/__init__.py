@@ -1,0 +1,11 @@
+"""Recurring billing with dunning (about 1,100 lines): subscriptions charged on their schedule, once a period.
+
+- ``subscriptions``: schedules (PayTrace's frequencies, month ends clamped) and their model.
+- ``store``: subscriptions and their period charges in PayBridge's store.
+- ``run``: ``BillingRun``: settle holds, open due periods, charge, dun what is refused.
+- ``dunning``: retry days, D365 customer hold and release, ``billing.alert`` events.
+- ``settings``: the ``billing:`` section.
+
+Contributes: handler for ``billing.alert`` (to the log until the alert channels exist); job
+``billing.charge`` when ``billing.enabled``. Publishes approved charges through ``o2c.facts``.
+"""

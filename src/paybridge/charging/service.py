@@ -1,0 +1,388 @@
+"""Request/reply charging: a D365 invoice or sales order charged to its customer's PayTrace profile, once per key.
+
+A charge is keyed by the caller's idempotency key. Its row in ``charges`` (``charge_records``)
+binds the key to one request body and keeps the answer; the PayTrace call is an intent
+(``charge:<key>``, ``paytrace.charge``) whose ``description`` carries the key, so a lost reply
+is looked up with ``find_transactions`` and never resent blindly. A lookup that finds nothing
+proves nothing until ``in_doubt_grace`` has passed since the send; after that the key is open
+again and only a repeat of the same request sends it (the runtime never charges unattended).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from paybridge.charging.documents import Document, read_document
+from paybridge.charging.records import (
+    APPROVED,
+    DECLINED,
+    FINAL,
+    IN_DOUBT,
+    OPEN,
+    PENDING,
+    ChargeRecord,
+    ChargeRecords,
+    ChargeRequest,
+    IdempotencyConflict,
+    charge_event_key,
+    charge_reference,
+    check_key,
+)
+from paybridge.clock import Clock
+from paybridge.connectors.dynamics import DynamicsClient
+from paybridge.connectors.paytrace import CustomerSaleRequest, PayTraceClient, TransactionRecord
+from paybridge.connectors.paytrace.codes import decline_reason
+from paybridge.connectors.paytrace.poller import change_kinds
+from paybridge.errors import DataError, DeclinedError, InDoubtError, PayBridgeError
+from paybridge.keys import CHARGE_RESOLVE_TOPIC, CHARGE_STEP, CUSTOMER_XREF
+from paybridge.model import Money, Transaction, TransactionKind, TransactionStatus
+from paybridge.o2c.facts import envelope_for
+from paybridge.runtime.envelope import Envelope, Outcome
+from paybridge.runtime.intents import DEFINITE_REFUSALS, DONE, PLANNED, Intent, IntentStore
+from paybridge.runtime.ledger import Ledger, Xref
+from paybridge.runtime.queue import SqlQueue
+
+log = logging.getLogger("paybridge.charging.service")
+
+__all__ = [
+    "CHARGE_RESOLVE_TOPIC", "CHARGE_STEP", "ChargeOutcome", "ChargeRecords", "ChargeRequest",
+    "ChargeService", "IdempotencyConflict", "check_key",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ChargeOutcome:
+    """What a charge came to; ``status`` is a charge row status, ``in_progress`` for pending."""
+
+    key: str
+    status: str
+    request: ChargeRequest
+    outcome: dict[str, Any] = field(default_factory=dict)
+    replayed: bool = False
+
+    @property
+    def amount(self) -> Money | None:
+        value, currency = self.outcome.get("amount"), self.outcome.get("currency")
+        return Money.of(value, str(currency)) if value is not None and currency else None
+
+    @property
+    def transaction_id(self) -> str | None:
+        tid = self.outcome.get("transaction_id")
+        return None if tid is None else str(tid)
+
+
+@dataclass
+class ChargeService:
+    """Charges D365 documents through PayTrace and feeds the approved ones to order-to-cash."""
+
+    paytrace: PayTraceClient
+    dynamics: DynamicsClient
+    intents: IntentStore
+    ledger: Ledger
+    xref: Xref
+    queue: SqlQueue
+    records: ChargeRecords
+    clock: Clock
+    currency: str
+    # How long PayTrace may still be working on a charge whose reply was lost (its timeout and
+    # some): before that, "not found" proves nothing.
+    in_doubt_grace: timedelta = timedelta(minutes=5)
+
+    async def charge(self, request: ChargeRequest, key: str) -> ChargeOutcome:
+        """Charge once for ``key``; a repeat answers what the first call came to."""
+        check_key(key)
+        record, claimed = self.records.claim(key, request)
+        if not claimed:
+            outcome = await self._existing(record, request)
+            if outcome is not None:
+                return outcome
+            record, claimed = self.records.claim(key, request)
+            if not claimed:
+                raise IdempotencyConflict("this charge is in progress", in_progress=True)
+        try:
+            intent = await self._intent(key, request)
+        except Exception as exc:
+            self.records.release(record, str(exc))
+            raise
+        return await self._send(key, request, intent)
+
+    def state(self, key: str) -> ChargeOutcome | None:
+        """The current state of the charge made with ``key`` (``None`` when unknown)."""
+        record = self.records.get(key)
+        if record is None:
+            return None
+        request = ChargeRequest.model_validate(record.request)
+        status = "in_progress" if record.status == PENDING else record.status
+        return ChargeOutcome(key, status, request, record.outcome)
+
+    async def _existing(self, record: ChargeRecord, request: ChargeRequest) -> ChargeOutcome | None:
+        """The answer for a key already used; ``None`` when the charge may be tried again."""
+        if record.status in FINAL:
+            return ChargeOutcome(record.key, record.status, request, record.outcome, replayed=True)
+        if record.status == PENDING and not self._stale(record):
+            raise IdempotencyConflict("this charge is in progress", in_progress=True)
+        if record.status == OPEN:
+            return None
+        looked = await self.look(record)
+        return None if looked.status == OPEN else looked
+
+    def _stale(self, record: ChargeRecord) -> bool:
+        """A pending row older than the grace: the process charging it died."""
+        return self.clock.now() - record.updated_at > self.in_doubt_grace
+
+    async def _intent(self, key: str, request: ChargeRequest) -> Intent:
+        existing = self.intents.get(charge_event_key(key), CHARGE_STEP)
+        if existing is not None:
+            return existing  # the first plan wins: a retry charges the same amount
+        document = await read_document(self.dynamics, request)
+        profile = self._profile(request, document)
+        amount = self._amount(request, document)
+        detail = {
+            "company": document.company, "document_type": document.kind,
+            "document_number": document.number, "account": document.account,
+            "customer_id": profile, "amount": amount, "currency": self.currency,
+            "mode": request.mode, "description": charge_reference(key),
+        }  # fmt: skip
+        return self.intents.plan(
+            charge_event_key(key), CHARGE_STEP, "paytrace", charge_reference(key), detail
+        )
+
+    def _profile(self, request: ChargeRequest, document: Document) -> str:
+        target = f"{document.company}/{document.account}"
+        profile = self.xref.source_for(CUSTOMER_XREF, target)
+        if profile is None:
+            raise DataError(
+                f"customer {target} has no PayTrace profile",
+                fields={
+                    request.document_field: f"its customer {document.account} has no PayTrace "
+                    f"profile (no {CUSTOMER_XREF} cross-reference to {target})"
+                },
+            )
+        return profile
+
+    def _amount(self, request: ChargeRequest, document: Document) -> Decimal:
+        where = request.document_field
+        if document.currency.upper() != self.currency:
+            raise DataError(
+                "currency mismatch",
+                fields={where: f"currency {document.currency} is not the PayTrace merchant "
+                        f"currency {self.currency}"},
+            )  # fmt: skip
+        if request.amount is None:
+            if document.open_amount <= 0:
+                raise DataError("nothing to charge", fields={where: "nothing is open to charge"})
+            return Money.of(document.open_amount, self.currency).rounded().amount
+        if request.amount > document.open_amount:
+            raise DataError(
+                "amount too large",
+                fields={"amount": f"{request.amount} exceeds the open amount "
+                        f"{document.open_amount} {document.currency}"},
+            )  # fmt: skip
+        return Money.of(request.amount, self.currency).rounded().amount
+
+    async def _send(self, key: str, request: ChargeRequest, intent: Intent) -> ChargeOutcome:
+        record = self.records.get(key)
+        assert record is not None
+        self.records.mark_sent(key)
+        try:
+            resolution = await self.intents.execute_once(
+                intent, lambda: self._call(intent), lambda: self._find(record, intent)
+            )
+        except DeclinedError as exc:
+            return self._declined(key, request, intent, exc)
+        except InDoubtError as exc:
+            return self._in_doubt(key, request, intent, str(exc))
+        except DEFINITE_REFUSALS as exc:
+            self.records.release(self.records.get(key) or record, str(exc))
+            raise
+        except Exception as exc:  # the request may have left: only a lookup can tell
+            log.warning("charge %s: unexpected %s; in doubt", key, type(exc).__name__)
+            return self._in_doubt(key, request, intent, f"unexpected {type(exc).__name__}")
+        detail = {**intent.detail, **resolution.detail}
+        return self._finish(key, request, detail)
+
+    async def _call(self, intent: Intent) -> dict[str, Any]:
+        d = intent.detail
+        sale = CustomerSaleRequest(
+            customer_id=d["customer_id"], amount=d["amount"],
+            invoice_id=d["document_number"], description=d["description"],
+        )  # fmt: skip
+        send = self.paytrace.sale_by_customer
+        if d["mode"] == "authorization":
+            send = self.paytrace.authorize_by_customer
+        reply = await send(sale)
+        return {
+            "outcome": APPROVED, "transaction_id": str(reply.transaction_id),
+            "approval_code": reply.approval_code, "masked_card": reply.masked_card_number,
+            "occurred_at": self.clock.now().replace(microsecond=0).isoformat(),
+        }  # fmt: skip
+
+    async def _find(self, record: ChargeRecord, intent: Intent) -> dict[str, Any] | None:
+        """The charge as PayTrace shows it; ``None`` only for an absence past the grace."""
+        since = record.created_at - timedelta(minutes=5)
+        found = await self.paytrace.find_transactions(intent.reference, since)
+        if found:
+            return self._found(found)
+        sent = record.sent_at or record.updated_at
+        if self.clock.now() - sent < self.in_doubt_grace:
+            raise InDoubtError("PayTrace shows no such charge yet", reference=intent.reference)
+        return None
+
+    def _found(self, records: Sequence[TransactionRecord]) -> dict[str, Any]:
+        ranked = sorted(records, key=lambda r: change_kinds(r) == ["decline"])
+        if len(records) > 1:
+            log.error("%d PayTrace transactions carry one charge reference", len(records))
+        record = ranked[0]
+        declined = change_kinds(record) == ["decline"]
+        detail: dict[str, Any] = {
+            "outcome": DECLINED if declined else APPROVED,
+            "transaction_id": str(record.transaction_id), "approval_code": record.approval_code,
+            "masked_card": record.credit_card.masked_number if record.credit_card else None,
+            "occurred_at": record.created_at_utc(self.paytrace.merchant_tz).isoformat(),
+        }  # fmt: skip
+        if declined:
+            detail["reason"] = decline_reason(0, record.approval_message or record.status_message)
+        return detail
+
+    def _declined(
+        self, key: str, request: ChargeRequest, intent: Intent, exc: DeclinedError
+    ) -> ChargeOutcome:
+        detail = {
+            "outcome": DECLINED, "transaction_id": exc.transaction_id, "reason": exc.reason,
+            "response_code": exc.response_code,
+            "occurred_at": self.clock.now().replace(microsecond=0).isoformat(),
+        }  # fmt: skip
+        fresh = self.intents.get(intent.event_key, intent.step) or intent
+        self.intents.complete(fresh, detail)
+        return self._finish(key, request, {**intent.detail, **detail})
+
+    def _in_doubt(
+        self, key: str, request: ChargeRequest, intent: Intent, why: str
+    ) -> ChargeOutcome:
+        record = self.records.get(key)
+        attempts = record.attempts if record else 1
+        outcome = {**_public(intent.detail), "reason": f"PayTrace did not answer: {why}"}
+        with self.records.engine.begin() as conn:
+            self.records.settle(conn, key, IN_DOUBT, outcome)
+            self.queue.publish(conn, [_resolve_envelope(key, attempts)])
+        return ChargeOutcome(key, IN_DOUBT, request, outcome)
+
+    def _finish(self, key: str, request: ChargeRequest, detail: dict[str, Any]) -> ChargeOutcome:
+        """Settle the row, and put the fact in the inbox as the poller would (one transaction)."""
+        outcome = _public(detail)
+        status = str(detail["outcome"])
+        tx = _transaction(detail) if detail.get("transaction_id") else None
+        with self.records.engine.begin() as conn:
+            if tx is not None:
+                (new,) = self.queue.publish(conn, [envelope_for(tx, "api")])
+                outcome["payment_event"] = {"key": tx.key, "new": new}
+            if self.records.settle(conn, key, status, outcome) and tx is not None:
+                self.ledger.record(
+                    charge_event_key(key), CHARGE_STEP, system="paytrace", entity="transaction",
+                    entity_id=tx.transaction_id, status=status, detail=outcome, conn=conn,
+                )  # fmt: skip
+        final = self.records.get(key)
+        if final is not None and final.status in FINAL:
+            return ChargeOutcome(key, final.status, request, final.outcome)
+        return ChargeOutcome(key, status, request, outcome)
+
+    async def look(self, record: ChargeRecord) -> ChargeOutcome:
+        """Resolve an in-doubt (or abandoned) charge by looking at PayTrace, never by resending."""
+        request = ChargeRequest.model_validate(record.request)
+        intent = self.intents.get(charge_event_key(record.key), CHARGE_STEP)
+        if intent is None or intent.status == PLANNED:  # never claimed for sending: not sent
+            self.records.release(record, "nothing was sent to PayTrace")
+            return ChargeOutcome(record.key, OPEN, request, {"reason": "nothing was sent"})
+        if intent.status == DONE:
+            return self._finish(record.key, request, intent.detail)
+        try:
+            found = await self._find(record, intent)
+        except InDoubtError:
+            return ChargeOutcome(record.key, IN_DOUBT, request, record.outcome)
+        if found is None:
+            self.intents.unsend(intent)
+            self.records.release(record, "PayTrace has no such charge: nothing was charged")
+            return ChargeOutcome(record.key, OPEN, request, {"reason": "nothing was charged"})
+        self.intents.complete(intent, found)
+        return self._finish(record.key, request, {**intent.detail, **found})
+
+    async def sweep(self) -> str:
+        """Periodic job: charges left pending by a dead process go to the resolver."""
+        stale = self.records.stale(self.clock.now() - self.in_doubt_grace)
+        if not stale:
+            return "no abandoned charges"
+        envelopes = [_resolve_envelope(r.key, r.attempts) for r in stale]
+        with self.records.engine.begin() as conn:
+            fresh = self.queue.publish(conn, envelopes)
+        return f"{sum(fresh)} abandoned charges sent to the resolver"
+
+    async def resolve(self, envs: Sequence[Envelope]) -> list[Outcome]:
+        """Queue handler of ``charge.resolve``: look each in-doubt charge up until it is known."""
+        outcomes: list[Outcome] = []
+        for env in envs:
+            record = self.records.get(str(env.payload.get("idempotency_key", "")))
+            if record is None:
+                outcomes.append(Outcome.dead("no charge with this idempotency key"))
+            elif record.status in FINAL or record.status == OPEN:
+                outcomes.append(Outcome.done(f"already {record.status}"))
+            elif record.status == PENDING and not self._stale(record):
+                outcomes.append(Outcome.retry("the charge is in progress", 5.0))
+            else:
+                outcomes.append(await self._resolve_one(record))
+        return outcomes
+
+    async def _resolve_one(self, record: ChargeRecord) -> Outcome:
+        try:
+            looked = await self.look(record)
+        except PayBridgeError as exc:
+            return Outcome.retry(f"cannot look the charge up: {exc}")
+        if looked.status == IN_DOUBT:
+            sent = record.sent_at or record.updated_at
+            wait = (sent + self.in_doubt_grace - self.clock.now()).total_seconds()
+            return Outcome.retry("PayTrace shows no such charge yet", max(wait, 1.0))
+        return Outcome.done(looked.status)
+
+
+def _resolve_envelope(key: str, attempts: int) -> Envelope:
+    """One lookup request per charge attempt (a later attempt that goes in doubt gets its own)."""
+    return Envelope(
+        topic=CHARGE_RESOLVE_TOPIC, key=f"{charge_event_key(key)}:resolve:{attempts}",
+        partition_key=charge_event_key(key), payload={"idempotency_key": key}, source="api",
+    )  # fmt: skip
+
+
+def _public(detail: dict[str, Any]) -> dict[str, Any]:
+    """What the answer and the charges row keep (no PayTrace profile internals beyond ids)."""
+    keep = (
+        "outcome", "transaction_id", "approval_code", "reason", "amount", "currency", "mode",
+        "company", "document_type", "document_number", "account", "masked_card", "occurred_at",
+    )  # fmt: skip
+    out = {k: detail[k] for k in keep if detail.get(k) is not None}
+    if "amount" in out:
+        out["amount"] = format(Decimal(str(out["amount"])), "f")
+    return out
+
+
+def _transaction(detail: dict[str, Any]) -> Transaction:
+    """The canonical fact of the charge, as the poller would translate PayTrace's record of it."""
+    status = str(detail["outcome"])
+    if status == DECLINED:
+        kind, state = TransactionKind.DECLINE, TransactionStatus.DECLINED
+    elif detail["mode"] == "authorization":
+        kind, state = TransactionKind.AUTHORIZATION, TransactionStatus.AUTHORIZED
+    else:
+        kind, state = TransactionKind.SALE, TransactionStatus.APPROVED
+    order = detail["document_number"] if detail["document_type"] == "sales_order" else None
+    return Transaction(
+        transaction_id=str(detail["transaction_id"]), kind=kind, status=state,
+        amount=Money.of(Decimal(str(detail["amount"])), str(detail["currency"])),
+        occurred_at=datetime.fromisoformat(str(detail["occurred_at"])),
+        customer_id=detail["customer_id"], invoice_id=detail["document_number"], order_id=order,
+        description=str(detail["description"]), approval_code=str(detail.get("approval_code") or ""),
+        masked_card=detail.get("masked_card") or None,
+    )  # fmt: skip

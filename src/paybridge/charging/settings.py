@@ -1,0 +1,15 @@
+"""``charging:`` settings: how long a charge with a lost reply may still be in flight, and the sweep."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from paybridge.config import Section
+
+
+class ChargingSettings(Section):
+    # "Not found in PayTrace" proves nothing until this long after the send (None: the PayTrace
+    # client's timeout plus a minute).
+    in_doubt_grace_seconds: float | None = Field(default=None, gt=0)
+    # How often charges left pending by a dead process are handed to the resolver.
+    sweep_interval_seconds: float = Field(default=60.0, gt=0)

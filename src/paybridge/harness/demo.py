@@ -1,0 +1,138 @@
+"""`paybridge demo`: both sandboxes, the engine, its API and a storefront in one process, telling the whole story.
+
+The one module outside tests and bench/ that starts the sandboxes. The storefront is a merchant's
+web shop, an outside party with its own PayTrace session: shoppers' cards go from "the browser"
+(the sandbox's Protect tokenizer) to PayTrace, never through PayBridge. It sells (a few amounts
+decline, as PayTrace's sandbox does), voids, authorizes and captures, settles and refunds, and
+pushes one signed event. The back office charges a D365 invoice through PayBridge's request/reply
+API and a subscription bills its first period. The engine sees the storefront's work only through
+the paths production uses (the poller, signed events), posts to D365, and at the end the day's
+settlement is reconciled into an HTML report. The summary is counted by reading D365 back against
+PayTrace's own export (``chaos.expected_lines``/``compare``), not from the engine's counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import random
+import secrets
+import socket
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from rich.console import Console
+
+from paybridge.app.api import build_api
+from paybridge.app.engine import build_engine
+from paybridge.harness.story import (
+    POSTING_JOB,
+    DemoSummary,
+    Storefront,
+    Story,
+    demo_expected,
+    demo_settings,
+    storefront_client,
+    take_job,
+)
+from paybridge.web.server import EmbeddedServer
+from paybridge_sandbox.dynamics import create_app as create_dynamics_app
+from paybridge_sandbox.paytrace import create_app as create_paytrace_app
+
+__all__ = ["DemoSummary", "demo_expected", "run_demo", "summary_json"]
+
+
+def _free_socket() -> socket.socket:
+    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets that say so, and without
+    # it every response waits out the peer's delayed ACK (40 ms).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def _url(sock: socket.socket) -> str:
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+async def _serve(app: Any, sock: socket.socket) -> uvicorn.Server:
+    config = uvicorn.Config(app, log_level="critical", lifespan="off", access_log=False)
+    server = EmbeddedServer(config)
+    asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    return server
+
+
+async def run_demo(
+    payments: int,
+    *,
+    exit_when_done: bool,
+    seed: int = 7,
+    console: Console | None = None,
+    timeout: float = 300.0,
+    on_ready: Callable[[str, str], Awaitable[None]] | None = None,
+    report_dir: Path | None = None,
+) -> DemoSummary:
+    """Run the story; without ``exit_when_done`` keep everything serving until cancelled."""
+    console = console or Console(stderr=True)
+    started = time.monotonic()
+    pt_sock, d_sock, api_sock = _free_socket(), _free_socket(), _free_socket()
+    pt_url, d_url, api_url = _url(pt_sock), _url(d_sock), _url(api_sock)
+    servers = [
+        await _serve(create_paytrace_app(), pt_sock),
+        await _serve(create_dynamics_app(), d_sock),
+    ]
+    reports = report_dir or Path(tempfile.mkdtemp(prefix="paybridge-demo-report-"))
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
+    with tempfile.TemporaryDirectory(prefix="paybridge-demo-") as tmp:
+        engine = build_engine(demo_settings(pt_url, d_url, Path(tmp) / "paybridge.db", secret))
+        posting = take_job(engine, POSTING_JOB)
+        servers.append(await _serve(build_api(engine), api_sock))
+        stop = asyncio.Event()
+        runner = asyncio.create_task(engine.run(stop))
+        try:
+            async with (
+                httpx.AsyncClient(timeout=30) as pt_http,
+                httpx.AsyncClient(base_url=api_url, timeout=30) as api,
+            ):
+                shop = Storefront(storefront_client(pt_http, engine.settings.paytrace), pt_http, pt_url,
+                                  random.Random(seed))  # fmt: skip
+                console.print(
+                    f"PayTrace sandbox: {pt_url}   D365 sandbox: {d_url}   PayBridge API: {api_url}"
+                )
+                story = Story(engine, shop, api, secret, console, payments, started, timeout)
+                summary = await story.run(reports, posting)
+            if not exit_when_done:
+                console.print(
+                    f"Demo running. PayTrace sandbox {pt_url} (user sandbox/sandbox), "
+                    f"D365 sandbox {d_url}/data, PayBridge API {api_url}/docs.\n"
+                    f"Reconciliation report: {summary.report}\nCtrl-C to stop."
+                )
+                if on_ready is not None:
+                    await on_ready(pt_url, d_url)
+                await asyncio.Event().wait()
+            return summary
+        finally:
+            stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(runner, timeout=10)
+            await engine.aclose()
+            for server in servers:
+                server.should_exit = True
+            await asyncio.sleep(0.05)
+
+
+def summary_json(summary: DemoSummary) -> str:
+    return json.dumps(asdict(summary), separators=(", ", ": "))
+
+
+__all__ = ["DemoSummary", "demo_expected", "run_demo", "summary_json"]

@@ -1,0 +1,47 @@
+"""The exactly-once vocabulary in one place: fact keys, partitions, topics, steps, cursor and xref names.
+
+A fact's key is the inbox's dedup key; a partition orders the facts of one thing; a step names an
+intent (an external write) of a fact. Renaming any of these in a running installation would make
+old facts look new: they are spelled here once.
+"""
+
+from __future__ import annotations
+
+# Queue topics (each has exactly one handler in the running engine: app checks at start-up).
+PAYMENT_TOPIC = "payment"
+UNREADABLE_TOPIC = "payment.unreadable"
+CHARGE_RESOLVE_TOPIC = "charge.resolve"
+ALERT_TOPIC = "billing.alert"
+
+# Cursors (the store's bookmarks).
+D365_CUSTOMERS_CURSOR = "sync.d365_customers"
+PAYTRACE_PROFILES_CURSOR = "sync.paytrace_profiles"
+POLLER_CURSOR = "paytrace.poller"
+
+# Cross-reference names.
+CUSTOMER_XREF = "paytrace_customer"  # PayTrace customer id -> "company/account"
+
+# Intent steps: one external write of a fact.
+CHARGE_STEP = "paytrace.charge"
+CUSTOMER_CREATE_STEP = "d365.customer_create"
+PROFILE_CREATE_STEP = "paytrace.profile_create"
+HOLD_STEP = "d365.hold"
+RELEASE_STEP = "d365.release"
+BILLING_CHARGE_STEP = "paytrace.sale"
+JOURNAL_POST_STEP = "d365.journal_post"
+ORDER_STATUS_STEP = "d365.order_status"
+LINE_STEP = "d365.payment_line"
+HEADER_STEP = "d365.journal_header"
+LINE_DELETE_STEP = "d365.line_delete"
+SETTLEMENT_HEADER_STEP = "d365.settlement_journal"
+SETTLEMENT_LINES_STEP = "d365.settlement_lines"
+
+
+def paytrace_fact(transaction_id: str, kind: str) -> str:
+    """``paytrace:<transaction_id>:<kind>``: one state of one PayTrace transaction."""
+    return f"paytrace:{transaction_id}:{kind}"
+
+
+def transaction_partition(transaction_id: str | int) -> str:
+    """Facts of one PayTrace transaction share a partition: a refund never overtakes its sale."""
+    return f"paytrace:{transaction_id}"

@@ -1,0 +1,336 @@
+"""Customer payment journals in D365: one header per company and day, lines in big $batch requests, exactly once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from paybridge.connectors.dynamics import BatchOperation, ChangesetResult, DynamicsClient, F, Query
+from paybridge.connectors.dynamics.error_map import NotFoundError
+from paybridge.connectors.dynamics.query import encode_params
+from paybridge.connectors.dynamics.settings import DynamicsSettings
+from paybridge.errors import DataError, FatalError, PayBridgeError, RetryableError
+from paybridge.keys import HEADER_STEP, LINE_STEP
+from paybridge.keys import LINE_DELETE_STEP as DELETE_STEP
+from paybridge.runtime.cursors import Cursors
+from paybridge.runtime.envelope import Outcome
+from paybridge.runtime.intents import (
+    DEFINITE_REFUSALS,
+    DONE,
+    PLANNED,
+    Intent,
+    IntentStore,
+)
+from paybridge.runtime.ledger import Ledger
+from paybridge.runtime.worker import outcome_for
+
+log = logging.getLogger(__name__)
+
+LINES = "CustomerPaymentJournalLines"
+HEADERS = "CustomerPaymentJournalHeaders"
+_MARKING = ("MarkedInvoice", "MarkedInvoiceCompany", "SettleVoucher")
+_CHUNK = 400  # keys per IN (...) clause: well below SQLite's and PostgreSQL's parameter limits
+
+
+async def batch_get(
+    d365: DynamicsClient, reads: Sequence[tuple[str, Query]]
+) -> list[list[dict[str, Any]]]:
+    """Many collection reads in one ``$batch`` request (each read's first page, up to 10,000 rows).
+
+    Used for exact-key lookups, so one page is the whole answer. A failed read raises its error.
+    """
+    if not reads:
+        return []
+    ops = [
+        [BatchOperation(method="GET", entity_set=f"{entity_set}?{encode_params(query.params())}")]
+        for entity_set, query in reads
+    ]
+    out: list[list[dict[str, Any]]] = []
+    for result in await d365.batch(ops):
+        result.raise_for_error()
+        body = result.results[0].body if result.results else None
+        rows = body.get("value", []) if isinstance(body, dict) else []
+        out.append([row for row in rows if isinstance(row, dict)])
+    return out
+
+
+class JournalBook:
+    """Which journal a company's day of payments goes into, and the numbers of its lines.
+
+    A day starts in generation 1; posting closes a generation, so later lines of the same day go
+    into a fresh journal (``closed`` moves the generation cursor in the store, seen by every worker).
+    """
+
+    def __init__(
+        self,
+        d365: DynamicsClient,
+        intents: IntentStore,
+        cursors: Cursors,
+        settings: DynamicsSettings,
+    ) -> None:
+        self.d365 = d365
+        self.intents = intents
+        self.cursors = cursors
+        self.settings = settings
+        self._numbers: dict[tuple[str, date, int], str] = {}
+
+    def generation(self, company: str, day: date) -> int:
+        stored = self.cursors.get(self._generation_name(company, day))
+        return int(stored) if stored else 1
+
+    def close(self, company: str, day: date, generation: int) -> None:
+        """Later lines of ``day`` go to the next journal (idempotent per generation)."""
+        name = self._generation_name(company, day)
+        self.cursors.advance_if(name, str(generation), str(generation + 1), missing="1")
+
+    def _generation_name(self, company: str, day: date) -> str:
+        return f"journal-generation:{company}:{self.settings.journal_name}:{day.isoformat()}"
+
+    def header_key(self, company: str, day: date, generation: int) -> str:
+        base = f"journal:{company}:{self.settings.journal_name}:{day.isoformat()}"
+        return base if generation == 1 else f"{base}:{generation}"
+
+    def description(self, day: date, generation: int) -> str:
+        text = f"PayBridge {self.settings.journal_description.format(day=day.isoformat())}"
+        return text if generation == 1 else f"{text} ({generation})"
+
+    async def journal(self, company: str, day: date) -> str:
+        """The open journal's batch number, created once (intent + find by description)."""
+        generation = self.generation(company, day)
+        cached = self._numbers.get((company, day, generation))
+        if cached:
+            return cached
+        description = self.description(day, generation)
+        intent = self.intents.plan(
+            self.header_key(company, day, generation), HEADER_STEP, "d365", description,
+            {"company": company, "day": day.isoformat(), "generation": generation},
+        )  # fmt: skip
+
+        async def send() -> dict[str, Any]:
+            created = await self.d365.create(
+                HEADERS,
+                {
+                    "dataAreaId": company,
+                    "JournalName": self.settings.journal_name,
+                    "Description": description,
+                },
+            )
+            return {"JournalBatchNumber": created["JournalBatchNumber"]}
+
+        async def find() -> dict[str, Any] | None:
+            rows = await self.d365.find_by_reference(
+                HEADERS, "Description", description, company=company
+            )
+            return {"JournalBatchNumber": rows[0]["JournalBatchNumber"]} if rows else None
+
+        resolution = await self.intents.execute_once(intent, send, find)
+        number = str(resolution.detail["JournalBatchNumber"])
+        self._numbers[(company, day, generation)] = number
+        return number
+
+    def numbers(self, company: str, journal: str, count: int) -> list[int]:
+        return self.cursors.next_numbers(f"journal-line:{company}:{journal}", count)
+
+    async def is_posted(self, company: str, journal: str) -> bool:
+        row = await self.d365.get(
+            HEADERS,
+            {"dataAreaId": company, "JournalBatchNumber": journal},
+            select=["IsPosted"],
+            cross_company=True,
+        )
+        return row is not None and row.get("IsPosted") == "Yes"
+
+
+@dataclass(frozen=True)
+class LineJob:
+    """One planned journal line: its intent holds the body (the exactly-once anchor is PaymentId)."""
+
+    event_key: str
+    intent: Intent
+    template_version: str
+    # Re-driven facts look D365 up before writing, so a wrong "missing" never duplicates.
+    verify_first: bool = False
+
+    @property
+    def company(self) -> str:
+        return str(self.intent.detail["company"])
+
+    @property
+    def payment_id(self) -> str:
+        return str(self.intent.detail["body"]["PaymentId"])
+
+
+class LineWriter:
+    """Writes planned lines: resolve earlier unknown outcomes by looking, then one $batch for the rest."""
+
+    def __init__(
+        self, d365: DynamicsClient, intents: IntentStore, ledger: Ledger, book: JournalBook
+    ) -> None:
+        self.d365 = d365
+        self.bulk = intents
+        self.ledger = ledger
+        self.book = book
+
+    async def write(self, jobs: Sequence[LineJob]) -> list[Outcome]:
+        outcomes: list[Outcome | None] = [None] * len(jobs)
+        found = await self._look_up(
+            [j for j in jobs if j.intent.status != DONE and (j.verify_first or _unsure(j.intent))]
+        )
+        done: list[tuple[LineJob, dict[str, Any], str]] = []
+        candidates: list[int] = []
+        for i, job in enumerate(jobs):
+            if job.intent.status == DONE:
+                outcomes[i] = Outcome.done("already posted")
+            elif job.payment_id in found:
+                done.append((job, found[job.payment_id], "found after an unknown outcome"))
+                outcomes[i] = Outcome.done("found")
+            else:
+                candidates.append(i)
+        claims = self.bulk.claim_many([jobs[i].intent for i in candidates])
+        to_send = [i for i, ok in zip(candidates, claims, strict=True) if ok]
+        for i, ok in zip(candidates, claims, strict=True):
+            if not ok:  # another worker holds this event right now; look again later
+                outcomes[i] = Outcome.retry("another worker is posting this line", 1.0)
+        if to_send:
+            sent = await self._send([jobs[i] for i in to_send], done)
+            for i, outcome in zip(to_send, sent, strict=True):
+                outcomes[i] = outcome
+        self._record(done)
+        return [o or Outcome.retry("unresolved") for o in outcomes]
+
+    async def _look_up(self, jobs: Sequence[LineJob]) -> dict[str, dict[str, Any]]:
+        """Lines D365 already holds, by PaymentId (exact match: F&O compares loosely)."""
+        if not jobs:
+            return {}
+        reads = [
+            (LINES, Query(
+                filter=(F("PaymentId") == job.payment_id) & (F("dataAreaId") == job.company),
+                cross_company=True,
+            ))
+            for job in jobs
+        ]  # fmt: skip
+        found: dict[str, dict[str, Any]] = {}
+        for job, rows in zip(jobs, await batch_get(self.d365, reads), strict=True):
+            exact = [r for r in rows if r.get("PaymentId") == job.payment_id]
+            if exact:
+                found[job.payment_id] = exact[0]
+        return found
+
+    async def _send(
+        self, jobs: Sequence[LineJob], done: list[tuple[LineJob, dict[str, Any], str]]
+    ) -> list[Outcome]:
+        ops = [
+            [BatchOperation(method="POST", entity_set=LINES, body=job.intent.detail["body"],
+                            reference=job.payment_id)]
+            for job in jobs
+        ]  # fmt: skip
+        try:
+            results = await self.d365.batch(ops)
+        except PayBridgeError as exc:  # only ConfigError escapes batch(); nothing was written
+            self.bulk.set_many([(job.intent, PLANNED, {}) for job in jobs])
+            return [outcome_for(exc)] * len(jobs)
+        outcomes: list[Outcome] = []
+        unsend: list[tuple[Intent, str, dict[str, Any]]] = []
+        for job, result in zip(jobs, results, strict=True):
+            outcome, refused = await self._settle(job, result, done)
+            outcomes.append(outcome)
+            if refused is not None:
+                unsend.append(refused)
+        self.bulk.set_many(unsend)
+        return outcomes
+
+    async def _settle(
+        self, job: LineJob, result: ChangesetResult, done: list[tuple[LineJob, dict[str, Any], str]]
+    ) -> tuple[Outcome, tuple[Intent, str, dict[str, Any]] | None]:
+        if result.ok:
+            body = result.results[0].body if result.results else None
+            done.append((job, body if isinstance(body, dict) else {}, "posted"))
+            return Outcome.done("posted"), None
+        error = result.error or FatalError("changeset failed without an error body", system="d365")
+        if not isinstance(error, DEFINITE_REFUSALS) or isinstance(error, RetryableError):
+            # In doubt: the intent stays ``sent`` and the next attempt looks before sending.
+            # A changeset the server "did not answer" is looked up too: one read is cheaper
+            # than trusting that a batch which stopped half-way stopped before this line.
+            return outcome_for(error), None
+        replanned = await self._replan(job, error)
+        if replanned is not None:
+            return Outcome.retry(f"{error} (re-planned)", 0.0), (job.intent, PLANNED, replanned)
+        return outcome_for(error), (job.intent, PLANNED, {})
+
+    async def _replan(self, job: LineJob, error: PayBridgeError) -> dict[str, Any] | None:
+        """A refusal the line can get around: a journal posted meanwhile, an invoice paid meanwhile."""
+        if not isinstance(error, DataError):
+            return None
+        text = str(error)
+        if "has been posted" in text:
+            return self._moved_detail(job, await self._move(job))
+        body = job.intent.detail["body"]
+        if "remaining amount" in text and body.get("MarkedInvoice"):
+            # The invoice is (being) paid by other lines: this payment goes on account instead.
+            unmarked = {k: v for k, v in body.items() if k not in _MARKING}
+            return {"body": unmarked, "unmarked": f"{body['MarkedInvoice']}: {text}"}
+        return None
+
+    async def _move(self, job: LineJob) -> str:
+        """The journal was posted before this line reached it: the day's next journal."""
+        day = date.fromisoformat(str(job.intent.detail["day"]))
+        old = str(job.intent.detail["body"]["JournalBatchNumber"])
+        journal = await self.book.journal(job.company, day)
+        if journal == old:
+            self.book.close(job.company, day, self.book.generation(job.company, day))
+            journal = await self.book.journal(job.company, day)
+        return journal
+
+    def _moved_detail(self, job: LineJob, journal: str) -> dict[str, Any]:
+        (number,) = self.book.numbers(job.company, journal, 1)
+        body = {**job.intent.detail["body"], "JournalBatchNumber": journal, "LineNumber": number}
+        return {"body": body}
+
+    def _record(self, done: Sequence[tuple[LineJob, dict[str, Any], str]]) -> None:
+        if not done:
+            return
+        changes = []
+        with self.ledger.engine.begin() as conn:
+            for job, entity, how in done:
+                body = job.intent.detail["body"]
+                number = entity.get("LineNumber", body["LineNumber"])
+                entity_id = f"{body['dataAreaId']}/{body['JournalBatchNumber']}/{number}"
+                changes.append((job.intent, DONE, {"entity_id": entity_id}))
+                self.ledger.record(
+                    job.event_key, LINE_STEP, system="d365", entity=LINES, entity_id=entity_id,
+                    status="posted", attempts=job.intent.attempts + 1,
+                    template_version=job.template_version,
+                    detail={"how": how, "voucher": entity.get("Voucher", "")}, conn=conn,
+                )  # fmt: skip
+        self.bulk.set_many(changes)
+
+
+def _unsure(intent: Intent) -> bool:
+    return intent.status not in (PLANNED, DONE)
+
+
+async def delete_line(
+    d365: DynamicsClient, intents: IntentStore, event_key: str, company: str, entity_id: str
+) -> str:
+    """Remove one line of an unposted journal exactly once; an absent line after doubt is success."""
+    _, journal, number = entity_id.split("/")
+    key = {"dataAreaId": company, "JournalBatchNumber": journal, "LineNumber": Decimal(number)}
+    intent = intents.plan(event_key, DELETE_STEP, "d365", entity_id, {"entity_id": entity_id})
+
+    async def send() -> dict[str, Any]:
+        try:
+            await d365.delete(LINES, key, cross_company=True)
+        except NotFoundError:
+            return {"deleted": "absent"}
+        return {"deleted": "now"}
+
+    async def find() -> dict[str, Any] | None:
+        row = await d365.get(LINES, key, select=["PaymentId"], cross_company=True)
+        return {"deleted": "found absent"} if row is None else None
+
+    resolution = await intents.execute_once(intent, send, find)
+    return str(resolution.detail.get("deleted", resolution.how))

@@ -1,0 +1,451 @@
+"""Route canonical payment events to D365: journal lines, order status and customers, exactly once, in $batch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+
+from paybridge.connectors.dynamics import DynamicsClient, unescape_display_value
+from paybridge.connectors.dynamics.settings import DynamicsSettings
+from paybridge.connectors.paytrace.codes import decline_reason
+from paybridge.connectors.paytrace.responses import TransactionRecord
+from paybridge.errors import DataError, PayBridgeError
+from paybridge.keys import CUSTOMER_XREF, LINE_STEP
+from paybridge.keys import LINE_DELETE_STEP as DELETE_STEP
+from paybridge.mapping import CompiledTemplate
+from paybridge.model import Transaction, TransactionKind
+from paybridge.o2c.journals import (
+    HEADERS,
+    LINES,
+    JournalBook,
+    LineJob,
+    LineWriter,
+    delete_line,
+)
+from paybridge.o2c.order_status import (
+    Documents,
+    OrderStatusWriter,
+    OrderUpdate,
+    look_up_documents,
+)
+from paybridge.o2c.settings import OrderToCashSettings
+from paybridge.runtime.cursors import Cursors
+from paybridge.runtime.envelope import Envelope, Outcome
+from paybridge.runtime.intents import IntentStore
+from paybridge.runtime.ledger import Ledger, Xref
+from paybridge.runtime.worker import outcome_for
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CUSTOMER_XREF", "HEADERS", "LINES", "LINE_STEP", "PAYMENT_TEMPLATE", "PaymentPoster",
+    "payment_id", "replay_context",
+]  # fmt: skip
+
+PAYMENT_TEMPLATE = "payment_to_customer_payment_line"
+
+CREDIT_KINDS = {TransactionKind.SALE, TransactionKind.CAPTURE}
+DEBIT_KINDS = {TransactionKind.REFUND, TransactionKind.VOID}
+ORDER_KINDS = {
+    TransactionKind.SALE, TransactionKind.CAPTURE, TransactionKind.AUTHORIZATION,
+    TransactionKind.REFUND, TransactionKind.VOID, TransactionKind.DECLINE,
+}  # fmt: skip
+_SEVERITY = {"done": 0, "retry": 1, "dead": 2}
+
+
+def payment_id(tx: Transaction) -> str:
+    """The exactly-once anchor kept by D365 on the line: one per PayTrace transaction state."""
+    return f"PT-{tx.transaction_id}-{tx.kind.value}"
+
+
+class CustomerSource(Protocol):
+    """Creates the D365 customer of a PayTrace profile (``customer_sync.CustomerCreator``)."""
+
+    async def ensure(self, profile_id: str) -> tuple[str, str]: ...
+
+
+class DeclineDetail(Protocol):
+    """Reads a declined transaction back for its processor words (``PayTraceClient``)."""
+
+    async def export_by_id(self, transaction_id: int) -> TransactionRecord | None: ...
+
+
+@dataclass
+class Routed:
+    """One event on its way: what it needs in D365 and what each step answered."""
+
+    env: Envelope
+    tx: Transaction
+    line: bool = False
+    order: bool = False
+    reverse_of: str | None = None  # ledger entity id of the sale line a void undoes
+    company: str | None = None
+    account: str | None = None
+    reason: str = ""
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def reference(self) -> str | None:
+        return self.tx.order_id or self.tx.invoice_id
+
+    def outcome(self) -> Outcome:
+        if not self.outcomes:
+            return Outcome.done("nothing to do")
+        return max(self.outcomes, key=lambda o: _SEVERITY.get(o.status, 1))
+
+
+class PaymentPoster:
+    """Handler of the ``payment`` topic: a batch of events in, one outcome per event out."""
+
+    def __init__(
+        self,
+        dynamics: DynamicsClient,
+        intents: IntentStore,
+        ledger: Ledger,
+        xref: Xref,
+        cursors: Cursors,
+        settings: DynamicsSettings,
+        template: CompiledTemplate,
+        *,
+        o2c: OrderToCashSettings | None = None,
+        order_template: CompiledTemplate | None = None,
+        customers: CustomerSource | None = None,
+        paytrace: DeclineDetail | None = None,
+    ) -> None:
+        self.template = template
+        self.d365 = dynamics
+        self.intents = intents
+        self.ledger = ledger
+        self.xref = xref
+        self.cursors = cursors
+        self.settings = settings
+        self.o2c = o2c or OrderToCashSettings()
+        self.customers = customers
+        self.paytrace = paytrace
+        self.book = JournalBook(dynamics, intents, cursors, settings)
+        self.lines = LineWriter(dynamics, intents, ledger, self.book)
+        self.orders = OrderStatusWriter(dynamics, intents, ledger, order_template, self.o2c)
+        self.bulk = intents
+
+    async def __call__(self, envs: Sequence[Envelope]) -> list[Outcome]:
+        routed: list[Routed | Outcome] = [await self._route(env) for env in envs]
+        work = [r for r in routed if isinstance(r, Routed)]
+        await self._find_customers(work)
+        docs = await self._documents(work)
+        await self._post_lines([r for r in work if r.line and not r.outcomes], docs)
+        await self._remove_lines([r for r in work if r.reverse_of and not r.outcomes])
+        await self._update_orders([r for r in work if r.order], docs)
+        return [r.outcome() if isinstance(r, Routed) else r for r in routed]
+
+    # -- route -----------------------------------------------------------------------------
+
+    async def _route(self, env: Envelope) -> Routed | Outcome:
+        try:
+            tx = Transaction.model_validate(env.payload)
+        except ValidationError as exc:
+            return Outcome.dead(f"not a payment event: {exc.errors()[0]['msg']}")
+        r = Routed(env, tx, order=tx.kind in ORDER_KINDS and bool(tx.order_id or tx.invoice_id))
+        if tx.kind is TransactionKind.DECLINE:
+            r.reason = await self._decline_reason(tx)
+            self._note(
+                tx, "declined", f"{r.reason} No money moved; the reason is kept for the order."
+            )
+            r.outcomes.append(Outcome.done("declined"))
+        elif tx.kind is TransactionKind.VOID:
+            r.reverse_of = self._posted_line(tx)
+            if r.reverse_of is None:
+                self._note(tx, "skipped", "void of a transaction with no posted payment line")
+                r.outcomes.append(Outcome.done("nothing to reverse"))
+            elif self.o2c.void_unposted == "reverse":
+                r.line, r.reverse_of = True, None
+        elif tx.kind in CREDIT_KINDS | DEBIT_KINDS:
+            r.line = True
+        else:
+            self._note(tx, "skipped", f"{tx.kind.value} moves no money in the payment journal")
+            r.outcomes.append(Outcome.done(f"{tx.kind.value}: nothing to post"))
+        return r
+
+    async def _decline_reason(self, tx: Transaction) -> str:
+        code = tx.response_code or 102
+        if self.paytrace is None or not tx.transaction_id.isdigit():
+            return decline_reason(code)
+        try:
+            record = await self.paytrace.export_by_id(int(tx.transaction_id))
+        except PayBridgeError as exc:
+            log.info("decline %s: no processor words (%s)", tx.transaction_id, exc)
+            return decline_reason(code)
+        return decline_reason(code, record.approval_message if record else "")
+
+    def _posted_line(self, tx: Transaction) -> str | None:
+        """The ledger entity id of the posted sale/capture line of this transaction, if any."""
+        kinds = (TransactionKind.SALE, TransactionKind.CAPTURE)
+        for kind in kinds:
+            for entry in self.ledger.entries(f"paytrace:{tx.transaction_id}:{kind.value}"):
+                if entry.step == LINE_STEP and entry.status == "posted":
+                    return entry.entity_id
+        return None
+
+    def _note(self, tx: Transaction, status: str, why: str) -> None:
+        self.ledger.record(
+            tx.key, "route", system="paybridge", entity="event", entity_id=tx.key,
+            status=status, detail={"why": why},
+        )  # fmt: skip
+
+    # -- enrich ----------------------------------------------------------------------------
+
+    async def _find_customers(self, work: Sequence[Routed]) -> None:
+        """Lines need the D365 customer; order-only facts use it when known (else the company)."""
+        known: dict[str, tuple[str, str] | PayBridgeError] = {}
+        for r in work:
+            if not (r.line or r.reverse_of or r.order):
+                continue
+            profile = r.tx.customer_id or ""
+            if profile not in known:
+                known[profile] = await self._customer_or_error(r.tx, create=r.line)
+            found = known[profile]
+            if isinstance(found, tuple):
+                r.company, r.account = found
+            elif r.line or r.reverse_of:
+                r.outcomes.append(outcome_for(found))
+            else:
+                r.company = self.settings.company
+
+    async def _customer_or_error(
+        self, tx: Transaction, *, create: bool
+    ) -> tuple[str, str] | PayBridgeError:
+        try:
+            return await self._customer(tx, create=create)
+        except PayBridgeError as exc:
+            return exc
+
+    async def _customer(self, tx: Transaction, *, create: bool) -> tuple[str, str]:
+        if not tx.customer_id:
+            raise DataError(
+                f"PayTrace transaction {tx.transaction_id} names no customer, so it has no D365 account",
+                fields={"customer_id": "missing"},
+            )
+        linked = self.xref.get(CUSTOMER_XREF, tx.customer_id)
+        if linked:
+            company, _, account = linked.partition("/")
+            return company, account
+        if self.settings.customer_match == "xref_or_same_id":
+            company = self.settings.company
+            found = await self.d365.get(
+                "CustomersV3",
+                {"dataAreaId": company, "CustomerAccount": tx.customer_id},
+                select=["CustomerAccount"],
+                cross_company=True,
+            )
+            if found is not None:
+                self.xref.link(CUSTOMER_XREF, tx.customer_id, f"{company}/{tx.customer_id}")
+                return company, tx.customer_id
+        if create and self.o2c.missing_customer == "create" and self.customers is not None:
+            return await self.customers.ensure(tx.customer_id)
+        raise DataError(
+            f"no D365 customer for PayTrace customer {tx.customer_id!r}; link one with "
+            f"`paybridge xref link {tx.customer_id} <company>/<account>`",
+            fields={"customer_id": tx.customer_id},
+        )
+
+    async def _documents(self, work: Sequence[Routed]) -> dict[tuple[str, str], Documents]:
+        wanted = {
+            (r.company, r.reference)
+            for r in work
+            if r.company
+            and r.reference
+            and not any(o.status == "dead" for o in r.outcomes)
+            and (r.line or r.order)
+        }
+        if not wanted:
+            return {}
+        try:
+            return await look_up_documents(self.d365, sorted(wanted))
+        except PayBridgeError as exc:
+            for r in work:
+                if (r.company, r.reference) in wanted:
+                    r.outcomes.append(outcome_for(exc))
+            return {}
+
+    # -- lines -----------------------------------------------------------------------------
+
+    def _day(self, tx: Transaction) -> date:
+        return tx.occurred_at.astimezone(ZoneInfo(self.settings.timezone)).date()
+
+    async def _post_lines(
+        self, todo: Sequence[Routed], docs: dict[tuple[str, str], Documents]
+    ) -> None:
+        if not todo:
+            return
+        existing = self.bulk.get_many(LINE_STEP, [r.env.key for r in todo])
+        fresh = [r for r in todo if r.env.key not in existing]
+        try:
+            planned = await self._plan(fresh, docs)
+        except PayBridgeError as exc:
+            for r in fresh:
+                r.outcomes.append(outcome_for(exc))
+            todo = [r for r in todo if r.env.key in existing]
+            planned = {}
+        intents = {**existing, **planned}
+        ready = [r for r in todo if r.env.key in intents]
+        jobs = [
+            LineJob(
+                r.env.key, intents[r.env.key], self.template.ref, bool(r.env.payload.get("heal"))
+            )
+            for r in ready
+        ]
+        for r, outcome in zip(ready, await self.lines.write(jobs), strict=True):
+            r.outcomes.append(outcome)
+
+    async def _plan(
+        self, fresh: Sequence[Routed], docs: dict[tuple[str, str], Documents]
+    ) -> dict[str, Any]:
+        """Journal, line number and body for each new line; recorded as intents in one go."""
+        groups: dict[tuple[str, date], list[Routed]] = {}
+        for r in fresh:
+            if not r.outcomes:
+                groups.setdefault((str(r.company), self._day(r.tx)), []).append(r)
+        reserved: dict[tuple[str, str], Decimal] = {}
+        items: list[tuple[str, str, dict[str, Any]]] = []
+        for (company, day), rows in groups.items():
+            journal = await self.book.journal(company, day)
+            numbers = self.book.numbers(company, journal, len(rows))
+            for r, number in zip(rows, numbers, strict=True):
+                invoice, order = self._marking(r, docs, reserved)
+                try:
+                    body = self._line_body(
+                        r.tx, company, str(r.account), journal, number, invoice, order
+                    )
+                except DataError as exc:
+                    r.outcomes.append(outcome_for(exc))
+                    continue
+                detail = {
+                    "body": body,
+                    "company": company,
+                    "day": day.isoformat(),
+                    "order_id": order,
+                }
+                items.append((r.env.key, payment_id(r.tx), detail))
+        return self.bulk.plan_many(LINE_STEP, "d365", items)
+
+    def _marking(
+        self,
+        r: Routed,
+        docs: dict[tuple[str, str], Documents],
+        reserved: dict[tuple[str, str], Decimal],
+    ) -> tuple[str | None, str | None]:
+        """(invoice to mark, order to prepay): an open invoice of this customer wins over an order."""
+        ref = r.reference
+        doc = docs.get((str(r.company), ref)) if ref else None
+        if doc is None or ref is None or r.tx.kind not in CREDIT_KINDS:
+            return None, None
+        amount = r.tx.amount.amount
+        already = reserved.get((str(r.company), ref), Decimal(0))
+        if self.settings.mark_invoices and doc.open_invoice_for(str(r.account), amount + already):
+            reserved[(str(r.company), ref)] = already + amount
+            return ref, None
+        if self.o2c.prepay_orders and doc.invoice_account is None and doc.order_for(r.account):
+            return None, doc.order_for(r.account)
+        return None, None
+
+    def _line_body(
+        self, tx: Transaction, company: str, account: str, journal: str, number: int,
+        invoice: str | None, order: str | None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Translate through the versioned template; only an open invoice of this customer is marked."""
+        source = tx.model_dump(mode="json")
+        source["invoice_id"] = invoice
+        source["order_id"] = order
+        result = self.template.apply(
+            source,
+            context={
+                "company": company,
+                "journal_batch_number": journal,
+                "customer_account": account,
+                "bank_account": self.settings.bank_account,
+                "payment_method_name": self.settings.payment_method or None,
+                "line_number": number,
+                "time_zone": self.settings.timezone,
+            },
+        )
+        if not result.ok:
+            raise DataError(
+                f"template {self.template.ref} cannot map {tx.key}", fields=dict(result.errors)
+            )
+        return dict(result.record)
+
+    async def _remove_lines(self, todo: Sequence[Routed]) -> None:
+        """A void while the sale's journal is still open: the sale's line goes (or is reversed)."""
+        for r in todo:
+            assert r.reverse_of is not None
+            company, journal, _ = r.reverse_of.split("/")
+            try:
+                if await self.book.is_posted(company, journal):
+                    r.line, r.reverse_of = True, None
+                    continue
+                how = await delete_line(self.d365, self.intents, r.env.key, company, r.reverse_of)
+            except DataError as exc:
+                if "has been posted" not in str(exc):
+                    r.outcomes.append(outcome_for(exc))
+                    continue
+                r.line, r.reverse_of = True, None  # posted meanwhile: reverse instead
+                continue
+            except PayBridgeError as exc:
+                r.outcomes.append(outcome_for(exc))
+                continue
+            self.ledger.record(
+                r.env.key, DELETE_STEP, system="d365", entity=LINES, entity_id=r.reverse_of,
+                status="removed", detail={"how": how, "why": "void before the journal was posted"},
+            )  # fmt: skip
+            r.outcomes.append(Outcome.done("line removed"))
+        reversals = [r for r in todo if r.line]
+        if reversals:
+            await self._post_lines(reversals, {})
+
+    # -- orders ----------------------------------------------------------------------------
+
+    async def _update_orders(
+        self, todo: Sequence[Routed], docs: dict[tuple[str, str], Documents]
+    ) -> None:
+        updates: list[tuple[Routed, OrderUpdate]] = []
+        for r in todo:
+            if r.outcome().status == "dead" or not r.company or not r.reference:
+                continue
+            doc = docs.get((r.company, r.reference))
+            order = doc.order_for(r.account) if doc else None
+            if order:
+                updates.append((r, OrderUpdate(r.env.key, r.tx, r.company, order, r.reason)))
+        if not updates:
+            return
+        try:
+            outcomes = await self.orders.write([u for _, u in updates])
+        except PayBridgeError as exc:
+            outcomes = [outcome_for(exc)] * len(updates)
+        for (r, _), outcome in zip(updates, outcomes, strict=True):
+            r.outcomes.append(outcome)
+
+
+def replay_context(
+    payload: dict[str, Any], detail: dict[str, Any], settings: DynamicsSettings
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The source and context a payment line was mapped with, rebuilt from its intent's body."""
+    body = detail.get("body", {})
+    source = dict(payload)
+    source["invoice_id"] = body.get("MarkedInvoice") or None
+    source["order_id"] = detail.get("order_id") or None
+    context = {
+        "company": body.get("dataAreaId", detail.get("company")),
+        "journal_batch_number": body.get("JournalBatchNumber"),
+        "customer_account": unescape_display_value(str(body.get("AccountDisplayValue", ""))),
+        "bank_account": settings.bank_account,
+        "payment_method_name": body.get("PaymentMethodName"),
+        "line_number": body.get("LineNumber"),
+        "time_zone": settings.timezone,
+    }
+    return source, context

@@ -1,0 +1,49 @@
+"""``o2c:`` and ``poller:`` settings: what a payment does in D365, and the PayTrace poller's windows."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from paybridge.config import Section
+
+
+class OrderToCashSettings(Section):
+    """What a payment does in D365 beyond its journal line: customers, orders, voids, posting."""
+
+    # A PayTrace customer with no D365 account: create it from the PayTrace profile, or wait in
+    # the dead-letter queue until someone links one (``paybridge xref link``).
+    missing_customer: Literal["create", "dead_letter"] = "dead_letter"
+    new_customer_group: str = "30"
+    new_customer_party_type: Literal["Person", "Organization"] = "Person"
+    # Created accounts are ``<prefix><PayTrace customer id>``: the key is the exactly-once anchor.
+    new_customer_prefix: str = ""
+    # A payment naming a sales order (not an open invoice) is a prepayment against it.
+    prepay_orders: bool = True
+    # Hold/release the order (IsSalesProcessingStopped) through the order-status template.
+    order_hold: bool = True
+    # Extension fields on SalesOrderHeadersV2 (None: not deployed): status word, decline reason.
+    order_status_field: str | None = None
+    order_reason_field: str | None = None
+    # A void of a sale whose line is still in an unposted journal: remove the line, or add a
+    # reversing line (the default keeps every PayTrace state visible as its own line).
+    void_unposted: Literal["delete", "reverse"] = "reverse"
+    # Post the day's payment journals at ``post_at`` (HH:MM, dynamics.timezone) through the
+    # posting service, or leave them for an accountant.
+    post_journals: bool = False
+    post_at: str = Field(default="18:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    posting_service: str = "PayBridgeSandbox/Journals/post"
+    # How often the cut-off job looks whether a day's journals are due.
+    post_interval_seconds: float = Field(default=60.0, gt=0)
+
+
+class PollerSettings(Section):
+    """The PayTrace change poller's windows (see ``ChangePoller``)."""
+
+    # New rows are read from this far behind the last watermark (late rows within it are found).
+    overlap_seconds: float = Field(default=600.0, gt=0)
+    # Captures, voids and settlements are looked for this far back.
+    lookback_days: float = Field(default=7.0, gt=0)
+    # The narrow capture/void exports run at most this often.
+    state_interval_seconds: float = Field(default=30.0, ge=0)

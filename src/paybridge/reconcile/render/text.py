@@ -1,0 +1,48 @@
+"""Cells as text for people: the company's date format, its time zone, amounts with their currency."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from paybridge.reconcile.render.document import Amount, Cell
+
+
+def format_amount(amount: Amount) -> str:
+    """``1,234.50 USD`` (the currency's own number of decimals, 2 for most)."""
+    return f"{amount.value:,.{amount.places}f} {amount.currency}"
+
+
+def format_cell(cell: Cell, date_format: str, timezone: str) -> str:
+    if cell is None:
+        return ""
+    if isinstance(cell, Amount):
+        return format_amount(cell)
+    if isinstance(cell, datetime):
+        local = cell.astimezone(ZoneInfo(timezone))
+        return f"{local.strftime(date_format)} {local:%H:%M}"
+    if isinstance(cell, date):
+        return cell.strftime(date_format)
+    return str(cell)
+
+
+_EXCEL_PARTS = {
+    "%d": "dd", "%m": "mm", "%Y": "yyyy", "%y": "yy", "%b": "mmm", "%B": "mmmm",
+    "%H": "hh", "%M": "mm", "%S": "ss", "%%": "%",
+}  # fmt: skip
+
+
+def excel_date_format(date_format: str) -> str:
+    """A strftime format as an Excel number format (``%m/%d/%Y`` -> ``mm/dd/yyyy``)."""
+    out = ""
+    i = 0
+    while i < len(date_format):
+        part = date_format[i : i + 2]
+        if part in _EXCEL_PARTS:
+            out += _EXCEL_PARTS[part]
+            i += 2
+            continue
+        ch = date_format[i]
+        out += ch if ch in "/-.: ," else f"\\{ch}"
+        i += 1
+    return out

@@ -1,0 +1,213 @@
+"""One reconciliation run: read both systems and the ledger, match, heal, write settlement journals, report."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from paybridge.clock import Clock, IdFactory, uuid_ids
+from paybridge.connectors.dynamics import DynamicsClient
+from paybridge.connectors.paytrace import PayTraceClient
+from paybridge.errors import PayBridgeError
+from paybridge.keys import CUSTOMER_XREF, LINE_STEP
+from paybridge.reconcile.build import (
+    Sources,
+    batch_summary,
+    exception_entry,
+    skipped_entries,
+)
+from paybridge.reconcile.columns import KINDS, Codes, LedgerColumns
+from paybridge.reconcile.heal import HealAction, enqueue_heals, missing_fact
+from paybridge.reconcile.journal import (
+    JournalOutcome,
+    SettlementJournalWriter,
+    brand_nets,
+    plan_settlement,
+)
+from paybridge.reconcile.load_d365 import D365Day, D365Reader
+from paybridge.reconcile.load_paytrace import (
+    PayTraceDay,
+    Progress,
+    load_paytrace,
+    quiet,
+    resolve_unknown,
+)
+from paybridge.reconcile.matcher import Expectations, MatchClass, MatchResult, match
+from paybridge.reconcile.report import ReconciliationReport
+from paybridge.reconcile.settings import ReconcileSettings
+from paybridge.runtime.intents import IntentStore
+from paybridge.runtime.ledger import Ledger, Xref
+from paybridge.runtime.queue import SqlQueue
+
+log = logging.getLogger("paybridge.reconcile")
+
+
+@dataclass
+class Reconciler:
+    """Everything a run needs; built by the CLI or the scheduler from the engine's parts."""
+
+    paytrace: PayTraceClient
+    dynamics: DynamicsClient
+    queue: SqlQueue
+    intents: IntentStore
+    ledger: Ledger
+    xref: Xref
+    settings: ReconcileSettings
+    currency: str
+    paytrace_timezone: str
+    company_timezone: str
+    clock: Clock
+    ids: IdFactory = field(default_factory=uuid_ids)
+
+    async def run(
+        self, day: date, company: str, *, heal: bool = False, progress: Progress = quiet
+    ) -> ReconciliationReport:
+        """Read, match, heal (when asked), write the settlement journals, and report."""
+        company = company.lower()
+        self.settings.company(company)  # a company without settings fails before any read
+        run_id = f"{day.isoformat()}-{self.ids()}"
+        pt, d365, result, xref = await self._match(day, company, progress)
+        heals = self._heal(pt, result, run_id) if heal else []
+        journals: dict[int, JournalOutcome] = {}
+        errors: list[str] = []
+        if self.settings.settlement_journal:
+            journals, errors = await self._journals(company, pt, day)
+        src = Sources(
+            company=company, pt=pt.columns, d365=d365.columns, records=pt.records,
+            rows=d365.rows, batches=pt.batches, posted_journals=d365.posted_journals,
+            expected_accounts=xref, paytrace_tz=self.paytrace_timezone,
+            heals={f"{h.transaction_id}:{h.kind}": h for h in heals},
+        )  # fmt: skip
+        return self._report(day, company, run_id, pt, result, src, heal, journals, errors)
+
+    async def _match(
+        self, day: date, company: str, progress: Progress
+    ) -> tuple[PayTraceDay, D365Day, MatchResult, dict[str, str]]:
+        codes = Codes()
+        pt = await load_paytrace(
+            self.paytrace, day, currency=self.currency,
+            lookback_days=self.settings.lookback_days, codes=codes, progress=progress,
+        )  # fmt: skip
+        reader = D365Reader(self.dynamics, company, codes, self.settings.reference_chunk)
+        d365 = await reader.load([str(tx) for tx in pt.records], day, progress)
+        await resolve_unknown(self.paytrace, pt, {t for t in d365.columns.tx if t >= 0})
+        progress("matching", 0, 1)
+        xref = self._accounts(company)
+        expect = Expectations(
+            accounts={
+                found: codes.code(account)
+                for customer, account in xref.items()
+                if (found := codes.find(customer)) is not None
+            },
+            statuses=pt.statuses,
+            reported=pt.reported,
+            require_posted=self.settings.require_posted,
+        )
+        result = match(pt.columns, d365.columns, self._ledger(codes, pt), expect)
+        progress("matching", 1, 1)
+        return pt, d365, result, xref
+
+    def _report(
+        self,
+        day: date,
+        company: str,
+        run_id: str,
+        pt: PayTraceDay,
+        result: MatchResult,
+        src: Sources,
+        heal: bool,
+        journals: dict[int, JournalOutcome],
+        errors: list[str],
+    ) -> ReconciliationReport:
+        accounts = self.settings.company(company)
+        return ReconciliationReport(
+            company=company,
+            day=day,
+            run_id=run_id,
+            generated_at=self.clock.now(),
+            currency=pt.currency,
+            timezone=accounts.timezone or self.company_timezone,
+            date_format=accounts.date_format,
+            counts=result.counts,
+            batches=tuple(batch_summary(src, t, journals.get(t.batch)) for t in result.batches),
+            exceptions=tuple(exception_entry(src, f) for f in result.findings),
+            skipped=skipped_entries(result),
+            heals=tuple(src.heals.values()),
+            journals=tuple(journals.values()),
+            heal_requested=heal,
+            notes=tuple(
+                f"PayTrace transaction {r.transaction_id} in the day's batches moves no money "
+                f"({r.transaction_type or 'no type'}); not matched"
+                for r in pt.unreadable
+            ),
+            errors=tuple(errors),
+        )
+
+    def _ledger(self, codes: Codes, pt: PayTraceDay) -> LedgerColumns:
+        """What PayBridge recorded posting for the day's transactions (original and heal events)."""
+        columns = LedgerColumns(codes)
+        for tx in pt.records:
+            for entry in self.ledger.entries(f"paytrace:{tx}:"):
+                if entry.step == LINE_STEP and entry.status == "posted":
+                    columns.add_entity_id(entry.event_key, entry.entity_id)
+        return columns
+
+    def _accounts(self, company: str) -> dict[str, str]:
+        """PayTrace customer id -> D365 account in ``company``, from the xref."""
+        linked: dict[str, str] = {}
+        for customer, target in self.xref.all(CUSTOMER_XREF).items():
+            owner, _, account = target.partition("/")
+            if owner.lower() == company and account:
+                linked[customer] = account
+        return linked
+
+    def _heal(self, pt: PayTraceDay, result: MatchResult, run_id: str) -> list[HealAction]:
+        facts = []
+        for finding in result.findings:
+            if finding.match_class is not MatchClass.MISSING_IN_D365:
+                continue
+            tx = pt.columns.tx[finding.pt_row]
+            kind = KINDS[pt.columns.kind[finding.pt_row]]
+            facts.append(
+                missing_fact(
+                    pt.records[tx], kind, currency=pt.currency, timezone=self.paytrace_timezone
+                )
+            )
+        actions = enqueue_heals(self.queue, facts, run_id)
+        log.info(
+            "heal: %d events enqueued for %d missing facts",
+            sum(a.enqueued for a in actions),
+            len(actions),
+        )
+        return actions
+
+    async def _journals(
+        self, company: str, pt: PayTraceDay, day: date
+    ) -> tuple[dict[int, JournalOutcome], list[str]]:
+        writer = SettlementJournalWriter(self.dynamics, self.intents, self.ledger)
+        accounts = self.settings.company(company)
+        nets = brand_nets(pt.columns)
+        outcomes: dict[int, JournalOutcome] = {}
+        errors: list[str] = []
+        for batch, record in sorted(pt.batches.items()):
+            settled = record.settled_at_utc(self.paytrace_timezone)
+            local_day = (
+                settled.astimezone(ZoneInfo(self.paytrace_timezone)).date() if settled else day
+            )
+            plan = plan_settlement(
+                company, accounts, batch, local_day, pt.currency, nets.get(batch, {}),
+                self.settings.journal_description,
+            )  # fmt: skip
+            try:
+                outcomes[batch] = await writer.write(plan)
+            except PayBridgeError as exc:
+                errors.append(f"settlement journal for batch {batch} not written: {exc}")
+        return outcomes, errors
+
+
+def exit_code(reports: Sequence[ReconciliationReport]) -> int:
+    """The worst exit code of several runs (e.g. one per company)."""
+    return max((r.exit_code for r in reports), default=0)

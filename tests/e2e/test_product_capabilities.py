@@ -1,0 +1,263 @@
+"""What PayBridge does as a product: separate processes, a settings file, outcomes read over HTTP.
+
+Each test starts both sandboxes (``paybridge-sandbox``), writes a settings file whose secrets are
+``env:`` references, prepares with the ``paybridge`` CLI, runs ``paybridge worker`` or
+``paybridge serve``, and judges only what PayTrace and D365 show over their HTTP APIs and what
+PayBridge's own API and CLI say. Nothing is imported from ``paybridge``; see ``product.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.product import (
+    HOST,
+    MERCHANT_TZ,
+    World,
+    fail,
+    free_port,
+    merchant_today,
+    open_world,
+    stays,
+    wait_for,
+)
+
+pytestmark = pytest.mark.slow
+
+SALE_PATH = "/v1/transactions/sale/by_customer"
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    with open_world(tmp_path) as opened:
+        yield opened
+
+
+def money(value: Any) -> Decimal:
+    return Decimal(str(value if value not in (None, "") else 0))
+
+
+def one_line(world: World, transaction_id: str, *, timeout: float) -> dict[str, Any]:
+    """Wait until D365 holds a payment line for the PayTrace transaction; it must be one."""
+    assert world.engine is not None
+    lines = wait_for(
+        f"D365 CustomerPaymentJournalLines holds a line with PaymentReference {transaction_id}",
+        lambda: world.dynamics.payment_lines(transaction_id),
+        lambda rows: len(rows) >= 1,
+        timeout=timeout,
+        watch=[world.engine],
+        give_up=lambda: dead_letters(world, transaction_id),  # e.g. no D365 customer for it
+    )
+    if len(lines) != 1:
+        fail(
+            f"{len(lines)} D365 lines for PayTrace transaction {transaction_id}: {lines}",
+            [world.engine],
+        )
+    return lines[0]
+
+
+def account_of(line: dict[str, Any]) -> str:
+    """The customer account of a payment line (D365 escapes a hyphen in a display value: US\\-001)."""
+    return str(line["AccountDisplayValue"]).replace("\\", "")
+
+
+def dead_letters(world: World, match: str) -> str | None:
+    """What ``paybridge dlq list --match`` shows for ``match``; None when it shows nothing."""
+    shown = world.cli("dlq", "list", "--match", match, check=False)
+    rows = [line for line in shown.stdout.splitlines() if match in line]
+    return f"dead-lettered: {' | '.join(rows)}" if rows else None
+
+
+def test_a_sale_becomes_exactly_one_credit_line_in_d365(world: World) -> None:
+    world.paytrace.create_customer("SHOP-E2E-1")
+    world.write_settings()
+    world.cli("xref", "link", "SHOP-E2E-1", "usmf/US-001")
+    engine = world.start_engine("worker")
+
+    sale = world.paytrace.sale_by_customer("SHOP-E2E-1", "123.45", "WEB-E2E-1")
+    one_line(world, sale, timeout=30)
+    # Let the engine go round again: a later sale reaches D365, so the poller has read the
+    # first one's window once more; the first sale is still one line, and stays one.
+    later = world.paytrace.sale_by_customer("SHOP-E2E-1", "5.00", "WEB-E2E-2")
+    one_line(world, later, timeout=30)
+    (line,) = stays(
+        f"exactly one D365 line for PayTrace sale {sale}",
+        lambda: world.dynamics.payment_lines(sale),
+        lambda rows: len(rows) == 1,
+        seconds=2.0,  # four poll intervals
+        watch=[engine],
+    )
+    assert line["dataAreaId"] == "usmf"
+    assert line["AccountType"] == "Cust" and account_of(line) == "US-001"
+    assert money(line["CreditAmount"]) == Decimal("123.45"), line
+    assert money(line.get("DebitAmount")) == 0, line
+    assert line["PaymentId"] == f"PT-{sale}-sale"
+
+
+def test_the_running_product_resolves_an_in_doubt_charge_into_one_sale(world: World) -> None:
+    world.paytrace.create_customer("SHOP-E2E-2")
+    world.write_settings({"paytrace": {"timeout_seconds": 5}})
+    world.cli("xref", "link", "SHOP-E2E-2", "usmf/US-003")
+    operator = world.api_key("operator")
+    engine = world.start_engine("serve")
+    # PayTrace commits the next sale by customer, and its answer is lost on the way back.
+    world.paytrace.script_fault("commit_then_drop", SALE_PATH)
+
+    key = "e2e-in-doubt-1"
+    body = {"company": "usmf", "invoice_number": "CIV-000103", "amount": "42.00"}
+    with world.api(operator) as api:
+        first = api.post("/v1/charges", json=body, headers={"Idempotency-Key": key})
+        assert first.status_code == 202, first.text
+        assert first.json()["status"] == "in_doubt", first.json()
+        assert world.paytrace.faults()["injected"].get("commit_then_drop") == 1
+
+        resolved = wait_for(
+            f"GET /v1/charges/{key} says approved (the runtime resolved the in-doubt charge)",
+            lambda: api.get(f"/v1/charges/{key}").json(),
+            lambda state: state.get("status") == "approved",
+            timeout=60,
+            watch=[engine],
+            give_up=lambda: dead_letters(world, key),
+        )
+    sales = world.paytrace.approved_sales(lambda t: t.get("invoice_id") == "CIV-000103")
+    assert len(sales) == 1, f"PayTrace holds {len(sales)} approved sales for CIV-000103: {sales}"
+    assert str(sales[0]["transaction_id"]) == resolved["transaction_id"]
+    assert money(sales[0]["amount"]) == Decimal("42.00")
+    assert resolved["amount"] == {"amount": "42.00", "currency": "USD"}
+
+
+def _of_subscription(subscription_id: int) -> Any:
+    def named(record: dict[str, Any]) -> bool:
+        for text in (record.get("description"), record.get("invoice_id")):
+            parts = str(text or "").split(":")
+            if len(parts) >= 2 and parts[0] == "sub" and parts[1] == str(subscription_id):
+                return True
+        return False
+
+    return named
+
+
+def test_a_subscription_due_today_is_billed_once_and_posted(world: World) -> None:
+    world.paytrace.create_customer("SUB-E2E-1")
+    world.write_settings(
+        {"billing": {"enabled": True, "interval_seconds": 1, "timezone": MERCHANT_TZ}}
+    )
+    world.cli("xref", "link", "SUB-E2E-1", "usmf/US-006")
+    today = merchant_today(MERCHANT_TZ)
+    added = world.cli(
+        "subscriptions", "add", "--customer", "SUB-E2E-1", "--amount", "19.99",
+        "--start", today.isoformat(), "--frequency", "monthly", "--d365", "usmf/US-006",
+    )  # fmt: skip
+    assert "already due" in added.stdout, added.stdout  # the CLI agrees a period is due now
+    (row,) = [
+        json.loads(line)
+        for line in world.cli("subscriptions", "list", "--json").stdout.splitlines()
+        if line.strip()
+    ]
+    sub_id = int(row["id"])
+    engine = world.start_engine("serve")
+
+    mine = _of_subscription(sub_id)
+    sales = wait_for(
+        f"PayTrace holds an approved sale for subscription {sub_id}",
+        lambda: world.paytrace.approved_sales(mine),
+        lambda found: len(found) >= 1,
+        timeout=20,
+        watch=[engine],
+        explain=lambda: world.cli("subscriptions", "show", str(sub_id), check=False).stdout,
+    )
+    sale = str(sales[0]["transaction_id"])
+    one_line(world, sale, timeout=20)
+
+    def both() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        return world.paytrace.approved_sales(mine), world.dynamics.payment_lines(sale)
+
+    charged, (line,) = stays(
+        f"one PayTrace sale and one D365 line for subscription {sub_id}",
+        both,
+        lambda seen: len(seen[0]) == 1 and len(seen[1]) == 1,
+        seconds=3.5,  # three billing intervals and more
+        watch=[engine],
+    )
+    assert money(charged[0]["amount"]) == Decimal("19.99")
+    assert account_of(line) == "US-006" and line["dataAreaId"] == "usmf"
+    assert money(line["CreditAmount"]) == Decimal("19.99")
+
+
+def test_the_morning_reconciliation_writes_its_reports(world: World) -> None:
+    reports = world.tmp / "reports"
+    world.write_settings(
+        {
+            "reconcile": {
+                "schedule_at": "00:00",
+                "reports_dir": str(reports),
+                "settlement_journal": False,
+            }
+        }
+    )
+    engine = world.start_engine("worker")
+
+    def written() -> tuple[str, dict[str, Any]] | None:
+        # Yesterday in the merchant's zone, looked up each time (the test may cross midnight).
+        day = (merchant_today(MERCHANT_TZ) - timedelta(days=1)).isoformat()
+        html = reports / f"reconcile-usmf-{day}.html"
+        data = reports / f"reconcile-usmf-{day}.json"
+        if not (html.is_file() and data.is_file()):
+            return None
+        try:
+            return day, json.loads(data.read_text(encoding="utf-8"))
+        except ValueError:
+            return None  # still being written
+
+    found = wait_for(
+        "reconcile-usmf-<yesterday>.html and .json in reconcile.reports_dir",
+        written,
+        lambda seen: seen is not None,
+        timeout=30,
+        watch=[engine],
+        explain=lambda: f"{reports} holds {sorted(p.name for p in reports.glob('*'))}",
+    )
+    assert found is not None
+    day, report = found
+    assert report["company"] == "usmf" and report["day"] == day, report
+    assert (reports / f"reconcile-usmf-{day}.html").read_text(encoding="utf-8").strip()
+
+
+def test_the_cut_off_posts_the_payment_journal(world: World) -> None:
+    # Named like a seeded D365 account: matched by the same-id rule, no xref needed.
+    world.paytrace.create_customer("US-002")
+    world.write_settings(
+        {"o2c": {"post_journals": True, "post_at": "00:00", "post_interval_seconds": 1}}
+    )
+    engine = world.start_engine("worker")
+
+    sale = world.paytrace.sale_by_customer("US-002", "77.10", "WEB-E2E-5")
+    line = one_line(world, sale, timeout=30)
+    company, batch = line["dataAreaId"], line["JournalBatchNumber"]
+    wait_for(
+        f"D365 CustomerPaymentJournalHeaders {company}/{batch} shows IsPosted = Yes",
+        lambda: world.dynamics.journal_header(company, batch),
+        lambda header: header is not None and header.get("IsPosted") == "Yes",
+        timeout=30,
+        watch=[engine],
+    )
+
+
+def test_serve_refuses_an_unknown_setting_in_one_line(world: World) -> None:
+    world.write_settings({"worker": {"bogus_knob": 3}})
+    port = str(free_port())
+    result = world.cli("serve", "--host", HOST, "--port", port, check=False, timeout=30)
+    said = [
+        line for line in [*result.stdout.splitlines(), *result.stderr.splitlines()] if line.strip()
+    ]
+    assert result.returncode == 2, (result.returncode, said)
+    assert len(said) == 1, said
+    assert "worker.bogus_knob" in said[0], said
+    assert "Traceback" not in result.stdout + result.stderr
