@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import random
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -62,8 +61,3 @@ def sequential_ids(prefix: str = "id-") -> IdFactory:
     """Deterministic ids for tests: ``id-1``, ``id-2``..."""
     counter = itertools.count(1)
     return lambda: f"{prefix}{next(counter)}"
-
-
-def seeded_rng(seed: int | None = None) -> random.Random:
-    """The RNG every jittered schedule takes; seeded in tests."""
-    return random.Random(seed)

@@ -56,8 +56,3 @@ class JournalLine(BaseModel):
         if value.amount <= 0:
             raise ValueError("a journal line amount must be positive; use side for the sign")
         return value
-
-    @property
-    def signed_amount(self) -> Money:
-        """Debit positive, credit negative: the accounting convention for sums."""
-        return self.amount if self.side is Side.DEBIT else -self.amount

@@ -42,11 +42,6 @@ class PaymentMethod(BaseModel):
     def _masked(cls, value: str | None) -> str | None:
         return None if value is None else masked_number(value)
 
-    @property
-    def last4(self) -> str:
-        digits = "".join(ch for ch in self.masked_number or "" if ch.isdigit())
-        return digits[-4:]
-
 
 class PartyType(StrEnum):
     ORGANIZATION = "organization"
@@ -79,8 +74,3 @@ class Customer(BaseModel):
     @classmethod
     def _currency(cls, value: str | None) -> str | None:
         return None if value is None else iso_currency(value)
-
-    @property
-    def display_name(self) -> str:
-        parts = (self.first_name, self.middle_name, self.last_name)
-        return self.name or " ".join(p for p in parts if p)

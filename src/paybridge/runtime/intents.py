@@ -247,16 +247,6 @@ class IntentStore:
         with self.engine.connect() as conn:
             return [_row_intent(row) for row in conn.execute(query).mappings()]
 
-    def insert_done(self, step: str, system: str, key: str, detail: dict[str, Any]) -> None:
-        now = self.clock.now()
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(intents).values(
-                    event_key=key, step=step, system=system, status=DONE, reference=key,
-                    detail=dump_detail(detail), attempts=1, created_at=now, updated_at=now,
-                )
-            )  # fmt: skip
-
     async def execute_once(
         self,
         intent: Intent,

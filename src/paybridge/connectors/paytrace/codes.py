@@ -70,31 +70,6 @@ ERROR_CODES: Mapping[str, str] = {
 # Errors that a person must fix in the PayTrace account, not in the request.
 PERMISSION_ERRORS: frozenset[str] = frozenset({"981", "998"})
 
-# spec §3.4: AVS texts -> plain meaning. "0" is what the sandbox returns.
-AVS_RESPONSES: Mapping[str, str] = {
-    "Full Exact Match": "Street address and ZIP code both match.",
-    "Address Match Only": "Street address matches; ZIP code does not.",
-    "Zip Match Only": "ZIP code matches; street address does not.",
-    "No Match": "Neither street address nor ZIP code match.",
-    "Address Unavailable": "The issuer has no address to check.",
-    "Non-US Issuer does not participate": "The issuer is outside the US and does not check addresses.",
-    "Issuer System Unavailable": "The issuer could not check the address right now.",
-    "Not a Mail/Phone Order": "Address checks do not apply to this kind of order.",
-    "Service Not Supported": "The issuer does not support address checks.",
-    "Address and ZIP code match (International only)": "Address and postal code match.",
-    "Address not verified (International only)": "The international address was not checked.",
-    "0": "No address check result (sandbox).",
-}
-
-CSC_RESPONSES: Mapping[str, str] = {
-    "Match": "The card security code matches.",
-    "No Match": "The card security code does not match.",
-    "Not Processed": "The card security code was not checked.",
-    "Not Present": "No card security code was sent.",
-    "Issuer Does Not Support CSC": "The issuer does not check card security codes.",
-    "": "No card security code result.",
-}
-
 # Processor decline words (head of approval_message) -> plain words.
 _DECLINE_WORDS: Mapping[str, str] = {
     "DECLINE": "The card issuer declined the payment",
@@ -118,14 +93,6 @@ def describe_error(code: str, messages: Sequence[str] = ()) -> str:
     """Plain words for one ``errors`` entry, preferring PayTrace's own text when it sent one."""
     text = " ".join(m.strip() for m in messages if m.strip())
     return text or ERROR_CODES.get(code, f"PayTrace error {code}.")
-
-
-def describe_avs(value: str) -> str:
-    return AVS_RESPONSES.get(value.strip(), f"Address check result: {value.strip()!r}.")
-
-
-def describe_csc(value: str) -> str:
-    return CSC_RESPONSES.get(value.strip(), f"Card security code result: {value.strip()!r}.")
 
 
 def decline_reason(code: int, approval_message: str = "", ach_message: str = "") -> str:
