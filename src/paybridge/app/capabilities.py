@@ -150,19 +150,20 @@ def new_customer_policy(settings: Settings) -> NewCustomerPolicy:
     )
 
 
-def customers(parts: Parts) -> tuple[CustomerCreator, Contribution]:
+def customers(parts: Parts) -> tuple[CustomerCreator, CustomerSync | None, Contribution]:
     s, store = parts.settings, parts.store
     creator = CustomerCreator(
         parts.paytrace, parts.dynamics, store.intents, store.xref,
         parts.templates.get(TO_D365_TEMPLATE), s.dynamics, new_customer_policy(s), s.sync,
     )  # fmt: skip
     jobs: list[PeriodicJob | DailyJob] = []
+    sync = None
     if s.sync.enabled:
         sync = CustomerSync(
             creator, store.cursors, store.ledger, parts.templates.get(TO_PAYTRACE_TEMPLATE), s.sync
         )
         jobs.append(PeriodicJob(SYNC_JOB, s.sync.interval_seconds, sync.run))
-    return creator, Contribution("customers", jobs=jobs)
+    return creator, sync, Contribution("customers", jobs=jobs)
 
 
 def charging(parts: Parts) -> tuple[ChargeService, Contribution]:

@@ -22,7 +22,7 @@ from paybridge.charging.service import ChargeService
 from paybridge.clock import Clock, IdFactory, SystemClock
 from paybridge.connectors.dynamics import DynamicsClient, TokenProvider
 from paybridge.connectors.paytrace import PayTraceClient
-from paybridge.customers.sync import CustomerCreator
+from paybridge.customers.sync import CustomerCreator, CustomerSync
 from paybridge.o2c.events import EventIntake
 from paybridge.o2c.ingest import PayTraceIngest
 from paybridge.o2c.posting import PaymentPoster
@@ -52,6 +52,7 @@ class Engine:
     poster: PaymentPoster
     events: EventIntake
     customers: CustomerCreator
+    sync: CustomerSync | None
     charges: ChargeService
     subscriptions: SubscriptionStore
     billing: BillingRun
@@ -131,7 +132,7 @@ def build_engine(
         templates=templates_for(settings),
         clock=clock,
     )
-    creator, customer_part = caps.customers(parts)
+    creator, sync, customer_part = caps.customers(parts)
     o2c = caps.order_to_cash(parts, creator)
     charges, charging_part = caps.charging(parts)
     subscriptions, billing, billing_part = caps.billing(parts)
@@ -160,7 +161,7 @@ def build_engine(
     return Engine(
         settings=settings, store=store, paytrace=parts.paytrace, dynamics=parts.dynamics,
         security=security, clock=clock, parts=parts, ingest=o2c.ingest, poster=o2c.poster,
-        events=o2c.events, customers=creator, charges=charges, subscriptions=subscriptions,
+        events=o2c.events, customers=creator, sync=sync, charges=charges, subscriptions=subscriptions,
         billing=billing, worker=worker, scheduler=Scheduler(store.engine, clock, jobs, worker=name),
         contributions=contributions, owned_clients=owned,
     )  # fmt: skip

@@ -9,27 +9,22 @@ from pydantic import SecretStr
 
 from paybridge.connectors.paytrace import Address, CustomerExportRequest, CustomerUpdateRequest
 from paybridge.customers.settings import CustomerSyncSettings
-from paybridge.customers.sync import CardTokens, CustomerCreator, CustomerSync, NewCustomerPolicy
-from paybridge.mapping import load_templates
+from paybridge.customers.sync import CardTokens, CustomerSync
 from tests.integration.o2c.conftest import World, WorldFactory
 
 pytestmark = pytest.mark.anyio
 CARD = "5499740000000057"
 
 
-def sync_of(world: World, settings: CustomerSyncSettings | None = None) -> CustomerSync:
-    engine = world.engine
-    templates = load_templates()
-    sync = settings or CustomerSyncSettings(discretionary_fields={"CustomerGroupId": "D365Group"})
-    creator = CustomerCreator(
-        engine.paytrace, engine.dynamics, engine.store.intents, engine.store.xref,
-        templates.get("paytrace_customer_to_d365_customer"), engine.settings.dynamics,
-        NewCustomerPolicy(), sync,
-    )  # fmt: skip
-    return CustomerSync(
-        creator, engine.store.cursors, engine.store.ledger,
-        templates.get("d365_customer_to_paytrace_customer"), sync,
-    )  # fmt: skip
+async def synced_world(make_world: WorldFactory) -> tuple[World, CustomerSync]:
+    """A world whose engine runs customer sync (``sync.enabled``), and that sync."""
+    world = await make_world(
+        sync=CustomerSyncSettings(
+            enabled=True, discretionary_fields={"CustomerGroupId": "D365Group"}
+        )
+    )
+    assert world.engine.sync is not None
+    return world, world.engine.sync
 
 
 async def tokenize(world: World, number: str) -> tuple[SecretStr, SecretStr]:
@@ -43,10 +38,9 @@ async def tokenize(world: World, number: str) -> tuple[SecretStr, SecretStr]:
 
 
 async def test_paytrace_profiles_flow_to_d365_incrementally(make_world: WorldFactory) -> None:
-    world = await make_world()
+    world, sync = await synced_world(make_world)
     await world.profile("SHOP-1", "US-001", name="Contoso Retail San Diego")
     await world.profile("NEW-9", None, name="Grace Hopper")
-    sync = sync_of(world)
     first = await sync.profiles_to_d365()
     assert (first.created, first.updated) == (1, 1)
     us001 = await world.engine.dynamics.get(
@@ -79,9 +73,8 @@ async def test_paytrace_profiles_flow_to_d365_incrementally(make_world: WorldFac
 async def test_d365_changes_flow_to_linked_profiles_with_custom_fields(
     make_world: WorldFactory,
 ) -> None:
-    world = await make_world()
+    world, sync = await synced_world(make_world)
     await world.profile("SHOP-2", "US-002")
-    sync = sync_of(world)
     first = await sync.customers_to_paytrace()
     assert first.updated == 1 and first.waiting >= 9  # the rest have no PayTrace profile yet
     await world.engine.dynamics.update(
@@ -105,8 +98,7 @@ async def test_d365_changes_flow_to_linked_profiles_with_custom_fields(
 async def test_a_card_is_attached_and_replaced_through_protect_tokens_only(
     make_world: WorldFactory, tmp_path: Path
 ) -> None:
-    world = await make_world()
-    sync = sync_of(world)
+    world, sync = await synced_world(make_world)
     tokens = CardTokens(sync, world.engine.store.intents)
     assert len(await tokens.client_key()) > 20
     hpf, key = await tokenize(world, CARD)

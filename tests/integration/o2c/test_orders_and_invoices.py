@@ -8,8 +8,8 @@ import pytest
 
 from paybridge.connectors.dynamics import F, Query
 from paybridge.connectors.paytrace import CaptureRequest
-from paybridge.o2c.cutoff import JournalPostingJob
 from paybridge.o2c.settings import OrderToCashSettings
+from paybridge.runtime.scheduler import PeriodicJob
 from tests.integration.o2c.conftest import WorldFactory
 
 pytestmark = pytest.mark.anyio
@@ -23,7 +23,7 @@ STATUS = OrderToCashSettings(
 async def test_sale_naming_an_open_invoice_is_marked_posted_and_settles_it(
     make_world: WorldFactory,
 ) -> None:
-    world = await make_world(STATUS)
+    world = await make_world(STATUS.model_copy(update={"post_journals": True, "post_at": "18:00"}))
     await world.profile("SHOP-1", "US-001")
     tx = await world.sell("SHOP-1", "400.00", "CIV-000101")
     await world.drain()
@@ -36,11 +36,9 @@ async def test_sale_naming_an_open_invoice_is_marked_posted_and_settles_it(
     assert order["CustomersOrderReference"] == "Paid"
     assert order["IsSalesProcessingStopped"] == "No"
 
-    job = JournalPostingJob(
-        world.engine.dynamics, world.engine.store.intents, world.engine.store.ledger,
-        world.poster.book, post_at="18:00", service=STATUS.posting_service,
-        timezone="America/Los_Angeles", clock=world.clock,
-    )  # fmt: skip
+    # The cut-off job the engine scheduled (o2c.post_journals, 18:00 in dynamics.timezone).
+    (job,) = [j for j in world.engine.scheduler.jobs if j.name == "d365.post_journals"]
+    assert isinstance(job, PeriodicJob)
     assert await job.run() == "nothing to post"  # before the cut-off
     world.clock.advance(9 * 3600)  # 19:00 local
     assert (await job.run()).startswith("posted 1 journal")
