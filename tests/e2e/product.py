@@ -234,8 +234,8 @@ def merchant_today(zone: str = MERCHANT_TZ) -> date:
 # --- the PayTrace sandbox, as a storefront and an auditor see it -----------------------------
 
 
-class PayTrace:
-    """The PayTrace sandbox over HTTP: OAuth password grant, v1 endpoints, admin routes."""
+class _Sandbox:
+    """An HTTP client of one sandbox that logs in once and keeps the bearer token."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -245,18 +245,23 @@ class PayTrace:
     def close(self) -> None:
         self.http.close()
 
+    def _login(self) -> httpx.Response:
+        raise NotImplementedError
+
     def token(self) -> str:
         if self._token is None:
-            reply = self.http.post(
-                "/oauth/token",
-                data={
-                    "grant_type": "password",
-                    **{k: PAYTRACE_LOGIN[k] for k in ("username", "password")},
-                },
-            )
+            reply = self._login()
             reply.raise_for_status()
             self._token = str(reply.json()["access_token"])
         return self._token
+
+
+class PayTrace(_Sandbox):
+    """The PayTrace sandbox over HTTP: OAuth password grant, v1 endpoints, admin routes."""
+
+    def _login(self) -> httpx.Response:
+        login = {k: PAYTRACE_LOGIN[k] for k in ("username", "password")}
+        return self.http.post("/oauth/token", data={"grant_type": "password", **login})
 
     def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """One v1 call; a ``success: false`` answer is a test failure."""
@@ -334,30 +339,18 @@ def is_approved_sale(record: dict[str, Any]) -> bool:
 # --- the D365 sandbox, read as an OData client ------------------------------------------------
 
 
-class Dynamics:
+class Dynamics(_Sandbox):
     """The D365 F&O sandbox over HTTP: a client-credentials token, OData reads, admin state."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.http = httpx.Client(base_url=url, timeout=15)
-        self._token: str | None = None
-
-    def close(self) -> None:
-        self.http.close()
-
-    def token(self) -> str:
-        if self._token is None:
-            reply = self.http.post(
-                f"/{D365_TENANT}/oauth2/v2.0/token",
-                data={
-                    "grant_type": "client_credentials",
-                    **D365_CLIENT,
-                    "scope": f"{self.url}/.default",
-                },
-            )
-            reply.raise_for_status()
-            self._token = str(reply.json()["access_token"])
-        return self._token
+    def _login(self) -> httpx.Response:
+        return self.http.post(
+            f"/{D365_TENANT}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                **D365_CLIENT,
+                "scope": f"{self.url}/.default",
+            },
+        )
 
     def query(self, entity: str, odata_filter: str | None = None) -> list[dict[str, Any]]:
         """Every row of ``entity`` (all companies) matching ``odata_filter``, following nextLinks."""

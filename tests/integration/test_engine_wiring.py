@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from paybridge.app.engine import Engine
+from paybridge.app.settings import Settings
 from paybridge.billing.settings import BillingSettings
 from paybridge.clock import ManualClock
 from paybridge.customers.settings import CustomerSyncSettings
@@ -19,6 +23,16 @@ from tests.sandboxes import sandbox_engine, sandbox_http, sandbox_settings
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
 CAPABILITIES = ("o2c", "customers", "charging", "billing", "reconcile")
+
+
+@asynccontextmanager
+async def engine_of(settings: Settings) -> AsyncIterator[Engine]:
+    d365 = dynamics_app()
+    async with sandbox_http(paytrace_app(), d365) as (pt_http, d_http):
+        yield sandbox_engine(
+            settings, clock=ManualClock(datetime(2026, 3, 10, tzinfo=UTC)),
+            pt_http=pt_http, d_http=d_http, d365_app=d365,
+        )  # fmt: skip
 
 
 def documented() -> dict[str, tuple[set[str], set[str], set[str]]]:
@@ -49,12 +63,7 @@ async def test_every_capability_contributes_what_the_architecture_page_says(
         billing=BillingSettings(enabled=True),
         reconcile=ReconcileSettings(),
     )
-    d365 = dynamics_app()
-    async with sandbox_http(paytrace_app(), d365) as (pt_http, d_http):
-        engine = sandbox_engine(
-            settings, clock=ManualClock(datetime(2026, 3, 10, tzinfo=UTC)),
-            pt_http=pt_http, d_http=d_http, d365_app=d365,
-        )  # fmt: skip
+    async with engine_of(settings) as engine:
         built = {
             part.name: (set(part.publishes), set(part.handlers), {job.name for job in part.jobs})
             for part in engine.contributions
@@ -71,12 +80,7 @@ async def test_every_capability_contributes_what_the_architecture_page_says(
 @pytest.mark.anyio
 async def test_jobs_follow_their_settings(tmp_path: Path) -> None:
     settings = sandbox_settings(tmp_path, reconcile=ReconcileSettings(schedule_at=None))
-    d365 = dynamics_app()
-    async with sandbox_http(paytrace_app(), d365) as (pt_http, d_http):
-        engine = sandbox_engine(
-            settings, clock=ManualClock(datetime(2026, 3, 10, tzinfo=UTC)),
-            pt_http=pt_http, d_http=d_http, d365_app=d365,
-        )  # fmt: skip
+    async with engine_of(settings) as engine:
         assert sorted(job.name for job in engine.scheduler.jobs) == [
             "charges.sweep",
             "paytrace.poll",
