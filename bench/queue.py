@@ -72,7 +72,7 @@ def one_by_one(queue: SqlQueue, n: int) -> float:
         got = queue.claim("baseline", 1)
         if not got:
             break
-        queue.ack([got[0].id or 0])
+        queue.ack(got)
         done += 1
     elapsed = time.perf_counter() - start
     assert done == n, done

@@ -142,29 +142,54 @@ class SqlQueue:
             for row in rows
         ]
 
-    def ack(self, ids: Sequence[int]) -> None:
-        self._set(ids, status=DONE, lease_until=None)
+    # Fencing: a claim raises ``attempts``, and the claimed envelope carries that number. Every
+    # change a worker makes to a leased message names it, so a worker whose lease ran out (and
+    # whose message another worker claimed since) changes nothing: its ack, retry or dead letter
+    # matches no row. Each method returns the ids it did change.
 
-    def retry(self, message_id: int, delay_seconds: float, error: str) -> None:
+    def ack(self, envs: Sequence[Envelope]) -> list[int]:
+        return self._fenced(envs, status=DONE, lease_until=None)
+
+    def retry(self, env: Envelope, delay_seconds: float, error: str) -> bool:
         not_before = self.clock.now() + timedelta(seconds=delay_seconds)
-        self._set([message_id], status=READY, not_before=not_before, last_error=error[:4000])
+        return bool(
+            self._fenced([env], status=READY, not_before=not_before, last_error=error[:4000])
+        )
 
-    def dead(self, message_id: int, reason: str) -> None:
-        self._set([message_id], status=DEAD, dead_reason=reason[:4000], last_error=reason[:4000])
+    def dead(self, env: Envelope, reason: str) -> bool:
+        return bool(
+            self._fenced([env], status=DEAD, dead_reason=reason[:4000], last_error=reason[:4000])
+        )
 
-    def release(self, ids: Sequence[int]) -> None:
+    def release(self, envs: Sequence[Envelope]) -> list[int]:
         """Give leased messages back untouched (graceful shutdown)."""
-        self._set(ids, status=READY, lease_until=None, attempts=queue.c.attempts - 1)
+        return self._fenced(envs, status=READY, lease_until=None, attempts=queue.c.attempts - 1)
 
-    def _set(self, ids: Sequence[int], **values: object) -> None:
-        if not ids:
-            return
+    def renew(self, envs: Sequence[Envelope], lease_seconds: float) -> list[int]:
+        """Extend the leases still held (a worker that is still working on them says so)."""
+        until = self.clock.now() + timedelta(seconds=lease_seconds)
+        return self._fenced(envs, lease_until=until)
+
+    def _fenced(self, envs: Sequence[Envelope], **values: object) -> list[int]:
+        if not envs:
+            return []
+        changed: list[int] = []
+        now = self.clock.now()
         with self.engine.begin() as conn:
-            conn.execute(
-                update(queue)
-                .where(queue.c.id.in_(list(ids)))
-                .values(updated_at=self.clock.now(), **values)
-            )
+            for attempts in sorted({env.attempts for env in envs}):
+                ids = [env.id for env in envs if env.attempts == attempts and env.id is not None]
+                result = conn.execute(
+                    update(queue)
+                    .where(
+                        queue.c.id.in_(ids),
+                        queue.c.status == LEASED,
+                        queue.c.attempts == attempts,
+                    )
+                    .values(updated_at=now, **values)
+                    .returning(queue.c.id)
+                )
+                changed.extend(row[0] for row in result)
+        return changed
 
     def replay(self, message_id: int) -> bool:
         """Put a dead letter back in line, attempts reset."""

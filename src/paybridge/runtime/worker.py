@@ -51,6 +51,7 @@ class WorkerStats:
     retried: int = 0
     dead: int = 0
     batches: int = 0
+    fenced: int = 0  # outcomes dropped because another worker held the message by then
     by_topic: dict[str, int] = field(default_factory=dict)
 
 
@@ -103,11 +104,16 @@ class Worker:
                 envs
             )
         else:
+            renewing = asyncio.create_task(self._keep_leases(envs))
             try:
                 outcomes = await handler(envs)
             except Exception as exc:  # one failure for the whole batch; classified, never lost
                 log.warning("handler %s failed for %d messages: %s", topic, len(envs), exc)
                 outcomes = [outcome_for(exc)] * len(envs)
+            finally:
+                renewing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewing
         if len(outcomes) != len(envs):
             outcomes = [
                 Outcome.retry(f"handler {topic!r} returned a wrong number of outcomes")
@@ -115,27 +121,49 @@ class Worker:
         self._apply(envs, outcomes, self.policies.get(topic, self.policy))
         self.stats.by_topic[topic] = self.stats.by_topic.get(topic, 0) + len(envs)
 
+    async def _keep_leases(self, envs: Sequence[Envelope]) -> None:
+        """While a handler works, renew its leases every third of the lease: a slow D365 call
+        (timeouts, retries, Retry-After waits) never hands the message to a second worker."""
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                self.queue.renew(envs, self.lease_seconds)
+            except SQLAlchemyError as exc:  # the store is away: the lease may run out, fenced
+                log.warning("cannot renew leases: %s", exc.__class__.__name__)
+
     def _apply(
         self, envs: Sequence[Envelope], outcomes: Sequence[Outcome], policy: RetryPolicy
     ) -> None:
-        done: list[int] = []
+        done: list[Envelope] = []
+        lost = 0
         for env, outcome in zip(envs, outcomes, strict=True):
             assert env.id is not None
             if outcome.status == "done":
-                done.append(env.id)
+                done.append(env)
             elif outcome.status == "dead" or policy.exhausted(env.attempts):
                 reason = outcome.reason
                 if outcome.status != "dead":
                     reason = f"gave up after {env.attempts} attempts: {reason}"
-                self.queue.dead(env.id, reason)
-                self.stats.dead += 1
-                log.error("dead letter %s: %s", env.key, reason)
+                if self.queue.dead(env, reason):
+                    self.stats.dead += 1
+                    log.error("dead letter %s: %s", env.key, reason)
+                else:
+                    lost += 1
             else:
                 delay = policy.delay(env.attempts, self.rng, outcome.retry_after)
-                self.queue.retry(env.id, delay, outcome.reason)
-                self.stats.retried += 1
-        self.queue.ack(done)
-        self.stats.processed += len(done)
+                if self.queue.retry(env, delay, outcome.reason):
+                    self.stats.retried += 1
+                else:
+                    lost += 1
+        acked = self.queue.ack(done)
+        self.stats.processed += len(acked)
+        lost += len(done) - len(acked)
+        if lost:
+            # Another worker holds these now (our lease ran out): its outcome counts, not ours.
+            self.stats.fenced += lost
+            log.warning(
+                "%s: %d messages were no longer ours; left to their new holder", self.name, lost
+            )
 
     def sibling(self, name: str) -> Worker:
         """Another worker on the same queue and handlers (``--concurrency``)."""

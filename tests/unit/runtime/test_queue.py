@@ -38,14 +38,14 @@ def test_one_partition_is_served_in_order(queue: SqlQueue) -> None:
     first = queue.claim("w", 10)
     assert [e.key for e in first] == ["sale", "other"]
     assert queue.claim("w", 10) == []  # the refund waits for its sale
-    queue.ack([first[0].id or 0])
+    queue.ack([first[0]])
     assert [e.key for e in queue.claim("w", 10)] == ["refund"]
 
 
 def test_a_retried_message_still_blocks_its_partition(queue: SqlQueue, clock: ManualClock) -> None:
     queue.enqueue([env("sale", "tx1"), env("refund", "tx1")])
     (sale,) = queue.claim("w", 10)
-    queue.retry(sale.id or 0, 30, "D365 busy")
+    queue.retry(sale, 30, "D365 busy")
     assert queue.claim("w", 10) == []
     clock.advance(31)
     again = queue.claim("w", 10)
@@ -65,7 +65,7 @@ def test_an_expired_lease_comes_back(queue: SqlQueue, clock: ManualClock) -> Non
 def test_dead_letters_keep_their_reason_and_replay(queue: SqlQueue) -> None:
     queue.enqueue([env("a")])
     (msg,) = queue.claim("w", 1)
-    queue.dead(msg.id or 0, "no D365 customer")
+    queue.dead(msg, "no D365 customer")
     (letter,) = queue.dead_letters()
     assert letter["dead_reason"] == "no D365 customer"
     assert queue.replay(msg.id or 0) is True
@@ -76,7 +76,7 @@ def test_dead_letters_keep_their_reason_and_replay(queue: SqlQueue) -> None:
 def test_release_gives_messages_back_without_counting_an_attempt(queue: SqlQueue) -> None:
     queue.enqueue([env("a")])
     (msg,) = queue.claim("w", 1)
-    queue.release([msg.id or 0])
+    queue.release([msg])
     (again,) = queue.claim("w", 1)
     assert again.attempts == 1
 
@@ -92,3 +92,33 @@ def test_a_sqlite_store_makes_its_folder(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'var' / 'deeper' / 'paybridge.db'}"
     SqlQueue(open_engine(url), ManualClock()).enqueue([env("a")])
     assert (tmp_path / "var" / "deeper" / "paybridge.db").exists()
+
+
+def test_a_worker_whose_lease_ran_out_changes_nothing(queue: SqlQueue, clock: ManualClock) -> None:
+    """Fencing: the slow first holder's ack, retry or dead letter lands on no row."""
+    queue.enqueue([env("a"), env("b", "q")])
+    slow_a, slow_b = queue.claim("slow", 10, lease_seconds=60)
+    clock.advance(61)
+    fresh_a, fresh_b = queue.claim("fresh", 10, lease_seconds=60)
+    assert fresh_a.attempts == slow_a.attempts + 1
+    assert queue.ack([slow_a]) == []
+    assert queue.dead(slow_b, "the first holder's reason") is False
+    assert queue.retry(slow_a, 5, "late") is False
+    assert queue.renew([slow_a], 60) == []
+    assert queue.stats().leased == 2  # still the fresh worker's
+    assert queue.ack([fresh_a]) == [fresh_a.id]
+    assert queue.dead(fresh_b, "its own reason") is True
+    (dead,) = queue.dead_letters()
+    assert dead["key"] == "b" and "its own reason" in str(dead["dead_reason"])
+
+
+def test_a_renewed_lease_is_not_taken_by_another_worker(
+    queue: SqlQueue, clock: ManualClock
+) -> None:
+    queue.enqueue([env("a")])
+    (held,) = queue.claim("busy", 1, lease_seconds=60)
+    clock.advance(50)
+    assert queue.renew([held], 60) == [held.id]
+    clock.advance(50)  # 100 s after the claim, 50 after the renewal
+    assert queue.claim("other", 1) == []
+    assert queue.ack([held]) == [held.id]
