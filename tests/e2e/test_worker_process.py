@@ -70,8 +70,10 @@ class VanishingStore:
             return [Envelope(topic="t", key="k", partition_key="p", payload={}, id=1, attempts=1)]
         return []
 
-    def ack(self, ids: Sequence[int]) -> None:
+    def ack(self, envs: Sequence[Envelope]) -> list[int]:
+        ids = [env.id for env in envs if env.id is not None]
         self.acked.extend(ids)
+        return ids
 
 
 @pytest.mark.anyio
