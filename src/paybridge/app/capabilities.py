@@ -107,6 +107,10 @@ def order_to_cash(parts: Parts, creator: CustomerCreator) -> OrderToCash:
         overlap=timedelta(seconds=s.poller.overlap_seconds),
         lookback=timedelta(days=s.poller.lookback_days),
         state_interval=timedelta(seconds=s.poller.state_interval_seconds),
+        sweep_interval=timedelta(seconds=s.poller.sweep_interval_seconds)
+        if s.poller.sweep_interval_seconds
+        else None,
+        sweep_days=s.poller.sweep_days,
     )
     ingest = PayTraceIngest(
         poller, store.queue, store.cursors, store.engine,

@@ -47,3 +47,7 @@ class PollerSettings(Section):
     lookback_days: float = Field(default=7.0, gt=0)
     # The narrow capture/void exports run at most this often.
     state_interval_seconds: float = Field(default=30.0, ge=0)
+    # The sweep for rows that appear in PayTrace's export late: every so often (0: never), the
+    # last ``sweep_days`` days are read whole; what the inbox already has is dropped by key.
+    sweep_interval_seconds: float = Field(default=1800.0, ge=0)
+    sweep_days: int = Field(default=1, ge=0, le=31)

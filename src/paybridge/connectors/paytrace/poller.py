@@ -67,6 +67,8 @@ class PollCursor(BaseModel):
     batches: dict[int, datetime] = Field(default_factory=dict)
     # When the narrow state exports last ran (they need not run on every poll).
     state_checked: datetime | None = None
+    # When the whole recent days were last read again for rows that appeared late.
+    swept: datetime | None = None
 
 
 def change_kinds(record: TransactionRecord) -> list[ChangeKind]:
@@ -102,6 +104,12 @@ class ChangePoller:
     narrow exports: ``transaction_type`` AUTHORIZATION (captures, voided holds) and VOID (voided
     sales and refunds), at most every ``state_interval``; settlements come from the batches
     settled since the watermark. The first poll reads the whole lookback.
+
+    "Created since" is judged by the latest instant a merchant-local time can mean, so a row
+    in the hour repeated when DST ends is never read an hour early and dropped. A row that shows
+    up in PayTrace's export later than ``overlap`` after its own time is found by the sweep:
+    at most every ``sweep_interval`` the last ``sweep_days`` days are read whole, and every row
+    not in memory is emitted again (the inbox drops what it has already taken, by key).
     """
 
     def __init__(
@@ -112,6 +120,8 @@ class ChangePoller:
         overlap: timedelta = timedelta(minutes=10),
         lookback: timedelta = timedelta(days=7),
         state_interval: timedelta = timedelta(seconds=30),
+        sweep_interval: timedelta | None = timedelta(minutes=30),
+        sweep_days: int = 1,
         merchant_tz: str = MERCHANT_TZ,
     ) -> None:
         self._client = client
@@ -119,6 +129,8 @@ class ChangePoller:
         self._overlap = overlap
         self._lookback = lookback
         self._state_interval = state_interval
+        self._sweep_interval = sweep_interval
+        self._sweep_days = sweep_days
         self._tz = merchant_tz
         self._zone = ZoneInfo(merchant_tz)
 
@@ -133,6 +145,15 @@ class ChangePoller:
         records = [r for r in await self._client.export_by_date_range(request)
                    if self._created(r) >= since]  # fmt: skip
         changes = self._new_changes(records, seen, skip=("settlement",))
+        # Before the state exports: a late row they met first would count as emitted already.
+        swept = cursor.swept
+        if since <= oldest:
+            swept = now
+        elif self._sweep_interval is not None and (
+            swept is None or now - swept >= self._sweep_interval
+        ):
+            changes += await self._sweep(now, since, seen)
+            swept = now
         checked = cursor.state_checked
         if since <= oldest:
             checked = now  # this poll read the whole lookback: every state is in it
@@ -145,7 +166,19 @@ class ChangePoller:
         changes.sort(key=lambda c: (self._created(c.record), c.transaction_id, _RANK[c.kind]))
         memory = {n: at for n, at in batches.items() if at >= now - _BATCH_MEMORY}
         kept = self._kept(seen, now)
-        return changes, PollCursor(watermark=now, seen=kept, batches=memory, state_checked=checked)
+        return changes, PollCursor(
+            watermark=now, seen=kept, batches=memory, state_checked=checked, swept=swept
+        )
+
+    async def _sweep(
+        self, now: datetime, since: datetime, seen: dict[int, SeenTransaction]
+    ) -> list[TransactionChange]:
+        """Rows of the recent days behind this poll's window that are not in memory."""
+        first = self._day(now) - timedelta(days=self._sweep_days)
+        request = ExportByDateRangeRequest(start_date=first, end_date=self._day(now))
+        behind = [r for r in await self._client.export_by_date_range(request)
+                  if r.transaction_id not in seen and self._created(r) < since]  # fmt: skip
+        return self._new_changes(behind, seen, skip=("settlement",))
 
     async def _state_changes(
         self, oldest: datetime, now: datetime, since: datetime, seen: dict[int, SeenTransaction]
@@ -221,7 +254,7 @@ class ChangePoller:
 
     def _created(self, record: TransactionRecord) -> datetime:
         try:
-            return record.created_at_utc(self._tz)
+            return record.created_at_latest(self._tz)
         except ValueError:
             # Unknown creation time: treat it as new, so it is remembered for the whole window.
             return self._clock.now()

@@ -25,20 +25,38 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+def _local_wall_time(text: str) -> datetime:
+    cleaned = " ".join(text.split()).upper()
+    for fmt in _LOCAL_FORMATS:
+        try:
+            return datetime.strptime(cleaned, fmt)  # noqa: DTZ007 - a wall time; zone by callers
+        except ValueError:
+            continue
+    raise ValueError(f"not a PayTrace date and time: {text!r}")
+
+
 def parse_merchant_time(text: str, tz: str = MERCHANT_TZ) -> datetime:
     """ "M/D/YYYY h:mm:ss AM/PM" in the merchant's zone -> aware UTC.
 
     An ambiguous wall time (the repeated hour when DST ends) is read as its first occurrence,
     and a skipped one (DST start) with the offset before the change: PEP 495's ``fold=0``.
     """
-    cleaned = " ".join(text.split()).upper()
-    for fmt in _LOCAL_FORMATS:
-        try:
-            naive = datetime.strptime(cleaned, fmt)  # noqa: DTZ007 - zone attached next line
-        except ValueError:
-            continue
-        return naive.replace(tzinfo=_zone(tz)).astimezone(UTC)
-    raise ValueError(f"not a PayTrace date and time: {text!r}")
+    return _local_wall_time(text).replace(tzinfo=_zone(tz)).astimezone(UTC)
+
+
+def latest_merchant_time(text: str, tz: str = MERCHANT_TZ) -> datetime:
+    """The latest instant a merchant-local time can mean (either PEP 495 fold).
+
+    The repeated hour when DST ends is read as its second occurrence. A poller that decides
+    "new since the watermark" with this never drops a row whose wall time is ambiguous, as
+    reading it an hour early would put it behind the watermark and its overlap.
+    """
+    wall = _local_wall_time(text)
+    zone = _zone(tz)
+    return max(
+        wall.replace(tzinfo=zone, fold=0).astimezone(UTC),
+        wall.replace(tzinfo=zone, fold=1).astimezone(UTC),
+    )
 
 
 class TransactionResponse(PayTraceResponse):
@@ -122,6 +140,10 @@ class TransactionRecord(BaseModel):
 
     def created_at_utc(self, tz: str = MERCHANT_TZ) -> datetime:
         return parse_merchant_time(self.created.at, tz)
+
+    def created_at_latest(self, tz: str = MERCHANT_TZ) -> datetime:
+        """The latest instant ``created`` can mean (see ``latest_merchant_time``)."""
+        return latest_merchant_time(self.created.at, tz)
 
     def settled_at_utc(self, tz: str = MERCHANT_TZ) -> datetime | None:
         return parse_merchant_time(self.settled, tz) if self.settled.strip() else None

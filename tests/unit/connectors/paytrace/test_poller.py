@@ -203,7 +203,8 @@ async def test_state_transitions_emit_each_new_state_once() -> None:
 async def test_settlement_of_an_old_transaction_comes_from_batches() -> None:
     clock = ManualClock(START)
     fake = FakePayTrace()
-    poller = ChangePoller(fake, clock=clock, lookback=timedelta(days=1))
+    # No sweep here: it would emit 12's sale again six hours on (for the inbox to drop).
+    poller = ChangePoller(fake, clock=clock, lookback=timedelta(days=1), sweep_interval=None)
     fake.put(record(11, START - timedelta(days=5)))  # long before any poll window
     fake.put(record(12, START - timedelta(hours=1)))
     changes, cursor = await poller.poll(PollCursor())
@@ -238,3 +239,37 @@ async def test_memory_is_pruned_beyond_the_window() -> None:
     clock.advance(3 * 86400)
     _, cursor = await poller.poll(cursor)
     assert cursor.seen == {}
+
+
+async def test_a_sale_in_the_hour_repeated_when_dst_ends_is_not_lost() -> None:
+    """1 November 2026: 01:00-02:00 happens twice in Los Angeles; the export says only "1:30 AM"."""
+    first_pass = datetime(2026, 11, 1, 9, 20, tzinfo=UTC)  # 01:20 PST, the second 01:20
+    clock = ManualClock(first_pass)
+    fake = FakePayTrace()
+    poller = ChangePoller(fake, clock=clock, sweep_interval=None)  # the window alone must do it
+    _, cursor = await poller.poll(PollCursor())
+    fake.put(record(77, datetime(2026, 11, 1, 9, 30, tzinfo=UTC)))  # 01:30 PST, the second one
+    assert fake.rows[77].created.at == "11/1/2026 1:30:00 AM"
+    clock.advance(20 * 60)
+    changes, cursor = await poller.poll(cursor)
+    assert keys(changes) == ["paytrace:77:sale"]
+    clock.advance(20 * 60)
+    again, _ = await poller.poll(cursor)
+    assert again == []  # remembered, not emitted twice
+
+
+async def test_a_row_that_appears_long_after_its_time_is_found_by_the_sweep() -> None:
+    clock = ManualClock(START)
+    fake = FakePayTrace()
+    poller = ChangePoller(fake, clock=clock, sweep_interval=timedelta(minutes=30))
+    _, cursor = await poller.poll(PollCursor())
+    clock.advance(20 * 60)
+    _, cursor = await poller.poll(cursor)
+    # Created 15 minutes ago, beyond the 10-minute overlap, visible in the export only now.
+    fake.put(record(88, START + timedelta(minutes=5)))
+    clock.advance(20 * 60)
+    changes, cursor = await poller.poll(cursor)  # 40 minutes on: the sweep is due
+    assert keys(changes) == ["paytrace:88:sale"]
+    clock.advance(60)
+    changes, _ = await poller.poll(cursor)
+    assert changes == []  # the next sweep is 30 minutes away
