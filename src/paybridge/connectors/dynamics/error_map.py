@@ -188,7 +188,8 @@ def _status_error(
             failure.retry_after if failure.retry_after is not None else DEFAULT_RETRY_AFTER
         )
         return RetryableError(f"throttled: {text}", retry_after=retry_after, **common)
-    if status >= 500 and failure.is_write:
+    # A 408 may come from a gateway after the write was forwarded: as unknown as a 5xx.
+    if (status >= 500 or status == 408) and failure.is_write:
         return InDoubtError(
             f"write outcome unknown after HTTP {status}: {text}",
             reference=failure.reference or failure.request_id or "",

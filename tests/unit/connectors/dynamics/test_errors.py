@@ -162,6 +162,7 @@ async def test_429_exhausted_is_retryable_with_retry_after() -> None:
         httpx.RemoteProtocolError("reset"),
         respond(500, "oops"),
         respond(504, GATEWAY),
+        respond(408, "Request Timeout"),  # a gateway's timeout may follow the forwarded write
     ],
 )
 async def test_ambiguous_write_is_in_doubt_and_never_resent(
