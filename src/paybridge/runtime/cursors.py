@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Connection
 
 from paybridge.clock import Clock
@@ -24,18 +25,37 @@ class Cursors:
         conn.execute(insert(cursors).values(name=name, value=value, updated_at=self.clock.now()))
 
     def next_numbers(self, name: str, count: int) -> list[int]:
-        """Allocate ``count`` consecutive numbers under ``name`` (1, 2, ...), atomically."""
-        with self.engine.begin() as conn:
-            current = conn.execute(select(cursors.c.value).where(cursors.c.name == name)).scalar()
+        """Allocate ``count`` consecutive numbers under ``name`` (1, 2, ...), atomically.
+
+        A compare-and-set loop: two processes that read the same value can't both advance it
+        (the second's set matches no row and it reads again), on SQLite and PostgreSQL alike.
+        """
+        while True:
+            current = self.get(name)
             start = int(current) + 1 if current is not None else 1
-            self.put(conn, name, str(start + count - 1))
-        return list(range(start, start + count))
+            if self.advance_if(name, current or "", str(start + count - 1), missing=""):
+                return list(range(start, start + count))
 
     def advance_if(self, name: str, expected: str, new: str, *, missing: str = "") -> bool:
-        """Set ``name`` to ``new`` only if it still reads ``expected`` (absent reads ``missing``)."""
+        """Set ``name`` to ``new`` only if it still reads ``expected`` (absent reads ``missing``).
+
+        One conditional UPDATE (or an INSERT that a concurrent one makes fail), so the check and
+        the write can't be split by another transaction.
+        """
+        now = self.clock.now()
         with self.engine.begin() as conn:
-            current = conn.execute(select(cursors.c.value).where(cursors.c.name == name)).scalar()
-            if (missing if current is None else str(current)) != expected:
+            changed = conn.execute(
+                update(cursors)
+                .where(cursors.c.name == name, cursors.c.value == expected)
+                .values(value=new, updated_at=now)
+            ).rowcount
+            if changed == 1:
+                return True
+            if expected != missing:
                 return False
-            self.put(conn, name, new)
-            return True
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(cursors).values(name=name, value=new, updated_at=now))
+        except IntegrityError:
+            return False  # someone else created it first
+        return True
