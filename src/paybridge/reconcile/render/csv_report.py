@@ -6,7 +6,7 @@ import csv
 import io
 
 from paybridge.reconcile.render.document import Document
-from paybridge.reconcile.render.text import format_cell
+from paybridge.reconcile.render.text import csv_text
 
 
 def render_csv(doc: Document) -> str:
@@ -14,11 +14,11 @@ def render_csv(doc: Document) -> str:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([doc.title])
     for name, value in doc.meta:
-        writer.writerow([name, format_cell(value, doc.date_format, doc.timezone)])
+        writer.writerow([name, csv_text(value, doc.date_format, doc.timezone)])
     for table in doc.tables:
         writer.writerow([])
         writer.writerow([table.title])
         writer.writerow(table.columns)
         for row in table.rows:
-            writer.writerow([format_cell(c, doc.date_format, doc.timezone) for c in row])
+            writer.writerow([csv_text(c, doc.date_format, doc.timezone) for c in row])
     return buffer.getvalue()

@@ -13,6 +13,21 @@ def format_amount(amount: Amount) -> str:
     return f"{amount.value:,.{amount.places}f} {amount.currency}"
 
 
+# A spreadsheet reads a cell that starts with one of these as a formula (CSV and XLSX alike).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def is_formula_like(text: str) -> bool:
+    """Text from PayTrace or D365 (an invoice id, a customer id) that a spreadsheet would run."""
+    return text.startswith(FORMULA_STARTS)
+
+
+def csv_text(cell: Cell, date_format: str, timezone: str) -> str:
+    """A CSV cell: formula-like text is led by an apostrophe, so it is shown, never computed."""
+    text = format_cell(cell, date_format, timezone)
+    return "'" + text if isinstance(cell, str) and is_formula_like(cell) else text
+
+
 def format_cell(cell: Cell, date_format: str, timezone: str) -> str:
     if cell is None:
         return ""

@@ -18,7 +18,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from paybridge.reconcile.render.document import Amount, Cell, Document, Table
-from paybridge.reconcile.render.text import excel_date_format
+from paybridge.reconcile.render.text import excel_date_format, is_formula_like
 
 _BOLD = Font(bold=True)
 _SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
@@ -80,3 +80,6 @@ def _put(sheet: Worksheet, row: int, column: int, value: Cell, doc: Document) ->
         cell.number_format = excel_date_format(doc.date_format)
     else:
         cell.value = value
+        if isinstance(value, str) and is_formula_like(value):
+            cell.data_type = "s"  # text from the systems is text, never a live formula
+            cell.quotePrefix = True
