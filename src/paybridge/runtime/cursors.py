@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import Engine, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from paybridge.clock import Clock
 from paybridge.store.schema import cursors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +55,20 @@ def open_engine(url: str, *, echo: bool = False) -> Engine:
 
 
 def _make_folder(url: str) -> None:
-    """A SQLite file's folder is made on first use (the default store is var/paybridge.db)."""
+    """A SQLite file's folder is made on first use (the default store is var/paybridge.db).
+
+    The file is the owner's alone (0600; SQLite gives its -wal and -shm files the same mode):
+    it holds the ledger, masked cards and the vault's ciphertexts.
+    """
     path = make_url(url).database
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    file = Path(path)
+    file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not file.exists():
+        os.close(os.open(file, os.O_CREAT | os.O_WRONLY, 0o600))
+    elif file.stat().st_mode & 0o077:
+        file.chmod(0o600)
 
 
 def migrate(engine: Engine) -> None:
