@@ -158,8 +158,12 @@ def serve(
                 build_api(engine), host=host or web.host, port=port or web.port, log_level="info",
                 ssl_certfile=str(web.tls_cert) if web.tls_cert else None,
                 ssl_keyfile=str(web.tls_key) if web.tls_key else None,
+                # uvicorn keeps its hands off logging: its access and error lines go through
+                # the root handler, which masks card data and secrets (set up by _logging()).
+                log_config=None,
             )
         )  # fmt: skip
+        _logging()  # again, after uvicorn's Config: every handler there is now is masked
         await _until_signal(stop)
         serving = asyncio.create_task(server.serve())
         try:

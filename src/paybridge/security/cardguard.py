@@ -45,6 +45,8 @@ _KEY_VALUE = re.compile(
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/:=-]+", re.IGNORECASE)
+# A PayBridge API key anywhere (a query string, a path): its public id stays, the secret goes.
+_API_KEY = re.compile(r"\b(pb_[0-9a-f]{12}_)[A-Za-z0-9_-]{20,}")
 
 Kind = Literal["pan", "csc", "track"]
 
@@ -207,6 +209,7 @@ def redact_text(text: str) -> str:
         parts.append(text[cursor:])
         text = "".join(parts)
     text = _KEY_VALUE.sub(lambda m: f"{m['head']}{m['q']}{REDACTED}{m['q']}", text)
+    text = _API_KEY.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
     return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 
 
