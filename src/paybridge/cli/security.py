@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from paybridge.app.settings import load_settings
 from paybridge.cli.common import ConfigOption, err, friendly, out
@@ -259,10 +260,10 @@ def audit_list(
     for column in ("seq", "when", "actor", "action", "target", "from", "outcome"):
         table.add_column(column)
     for row in rows:
-        table.add_row(
-            str(row.seq), row.at.isoformat(), row.actor, row.action, row.target,
-            row.client, row.outcome,
-        )  # fmt: skip
+        # What callers sent (a key id, a path) is shown as text, never read as Rich markup.
+        table.add_row(*(Text(str(v)) for v in (
+            row.seq, row.at.isoformat(), row.actor, row.action, row.target, row.client, row.outcome,
+        )))  # fmt: skip
     out.print(table)
 
 

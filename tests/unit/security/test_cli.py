@@ -108,3 +108,15 @@ def test_audit_verify_exits_1_naming_the_bad_row(env: dict[str, str]) -> None:
         conn.execute(text("UPDATE audit_log SET actor = 'cli:mallory' WHERE seq = 2"))
     code, output = run(env, "audit", "verify")
     assert code == 1 and "row 2" in output
+
+
+def test_audit_list_shows_markup_like_actors_as_text(env: dict[str, str]) -> None:
+    """A caller-chosen key id such as ``[/]`` is text in the table, not Rich markup."""
+    from paybridge.clock import SystemClock
+    from paybridge.security.audit import AuditLog
+
+    log = AuditLog(open_engine(env["PAYBRIDGE__STORE__URL"]), SystemClock())
+    log.record(actor="key:[/]", action="auth.denied", target="[bold]GET /x[/]", outcome="denied")
+    code, output = run({**env, "COLUMNS": "250"}, "audit", "list")
+    assert code == 0, output
+    assert "key:[/]" in output and "[bold]GET /x[/]" in output
