@@ -19,7 +19,11 @@ from paybridge.billing.run import JOB_NAME as BILLING_JOB
 from paybridge.billing.run import BillingRun
 from paybridge.billing.store import SubscriptionStore
 from paybridge.charging.records import ChargeRecords
-from paybridge.charging.service import ChargeService
+from paybridge.charging.service import (
+    INVOICE_CHARGE_TEMPLATE,
+    ORDER_CHARGE_TEMPLATE,
+    ChargeService,
+)
 from paybridge.clock import Clock, IdFactory, uuid_ids
 from paybridge.connectors.dynamics import DynamicsClient
 from paybridge.connectors.paytrace import PayTraceClient
@@ -178,6 +182,8 @@ def charging(parts: Parts) -> tuple[ChargeService, Contribution]:
         ledger=store.ledger, xref=store.xref, queue=store.queue,
         records=ChargeRecords(store.engine, parts.clock), clock=parts.clock,
         currency=s.paytrace.currency.upper(), in_doubt_grace=timedelta(seconds=grace),
+        invoice_template=parts.templates.get(INVOICE_CHARGE_TEMPLATE),
+        order_template=parts.templates.get(ORDER_CHARGE_TEMPLATE),
     )  # fmt: skip
     contribution = Contribution(
         "charging",

@@ -2,7 +2,8 @@
 
 - ``subscriptions``: schedules (PayTrace's frequencies, month ends clamped) and their model.
 - ``store``: subscriptions and their period charges in PayBridge's store.
-- ``run``: ``BillingRun``: settle holds, open due periods, charge, dun what is refused.
+- ``run``: ``BillingRun``: settle holds, open due periods, charge (through
+  ``charging.charge_once``, the one import from charging), dun what is refused.
 - ``dunning``: retry days, D365 customer hold and release, ``billing.alert`` events.
 - ``settings``: the ``billing:`` section.
 

@@ -1,4 +1,11 @@
-"""The charge run: every due subscription period charged exactly once through sale/by_customer."""
+"""The charge run: every due subscription period charged exactly once through sale/by_customer.
+
+Each period is a charge intent (``sub:<id>:<period>``, ``paytrace.sale``) made through
+``charging.charge_once``. A subscription has no D365 document, so no template maps it: the
+request is the profile, the amount and the period key as the whole ``description`` (the
+reference a lost reply is looked up by). A decline is one try of the period, which dunning
+retries under the same key.
+"""
 
 from __future__ import annotations
 
@@ -18,14 +25,15 @@ from paybridge.billing.subscriptions import (
     SubscriptionStatus,
     subscription_of,
 )
+from paybridge.charging.charge_once import DECLINED, ChargeOnce, charge_body
 from paybridge.clock import Clock
-from paybridge.connectors.paytrace import CustomerSaleRequest, PayTraceClient, TransactionRecord
+from paybridge.connectors.paytrace import PayTraceClient, TransactionRecord
 from paybridge.connectors.paytrace.poller import TransactionChange, change_kinds
-from paybridge.errors import DataError, DeclinedError, FatalError, InDoubtError, RetryableError
+from paybridge.errors import DataError, FatalError, InDoubtError, RetryableError
 from paybridge.keys import BILLING_CHARGE_STEP as CHARGE_STEP
 from paybridge.model import Transaction, TransactionKind, TransactionStatus
 from paybridge.o2c.facts import envelope_for, translate_change
-from paybridge.runtime.intents import PLANNED, Intent, IntentStore
+from paybridge.runtime.intents import PLANNED, IntentStore
 from paybridge.runtime.ledger import Ledger
 from paybridge.runtime.queue import SqlQueue
 
@@ -93,6 +101,11 @@ class BillingRun:
             store, queue, CustomerHold(dynamics, intents, ledger), settings, clock
         )
         self._zone = ZoneInfo(settings.timezone)
+        # A decline is one try of a period (dunning retries it under the same key).
+        self.once = ChargeOnce(
+            paytrace, intents, clock, currency=currency, declines_final=False,
+            grace=timedelta(seconds=settings.in_doubt_grace_seconds),
+        )  # fmt: skip
 
     async def run(self) -> str:
         result = RunResult()
@@ -131,20 +144,21 @@ class BillingRun:
     async def attempt(self, charge: Charge, result: RunResult) -> None:
         """Charge one period through its intent; a lost answer is looked up, never resent."""
         sub = self.store.require(charge.subscription_id)
-        intent = self.intents.plan(
-            charge.key, CHARGE_STEP, "paytrace", charge.key,
-            {"customer_id": sub.customer_id, "amount": charge.amount.amount,
-             "currency": charge.amount.currency},
-        )  # fmt: skip
-        if intent.status == PLANNED:
-            with self.store.engine.begin() as conn:
-                self.store.update_charge(conn, charge.key, sent_at=self.clock.now())
         try:
-            resolution = await self.intents.execute_once(
-                intent, lambda: self._send(intent), lambda: self._find(charge.key)
+            body = charge_body(
+                customer_id=sub.customer_id, amount=charge.amount.amount, reference=charge.key
             )
-        except DeclinedError as exc:
-            self._refused(charge, exc.reason, exc.transaction_id, result)
+            intent = self.once.plan(
+                charge.key, CHARGE_STEP, charge.key, body,
+                {"customer_id": sub.customer_id, "amount": charge.amount.amount,
+                 "currency": charge.amount.currency},
+            )  # fmt: skip
+            if intent.status == PLANNED:
+                with self.store.engine.begin() as conn:
+                    self.store.update_charge(conn, charge.key, sent_at=self.clock.now())
+            stored = self.store.charge(charge.key)
+            assert stored is not None
+            charged = await self.once.execute(intent, sent_at=stored.sent_at or stored.created_at)
         except (DataError, FatalError) as exc:
             self._refused(charge, exc.message, None, result)
         except InDoubtError as exc:
@@ -154,60 +168,19 @@ class BillingRun:
             result.deferred += 1
             log.info("charge %s deferred: %s", charge.key, exc)
         else:
-            self._approved(charge, resolution.detail)
-            result.approved += 1
+            if charged.outcome == DECLINED:
+                reason = str(charged.detail.get("reason") or "declined")
+                txn = charged.detail.get("transaction_id")
+                self._refused(charge, reason, None if txn is None else str(txn), result)
+            else:
+                self._approved(charge, charged.detail)
+                result.approved += 1
 
     def _refused(self, charge: Charge, reason: str, txn: str | None, result: RunResult) -> None:
         if self.dunning.refused(charge, reason, txn):
             result.exhausted += 1
         else:
             result.refused += 1
-
-    async def _send(self, intent: Intent) -> dict[str, Any]:
-        d = intent.detail
-        if d["currency"] != self.currency:
-            raise DataError(
-                f"a {d['currency']} subscription cannot be charged on this {self.currency} "
-                "PayTrace account", fields={"currency": d["currency"]},
-            )  # fmt: skip
-        reply = await self.paytrace.sale_by_customer(
-            CustomerSaleRequest(
-                customer_id=d["customer_id"], amount=d["amount"], description=intent.reference
-            )
-        )
-        return {
-            "transaction_id": str(reply.transaction_id), "approval_code": reply.approval_code,
-            "masked_card": reply.masked_card_number,
-            "occurred_at": self.clock.now().replace(microsecond=0).isoformat(),
-        }  # fmt: skip
-
-    async def _find(self, key: str) -> dict[str, Any] | None:
-        """The approved charge PayTrace holds for ``key``; None only for an absence past the grace."""
-        charge = self.store.charge(key)
-        assert charge is not None
-        sent = charge.sent_at or charge.created_at
-        try:
-            records = await self.paytrace.find_transactions(key, sent - timedelta(minutes=5))
-        except (DataError, FatalError) as exc:
-            # A failed lookup says nothing about the charge: never count it as a refusal.
-            raise InDoubtError(f"cannot look the charge up: {exc}", reference=key) from exc
-        # A declined attempt of this period carries the same key, and moved no money.
-        approved = [r for r in records if "decline" not in change_kinds(r)]
-        if len(approved) > 1:
-            log.error("%d approved PayTrace transactions carry the key %s", len(approved), key)
-        if approved:
-            return self._detail(approved[0])
-        grace = timedelta(seconds=self.settings.in_doubt_grace_seconds)
-        if self.clock.now() - sent < grace:
-            raise InDoubtError("PayTrace shows no such charge yet", reference=key)
-        return None
-
-    def _detail(self, record: TransactionRecord) -> dict[str, Any]:
-        return {
-            "transaction_id": str(record.transaction_id), "approval_code": record.approval_code,
-            "masked_card": record.credit_card.masked_number if record.credit_card else None,
-            "occurred_at": record.created_at_utc(self.paytrace.merchant_tz).isoformat(),
-        }  # fmt: skip
 
     def _note(self, charge: Charge, reason: str) -> None:
         with self.store.engine.begin() as conn:

@@ -1,14 +1,23 @@
-"""What a charge reads from D365: the invoice or sales order, its customer, currency and open amount."""
+"""What a charge reads from D365: the invoice or sales order, its customer, currency and open amount.
+
+The header is read with the fields this module needs plus those the charge template reads
+(``template_reads``), and nothing else; ``Document.row`` is what the template maps.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from paybridge.connectors.dynamics import DynamicsClient
+from jmespath.exceptions import JMESPathError
+from jmespath.parser import Parser
+
+from paybridge.connectors.dynamics import DynamicsClient, F, Query
 from paybridge.errors import DataError, FatalError
+from paybridge.mapping import CompiledTemplate
 
 if TYPE_CHECKING:
     from paybridge.charging.records import ChargeRequest
@@ -19,6 +28,14 @@ INVOICES = "SalesInvoiceHeadersV2"
 ORDERS = "SalesOrderHeadersV2"
 ORDER_LINES = "SalesOrderLinesV3"
 CUSTOMER_TRANSACTIONS = "CustTransactions"
+# What the document itself needs of each header (the template's fields are added to these).
+_NEEDS = {
+    INVOICES: frozenset({"dataAreaId", "InvoiceNumber", "InvoiceCustomerAccountNumber",
+                         "CurrencyCode", "TotalInvoiceAmount"}),
+    ORDERS: frozenset({"dataAreaId", "SalesOrderNumber", "SalesOrderStatus", "CurrencyCode",
+                       "InvoiceCustomerAccountNumber", "OrderingCustomerAccountNumber",
+                       "OrderTotalAmount"}),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -32,35 +49,85 @@ class Document:
     currency: str
     total: Decimal
     open_amount: Decimal
+    row: dict[str, Any] = field(default_factory=dict)  # the header as read, for the template
 
 
 def _amount(value: Any) -> Decimal:
     return Decimal(str(value if value not in (None, "") else 0))
 
 
-async def read_document(dynamics: DynamicsClient, request: ChargeRequest) -> Document:
-    """The document the request names; a DataError naming the field when D365 has none."""
+def template_reads(template: CompiledTemplate) -> frozenset[str]:
+    """The source fields a template's expressions (and ``let`` values) read from the record."""
+    # CompiledTemplate keeps its let expressions private; they read the record like fields do.
+    lets = getattr(template, "_lets", ())
+    expressions = [rule.expression for rule in template.fields] + [let[1] for let in lets]
+    parser = Parser()
+    names: set[str] = set()
+    for text in expressions:
+        try:
+            names |= _root_fields(dict(parser.parse(text).parsed))
+        except JMESPathError:  # compiled once already: cannot happen, and then reads nothing
+            continue
+    return frozenset(names)
+
+
+def _root_fields(node: dict[str, Any]) -> set[str]:
+    """Field names evaluated against the record itself (not inside projections or &refs)."""
+    kind, children = node["type"], node.get("children", [])
+    if kind == "field":
+        return {str(node["value"])}
+    if kind == "expref":
+        return set()
+    if kind in ("subexpression", "index_expression", "pipe", "projection", "filter_projection"):
+        return _root_fields(children[0]) if children else set()
+    return set().union(*(_root_fields(dict(child)) for child in children))
+
+
+async def read_document(
+    dynamics: DynamicsClient, request: ChargeRequest, fields: Iterable[str] = ()
+) -> Document:
+    """The document the request names, with ``fields`` of its header too (what a template reads);
+    a DataError naming the field when D365 has none."""
     company = request.company.lower()
     if request.invoice_number is not None:
-        return await _invoice(dynamics, company, request.invoice_number)
+        return await _invoice(dynamics, company, request.invoice_number, fields)
     assert request.sales_order_number is not None
-    return await _order(dynamics, company, request.sales_order_number)
+    return await _order(dynamics, company, request.sales_order_number, fields)
 
 
-async def _invoice(dynamics: DynamicsClient, company: str, number: str) -> Document:
-    rows = await dynamics.find_by_reference(INVOICES, "InvoiceNumber", number, company=company)
-    if not rows:
+async def _header(
+    dynamics: DynamicsClient,
+    entity: str,
+    key: str,
+    number: str,
+    company: str,
+    fields: Iterable[str],
+) -> dict[str, Any] | None:
+    """The header whose ``key`` is exactly ``number`` (F&O's ``eq`` reads ``*`` as a wildcard)."""
+    select = sorted(_NEEDS[entity] | set(fields))
+    query = Query(
+        filter=(F(key) == number) & (F("dataAreaId") == company), select=select,
+        cross_company=True,
+    )  # fmt: skip
+    rows = [row for row in await dynamics.query(entity, query) if row.get(key) == number]
+    return rows[0] if rows else None
+
+
+async def _invoice(
+    dynamics: DynamicsClient, company: str, number: str, fields: Iterable[str]
+) -> Document:
+    header = await _header(dynamics, INVOICES, "InvoiceNumber", number, company, fields)
+    if header is None:
         raise DataError(
             "no such invoice",
             fields={"invoice_number": f"no invoice {number} in company {company}"},
         )
-    header = rows[0]
     account = str(header.get("InvoiceCustomerAccountNumber") or "")
     total = _amount(header.get("TotalInvoiceAmount"))
     return Document(
         kind="invoice", company=company, number=number, account=account,
         currency=str(header.get("CurrencyCode") or ""), total=total,
-        open_amount=await _invoice_open(dynamics, company, number, account, total),
+        open_amount=await _invoice_open(dynamics, company, number, account, total), row=header,
     )  # fmt: skip
 
 
@@ -88,14 +155,15 @@ async def _invoice_open(
     )
 
 
-async def _order(dynamics: DynamicsClient, company: str, number: str) -> Document:
-    rows = await dynamics.find_by_reference(ORDERS, "SalesOrderNumber", number, company=company)
-    if not rows:
+async def _order(
+    dynamics: DynamicsClient, company: str, number: str, fields: Iterable[str]
+) -> Document:
+    header = await _header(dynamics, ORDERS, "SalesOrderNumber", number, company, fields)
+    if header is None:
         raise DataError(
             "no such sales order",
             fields={"sales_order_number": f"no sales order {number} in company {company}"},
         )
-    header = rows[0]
     if header.get("SalesOrderStatus") == "Canceled":
         raise DataError(
             "canceled sales order",
@@ -114,5 +182,5 @@ async def _order(dynamics: DynamicsClient, company: str, number: str) -> Documen
         total = sum((_amount(line.get("LineAmount")) for line in lines), Decimal(0))
     return Document(
         kind="sales_order", company=company, number=number, account=account,
-        currency=str(header.get("CurrencyCode") or ""), total=total, open_amount=total,
+        currency=str(header.get("CurrencyCode") or ""), total=total, open_amount=total, row=header,
     )  # fmt: skip

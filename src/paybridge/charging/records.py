@@ -25,12 +25,14 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from paybridge.charging.charge_once import APPROVED as APPROVED
+from paybridge.charging.charge_once import DECLINED as DECLINED
 from paybridge.clock import Clock
 from paybridge.errors import DataError, PayBridgeError
 from paybridge.security.cardguard import find_card_numbers
 from paybridge.store.schema_charges import charges
 
-PENDING, APPROVED, DECLINED, IN_DOUBT, OPEN = "pending", "approved", "declined", "in_doubt", "open"
+PENDING, IN_DOUBT, OPEN = "pending", "in_doubt", "open"  # APPROVED, DECLINED: a charge's outcomes
 FINAL = frozenset({APPROVED, DECLINED})
 # URL-safe, so that ``GET /v1/charges/{key}`` can name any key (UUIDs, order ids, ULIDs...).
 _KEY = re.compile(r"^[A-Za-z0-9._:~+=@-]{1,100}$")
@@ -113,7 +115,7 @@ def charge_event_key(key: str) -> str:
 
 
 def charge_reference(key: str) -> str:
-    """The PayTrace ``description`` of the charge: what an in-doubt charge is searched by."""
+    """The head of the charge's PayTrace ``description``: what an in-doubt charge is searched by."""
     return f"PayBridge charge {key}"
 
 

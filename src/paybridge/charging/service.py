@@ -1,11 +1,17 @@
 """Request/reply charging: a D365 invoice or sales order charged to its customer's PayTrace profile, once per key.
 
 A charge is keyed by the caller's idempotency key. Its row in ``charges`` (``charge_records``)
-binds the key to one request body and keeps the answer; the PayTrace call is an intent
-(``charge:<key>``, ``paytrace.charge``) whose ``description`` carries the key, so a lost reply
-is looked up with ``find_transactions`` and never resent blindly. A lookup that finds nothing
-proves nothing until ``in_doubt_grace`` has passed since the send; after that the key is open
-again and only a repeat of the same request sends it (the runtime never charges unattended).
+binds the key to one request body and keeps the answer; the PayTrace call is a charge intent
+(``charge:<key>``, ``paytrace.charge``) made through ``charge_once``: its ``description`` starts
+with ``PayBridge charge <key>``, so a lost reply is looked up in PayTrace's export and never resent
+blindly. A lookup that finds nothing proves nothing until ``in_doubt_grace`` has passed since the
+send; after that the key is open again and only a repeat of the same request sends it (the
+runtime never charges unattended).
+
+The request is the document mapped through its template: ``invoice_to_paytrace_sale`` for an
+invoice, ``order_to_paytrace_authorization`` for a sales order (whichever the mode: the two
+targets take the same body). Code sets the customer profile, the amount and the head of the
+description; the template's description follows the reference.
 """
 
 from __future__ import annotations
@@ -17,9 +23,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from paybridge.charging.documents import Document, read_document
+from paybridge.charging.charge_once import CODE_FIELDS, ChargeOnce, charge_body
+from paybridge.charging.documents import (
+    INVOICES,
+    ORDERS,
+    Document,
+    read_document,
+    template_reads,
+)
 from paybridge.charging.records import (
-    APPROVED,
     DECLINED,
     FINAL,
     IN_DOUBT,
@@ -35,11 +47,10 @@ from paybridge.charging.records import (
 )
 from paybridge.clock import Clock
 from paybridge.connectors.dynamics import DynamicsClient
-from paybridge.connectors.paytrace import CustomerSaleRequest, PayTraceClient, TransactionRecord
-from paybridge.connectors.paytrace.codes import decline_reason
-from paybridge.connectors.paytrace.poller import change_kinds
-from paybridge.errors import DataError, DeclinedError, InDoubtError, PayBridgeError
+from paybridge.connectors.paytrace import PayTraceClient
+from paybridge.errors import ConfigError, DataError, InDoubtError, PayBridgeError
 from paybridge.keys import CHARGE_RESOLVE_TOPIC, CHARGE_STEP, CUSTOMER_XREF
+from paybridge.mapping import CompiledTemplate
 from paybridge.model import Money, Transaction, TransactionKind, TransactionStatus
 from paybridge.o2c.facts import envelope_for
 from paybridge.runtime.envelope import Envelope, Outcome
@@ -50,9 +61,16 @@ from paybridge.runtime.queue import SqlQueue
 log = logging.getLogger("paybridge.charging.service")
 
 __all__ = [
-    "CHARGE_RESOLVE_TOPIC", "CHARGE_STEP", "ChargeOutcome", "ChargeRecords", "ChargeRequest",
-    "ChargeService", "IdempotencyConflict", "check_key",
+    "CHARGE_RESOLVE_TOPIC", "CHARGE_STEP", "INVOICE_CHARGE_TEMPLATE", "ORDER_CHARGE_TEMPLATE",
+    "ChargeOutcome", "ChargeRecords", "ChargeRequest", "ChargeService", "IdempotencyConflict",
+    "check_key",
 ]  # fmt: skip
+
+# The shipped templates a charge request is mapped with (``mapping.templates_dir`` may hold
+# newer versions); each maps the D365 header of its document kind.
+INVOICE_CHARGE_TEMPLATE = "invoice_to_paytrace_sale"
+ORDER_CHARGE_TEMPLATE = "order_to_paytrace_authorization"
+_TARGETS = frozenset({"paytrace.sale_by_customer", "paytrace.authorization_by_customer"})
 
 
 @dataclass(frozen=True)
@@ -89,9 +107,30 @@ class ChargeService:
     records: ChargeRecords
     clock: Clock
     currency: str
+    invoice_template: CompiledTemplate
+    order_template: CompiledTemplate
     # How long PayTrace may still be working on a charge whose reply was lost (its timeout and
     # some): before that, "not found" proves nothing.
     in_doubt_grace: timedelta = timedelta(minutes=5)
+    _reads: dict[str, frozenset[str]] = field(init=False, repr=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for template, source in ((self.invoice_template, INVOICES), (self.order_template, ORDERS)):
+            if str(template.source) != f"d365.{source}" or str(template.target) not in _TARGETS:
+                raise ConfigError(
+                    f"charge template {template.ref} maps {template.source} -> "
+                    f"{template.target}; a charge needs d365.{source} -> a PayTrace sale or "
+                    "authorization by customer"
+                )
+            self._reads[source] = template_reads(template)
+
+    @property
+    def once(self) -> ChargeOnce:
+        """The exactly-once sender, with this service's current currency and grace."""
+        return ChargeOnce(
+            self.paytrace, self.intents, self.clock, currency=self.currency,
+            grace=self.in_doubt_grace, declines_final=True,
+        )  # fmt: skip
 
     async def charge(self, request: ChargeRequest, key: str) -> ChargeOutcome:
         """Charge once for ``key``; a repeat answers what the first call came to."""
@@ -139,18 +178,39 @@ class ChargeService:
         existing = self.intents.get(charge_event_key(key), CHARGE_STEP)
         if existing is not None:
             return existing  # the first plan wins: a retry charges the same amount
-        document = await read_document(self.dynamics, request)
+        entity = INVOICES if request.invoice_number is not None else ORDERS
+        document = await read_document(self.dynamics, request, self._reads[entity])
         profile = self._profile(request, document)
         amount = self._amount(request, document)
+        template = self.invoice_template if entity == INVOICES else self.order_template
+        body = self._body(template, document, profile, amount, key)
         detail = {
             "company": document.company, "document_type": document.kind,
             "document_number": document.number, "account": document.account,
             "customer_id": profile, "amount": amount, "currency": self.currency,
-            "mode": request.mode, "description": charge_reference(key),
+            "mode": request.mode, "description": body["description"], "template": template.ref,
         }  # fmt: skip
-        return self.intents.plan(
-            charge_event_key(key), CHARGE_STEP, "paytrace", charge_reference(key), detail
+        return self.once.plan(
+            charge_event_key(key), CHARGE_STEP, charge_reference(key), body, detail
         )
+
+    def _body(
+        self, template: CompiledTemplate, document: Document, profile: str, amount: Decimal,
+        key: str,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The PayTrace request: the document through its template, with code's fields set."""
+        context = {"paytrace_customer_id": profile, "amount": amount}
+        result = template.apply(document.row, context=context)
+        errors = {f: e for f, e in result.errors.items() if f not in CODE_FIELDS}
+        if errors:
+            raise DataError(
+                f"template {template.ref} cannot map {document.kind} {document.number}",
+                fields=errors,
+            )
+        return charge_body(
+            customer_id=profile, amount=amount, reference=charge_reference(key),
+            mapped=result.record,
+        )  # fmt: skip
 
     def _profile(self, request: ChargeRequest, document: Document) -> str:
         target = f"{document.company}/{document.account}"
@@ -190,11 +250,7 @@ class ChargeService:
         assert record is not None
         self.records.mark_sent(key)
         try:
-            resolution = await self.intents.execute_once(
-                intent, lambda: self._call(intent), lambda: self._find(record, intent)
-            )
-        except DeclinedError as exc:
-            return self._declined(key, request, intent, exc)
+            charged = await self.once.execute(intent, **_times(record))
         except InDoubtError as exc:
             return self._in_doubt(key, request, intent, str(exc))
         except DEFINITE_REFUSALS as exc:
@@ -203,63 +259,7 @@ class ChargeService:
         except Exception as exc:  # the request may have left: only a lookup can tell
             log.warning("charge %s: unexpected %s; in doubt", key, type(exc).__name__)
             return self._in_doubt(key, request, intent, f"unexpected {type(exc).__name__}")
-        detail = {**intent.detail, **resolution.detail}
-        return self._finish(key, request, detail)
-
-    async def _call(self, intent: Intent) -> dict[str, Any]:
-        d = intent.detail
-        sale = CustomerSaleRequest(
-            customer_id=d["customer_id"], amount=d["amount"],
-            invoice_id=d["document_number"], description=d["description"],
-        )  # fmt: skip
-        send = self.paytrace.sale_by_customer
-        if d["mode"] == "authorization":
-            send = self.paytrace.authorize_by_customer
-        reply = await send(sale)
-        return {
-            "outcome": APPROVED, "transaction_id": str(reply.transaction_id),
-            "approval_code": reply.approval_code, "masked_card": reply.masked_card_number,
-            "occurred_at": self.clock.now().replace(microsecond=0).isoformat(),
-        }  # fmt: skip
-
-    async def _find(self, record: ChargeRecord, intent: Intent) -> dict[str, Any] | None:
-        """The charge as PayTrace shows it; ``None`` only for an absence past the grace."""
-        since = record.created_at - timedelta(minutes=5)
-        found = await self.paytrace.find_transactions(intent.reference, since)
-        if found:
-            return self._found(found)
-        sent = record.sent_at or record.updated_at
-        if self.clock.now() - sent < self.in_doubt_grace:
-            raise InDoubtError("PayTrace shows no such charge yet", reference=intent.reference)
-        return None
-
-    def _found(self, records: Sequence[TransactionRecord]) -> dict[str, Any]:
-        ranked = sorted(records, key=lambda r: change_kinds(r) == ["decline"])
-        if len(records) > 1:
-            log.error("%d PayTrace transactions carry one charge reference", len(records))
-        record = ranked[0]
-        declined = change_kinds(record) == ["decline"]
-        detail: dict[str, Any] = {
-            "outcome": DECLINED if declined else APPROVED,
-            "transaction_id": str(record.transaction_id), "approval_code": record.approval_code,
-            "masked_card": record.credit_card.masked_number if record.credit_card else None,
-            "occurred_at": record.created_at_utc(self.paytrace.merchant_tz).isoformat(),
-        }  # fmt: skip
-        if declined:
-            detail["reason"] = decline_reason(0, record.approval_message or record.status_message)
-        return detail
-
-    def _declined(
-        self, key: str, request: ChargeRequest, intent: Intent, exc: DeclinedError
-    ) -> ChargeOutcome:
-        detail = {
-            "outcome": DECLINED, "transaction_id": exc.transaction_id, "reason": exc.reason,
-            "response_code": exc.response_code,
-            "occurred_at": self.clock.now().replace(microsecond=0).isoformat(),
-        }  # fmt: skip
-        fresh = self.intents.get(intent.event_key, intent.step) or intent
-        self.intents.complete(fresh, detail)
-        return self._finish(key, request, {**intent.detail, **detail})
+        return self._finish(key, request, {**intent.detail, **charged.detail})
 
     def _in_doubt(
         self, key: str, request: ChargeRequest, intent: Intent, why: str
@@ -301,7 +301,7 @@ class ChargeService:
         if intent.status == DONE:
             return self._finish(record.key, request, intent.detail)
         try:
-            found = await self._find(record, intent)
+            found = await self.once.find(intent, **_times(record))
         except InDoubtError:
             return ChargeOutcome(record.key, IN_DOUBT, request, record.outcome)
         if found is None:
@@ -348,6 +348,11 @@ class ChargeService:
         return Outcome.done(looked.status)
 
 
+def _times(record: ChargeRecord) -> dict[str, datetime]:
+    """When the charge was last sent (the grace runs from it) and when it began (the lookup's start)."""
+    return {"sent_at": record.sent_at or record.updated_at, "since": record.created_at}
+
+
 def _resolve_envelope(key: str, attempts: int) -> Envelope:
     """One lookup request per charge attempt (a later attempt that goes in doubt gets its own)."""
     return Envelope(
@@ -378,11 +383,12 @@ def _transaction(detail: dict[str, Any]) -> Transaction:
     else:
         kind, state = TransactionKind.SALE, TransactionStatus.APPROVED
     order = detail["document_number"] if detail["document_type"] == "sales_order" else None
+    invoice = (detail.get("request") or {}).get("invoice_id") or detail["document_number"]
     return Transaction(
         transaction_id=str(detail["transaction_id"]), kind=kind, status=state,
         amount=Money.of(Decimal(str(detail["amount"])), str(detail["currency"])),
         occurred_at=datetime.fromisoformat(str(detail["occurred_at"])),
-        customer_id=detail["customer_id"], invoice_id=detail["document_number"], order_id=order,
+        customer_id=detail["customer_id"], invoice_id=invoice, order_id=order,
         description=str(detail["description"]), approval_code=str(detail.get("approval_code") or ""),
         masked_card=detail.get("masked_card") or None,
     )  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,11 +26,14 @@ from paybridge.web.routes_admin import install_security
 from paybridge.web.routes_charges import router as charges_router
 from paybridge.web.routes_events import INBOUND_SOURCE
 from paybridge.web.routes_events import router as events_router
+from paybridge_sandbox.dynamics import create_app as dynamics_app
+from paybridge_sandbox.paytrace import SandboxClock
+from paybridge_sandbox.paytrace import create_app as paytrace_app
 from tests.conftest import asgi_client
 from tests.sandboxes import D365 as D365
 from tests.sandboxes import PT as PT
 from tests.sandboxes import open_profile as open_profile
-from tests.sandboxes import open_sandboxes, sandbox_tokens
+from tests.sandboxes import sandbox_engine, sandbox_http, sandbox_tokens
 from tests.sandboxes import sandbox_settings as sandbox_settings
 
 # The charging tests import open_profile from here; test_charge_cli also PT, D365, msal_for
@@ -95,13 +99,25 @@ def _secured_app(engine: Engine, service: ChargeService, clock: ManualClock) -> 
     return SecuredParts(app, security, tokens)
 
 
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[ChargeWorld]:
-    async with open_sandboxes(tmp_path, START) as box:
-        engine, clock, pt = box.engine, box.clock, box.pt_app
+@asynccontextmanager
+async def open_world(tmp_path: Path, **sections: Any) -> AsyncIterator[ChargeWorld]:
+    """Both sandboxes, the engine built from settings (plus ``sections``) and the secured API."""
+    clock = ManualClock(START)
+    pt, d365 = paytrace_app(clock=SandboxClock(START)), dynamics_app()
+    async with sandbox_http(pt, d365) as (pt_http, d_http):
+        settings = sandbox_settings(tmp_path, **sections)
+        engine = sandbox_engine(
+            settings, clock=clock, pt_http=pt_http, d_http=d_http, d365_app=d365
+        )
         service = engine.charges
         parts = _secured_app(engine, service, clock)
         async with asgi_client(parts.app, BASE) as api:
             yield ChargeWorld(
                 engine, clock, pt, parts.security, service, parts.app, api, parts.tokens
             )
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[ChargeWorld]:
+    async with open_world(tmp_path) as charge_world:
+        yield charge_world
