@@ -10,7 +10,7 @@ def test_the_shipped_charge_templates_read_these_header_fields() -> None:
     templates = load_templates()
     assert template_reads(templates.get("invoice_to_paytrace_sale")) == {
         "InvoiceCustomerAccountNumber", "TotalInvoiceAmount", "CurrencyCode", "InvoiceNumber",
-        "CustomersOrderReference", "TotalTaxAmount", "dataAreaId", "SalesOrderNumber",
+        "CustomersOrderReference", "TotalTaxAmount", "dataAreaId",
     }  # fmt: skip
     order = template_reads(templates.get("order_to_paytrace_authorization"))
     assert {"AreTotalsCalculated", "OrderTotalAmount", "Email", "OrderTotalTaxAmount"} <= order

@@ -104,7 +104,7 @@ def test_dry_run_diff_shows_errors_and_nested_fields() -> None:
     old = shipped.get("invoice_to_paytrace_sale")
     text = Path(old.file).read_text().replace("version: 1", "version: 2")
     text = text.replace("expect(CurrencyCode, ['USD'])", "expect(CurrencyCode, ['CAD'])")
-    text = text.replace("discretionary_data.D365Company:", "discretionary_data.Company:")
+    text = text.replace("  tax_amount:", "  discretionary_data.Company: dataAreaId\n  tax_amount:")
     new, problems = compile_text(text, "v2.yaml")
     assert new is not None, problems
     from tests.unit.mapping.samples import D365_INVOICE
@@ -112,6 +112,6 @@ def test_dry_run_diff_shows_errors_and_nested_fields() -> None:
     diffs = {d.field: d for d in dry_run_diff(old, new, D365_INVOICE)}
     assert diffs["amount"].old == "4309.50"
     assert "not one of ['CAD']" in (diffs["amount"].new_error or "")
-    assert diffs["discretionary_data.D365Company"].change == "removed"
     assert diffs["discretionary_data.Company"].change == "added"
+    assert diffs["discretionary_data.Company"].new == "usmf"
     assert "+ ERROR" in format_diff(old, new, list(diffs.values()))

@@ -209,7 +209,7 @@ def test_d365_customer_to_paytrace_profile_and_back(templates: TemplateSet) -> N
     assert name["billing_address"]["name"] == "Ana Lee"
 
 
-def test_invoice_to_sale_carries_level2_and_discretionary_data(templates: TemplateSet) -> None:
+def test_invoice_to_sale_carries_level2_data(templates: TemplateSet) -> None:
     result = templates.get("invoice_to_paytrace_sale").apply(D365_INVOICE)
     assert result.record == {
         "customer_id": "US-027",
@@ -218,7 +218,6 @@ def test_invoice_to_sale_carries_level2_and_discretionary_data(templates: Templa
         "customer_reference_id": "PO20260042Birch",
         "tax_amount": "309.50",
         "description": "Invoice CIV-000708 (usmf)",
-        "discretionary_data": {"SalesOrder": "000869", "D365Company": "usmf"},
     }
     euro = templates.get("invoice_to_paytrace_sale").apply(dict(D365_INVOICE, CurrencyCode="EUR"))
     assert "not one of ['USD']" in euro.errors["amount"]
