@@ -18,6 +18,7 @@ from paybridge.billing.dunning import log_alerts
 from paybridge.billing.run import JOB_NAME as BILLING_JOB
 from paybridge.billing.run import BillingRun
 from paybridge.billing.store import SubscriptionStore
+from paybridge.charging.ledger import DocumentCharges
 from paybridge.charging.records import ChargeRecords
 from paybridge.charging.service import (
     INVOICE_CHARGE_TEMPLATE,
@@ -177,10 +178,11 @@ def customers(parts: Parts) -> tuple[CustomerCreator, CustomerSync | None, Contr
 def charging(parts: Parts) -> tuple[ChargeService, Contribution]:
     s, store = parts.settings, parts.store
     grace = s.charging.in_doubt_grace_seconds or s.paytrace.timeout_seconds + 60
+    records = ChargeRecords(store.engine, parts.clock)
     service = ChargeService(
         paytrace=parts.paytrace, dynamics=parts.dynamics, intents=store.intents,
         ledger=store.ledger, xref=store.xref, queue=store.queue,
-        records=ChargeRecords(store.engine, parts.clock), clock=parts.clock,
+        records=records, documents=DocumentCharges(store.cursors, records), clock=parts.clock,
         currency=s.paytrace.currency.upper(), in_doubt_grace=timedelta(seconds=grace),
         invoice_template=parts.templates.get(INVOICE_CHARGE_TEMPLATE),
         order_template=parts.templates.get(ORDER_CHARGE_TEMPLATE),

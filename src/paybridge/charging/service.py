@@ -31,6 +31,7 @@ from paybridge.charging.documents import (
     read_document,
     template_reads,
 )
+from paybridge.charging.ledger import DocumentCharges
 from paybridge.charging.records import (
     DECLINED,
     FINAL,
@@ -105,6 +106,7 @@ class ChargeService:
     xref: Xref
     queue: SqlQueue
     records: ChargeRecords
+    documents: DocumentCharges
     clock: Clock
     currency: str
     invoice_template: CompiledTemplate
@@ -176,12 +178,19 @@ class ChargeService:
 
     async def _intent(self, key: str, request: ChargeRequest) -> Intent:
         existing = self.intents.get(charge_event_key(key), CHARGE_STEP)
-        if existing is not None:
-            return existing  # the first plan wins: a retry charges the same amount
+        if existing is not None and existing.status != PLANNED:
+            return existing  # sent, or known: only a lookup may tell more
         entity = INVOICES if request.invoice_number is not None else ORDERS
         document = await read_document(self.dynamics, request, self._reads[entity])
+        if existing is not None:
+            # The first plan's amount stands, but the document is read again: it may have been
+            # paid since (by this key's earlier try, another key, or someone in D365).
+            planned = Decimal(str(existing.detail["amount"]))
+            self.documents.reserve(document, key, planned, request.document_field)
+            return existing
         profile = self._profile(request, document)
-        amount = self._amount(request, document)
+        amount = self._amount(request, document, self.documents.available(document, key).amount)
+        self.documents.reserve(document, key, amount, "amount")
         template = self.invoice_template if entity == INVOICES else self.order_template
         body = self._body(template, document, profile, amount, key)
         detail = {
@@ -225,7 +234,8 @@ class ChargeService:
             )
         return profile
 
-    def _amount(self, request: ChargeRequest, document: Document) -> Decimal:
+    def _amount(self, request: ChargeRequest, document: Document, available: Decimal) -> Decimal:
+        """The amount to charge: the request's, or all that is open after PayBridge's charges."""
         where = request.document_field
         if document.currency.upper() != self.currency:
             raise DataError(
@@ -234,15 +244,14 @@ class ChargeService:
                         f"currency {self.currency}"},
             )  # fmt: skip
         if request.amount is None:
-            if document.open_amount <= 0:
-                raise DataError("nothing to charge", fields={where: "nothing is open to charge"})
-            return Money.of(document.open_amount, self.currency).rounded().amount
-        if request.amount > document.open_amount:
-            raise DataError(
-                "amount too large",
-                fields={"amount": f"{request.amount} exceeds the open amount "
-                        f"{document.open_amount} {document.currency}"},
-            )  # fmt: skip
+            if available <= 0:
+                raise DataError(
+                    "nothing to charge",
+                    fields={where: f"nothing is open to charge (D365 open "
+                            f"{document.open_amount:f} {document.currency}, less PayBridge's "
+                            "own charges)"},
+                )  # fmt: skip
+            return Money.of(available, self.currency).rounded().amount
         return Money.of(request.amount, self.currency).rounded().amount
 
     async def _send(self, key: str, request: ChargeRequest, intent: Intent) -> ChargeOutcome:

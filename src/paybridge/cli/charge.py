@@ -7,7 +7,6 @@ document that cannot be charged and a key used for another request).
 from __future__ import annotations
 
 import asyncio
-import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -19,6 +18,7 @@ from paybridge.charging.service import (
     ChargeRequest,
     ChargeService,
     IdempotencyConflict,
+    check_key,
 )
 from paybridge.cli.common import ConfigOption, err, friendly, out, settings_from
 from paybridge.errors import DataError
@@ -80,6 +80,26 @@ async def run_charge(service: ChargeService, request: ChargeRequest, key: str) -
     return EXIT_CODES.get(outcome.status, 1)
 
 
+def default_key(request: ChargeRequest) -> str:
+    """The key of a charge run without ``--key``: the document, amount and mode, so running the
+    same command again (after a lost answer, a crash, a double click) can never charge twice.
+    A second charge of the same amount on purpose needs its own ``--key``."""
+    kind, number = (
+        ("invoice", request.invoice_number)
+        if request.invoice_number is not None
+        else ("order", request.sales_order_number)
+    )
+    amount = format(request.amount, "f") if request.amount is not None else "open"
+    key = f"cli:{request.company.lower()}:{kind}:{number}:{amount}:{request.mode}"
+    try:
+        return check_key(key)
+    except DataError:
+        raise DataError(
+            "no default key for this document",
+            fields={"--key": "the document number does not make a valid key; give --key"},
+        ) from None
+
+
 @friendly
 def charge(
     company: Annotated[str, typer.Option("--company", help="D365 legal entity, e.g. usmf.")],
@@ -98,7 +118,7 @@ def charge(
     from paybridge.app.engine import build_engine
 
     request = _request(invoice, order, company, amount, mode)
-    key = key or f"cli-{uuid.uuid4()}"
+    key = key or default_key(request)
     settings = settings_from(config)
 
     async def main() -> int:

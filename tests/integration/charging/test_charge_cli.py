@@ -134,3 +134,18 @@ def test_a_key_reused_for_another_amount_exits_2(cli: CliWorld) -> None:
     result = cli.run(*base, "--amount", "6.00")
     assert result.exit_code == 2 and "different request" in result.output
     assert len(cli.transactions("CIV-000101")) == 1
+
+
+def test_without_a_key_the_same_command_twice_charges_once(cli: CliWorld) -> None:
+    """Issue 13, 1: a fresh key per run used to charge the invoice again on every run."""
+    args = ("--invoice", "CIV-000101", "--company", "usmf", "--amount", "7.00")
+    first = cli.run(*args)
+    assert first.exit_code == 0, first.output
+    second = cli.run(*args)
+    assert second.exit_code == 0 and "earlier call" in second.output, second.output
+    assert len(cli.transactions("CIV-000101")) == 1
+    other = cli.run(
+        "--invoice", "CIV-000101", "--company", "usmf", "--amount", "7.00", "--key", "k2"
+    )
+    assert other.exit_code == 0, other.output  # a second charge on purpose names its own key
+    assert len(cli.transactions("CIV-000101")) == 2
