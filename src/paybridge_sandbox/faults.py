@@ -17,6 +17,9 @@ Fault kinds (``FAULT_KINDS``):
 - ``reset``: the connection breaks before the request is processed (the app is not called).
 - ``commit_then_drop``: the app runs to completion (its state changes persist), then the
   response is dropped after ``http.response.start``.
+- ``commit_then_error_json`` / ``commit_then_error_html``: the app runs to completion (its
+  state changes persist), and the client gets a 5xx instead of its answer (default 500 JSON,
+  502 HTML): a gateway or a crash after the commit. Only a lookup can tell it from ``error_*``.
 
 Both breaking kinds send ``http.response.start`` and then raise ``DroppedConnection``
 (``reset`` raises its subclass ``ConnectionReset``): over a socket uvicorn then closes the
@@ -48,7 +51,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[None]]
 
-FAULT_KINDS = ("error_json", "error_html", "throttle", "latency", "reset", "commit_then_drop")
+FAULT_KINDS = (
+    "error_json", "error_html", "throttle", "latency", "reset", "commit_then_drop",
+    "commit_then_error_json", "commit_then_error_html",
+)  # fmt: skip
 
 
 class DroppedConnection(Exception):
@@ -112,6 +118,8 @@ PROFILES: dict[str, dict[str, float]] = {
         "throttle": 0.05,
         "reset": 0.03,
         "commit_then_drop": 0.03,
+        "commit_then_error_json": 0.02,
+        "commit_then_error_html": 0.02,
         "latency": 0.10,
     },
 }
@@ -265,6 +273,15 @@ class FaultInjector:
         elif fault.kind == "reset":
             await _start_then_break(send, 200, [])
             raise ConnectionReset("sandbox reset the connection before processing")
+        elif fault.kind in ("commit_then_error_json", "commit_then_error_html"):
+            await self.app(scope, receive, _swallow)  # the work is done; its answer is lost
+            if fault.kind == "commit_then_error_json":
+                body = {"error": "internal_error", "status": fault.status or 500, "injected": True}
+                await _send(
+                    send, fault.status or 500, json.dumps(body).encode(), "application/json"
+                )
+            else:
+                await _send(send, fault.status or 502, _HTML, "text/html; charset=utf-8")
         else:
             await self._commit_then_drop(scope, receive, send)
 
@@ -280,6 +297,10 @@ class FaultInjector:
         headers: list[Any] = list(started[0].get("headers", [])) if started else []
         await _start_then_break(send, status, headers)
         raise DroppedConnection("sandbox dropped the response after committing")
+
+
+async def _swallow(message: Message) -> None:
+    """An ASGI send that drops the app's answer."""
 
 
 async def _send(

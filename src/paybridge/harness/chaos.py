@@ -54,6 +54,7 @@ from paybridge.connectors.paytrace import (
     VoidRequest,
 )
 from paybridge.errors import DeclinedError, InDoubtError, PayBridgeError
+from paybridge.harness import chaos_charges
 from paybridge.security.cardguard import card_numbers_in_text
 from paybridge.store import open_engine
 from paybridge.store.database import table_names
@@ -83,7 +84,10 @@ class ChaosReport:
     def ok(self) -> bool:
         crashes = int(self.detail.get("worker_crashes", 0))
         cards = int(self.detail.get("card_numbers_kept", 0))
-        clean = not crashes and not cards
+        charges = int(self.detail.get("api_wrong_outcomes", 0)) + int(
+            self.detail.get("api_unresolved", 0)
+        )
+        clean = not crashes and not cards and not charges
         return self.lost == 0 and self.duplicated == 0 and self.double_charges == 0 and clean
 
     def line(self) -> str:
@@ -156,7 +160,7 @@ async def start_sandboxes(logs: Path) -> Sandboxes:
     return Sandboxes(urls[0], urls[1], procs)
 
 
-def worker_config(path: Path, sandboxes: Sandboxes, store_url: str) -> Path:
+def worker_config(path: Path, sandboxes: Sandboxes, store_url: str, web_port: int = 8080) -> Path:
     config = path / "paybridge.yaml"
     config.write_text(
         f"""store:
@@ -180,6 +184,13 @@ worker:
   lease_seconds: 8
 reconcile:
   schedule_at: null
+web:
+  host: 127.0.0.1
+  port: {web_port}
+  charge_burst: 1000
+  charge_rate_per_second: 1000
+charging:
+  in_doubt_grace_seconds: 25
 """,
         encoding="utf-8",
     )
@@ -397,8 +408,11 @@ async def run_chaos(
         work = Path(tmp)
         url = store_url or f"sqlite:///{work / 'paybridge.db'}"
         boxes = await start_sandboxes(work)
-        killer = Killer(worker_config(work, boxes, url), work / "worker.log", rng, kill_every)
+        api_port = _port()
+        config = worker_config(work, boxes, url, api_port)
+        killer = Killer(config, work / "worker.log", rng, kill_every)
         done = asyncio.Event()
+        serve: asyncio.subprocess.Process | None = None
         try:
             async with (
                 httpx.AsyncClient(timeout=20) as pt_http,
@@ -413,6 +427,9 @@ async def run_chaos(
                     rng,
                 )  # fmt: skip
                 profiles = await _open_profiles(shop.client, 10)
+                env = {**os.environ, **SECRETS}
+                token = await chaos_charges.prepare(config, BIN, env)
+                serve = await _start_serve(config, work / "serve.log", env, api_port)
                 await boxes.set_faults(faults, seed)
                 killing = asyncio.create_task(killer.run(done))
                 for n in range(1, payments + 1):
@@ -420,6 +437,11 @@ async def run_chaos(
                     await shop.maybe_void_or_refund(n)
                     if progress is not None:
                         progress(n, payments, killer.kills)
+                # Charges through the product's API while the faults go on; the first sales
+                # commit and lose their answer (a 5xx or a dropped connection).
+                await chaos_charges.script_after_commit_faults(boxes.paytrace)
+                api = chaos_charges.ApiCharges(f"http://127.0.0.1:{api_port}", token, rng)
+                await api.run(max(len(chaos_charges.AFTER_COMMIT) + 3, payments // 4))
                 await boxes.set_faults("none", seed)
                 injected = await boxes.faults_injected()
                 d365 = _dynamics(d_http, boxes)
@@ -440,6 +462,7 @@ async def run_chaos(
                     for inv, n in invoices.items()
                     if inv and inv.startswith("CHAOS-") and n > 1
                 )
+                charged = chaos_charges.check(api.answers, records)
                 return ChaosReport(
                     payments=payments,
                     kills=killer.kills,
@@ -447,19 +470,44 @@ async def run_chaos(
                     in_doubt_resolved=found + shop.in_doubt_resolved,
                     lost=lost,
                     duplicated=duplicated,
-                    double_charges=double,
+                    double_charges=double + charged.double_charges,
                     seconds=round(time.monotonic() - started, 2),
                     detail={
                         "card_numbers_kept": len(stored_card_numbers(url, work)),
                         "transactions": len(records),
                         "store": url.split("?")[0].split(":")[0],
                         "worker_crashes": killer.crashes,
+                        "api_charges": len(api.answers),
+                        "api_approved": sum(
+                            1 for a in api.answers.values() if a["status"] == "approved"
+                        ),
+                        "api_retries": api.retries,
+                        "api_double_charges": charged.double_charges,
+                        "api_wrong_outcomes": charged.wrong_outcomes,
+                        "api_unresolved": charged.unresolved,
                     },
                 )
         finally:
             done.set()
             await killer.stop()
+            if serve is not None and serve.returncode is None:
+                serve.terminate()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(serve.wait(), timeout=15)
             await boxes.stop()
+
+
+async def _start_serve(
+    config: Path, log: Path, env: dict[str, str], port: int
+) -> asyncio.subprocess.Process:
+    """``paybridge serve`` on the run's store: the API the chaos customer charges through (and a
+    second engine next to the killed worker)."""
+    out = log.open("ab")
+    proc = await asyncio.create_subprocess_exec(
+        str(BIN / "paybridge"), "serve", "--config", str(config), env=env, stdout=out, stderr=out,
+    )  # fmt: skip
+    await _wait_ready(f"http://127.0.0.1:{port}/health", deadline=60.0)
+    return proc
 
 
 async def _open_profiles(client: PayTraceClient, count: int) -> list[str]:

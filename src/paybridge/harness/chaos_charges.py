@@ -1,0 +1,141 @@
+"""The chaos run's API customer: D365 invoices charged through `paybridge serve`'s /v1/charges.
+
+A caller that retries with the same ``Idempotency-Key`` until it hears a final answer (approved,
+declined, refused), as the API asks. PayTrace is scripted to commit the first sales of this phase
+and then lose or garble the answer (a 5xx in JSON or HTML, a dropped connection), so a build that
+resends a sale after such an answer charges twice, and the run says so.
+
+The checks, read from PayTrace's own export: a key that produced two approved PayTrace sales is a
+double charge; an answer "approved" without its PayTrace sale, or "declined"/"refused" while
+PayTrace holds an approved sale for the key, is a wrong outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from paybridge.connectors.paytrace import TransactionRecord
+
+# Seeded D365 invoices of usmf and their customers (profiles the chaos run opens in PayTrace).
+INVOICES = {
+    "CIV-000101": "US-001",
+    "CIV-000102": "US-002",
+    "CIV-000103": "US-003",
+    "CIV-000104": "US-004",
+    "CIV-000105": "US-005",
+}
+SALE_PATH = "/v1/transactions/sale/by_customer"
+# Scripted at the start of the phase: each makes a sale happen whose answer the client never gets.
+AFTER_COMMIT = ("commit_then_error_json", "commit_then_drop", "commit_then_error_html")
+FINAL = {201: "approved", 402: "declined", 422: "refused"}
+
+
+@dataclass
+class ApiCharges:
+    """Charges through the product's API, each retried with its key until its outcome is final."""
+
+    base: str
+    token: str
+    rng: random.Random
+    deadline_seconds: float = 120.0
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    retries: int = 0
+
+    async def run(self, count: int) -> None:
+        async with httpx.AsyncClient(base_url=self.base, timeout=30) as http:
+            for n in range(count):
+                invoice = self.rng.choice(sorted(INVOICES))
+                amount = Decimal(self.rng.randint(100, 999)).scaleb(-2)
+                key = f"chaos-api-{n:04d}"
+                body = {"company": "usmf", "invoice_number": invoice, "amount": str(amount)}
+                self.answers[key] = await self._charge(http, key, body)
+
+    async def _charge(
+        self, http: httpx.AsyncClient, key: str, body: dict[str, str]
+    ) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {self.token}", "Idempotency-Key": key}
+        started = time.monotonic()
+        while time.monotonic() - started < self.deadline_seconds:
+            with contextlib.suppress(httpx.HTTPError):
+                reply = await http.post("/v1/charges", json=body, headers=headers)
+                if reply.status_code in FINAL:
+                    answer = reply.json() if reply.status_code != 422 else {}
+                    return {"status": FINAL[reply.status_code], **answer, "request": body}
+            self.retries += 1  # 202 in doubt, 409 in progress, 5xx, or no answer: same key again
+            await asyncio.sleep(0.3)
+        return {"status": "unresolved", "request": body}
+
+
+async def prepare(config: Path, binary: Path, env: dict[str, str]) -> str:
+    """Link each invoice's customer to its PayTrace profile; an operator key for the API."""
+    for account in INVOICES.values():
+        await _cli(binary, env, "xref", "link", account, f"usmf/{account}", "--config", str(config))
+    created = await _cli(
+        binary, env, "keys", "create", "--role", "operator", "--config", str(config)
+    )
+    return created.strip().splitlines()[-1].strip()
+
+
+async def _cli(binary: Path, env: dict[str, str], *args: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        str(binary / "paybridge"), *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    if proc.returncode != 0:
+        raise RuntimeError(f"paybridge {' '.join(args[:2])} failed: {err.decode()[-500:]}")
+    return out.decode()
+
+
+def _is_approved_sale(record: TransactionRecord) -> bool:
+    status = f"{record.status_code} {record.status_message}".lower()
+    return (
+        record.transaction_type.upper() == "SALE"
+        and "declin" not in status
+        and "void" not in status
+    )
+
+
+@dataclass(frozen=True)
+class ChargeCheck:
+    double_charges: int
+    wrong_outcomes: int
+    unresolved: int
+
+
+def check(answers: dict[str, dict[str, Any]], records: list[TransactionRecord]) -> ChargeCheck:
+    """Each key: at most one PayTrace sale, and the API's final answer says what PayTrace did."""
+    double = wrong = unresolved = 0
+    for key, answer in answers.items():
+        reference = f"PayBridge charge {key}"
+        sales = [
+            r for r in records
+            if (r.description == reference or r.description.startswith(reference + " "))
+            and _is_approved_sale(r)
+        ]  # fmt: skip
+        double += max(0, len(sales) - 1)
+        status = answer["status"]
+        if status == "unresolved":
+            unresolved += 1
+        elif status == "approved":
+            ids = {str(r.transaction_id) for r in sales}
+            wrong += int(str(answer.get("transaction_id")) not in ids)
+        elif sales:  # declined or refused, yet PayTrace charged the card
+            wrong += 1
+    return ChargeCheck(double, wrong, unresolved)
+
+
+async def script_after_commit_faults(paytrace: str) -> None:
+    async with httpx.AsyncClient() as client:
+        script = [{"fault": kind, "path": SALE_PATH, "times": 1} for kind in AFTER_COMMIT]
+        reply = await client.post(f"{paytrace}/_sandbox/faults", json={"script": script})
+        reply.raise_for_status()
