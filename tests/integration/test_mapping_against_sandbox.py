@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from paybridge.mapping import check_templates, compile_text, load_templates, schema_from_csdl
+from paybridge.app.schema import metadata_schemas
+from paybridge.mapping import check_templates, compile_text, load_templates
 from paybridge_sandbox.dynamics import create_app
 from tests.conftest import asgi_client
 
@@ -53,14 +54,14 @@ fields:
 
 @pytest.mark.anyio
 async def test_shipped_templates_agree_with_the_sandbox_metadata() -> None:
-    schema = schema_from_csdl(await sandbox_metadata())
+    schema = metadata_schemas(await sandbox_metadata())
     problems = check_templates(list(load_templates()), schema)
     assert problems == []
 
 
 @pytest.mark.anyio
 async def test_a_custom_field_the_sandbox_lacks_fails_the_check_clearly() -> None:
-    schema = schema_from_csdl(await sandbox_metadata())
+    schema = metadata_schemas(await sandbox_metadata())
     template, load_problems = compile_text(CUSTOM, "custom.yaml")
     assert template is not None, load_problems
     (problem,) = check_templates([template], schema)
@@ -100,3 +101,23 @@ def test_preview_through_the_cli(tmp_path: Path) -> None:
         capture_output=True, text=True, check=False, timeout=60,
     )  # fmt: skip
     assert bad.returncode == 2 and "no_such_template" in bad.stderr
+
+
+@pytest.mark.anyio
+async def test_check_through_the_cli_reads_metadata_with_the_connectors_parser(
+    tmp_path: Path,
+) -> None:
+    document = tmp_path / "metadata.xml"
+    document.write_bytes(await sandbox_metadata())
+    result = subprocess.run(
+        [str(BIN / "paybridge"), "mapping", "check", "--metadata", str(document)],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "D365 template(s) agree with the metadata" in result.stdout
+    document.write_text("<not metadata", encoding="utf-8")
+    bad = subprocess.run(
+        [str(BIN / "paybridge"), "mapping", "check", "--metadata", str(document)],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "not a D365 $metadata document" in bad.stderr + bad.stdout

@@ -40,9 +40,11 @@ from paybridge.keys import ALERT_TOPIC, CHARGE_RESOLVE_TOPIC, PAYMENT_TOPIC, UNR
 from paybridge.mapping import TemplateSet
 from paybridge.o2c.cutoff import JournalPostingJob
 from paybridge.o2c.events import EventIntake
+from paybridge.o2c.facts import EXPORT_TEMPLATE, FactTranslator
 from paybridge.o2c.ingest import PayTraceIngest
 from paybridge.o2c.order_status import ORDER_TEMPLATE
 from paybridge.o2c.posting import PAYMENT_TEMPLATE, PaymentPoster
+from paybridge.reconcile.journal import LINE_TEMPLATE as SETTLEMENT_TEMPLATE
 from paybridge.reconcile.morning import JOB_NAME as MORNING_JOB
 from paybridge.reconcile.morning import MorningReconciliation
 from paybridge.reconcile.service import Reconciler
@@ -117,14 +119,12 @@ def order_to_cash(parts: Parts, creator: CustomerCreator) -> OrderToCash:
         else None,
         sweep_days=s.poller.sweep_days,
     )
-    ingest = PayTraceIngest(
-        poller, store.queue, store.cursors, store.engine,
-        currency=s.paytrace.currency, timezone=s.paytrace.timezone,
+    facts = FactTranslator(
+        parts.templates.get(EXPORT_TEMPLATE), currency=s.paytrace.currency,
+        timezone=s.paytrace.timezone,
     )  # fmt: skip
-    events = EventIntake(
-        parts.paytrace, store.queue, store.engine,
-        currency=s.paytrace.currency, timezone=s.paytrace.timezone,
-    )  # fmt: skip
+    ingest = PayTraceIngest(poller, store.queue, store.cursors, store.engine, facts)
+    events = EventIntake(parts.paytrace, store.queue, store.engine, facts)
 
     async def poll() -> str:
         result = await ingest.poll_once()
@@ -227,7 +227,8 @@ def reconciler(
         intents=parts.store.intents, ledger=parts.store.ledger, xref=parts.store.xref,
         settings=settings or s.reconcile, currency=s.paytrace.currency,
         paytrace_timezone=s.paytrace.timezone, company_timezone=s.dynamics.timezone,
-        clock=parts.clock, ids=ids or uuid_ids(),
+        clock=parts.clock, fact_template=parts.templates.get(EXPORT_TEMPLATE),
+        journal_template=parts.templates.get(SETTLEMENT_TEMPLATE), ids=ids or uuid_ids(),
     )  # fmt: skip
 
 

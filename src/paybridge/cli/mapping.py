@@ -66,7 +66,8 @@ def check(
 ) -> None:
     """Check every template against D365's $metadata: fields, types, read-only, required, enums."""
     from paybridge.app.clients import fetch_metadata
-    from paybridge.mapping import check_templates, schema_from_csdl
+    from paybridge.app.schema import metadata_schemas
+    from paybridge.mapping import check_templates
 
     templates = _templates(config)
     if metadata is not None:
@@ -78,7 +79,7 @@ def check(
             ) from exc
     else:
         document = asyncio.run(fetch_metadata(load_settings(config)))
-    problems = check_templates(list(templates), schema_from_csdl(document))
+    problems = check_templates(list(templates), metadata_schemas(document))
     for problem in problems:
         out.print(str(problem))
     d365 = [t for t in templates if str(t.target).startswith("d365.")]

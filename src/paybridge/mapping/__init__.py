@@ -12,12 +12,7 @@ from paybridge.mapping.loader import (
     load_templates,
 )
 from paybridge.mapping.preview import FieldDiff, dry_run_diff, format_diff, preview, render_json
-from paybridge.mapping.schema import (
-    EntitySchema,
-    FieldSchema,
-    schema_from_csdl,
-    schema_from_entity_json,
-)
+from paybridge.mapping.schema import EntitySchema, FieldSchema, schema_from_entity_json
 from paybridge.mapping.template import (
     ENRICHER_KEY,
     CompiledTemplate,
@@ -56,6 +51,5 @@ __all__ = [
     "load_templates",
     "preview",
     "render_json",
-    "schema_from_csdl",
     "schema_from_entity_json",
 ]

@@ -164,6 +164,15 @@ def short_mask(value: Any) -> str | None:
     return f"xxxx{digits[-4:]}" if digits else None
 
 
+def paytrace_batch(value: Any) -> str | None:
+    """PayTrace ``status_code`` ``GB<n>`` (settled in batch n) -> ``n``; any other code -> null."""
+    if value is None:
+        return None
+    code = (value if type(value) is str else _str_arg(value, "status code")).strip()
+    digits = code[2:]
+    return digits if code[:2].upper() == "GB" and digits.isdigit() else None
+
+
 def country_alpha3(value: Any) -> str | None:
     """ISO 3166 alpha-2 (PayTrace ``US``) -> alpha-3 (D365 ``USA``)."""
     return _country(value, COUNTRY_ALPHA2_TO_ALPHA3, 2)

@@ -192,6 +192,7 @@ def _core_specs() -> list[FunctionSpec]:
         _spec("alnum", x.alnum, 1, 1, STRING), _spec("escape_segment", x.escape_segment, 1, 1, STRING),
         _spec("unescape_segment", x.unescape_segment, 1, 1, STRING),
         _spec("short_mask", x.short_mask, 1, 1, STRING),
+        _spec("paytrace_batch", x.paytrace_batch, 1, 1, STRING),
         _spec("country_alpha3", x.country_alpha3, 1, 1, STRING),
         _spec("country_alpha2", x.country_alpha2, 1, 1, STRING),
     ]  # fmt: skip

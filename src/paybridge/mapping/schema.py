@@ -1,14 +1,15 @@
-"""D365 entity schemas as plain data, read from a CSDL ``$metadata`` document or entity JSON."""
+"""D365 entity schemas as plain data: what ``check`` compares D365-bound templates with.
+
+Mapping parses no XML: the application builds these from the Dynamics connector's ``$metadata``
+model (``paybridge.app.schema``) and hands them in; ``schema_from_entity_json`` reads the
+extracted-metadata JSON shape (reference data, tests).
+"""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-_EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
-_ANNOTATION = f"{_EDM}Annotation"
 
 
 @dataclass(frozen=True)
@@ -35,55 +36,6 @@ class EntitySchema:
     entity_type: str
     keys: tuple[str, ...]
     fields: Mapping[str, FieldSchema] = field(default_factory=dict)
-
-
-def schema_from_csdl(xml_text: str | bytes) -> dict[str, EntitySchema]:
-    """Entity sets of a CSDL (EDMX 4.0) document, as D365's ``/data/$metadata`` returns it."""
-    if isinstance(xml_text, str):
-        xml_text = xml_text.lstrip("\ufeff").encode("utf-8")
-    root = ET.fromstring(xml_text.lstrip(b"\xef\xbb\xbf"))  # noqa: S314 - see the import
-    enums: dict[str, tuple[str, ...]] = {}
-    types: dict[str, Any] = {}
-    for schema in root.iter(f"{_EDM}Schema"):
-        namespace = schema.get("Namespace", "")
-        for enum in schema.findall(f"{_EDM}EnumType"):
-            members = tuple(m.get("Name", "") for m in enum.findall(f"{_EDM}Member"))
-            enums[f"{namespace}.{enum.get('Name')}"] = members
-        for entity in schema.findall(f"{_EDM}EntityType"):
-            types[f"{namespace}.{entity.get('Name')}"] = entity
-    result: dict[str, EntitySchema] = {}
-    for entity_set in root.iter(f"{_EDM}EntitySet"):
-        type_name = entity_set.get("EntityType", "")
-        element = types.get(type_name)
-        if element is not None:
-            name = entity_set.get("Name", "")
-            result[name] = _entity_from_xml(name, type_name, element, enums)
-    return result
-
-
-def _entity_from_xml(
-    name: str, type_name: str, element: Any, enums: Mapping[str, tuple[str, ...]]
-) -> EntitySchema:
-    keys = tuple(ref.get("Name", "") for ref in element.iter(f"{_EDM}PropertyRef"))
-    fields: dict[str, FieldSchema] = {}
-    for prop in element.findall(f"{_EDM}Property"):
-        notes = {
-            a.get("Term", "").rsplit(".", 1)[-1]: a.get("Bool")
-            for a in prop.findall(_ANNOTATION)
-            if a.get("Bool") is not None
-        }
-        prop_type = prop.get("Type", "")
-        fields[prop.get("Name", "")] = FieldSchema(
-            name=prop.get("Name", ""),
-            type=prop_type,
-            nullable=prop.get("Nullable", "true") != "false",
-            required=notes.get("IsRequired") == "true",
-            read_only=notes.get("AllowEdit") == "false",
-            read_only_on_create=notes.get("AllowEditOnCreate") == "false",
-            enum_members=enums.get(prop_type),
-            is_key=prop.get("Name", "") in keys,
-        )
-    return EntitySchema(name, type_name, keys, fields)
 
 
 def schema_from_entity_json(

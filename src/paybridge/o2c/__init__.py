@@ -1,7 +1,8 @@
 """Order-to-cash (about 1,500 lines): every PayTrace payment state becomes the right D365 records, once.
 
-- ``facts``: the published interface: a PayTrace change as a canonical ``Transaction`` in a
-  ``payment`` envelope (charging, billing and reconcile publish through it).
+- ``facts``: the published interface: a PayTrace change as a canonical ``Transaction`` (through
+  the ``paytrace_export_to_transaction`` template) in a ``payment`` envelope (charging, billing
+  and reconcile publish through it).
 - ``ingest``: the poller's side: PayTrace's changes into the inbox with the cursor, one transaction.
 - ``events``: signed inbound events, checked against PayTrace before anything is published.
 - ``posting``: the ``payment`` handler: route to a customer payment journal line (credit, debit,

@@ -8,22 +8,18 @@ keys ``paytrace:<id>:<kind>`` and payload), so a fact seen by both paths is proc
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
 from paybridge.connectors.paytrace import TransactionRecord
 from paybridge.connectors.paytrace.poller import ChangeKind, TransactionChange, change_kinds
 from paybridge.errors import DataError
-from paybridge.o2c.facts import envelope_for, translate_change, unreadable_envelope
+from paybridge.o2c.facts import FactTranslator
 from paybridge.runtime.envelope import Envelope
 from paybridge.runtime.queue import SqlQueue
-
-log = logging.getLogger("paybridge.o2c.events")
 
 EventType = Literal["payment.processed", "payment.refunded", "payment.voided"]
 # The states of a PayTrace record that bear each claim out.
@@ -85,15 +81,12 @@ class EventIntake:
         paytrace: TransactionLookup,
         queue: SqlQueue,
         engine: Engine,
-        *,
-        currency: str,
-        timezone: str,
+        translator: FactTranslator,
     ) -> None:
         self.paytrace = paytrace
         self.queue = queue
         self.engine = engine
-        self.currency = currency
-        self.timezone = timezone
+        self.translator = translator
 
     async def accept(self, event: InboundEvent) -> EventResult:
         """Publish the facts of a confirmed event; ClaimRefused when PayTrace contradicts it."""
@@ -130,10 +123,4 @@ class EventIntake:
             kind=kind,
             record=record,
         )
-        try:
-            tx = translate_change(change, currency=self.currency, timezone=self.timezone)
-        except (ValidationError, ValueError, TypeError) as exc:
-            log.warning("cannot translate %s: %s", change.key, exc)
-            unreadable = unreadable_envelope(change, f"cannot translate: {exc}")
-            return dataclasses.replace(unreadable, source=EVENT_SOURCE)
-        return envelope_for(tx, EVENT_SOURCE)
+        return self.translator.envelope(change, EVENT_SOURCE)

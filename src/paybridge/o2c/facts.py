@@ -1,60 +1,109 @@
 """The payment fact, o2c's published interface: a PayTrace change as a canonical Transaction in an envelope.
 
-Charging, billing and reconciliation publish their payments through ``envelope_for`` so that every
-source of a PayTrace transaction state meets the same key, partition and redaction.
+A change becomes a Transaction through the ``paytrace_export_to_transaction`` template, compiled
+once at start-up and handed in (``FactTranslator``), so that a field added to that template reaches
+D365 through the running engine. Charging, billing and reconciliation publish their payments
+through ``envelope_for`` so that every source of a PayTrace transaction state meets the same key,
+partition and redaction.
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+from functools import cache
+
 from paybridge.connectors.paytrace.poller import TransactionChange
+from paybridge.errors import DataError
 from paybridge.keys import PAYMENT_TOPIC, UNREADABLE_TOPIC, transaction_partition
-from paybridge.model import Money, Transaction, TransactionKind, TransactionStatus
+from paybridge.mapping import SHIPPED_DIR, CompiledTemplate, load_template
+from paybridge.model import Transaction
 from paybridge.runtime.envelope import Envelope
-from paybridge.security.cardguard import redact
+from paybridge.security.cardguard import redact, redact_text
 
 __all__ = [
+    "EXPORT_TEMPLATE",
     "PAYMENT_TOPIC",
     "UNREADABLE_TOPIC",
+    "FactTranslator",
+    "UntranslatableChange",
     "envelope_for",
     "translate_change",
     "unreadable_envelope",
 ]
 
+EXPORT_TEMPLATE = "paytrace_export_to_transaction"
 
-_STATUS = {
-    TransactionKind.DECLINE: TransactionStatus.DECLINED,
-    TransactionKind.VOID: TransactionStatus.VOIDED,
-    TransactionKind.SETTLEMENT: TransactionStatus.SETTLED,
-    TransactionKind.AUTHORIZATION: TransactionStatus.AUTHORIZED,
-}
+log = logging.getLogger(__name__)
 
 
-def _batch_number(status_code: str | None) -> str | None:
-    code = (status_code or "").strip()
-    return code[2:] if code.upper().startswith("GB") and code[2:].isdigit() else None
+class UntranslatableChange(DataError, ValueError):
+    """The export template could not make the change's fact; ``fields`` says why, per field.
+
+    Also a ``ValueError``, as the hand-written translation raised, for callers that catch that.
+    """
 
 
-def translate_change(change: TransactionChange, *, currency: str, timezone: str) -> Transaction:
-    """A PayTrace change as a canonical Transaction (masked card only, aware UTC times)."""
-    record = change.record
-    kind = TransactionKind(change.kind)
-    settled = record.settled_at_utc(timezone)
-    occurred = settled if kind is TransactionKind.SETTLEMENT and settled else None
-    card = record.credit_card.masked_number if record.credit_card is not None else None
-    return Transaction(
-        transaction_id=str(change.transaction_id),
-        kind=kind,
-        status=_STATUS.get(kind, TransactionStatus.APPROVED),
-        amount=Money.of(record.amount, currency),
-        occurred_at=occurred or record.created_at_utc(timezone),
-        customer_id=(record.customer_id or "").strip() or None,
-        invoice_id=(record.invoice_id or "").strip() or None,
-        description=record.description or "",
-        approval_code=record.approval_code or "",
-        masked_card=card or None,
-        settled_at=settled,
-        batch_number=_batch_number(record.status_code),
-    )
+@cache
+def _shipped_template() -> CompiledTemplate:
+    """Only for callers that hand no template in; the engine passes the one it loaded."""
+    return load_template(SHIPPED_DIR / f"{EXPORT_TEMPLATE}.yaml")
+
+
+def translate_change(
+    change: TransactionChange,
+    *,
+    currency: str,
+    timezone: str,
+    template: CompiledTemplate | None = None,
+) -> Transaction:
+    """A PayTrace change as a canonical Transaction (masked card only, aware UTC times).
+
+    ``template`` is the engine's ``paytrace_export_to_transaction`` (the shipped one when None).
+    The change's kind, the merchant currency and time zone go in as the template's context.
+    Raises ``UntranslatableChange`` with the per-field reasons.
+    """
+    chosen = template if template is not None else _shipped_template()
+    context = {"kind": change.kind, "currency": currency, "time_zone": timezone}
+    result = chosen.apply(change.record.model_dump(), context=context)
+    tx = result.model
+    if not isinstance(tx, Transaction):
+        reasons = "; ".join(f"{field}: {why}" for field, why in result.errors.items())
+        raise UntranslatableChange(
+            f"{chosen.ref} cannot map {change.key}: {reasons or 'no Transaction made'}",
+            fields=result.errors, system="mapping", operation=f"apply {chosen.ref}",
+        )  # fmt: skip
+    if tx.key != change.key:  # the fact key is the exactly-once identity of every source
+        raise UntranslatableChange(
+            f"{chosen.ref} made the fact {tx.key} of the change {change.key}",
+            fields={"kind": f"the template must keep the change's fact {change.key}"},
+            system="mapping", operation=f"apply {chosen.ref}",
+        )  # fmt: skip
+    return tx
+
+
+@dataclass(frozen=True)
+class FactTranslator:
+    """PayTrace changes into envelopes with the export template the engine loaded at start-up."""
+
+    template: CompiledTemplate
+    currency: str
+    timezone: str
+
+    def translate(self, change: TransactionChange) -> Transaction:
+        return translate_change(
+            change, currency=self.currency, timezone=self.timezone, template=self.template
+        )
+
+    def envelope(self, change: TransactionChange, source: str) -> Envelope:
+        """The change's ``payment`` envelope, or an unreadable one with the reason: none is lost."""
+        try:
+            tx = self.translate(change)
+        except UntranslatableChange as exc:
+            reason = redact_text(f"cannot translate: {exc.message}")
+            log.warning("%s: %s", change.key, reason)
+            return unreadable_envelope(change, reason, source=source)
+        return envelope_for(tx, source)
 
 
 def envelope_for(tx: Transaction, source: str) -> Envelope:
@@ -70,13 +119,13 @@ def envelope_for(tx: Transaction, source: str) -> Envelope:
     )
 
 
-def unreadable_envelope(change: TransactionChange, reason: str) -> Envelope:
+def unreadable_envelope(change: TransactionChange, reason: str, source: str = "poller") -> Envelope:
     """Keep what could not be translated (redacted), so nothing is lost and the reason is visible."""
     raw = redact(change.record.model_dump(mode="json"))
     return Envelope(
         topic=UNREADABLE_TOPIC,
         key=change.key,
         partition_key=transaction_partition(change.transaction_id),
-        payload={"reason": reason, "record": raw},
-        source="poller",
+        payload={"reason": redact_text(reason), "record": raw},
+        source=source,
     )

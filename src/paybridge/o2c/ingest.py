@@ -1,21 +1,22 @@
-"""Translate PayTrace transaction changes into canonical payment events and put them in the inbox."""
+"""Translate PayTrace transaction changes into canonical payment events and put them in the inbox.
+
+The translation is the export template's (``facts.FactTranslator``); a change it cannot map is
+published as ``payment.unreadable`` with the reason, in the same transaction as the cursor.
+"""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
-from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from paybridge.connectors.paytrace.poller import ChangePoller, PollCursor, TransactionChange
+from paybridge.connectors.paytrace.poller import ChangePoller, PollCursor
 from paybridge.keys import POLLER_CURSOR as CURSOR_NAME
-from paybridge.o2c.facts import envelope_for, translate_change, unreadable_envelope
+from paybridge.o2c.facts import FactTranslator
 from paybridge.runtime.cursors import Cursors
-from paybridge.runtime.envelope import Envelope
 from paybridge.runtime.queue import SqlQueue
 
-log = logging.getLogger(__name__)
+SOURCE = "poller"
 
 
 @dataclass(frozen=True)
@@ -34,32 +35,21 @@ class PayTraceIngest:
         queue: SqlQueue,
         cursors: Cursors,
         engine: Engine,
-        *,
-        currency: str,
-        timezone: str,
+        translator: FactTranslator,
     ) -> None:
         self.poller = poller
         self.queue = queue
         self.cursors = cursors
         self.engine = engine
-        self.currency = currency
-        self.timezone = timezone
+        self.translator = translator
 
     def _cursor(self) -> PollCursor:
         stored = self.cursors.get(CURSOR_NAME)
         return PollCursor.model_validate_json(stored) if stored else PollCursor()
 
-    def _envelope(self, change: TransactionChange) -> Envelope:
-        try:
-            tx = translate_change(change, currency=self.currency, timezone=self.timezone)
-        except (ValidationError, ValueError, TypeError) as exc:
-            log.warning("cannot translate %s: %s", change.key, exc)
-            return unreadable_envelope(change, f"cannot translate: {exc}")
-        return envelope_for(tx, "poller")
-
     async def poll_once(self) -> IngestResult:
         changes, cursor = await self.poller.poll(self._cursor())
-        envelopes = [self._envelope(change) for change in changes]
+        envelopes = [self.translator.envelope(change, SOURCE) for change in changes]
         with self.engine.begin() as conn:
             fresh = self.queue.publish(conn, envelopes)
             self.cursors.put(conn, CURSOR_NAME, cursor.model_dump_json())

@@ -3,7 +3,8 @@
 - ``load_paytrace``, ``load_d365``: read both sides of a day; ``columns``: their common shape.
 - ``matcher`` (pure), ``batches``, ``build``: classify every transaction, check batch totals.
 - ``heal``: re-drive what is missing in D365 through order-to-cash (``o2c.facts``).
-- ``journal``: the settlement general journal per batch, exactly once.
+- ``journal``: the settlement general journal per batch, exactly once (lines through the
+  ``settlement_to_general_journal_line`` template).
 - ``service``: ``Reconciler.run``; ``morning``: the scheduled run for the day before.
 - ``report``, ``render/``: the report as data, then HTML, XLSX, CSV and JSON.
 - ``settings``: the ``reconcile:`` section.

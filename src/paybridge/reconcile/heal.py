@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from paybridge.connectors.paytrace import TransactionRecord
 from paybridge.connectors.paytrace.poller import TransactionChange
+from paybridge.mapping import CompiledTemplate
 from paybridge.model import Money, Transaction
 from paybridge.o2c.facts import envelope_for, translate_change
 from paybridge.runtime.envelope import Envelope
@@ -49,16 +50,22 @@ def heal_envelope(tx: Transaction, run_id: str) -> Envelope:
 
 
 def missing_fact(
-    record: TransactionRecord, kind: str, *, currency: str, timezone: str
+    record: TransactionRecord,
+    kind: str,
+    *,
+    currency: str,
+    timezone: str,
+    template: CompiledTemplate,
 ) -> Transaction:
-    """The canonical fact the poller would have made of ``record`` (key ``paytrace:<id>:<kind>``)."""
+    """The canonical fact the poller would have made of ``record`` (key ``paytrace:<id>:<kind>``),
+    through the same export template; ``UntranslatableChange`` when it cannot be made."""
     change = TransactionChange(
         key=f"paytrace:{record.transaction_id}:{kind}",
         transaction_id=record.transaction_id,
         kind=kind,  # validated against the Literal by TransactionChange
         record=record,
     )
-    return translate_change(change, currency=currency, timezone=timezone)
+    return translate_change(change, currency=currency, timezone=timezone, template=template)
 
 
 def enqueue_heals(queue: SqlQueue, facts: Sequence[Transaction], run_id: str) -> list[HealAction]:

@@ -5,6 +5,10 @@ group: the bank account on the account side, the brand's clearing ledger account
 every line balances itself (F&O's voucher check) and the journal balances to the cent. Written
 exactly once through two intents (header, then all lines in one atomic changeset), found after
 an unknown outcome by the header's Description and the lines' PaymentReference (= batch number).
+
+The plan decides the lines as canonical ``JournalLine``s; the ``settlement_to_general_journal_line``
+template (compiled at start-up, handed to the writer) turns each into the D365 body, so a field
+added to that template reaches D365.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from decimal import Decimal
 from typing import Any
 
 from paybridge.connectors.dynamics import BatchOperation, DynamicsClient, F, Query
-from paybridge.connectors.dynamics.literals import escape_display_value
 from paybridge.keys import SETTLEMENT_HEADER_STEP as HEADER_STEP
 from paybridge.keys import SETTLEMENT_LINES_STEP as LINES_STEP
+from paybridge.mapping import CompiledTemplate
+from paybridge.model import AccountType, JournalKind, JournalLine, Money, Side
 from paybridge.reconcile.columns import REFUND, PayTraceColumns, from_minor
 from paybridge.reconcile.settings import CompanyReconcileSettings
 from paybridge.runtime.intents import IntentStore, Resolution
@@ -27,6 +32,7 @@ from paybridge.runtime.ledger import Ledger
 
 HEADERS = "LedgerJournalHeaders"
 LINES = "LedgerJournalLines"
+LINE_TEMPLATE = "settlement_to_general_journal_line"
 
 _MASK = frozenset("xX*•#")
 
@@ -84,29 +90,35 @@ class SettlementPlan:
     def key(self) -> str:
         return f"settlement:{self.company}:{self.batch}"
 
-    def bodies(self, journal: str) -> list[dict[str, Any]]:
-        """The LedgerJournalLines bodies; zero lines are left out (nothing to move)."""
-        bodies: list[dict[str, Any]] = []
-        for line in self.lines:
-            if line.net == 0:
-                continue
-            bodies.append(
-                {
-                    "dataAreaId": self.company,
-                    "JournalBatchNumber": journal,
-                    "LineNumber": Decimal(len(bodies) + 1),
-                    "TransDate": f"{self.day.isoformat()}T12:00:00Z",
-                    "AccountType": "Bank",
-                    "AccountDisplayValue": escape_display_value(line.bank_account),
-                    "OffsetAccountType": "Ledger",
-                    "OffsetAccountDisplayValue": line.clearing_account,
-                    "CurrencyCode": self.currency,
-                    "DebitAmount": max(line.net, Decimal(0)),
-                    "CreditAmount": max(-line.net, Decimal(0)),
-                    "Text": f"PayTrace batch {self.batch} {'/'.join(line.brands)}",
-                    "PaymentReference": str(self.batch),
-                }
+    def journal_lines(self, journal: str) -> list[JournalLine]:
+        """The lines to book, as canonical journal lines; zero lines are left out (nothing to move)."""
+        return [
+            JournalLine(
+                kind=JournalKind.GENERAL,
+                company=self.company,
+                transaction_date=self.day,
+                account_type=AccountType.BANK,
+                account=line.bank_account,
+                offset_account_type=AccountType.LEDGER,
+                offset_account=line.clearing_account,
+                side=Side.DEBIT if line.net > 0 else Side.CREDIT,
+                amount=Money(amount=abs(line.net), currency=self.currency),
+                text=f"PayTrace batch {self.batch} {'/'.join(line.brands)}",
+                payment_reference=str(self.batch),
+                journal_batch_number=journal,
             )
+            for line in self.lines
+            if line.net != 0
+        ]
+
+    def bodies(self, journal: str, template: CompiledTemplate) -> list[dict[str, Any]]:
+        """The LedgerJournalLines bodies, each line through ``template``; a ``DataError`` with the
+        per-field reasons when it cannot map one (then nothing of the journal is written)."""
+        bodies: list[dict[str, Any]] = []
+        for number, line in enumerate(self.journal_lines(journal), start=1):
+            result = template.apply(line.model_dump(mode="json"), context={"line_number": number})
+            result.raise_for_errors()
+            bodies.append(result.record)
         return bodies
 
 
@@ -176,13 +188,20 @@ class JournalOutcome:
 class SettlementJournalWriter:
     """Writes one plan exactly once; a rerun (or a crash and rerun) never makes a second journal."""
 
-    def __init__(self, dynamics: DynamicsClient, intents: IntentStore, ledger: Ledger) -> None:
+    def __init__(
+        self,
+        dynamics: DynamicsClient,
+        intents: IntentStore,
+        ledger: Ledger,
+        template: CompiledTemplate,
+    ) -> None:
         self.d365 = dynamics
         self.intents = intents
         self.ledger = ledger
+        self.template = template
 
     async def write(self, plan: SettlementPlan) -> JournalOutcome:
-        if not plan.bodies("-"):
+        if not any(line.net != 0 for line in plan.lines):
             return JournalOutcome(plan.batch, "", plan.net, plan.currency, 0, "nothing to move")
         header = await self._header(plan)
         journal = str(header.detail["JournalBatchNumber"])
@@ -192,6 +211,7 @@ class SettlementJournalWriter:
             self.ledger.record(
                 plan.key, HEADER_STEP, system="d365", entity=HEADERS,
                 entity_id=f"{plan.company}/{journal}", status="posted",
+                template_version=self.template.ref,
                 detail={"how": how, "net": str(plan.net), "currency": plan.currency},
             )  # fmt: skip
         count = int(lines.detail.get("lines", 0))
@@ -220,7 +240,7 @@ class SettlementJournalWriter:
         return await self.intents.execute_once(intent, send, find)
 
     async def _lines(self, plan: SettlementPlan, journal: str) -> Resolution:
-        bodies = plan.bodies(journal)
+        bodies = plan.bodies(journal, self.template)
         intent = self.intents.plan(
             plan.key, LINES_STEP, "d365", str(plan.batch), {"journal": journal, "bodies": bodies}
         )

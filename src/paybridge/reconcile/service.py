@@ -13,6 +13,7 @@ from paybridge.connectors.dynamics import DynamicsClient
 from paybridge.connectors.paytrace import PayTraceClient
 from paybridge.errors import PayBridgeError
 from paybridge.keys import CUSTOMER_XREF, LINE_STEP
+from paybridge.mapping import CompiledTemplate
 from paybridge.reconcile.build import (
     Sources,
     batch_summary,
@@ -47,7 +48,11 @@ log = logging.getLogger("paybridge.reconcile")
 
 @dataclass
 class Reconciler:
-    """Everything a run needs; built by the CLI or the scheduler from the engine's parts."""
+    """Everything a run needs; built by the CLI or the scheduler from the engine's parts.
+
+    ``fact_template`` (``paytrace_export_to_transaction``) makes the facts a heal re-drives;
+    ``journal_template`` (``settlement_to_general_journal_line``) the settlement journal lines.
+    """
 
     paytrace: PayTraceClient
     dynamics: DynamicsClient
@@ -60,6 +65,8 @@ class Reconciler:
     paytrace_timezone: str
     company_timezone: str
     clock: Clock
+    fact_template: CompiledTemplate
+    journal_template: CompiledTemplate
     ids: IdFactory = field(default_factory=uuid_ids)
 
     async def run(
@@ -173,7 +180,11 @@ class Reconciler:
             kind = KINDS[pt.columns.kind[finding.pt_row]]
             facts.append(
                 missing_fact(
-                    pt.records[tx], kind, currency=pt.currency, timezone=self.paytrace_timezone
+                    pt.records[tx],
+                    kind,
+                    currency=pt.currency,
+                    timezone=self.paytrace_timezone,
+                    template=self.fact_template,
                 )
             )
         actions = enqueue_heals(self.queue, facts, run_id)
@@ -187,7 +198,9 @@ class Reconciler:
     async def _journals(
         self, company: str, pt: PayTraceDay, day: date
     ) -> tuple[dict[int, JournalOutcome], list[str]]:
-        writer = SettlementJournalWriter(self.dynamics, self.intents, self.ledger)
+        writer = SettlementJournalWriter(
+            self.dynamics, self.intents, self.ledger, self.journal_template
+        )
         accounts = self.settings.company(company)
         nets = brand_nets(pt.columns)
         outcomes: dict[int, JournalOutcome] = {}

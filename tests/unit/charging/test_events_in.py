@@ -11,8 +11,9 @@ from pydantic import ValidationError
 
 from paybridge.clock import ManualClock
 from paybridge.connectors.paytrace import TransactionRecord
+from paybridge.mapping import load_templates
 from paybridge.o2c.events import ClaimRefused, EventIntake, InboundEvent, parse_event
-from paybridge.o2c.facts import PAYMENT_TOPIC, UNREADABLE_TOPIC
+from paybridge.o2c.facts import EXPORT_TEMPLATE, PAYMENT_TOPIC, UNREADABLE_TOPIC, FactTranslator
 from paybridge.runtime.queue import SqlQueue
 from paybridge.store import open_engine
 
@@ -44,9 +45,10 @@ def intake(tmp_path: Path, *records: TransactionRecord) -> tuple[EventIntake, Sq
     engine = open_engine(f"sqlite:///{tmp_path / 'pb.db'}")
     queue = SqlQueue(engine, ManualClock())
     paytrace = ScriptedPayTrace(*records)
-    return EventIntake(
-        paytrace, queue, engine, currency="USD", timezone="America/Los_Angeles"
-    ), queue
+    facts = FactTranslator(
+        load_templates().get(EXPORT_TEMPLATE), currency="USD", timezone="America/Los_Angeles"
+    )
+    return EventIntake(paytrace, queue, engine, facts), queue
 
 
 async def test_a_settled_sale_publishes_sale_and_settlement_as_the_poller_would(
@@ -97,6 +99,9 @@ async def test_an_untranslatable_record_is_kept_as_unreadable(tmp_path: Path) ->
         topic = conn.execute(select(queue_table.c.topic)).scalar()
         source = conn.execute(select(inbox.c.source)).scalar()
     assert topic == UNREADABLE_TOPIC != PAYMENT_TOPIC and source == "event"
+    payload = queue.payload("paytrace:10:sale")
+    assert payload is not None and payload["record"]["created"]["at"] == "yesterday-ish"
+    assert "not a PayTrace date-time" in payload["reason"] and "occurred_at" in payload["reason"]
 
 
 def test_parse_event_refuses_extra_fields_and_bad_types() -> None:

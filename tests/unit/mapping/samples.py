@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from paybridge.model import Money, SettlementBatch, Transaction
+from paybridge.model import JournalLine, Money, Transaction
 
 PAYMENT_CONTEXT = {
     "company": "usmf",
@@ -33,26 +33,27 @@ def transaction(**changes: Any) -> dict[str, Any]:
     return Transaction(**fields).model_dump(mode="json")
 
 
-def settlement_batch(**changes: Any) -> dict[str, Any]:
+def settlement_line(**changes: Any) -> dict[str, Any]:
+    """One line of a settlement batch's journal as the reconciliation plans it."""
     fields: dict[str, Any] = {
-        "batch_number": "571",
-        "settled_at": datetime(2026, 4, 11, 3, 13, 45, tzinfo=UTC),
-        "sales_count": 12,
-        "sales_total": Money.of("1500.00", "USD"),
-        "refund_count": 1,
-        "refund_total": Money.of("100.50", "USD"),
+        "kind": "general",
+        "company": "usmf",
+        "transaction_date": date(2026, 4, 10),
+        "account_type": "Bank",
+        "account": "USMF-OPER",
+        "offset_account_type": "Ledger",
+        "offset_account": "110180-001",
+        "side": "debit",
+        "amount": Money.of("1399.50", "USD"),
+        "text": "PayTrace batch 571 mastercard/visa",
+        "payment_reference": "571",
+        "journal_batch_number": "USMF-GJ-0007",
     }
     fields.update(changes)
-    return SettlementBatch(**fields).model_dump(mode="json")
+    return JournalLine(**fields).model_dump(mode="json")
 
 
-SETTLEMENT_CONTEXT = {
-    "company": "usmf",
-    "journal_batch_number": "USMF-GJ-0007",
-    "deposit_bank_account": "USMF OPER",
-    "clearing_bank_account": "PT-CLEARING",
-    "time_zone": "America/Los_Angeles",
-}
+SETTLEMENT_CONTEXT = {"line_number": 1}
 
 PAYTRACE_CUSTOMER = {
     "customer_id": "C-1733439821",
@@ -145,6 +146,6 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "d365_customer_to_paytrace_customer": (D365_CUSTOMER, {}),
     "invoice_to_paytrace_sale": (D365_INVOICE, {}),
     "order_to_paytrace_authorization": (D365_ORDER, {}),
-    "settlement_to_general_journal_line": (settlement_batch(), SETTLEMENT_CONTEXT),
-    "paytrace_export_to_transaction": (PAYTRACE_EXPORT_RECORD, {}),
+    "settlement_to_general_journal_line": (settlement_line(), SETTLEMENT_CONTEXT),
+    "paytrace_export_to_transaction": (PAYTRACE_EXPORT_RECORD, {"kind": "sale"}),
 }

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from paybridge.app.schema import metadata_schemas
 from paybridge.mapping import (
     EntitySchema,
     check_template,
     check_templates,
     compile_text,
     load_templates,
-    schema_from_csdl,
     schema_from_entity_json,
 )
 from paybridge.mapping.template import CompiledTemplate
@@ -67,7 +67,7 @@ def widget_template(fields: str, operation: str = "create") -> CompiledTemplate:
 
 @pytest.fixture(scope="module")
 def widgets() -> dict[str, EntitySchema]:
-    return schema_from_csdl(SMALL_CSDL)
+    return metadata_schemas(SMALL_CSDL)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_small_csdl_is_parsed(widgets: dict[str, EntitySchema]) -> None:
 
 def test_real_customer_v3_metadata_is_parsed() -> None:
     path = conformance_dir("dynamics") / "metadata" / "real_trimmed_metadata_CustomerV3.xml"
-    schema = schema_from_csdl(path.read_bytes())
+    schema = metadata_schemas(path.read_bytes())
     customers = schema["CustomersV3"]
     assert customers.entity_type == "Microsoft.Dynamics.DataEntities.CustomerV3"
     assert customers.keys == ("dataAreaId", "CustomerAccount")
@@ -105,13 +105,13 @@ def test_real_customer_v3_metadata_is_parsed() -> None:
     assert customers.fields["OnHoldStatus"].enum_members is not None
     assert "Never" in customers.fields["OnHoldStatus"].enum_members
     assert (
-        schema_from_csdl(path.read_text(encoding="utf-8-sig"))["CustomersV3"].keys == customers.keys
+        metadata_schemas(path.read_text(encoding="utf-8-sig"))["CustomersV3"].keys == customers.keys
     )
 
 
 def test_shipped_customer_template_passes_against_real_metadata() -> None:
     path = conformance_dir("dynamics") / "metadata" / "real_trimmed_metadata_CustomerV3.xml"
-    schema = schema_from_csdl(path.read_bytes())
+    schema = metadata_schemas(path.read_bytes())
     template = load_templates().get("paytrace_customer_to_d365_customer")
     assert check_template(template, schema) == []
 
@@ -223,3 +223,24 @@ def test_unknown_entity_set(widgets: dict[str, EntitySchema]) -> None:
     (problem,) = check_template(template, widgets)
     assert problem.code == "unknown-entity-set"
     assert "(did you mean 'Widgets'?)" in problem.message
+
+
+def test_mapping_parses_no_xml_and_a_bad_document_is_a_data_error() -> None:
+    # One CSDL parser (the Dynamics connector's): mapping is handed schemas, never XML.
+    import ast
+
+    import paybridge.mapping
+    from paybridge.errors import DataError
+
+    folder = Path(paybridge.mapping.__file__).parent
+    for source in folder.glob("*.py"):
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            assert not any(n.split(".")[0] == "xml" for n in names), source.name
+    with pytest.raises(DataError, match="not a D365 \\$metadata document"):
+        metadata_schemas(b"<not-xml")
+    with pytest.raises(DataError, match="no entity container"):
+        metadata_schemas(SMALL_CSDL.replace("EntityContainer", "Nothing"))

@@ -60,6 +60,34 @@ def test_paytrace_datetime_other_zone_empty_and_garbage() -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "4/10/2015 4:06:30 PM",
+        "04/10/2015  4:06:30 pm",
+        "4/10/2015 4:06 PM",
+        "4/10/2015 16:06:30",
+        "4/10/2015",
+        "2/29/2028 12:00:00 AM",
+        "11/1/2026 1:30:00 AM",
+    ],
+)
+def test_paytrace_datetime_reads_what_the_connector_reads(text: str) -> None:
+    # The export template and the poller must agree on every date PayTrace may print.
+    from paybridge.connectors.paytrace.responses import parse_merchant_time
+
+    expected = parse_merchant_time(text).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert fn_time.paytrace_datetime(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["2/30/2026 1:00:00 AM", "13/1/2026 1:00:00 AM", "1/1/2026 0:10:00 AM"]
+)
+def test_paytrace_datetime_refuses_impossible_dates(text: str) -> None:
+    with pytest.raises(MappingValueError, match="not a PayTrace date-time"):
+        fn_time.paytrace_datetime(text)
+
+
+@pytest.mark.parametrize(
     ("instant", "expected"),
     [
         ("2015-04-10T23:06:30Z", "4/10/2015 4:06:30 PM"),
@@ -221,6 +249,13 @@ def test_d365_segment_escaping() -> None:
     assert fn_text.escape_segment("A-B\\-C") == "A\\-B\\-C"
     assert fn_text.escape_segment("USMF OPER") == "USMF OPER"
     assert fn_text.unescape_segment("RFI\\-OPER") == "RFI-OPER"
+
+
+def test_paytrace_batch_reads_gb_status_codes() -> None:
+    assert run("paytrace_batch(status_code)", {"status_code": "GB571"}) == "571"
+    assert fn_text.paytrace_batch(" gb12 ") == "12"
+    for other in ("Y", "N", "GB", "GBX1", "", None):
+        assert fn_text.paytrace_batch(other) is None
 
 
 def test_masks_and_countries() -> None:

@@ -18,7 +18,7 @@ from tests.unit.mapping.samples import (
     PAYTRACE_CUSTOMER,
     SAMPLES,
     SETTLEMENT_CONTEXT,
-    settlement_batch,
+    settlement_line,
     transaction,
 )
 
@@ -241,27 +241,28 @@ def test_order_to_authorization_needs_calculated_totals(templates: TemplateSet) 
     assert "tax_amount" not in given.record
 
 
-def test_settlement_batch_to_general_journal_line(templates: TemplateSet) -> None:
+def test_settlement_line_to_general_journal_line(templates: TemplateSet) -> None:
     template = templates.get("settlement_to_general_journal_line")
-    record = template.apply(settlement_batch(), context=SETTLEMENT_CONTEXT).record
-    assert record == {
-        "dataAreaId": "usmf",
-        "JournalBatchNumber": "USMF-GJ-0007",
-        "TransDate": "2026-04-10T12:00:00Z",
-        "AccountType": "Bank",
-        "AccountDisplayValue": "USMF OPER",
-        "OffsetAccountType": "Bank",
-        "OffsetAccountDisplayValue": "PT\\-CLEARING",
-        "CurrencyCode": "USD",
-        "DebitAmount": Decimal("1399.50"),
-        "Text": "PayTrace settlement batch 571: 12 sales, 1 refunds",
-        "PaymentReference": "paytrace:batch-571:settlement",
-        "Document": "571",
-    }
-    refunds_win = settlement_batch(sales_total={"amount": "10", "currency": "USD"})
-    negative = template.apply(refunds_win, context=SETTLEMENT_CONTEXT).record
-    assert negative["CreditAmount"] == Decimal("90.50")
-    assert "DebitAmount" not in negative
+    record = template.apply(settlement_line(), context=SETTLEMENT_CONTEXT).record
+    assert list(record.items()) == [
+        ("dataAreaId", "usmf"),
+        ("JournalBatchNumber", "USMF-GJ-0007"),
+        ("LineNumber", Decimal(1)),
+        ("TransDate", "2026-04-10T12:00:00Z"),
+        ("AccountType", "Bank"),
+        ("AccountDisplayValue", "USMF\\-OPER"),  # a bank account's '-' is escaped
+        ("OffsetAccountType", "Ledger"),
+        ("OffsetAccountDisplayValue", "110180-001"),  # a ledger account's '-' is a dimension
+        ("CurrencyCode", "USD"),
+        ("DebitAmount", Decimal("1399.50")),
+        ("CreditAmount", Decimal(0)),
+        ("Text", "PayTrace batch 571 mastercard/visa"),
+        ("PaymentReference", "571"),
+    ]
+    refunds_win = settlement_line(side="credit", amount={"amount": "90.5", "currency": "USD"})
+    negative = template.apply(refunds_win, context={"line_number": 2}).record
+    assert (negative["DebitAmount"], negative["CreditAmount"]) == (Decimal(0), Decimal("90.50"))
+    assert negative["LineNumber"] == Decimal(2)
 
 
 def test_paytrace_export_record_to_canonical_transaction(templates: TemplateSet) -> None:
@@ -270,52 +271,63 @@ def test_paytrace_export_record_to_canonical_transaction(templates: TemplateSet)
         (folder / "transactions_export_by_date_range.response.json").read_text(),
         parse_float=Decimal,
     )
-    result = templates.get("paytrace_export_to_transaction").apply(body["transactions"][0])
+    template = templates.get("paytrace_export_to_transaction")
+    result = template.apply(body["transactions"][0], context={"kind": "sale"})
     assert result.errors == {}
     assert isinstance(result.model, Transaction)
     assert result.model.key == "paytrace:79388123:sale"
-    assert result.model.status == "settled"
+    assert result.model.status == "approved"  # the sale; its settlement is a fact of its own
     assert result.model.batch_number == "571"
     assert result.model.amount.amount == Decimal(110)
     assert result.model.occurred_at.isoformat() == "2015-04-10T23:06:30+00:00"
+    assert result.model.settled_at is not None
     assert result.model.masked_card == "************5454"
     assert result.model.customer_id is None
+    settled = template.apply(body["transactions"][0], context={"kind": "settlement"}).model
+    assert isinstance(settled, Transaction) and settled.key == "paytrace:79388123:settlement"
+    assert settled.status == "settled" and settled.occurred_at == result.model.settled_at
 
 
 @pytest.mark.parametrize(
-    ("changes", "status"),
+    ("kind", "status"),
     [
-        (
-            {"status_code": "Y", "status_message": "Pending Settlement", "settled": ""},
-            "pending_settlement",
-        ),
-        ({"status_code": "N", "status_message": "Authorization Only", "settled": ""}, "authorized"),
-        ({"status_code": "N", "status_message": "Voided", "settled": ""}, "voided"),
+        ("sale", "approved"),
+        ("capture", "approved"),
+        ("refund", "approved"),
+        ("authorization", "authorized"),
+        ("void", "voided"),
+        ("settlement", "settled"),
+        ("decline", "declined"),
     ],
 )
-def test_export_status_codes(templates: TemplateSet, changes: dict[str, str], status: str) -> None:
-    source = dict(SAMPLES["paytrace_export_to_transaction"][0], **changes)
-    result = templates.get("paytrace_export_to_transaction").apply(source)
-    assert result.record["status"] == status
-    assert "settled_at" not in result.record
-
-
-def test_export_unknown_status_message_is_a_field_error(templates: TemplateSet) -> None:
-    source = dict(
-        SAMPLES["paytrace_export_to_transaction"][0],
-        status_code="N",
-        status_message="Odd",
-        settled="",
+def test_the_status_follows_the_fact(templates: TemplateSet, kind: str, status: str) -> None:
+    result = templates.get("paytrace_export_to_transaction").apply(
+        SAMPLES["paytrace_export_to_transaction"][0], context={"kind": kind}
     )
-    result = templates.get("paytrace_export_to_transaction").apply(source)
-    assert "'Odd' is not in table 'status_by_message'" in result.errors["status"]
-    assert result.model is None
+    assert (result.record["kind"], result.record["status"]) == (kind, status)
+
+
+def test_without_a_kind_the_transaction_type_decides(templates: TemplateSet) -> None:
+    template = templates.get("paytrace_export_to_transaction")
+    source = dict(SAMPLES["paytrace_export_to_transaction"][0], transaction_type="Refund")
+    assert template.apply(source).record["kind"] == "refund"
+    odd = template.apply(dict(source, transaction_type="Odd"))
+    assert "'ODD' is not in table 'paytrace_transaction_type_to_kind'" in odd.errors["kind"]
+    assert odd.model is None
+
+
+def test_batch_number_only_from_a_gb_status_code(templates: TemplateSet) -> None:
+    template = templates.get("paytrace_export_to_transaction")
+    sample = SAMPLES["paytrace_export_to_transaction"][0]
+    for code, batch in (("GB571", "571"), (" gb12 ", "12"), ("Y", None), ("GBX", None)):
+        record = template.apply(dict(sample, status_code=code), context={"kind": "sale"}).record
+        assert record.get("batch_number") == batch, code
 
 
 def test_canonical_target_validation_errors_become_field_errors(templates: TemplateSet) -> None:
-    source = dict(SAMPLES["paytrace_export_to_transaction"][0], transaction_type="SETTLED")
     result = templates.get("paytrace_export_to_transaction").apply(
-        source, context={"kind": "refunded"}
+        SAMPLES["paytrace_export_to_transaction"][0],
+        context={"kind": "sale", "currency": "DOLLARS"},
     )
-    assert "kind" in result.errors
+    assert "three-letter ISO 4217" in result.errors["amount.currency"]
     assert result.model is None

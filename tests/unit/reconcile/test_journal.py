@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from paybridge.errors import ConfigError
+from paybridge.errors import ConfigError, DataError
+from paybridge.mapping import CompiledTemplate, compile_text, load_templates
 from paybridge.reconcile import (
     BrandAccounts,
     CompanyReconcileSettings,
@@ -17,7 +19,12 @@ from paybridge.reconcile import (
     plan_settlement,
 )
 from paybridge.reconcile.columns import Codes, PayTraceColumns
-from paybridge.reconcile.journal import brand_nets
+from paybridge.reconcile.journal import LINE_TEMPLATE, brand_nets
+
+
+@pytest.fixture(scope="module")
+def template() -> CompiledTemplate:
+    return load_templates().get(LINE_TEMPLATE)
 
 
 @pytest.mark.parametrize(
@@ -50,13 +57,15 @@ def settings() -> CompanyReconcileSettings:
     )
 
 
-def test_brands_sharing_accounts_share_a_line_and_the_journal_balances() -> None:
+def test_brands_sharing_accounts_share_a_line_and_the_journal_balances(
+    template: CompiledTemplate,
+) -> None:
     nets = {"visa": 10_001, "mastercard": 2_000, "amex": -500}
     plan = plan_settlement(
         "usmf", settings(), 42, date(2026, 3, 10), "USD", nets, "PayBridge settlement batch {batch}"
     )
     assert plan.description == "PayBridge settlement batch 42" and plan.net == Decimal("115.01")
-    bodies = plan.bodies("USMF-000777")
+    bodies = plan.bodies("USMF-000777", template)
     assert [
         (
             b["AccountDisplayValue"],
@@ -75,6 +84,33 @@ def test_brands_sharing_accounts_share_a_line_and_the_journal_balances() -> None
     assert [b["LineNumber"] for b in bodies] == [Decimal(1), Decimal(2)]
     assert bodies[1]["Text"] == "PayTrace batch 42 mastercard/visa"
     assert imbalance(bodies) == 0
+    assert bodies[0] == {  # what reconcile wrote by hand before the template was its path
+        "dataAreaId": "usmf", "JournalBatchNumber": "USMF-000777", "LineNumber": Decimal(1),
+        "TransDate": "2026-03-10T12:00:00Z", "AccountType": "Bank",
+        "AccountDisplayValue": "AMEX\\-BANK", "OffsetAccountType": "Ledger",
+        "OffsetAccountDisplayValue": "110185", "CurrencyCode": "USD",
+        "DebitAmount": Decimal(0), "CreditAmount": Decimal("5.00"),
+        "Text": "PayTrace batch 42 amex", "PaymentReference": "42",
+    }  # fmt: skip
+    assert [repr(b["DebitAmount"]) for b in bodies] == ["Decimal('0')", "Decimal('120.01')"]
+
+
+def test_a_field_added_to_the_template_reaches_the_body_and_a_bad_one_is_a_data_error(
+    template: CompiledTemplate,
+) -> None:
+    text = Path(template.file).read_text(encoding="utf-8").replace("version: 2", "version: 3")
+    custom, problems = compile_text(text + "  xyzSettlementBrands: text\n", "custom.yaml")
+    assert custom is not None, problems
+    plan = plan_settlement(
+        "usmf", settings(), 42, date(2026, 3, 10), "USD", {"visa": 100}, "PayBridge {batch}"
+    )
+    (body,) = plan.bodies("J", custom)
+    assert body["xyzSettlementBrands"] == "PayTrace batch 42 visa"
+    broken, _ = compile_text(text + "  xyzMissing: no_such_field\n", "broken.yaml")
+    assert broken is not None
+    with pytest.raises(DataError) as caught:
+        plan.bodies("J", broken)
+    assert "xyzMissing" in caught.value.fields
 
 
 def test_an_unbalanced_journal_is_seen() -> None:
@@ -86,11 +122,11 @@ def test_an_unbalanced_journal_is_seen() -> None:
     assert imbalance(lines) == Decimal("0.01")
 
 
-def test_a_zero_brand_moves_nothing() -> None:
+def test_a_zero_brand_moves_nothing(template: CompiledTemplate) -> None:
     plan = plan_settlement(
         "usmf", settings(), 1, date(2026, 3, 10), "USD", {"visa": 0}, "b {batch}"
     )
-    assert plan.bodies("J") == []
+    assert plan.bodies("J", template) == []
 
 
 def test_brand_nets_are_sales_minus_refunds_per_batch() -> None:
