@@ -14,7 +14,7 @@ from paybridge_sandbox.faults import (
     FaultPlan,
 )
 from tests.conftest import asgi_client
-from tests.sandbox.paytrace.conftest import Harness
+from tests.sandbox.paytrace.conftest import BILLING, VISA, Harness
 
 pytestmark = pytest.mark.anyio
 SALE = "/v1/transactions/sale/keyed"
@@ -27,6 +27,27 @@ async def test_commit_then_drop_keeps_the_sale_but_loses_the_answer(pt: Harness)
     [record] = await pt.export(including_text="K-1")
     assert record["amount"] == 12
     assert pt.app.state.faults.report()["injected"] == {"commit_then_drop": 1}
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "content_type"),
+    [
+        ("commit_then_error_json", 500, "application/json"),
+        ("commit_then_error_html", 502, "text/html"),
+    ],
+)
+async def test_commit_then_error_keeps_the_sale_and_answers_a_5xx(
+    pt: Harness, kind: str, status: int, content_type: str
+) -> None:
+    pt.sandbox.faults.script(kind, path=SALE)  # type: ignore[union-attr]
+    reply = await pt.post(
+        SALE, {"amount": "12.00", "invoice_id": f"{kind}-1", "credit_card": VISA,
+               "billing_address": BILLING},
+    )  # fmt: skip
+    assert reply.status_code == status and reply.headers["content-type"].startswith(content_type)
+    [record] = await pt.export(including_text=f"{kind}-1")  # the sale happened all the same
+    assert record["amount"] == 12
+    assert pt.app.state.faults.report()["injected"] == {kind: 1}
 
 
 async def test_reset_happens_before_anything_is_done(pt: Harness) -> None:
@@ -97,6 +118,8 @@ async def test_chaos_profile_is_seeded_and_mixes_every_kind() -> None:
         "throttle",
         "reset",
         "commit_then_drop",
+        "commit_then_error_json",
+        "commit_then_error_html",
         "latency",
     }
     assert 0.6 < counts[None] / 2000 < 0.8
