@@ -34,14 +34,12 @@ from rich.console import Console
 from paybridge.app.api import build_api
 from paybridge.app.engine import build_engine
 from paybridge.harness.story import (
-    POSTING_JOB,
     DemoSummary,
     Storefront,
     Story,
     demo_expected,
     demo_settings,
     storefront_client,
-    take_job,
 )
 from paybridge.web.server import EmbeddedServer
 from paybridge_sandbox.dynamics import create_app as create_dynamics_app
@@ -95,7 +93,6 @@ async def run_demo(
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
     with tempfile.TemporaryDirectory(prefix="paybridge-demo-") as tmp:
         engine = build_engine(demo_settings(pt_url, d_url, Path(tmp) / "paybridge.db", secret))
-        posting = take_job(engine, POSTING_JOB)
         servers.append(await _serve(build_api(engine), api_sock))
         stop = asyncio.Event()
         runner = asyncio.create_task(engine.run(stop))
@@ -110,7 +107,7 @@ async def run_demo(
                     f"PayTrace sandbox: {pt_url}   D365 sandbox: {d_url}   PayBridge API: {api_url}"
                 )
                 story = Story(engine, shop, api, secret, console, payments, started, timeout)
-                summary = await story.run(reports, posting)
+                summary = await story.run(reports)
             if not exit_when_done:
                 console.print(
                     f"Demo running. PayTrace sandbox {pt_url} (user sandbox/sandbox), "

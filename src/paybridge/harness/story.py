@@ -48,17 +48,16 @@ from paybridge.model import Money
 from paybridge.o2c.settings import OrderToCashSettings, PollerSettings
 from paybridge.reconcile.render import render
 from paybridge.reconcile.settings import ReconcileSettings
-from paybridge.runtime.scheduler import ScheduledJob
 from paybridge.security.webhooks import sign
 
 DECLINING_AMOUNTS = (Decimal("0.29"), Decimal("1.12"))
 COMPANY = "usmf"
 LINES = "CustomerPaymentJournalLines"
+HEADERS = "CustomerPaymentJournalHeaders"
 INVOICE = "CIV-000101"  # the seeded invoice of usmf/US-001, charged through the API
 NEW_SHOPPERS = 2  # profiles with no D365 customer: order-to-cash creates them
 # The shopper's test card: it only ever goes from "the browser" to the PayTrace sandbox.
 _TEST_CARD = {"number": "4012000098765439", "expiration_month": 12, "expiration_year": 2030}
-POSTING_JOB = "d365.post_journals"
 
 
 @dataclass
@@ -199,8 +198,12 @@ def demo_settings(
             client_secret=SecretStr("sandbox-secret"), login_redirect=dynamics_url,
             company=COMPANY,
         ),
-        # The demo's cut-off is its end: journals are posted just before reconciling.
-        o2c=OrderToCashSettings(missing_customer="create", post_journals=True, post_at="00:00"),
+        # The engine's own cut-off job posts the journals: the demo's cut-off is 00:00, so each
+        # journal is posted as the day goes on (later lines go to the day's next journal).
+        o2c=OrderToCashSettings(
+            missing_customer="create", post_journals=True, post_at="00:00",
+            post_interval_seconds=1.0,
+        ),
         # Captures and voids of older sales show up within a second, not the default 30 s.
         poller=PollerSettings(state_interval_seconds=0.5),
         web=WebSettings(event_secrets=secrets_, charge_burst=100),
@@ -211,15 +214,6 @@ def demo_settings(
         # Subscriptions are billed by the engine's billing job, as in production, every second.
         billing=BillingSettings(enabled=True, interval_seconds=1.0),
     )  # fmt: skip
-
-
-def take_job(engine: Engine, name: str) -> ScheduledJob | None:
-    """Take a scheduled job out of the scheduler, for the demo to run at its own moment."""
-    for job in list(engine.scheduler.jobs):
-        if job.name == name:
-            engine.scheduler.jobs.remove(job)
-            return job
-    return None
 
 
 @dataclass
@@ -394,11 +388,32 @@ class Story:
         self.say(f"storefront: settled the day's batch, then refunded {len(refunds)} sales")
         return day
 
-    async def reconcile(self, day: date, reports: Path, posting: ScheduledJob | None) -> None:
-        if posting is not None:
-            self.say(
-                f"cut-off: D365 journals posted ({await posting.invoke(posting.slot(SystemClock().now()))})"
+    async def journals_posted(self) -> None:
+        """Wait for the engine's cut-off job (past 00:00 in the demo) to post every journal."""
+        deadline = time.monotonic() + 30
+        open_: list[str] = []
+        while time.monotonic() < deadline:
+            lines = await self.engine.dynamics.query(
+                LINES, Query(filter=F("dataAreaId") == COMPANY, select=["JournalBatchNumber"])
             )
+            journals = {str(row["JournalBatchNumber"]) for row in lines}
+            headers = await self.engine.dynamics.query(
+                HEADERS, Query(filter=F("dataAreaId") == COMPANY,
+                               select=["JournalBatchNumber", "IsPosted"]),
+            )  # fmt: skip
+            posted = {str(h["JournalBatchNumber"]) for h in headers if h.get("IsPosted") == "Yes"}
+            open_ = sorted(journals - posted)
+            if not open_:
+                self.say(
+                    f"cut-off: the engine posted {len(journals)} payment journal(s) "
+                    "(the demo's cut-off is 00:00, so each is posted as the day goes on)"
+                )
+                return
+            await asyncio.sleep(0.2)
+        self.say(f"cut-off: journals still unposted after 30 s: {', '.join(open_)}")
+
+    async def reconcile(self, day: date, reports: Path) -> None:
+        await self.journals_posted()
         report = await self.engine.reconciler().run(day, COMPANY, heal=False)
         reports.mkdir(parents=True, exist_ok=True)
         path = reports / f"reconcile-{COMPANY}-{day.isoformat()}.html"
@@ -424,7 +439,7 @@ class Story:
         )
         return s
 
-    async def run(self, reports: Path, posting: ScheduledJob | None) -> DemoSummary:
+    async def run(self, reports: Path) -> DemoSummary:
         profiles = await self.open_customers()
         await self.sell(profiles)
         approved = list(self.shop.approved)
@@ -437,7 +452,7 @@ class Story:
         await self.watch(None, "posting")
         day = await self.settle_and_refund(refunds)
         await self.watch(None, "refunds")
-        await self.reconcile(day, reports, posting)
+        await self.reconcile(day, reports)
         return await self.finish()
 
 
