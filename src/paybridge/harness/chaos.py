@@ -442,7 +442,7 @@ async def run_chaos(
                 # commit and lose their answer (a 5xx or a dropped connection).
                 await chaos_charges.script_after_commit_faults(boxes.paytrace)
                 api = chaos_charges.ApiCharges(f"http://127.0.0.1:{api_port}", token, rng)
-                await api.run(max(len(chaos_charges.AFTER_COMMIT) + 3, payments // 10))
+                await api.run(max(len(chaos_charges.AFTER_COMMIT) + 3, payments // 20))
                 await boxes.set_faults("none", seed)
                 injected = await boxes.faults_injected()
                 d365 = _dynamics(d_http, boxes)
