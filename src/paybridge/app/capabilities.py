@@ -236,7 +236,7 @@ def reconciliation(parts: Parts) -> Contribution:
     s = parts.settings.reconcile
     jobs: list[PeriodicJob | DailyJob] = []
     if s.schedule_at is not None:
-        morning = MorningReconciliation(lambda: reconciler(parts), s)
+        morning = MorningReconciliation(lambda settings: reconciler(parts, settings), s)
         jobs.append(
             DailyJob(MORNING_JOB, s.schedule_at, parts.settings.paytrace.timezone, morning.run)
         )

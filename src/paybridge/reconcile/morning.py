@@ -15,13 +15,21 @@ JOB_NAME = "reconcile.morning"
 class MorningReconciliation:
     """``run(today)`` reconciles ``today - 1`` (merchant-local) and writes HTML and JSON reports."""
 
-    def __init__(self, reconciler: Callable[[], Reconciler], settings: ReconcileSettings) -> None:
+    def __init__(
+        self, reconciler: Callable[[ReconcileSettings], Reconciler], settings: ReconcileSettings
+    ) -> None:
         self.reconciler = reconciler
         self.settings = settings
 
+    @property
+    def scheduled(self) -> ReconcileSettings:
+        """The settings of a scheduled run: settlement journals only with journal_on_schedule."""
+        journal = self.settings.settlement_journal and self.settings.journal_on_schedule
+        return self.settings.model_copy(update={"settlement_journal": journal})
+
     async def run(self, today: date) -> str:
         day = today - timedelta(days=1)
-        reconciler = self.reconciler()
+        reconciler = self.reconciler(self.scheduled)
         outcomes = []
         for company in self.settings.companies:
             report = await reconciler.run(day, company, heal=self.settings.heal_on_schedule)

@@ -70,6 +70,10 @@ class ReconcileSettings(Section):
     # The morning job: reconcile yesterday at this merchant-local time (None: off).
     schedule_at: time | None = time(6, 0)
     heal_on_schedule: bool = False
+    # The morning job reports; it writes settlement journals only when this says so as well
+    # (a journal moves money between ledger accounts: a person turns that on, knowing the
+    # accounts under ``companies`` are the tenant's, not the defaults).
+    journal_on_schedule: bool = False
     reports_dir: Path | None = None
 
     @field_validator("journal_description")

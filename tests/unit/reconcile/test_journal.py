@@ -146,3 +146,17 @@ def test_settings_refuse_unknown_brands_and_a_description_without_the_batch() ->
     with pytest.raises(ConfigError, match="no entry for company"):
         ReconcileSettings().company("usrt")
     assert ReconcileSettings().company("USMF").accounts("amex") == ("USMF OPER", "110180")
+
+
+def test_the_morning_run_writes_settlement_journals_only_when_asked() -> None:
+    from paybridge.reconcile.morning import MorningReconciliation
+    from paybridge.reconcile.settings import ReconcileSettings
+
+    def never(_: ReconcileSettings) -> object:
+        raise AssertionError("not built here")
+
+    assert MorningReconciliation(never, ReconcileSettings()).scheduled.settlement_journal is False  # type: ignore[arg-type]
+    asked = ReconcileSettings(journal_on_schedule=True)
+    assert MorningReconciliation(never, asked).scheduled.settlement_journal is True  # type: ignore[arg-type]
+    off = ReconcileSettings(journal_on_schedule=True, settlement_journal=False)
+    assert MorningReconciliation(never, off).scheduled.settlement_journal is False  # type: ignore[arg-type]
