@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -36,12 +36,13 @@ _MARKING = ("MarkedInvoice", "MarkedInvoiceCompany", "SettleVoucher")
 _CHUNK = 400  # keys per IN (...) clause: well below SQLite's and PostgreSQL's parameter limits
 
 
-async def batch_get(
+async def batch_reads(
     d365: DynamicsClient, reads: Sequence[tuple[str, Query]]
-) -> list[list[dict[str, Any]]]:
+) -> list[list[dict[str, Any]] | PayBridgeError]:
     """Many collection reads in one ``$batch`` request (each read's first page, up to 10,000 rows).
 
-    Used for exact-key lookups, so one page is the whole answer. A failed read raises its error.
+    Used for exact-key lookups, so one page is the whole answer. Each read gets its own answer:
+    its rows, or the error that read met (a failed read decides nothing about the others).
     """
     if not reads:
         return []
@@ -49,12 +50,26 @@ async def batch_get(
         [BatchOperation(method="GET", entity_set=f"{entity_set}?{encode_params(query.params())}")]
         for entity_set, query in reads
     ]
-    out: list[list[dict[str, Any]]] = []
+    out: list[list[dict[str, Any]] | PayBridgeError] = []
     for result in await d365.batch(ops):
-        result.raise_for_error()
+        if result.error is not None:
+            out.append(result.error)
+            continue
         body = result.results[0].body if result.results else None
         rows = body.get("value", []) if isinstance(body, dict) else []
         out.append([row for row in rows if isinstance(row, dict)])
+    return out
+
+
+async def batch_get(
+    d365: DynamicsClient, reads: Sequence[tuple[str, Query]]
+) -> list[list[dict[str, Any]]]:
+    """``batch_reads`` for callers that need every answer: the first failed read raises."""
+    out: list[list[dict[str, Any]]] = []
+    for answer in await batch_reads(d365, reads):
+        if isinstance(answer, PayBridgeError):
+            raise answer
+        out.append(answer)
     return out
 
 
@@ -152,8 +167,6 @@ class LineJob:
     event_key: str
     intent: Intent
     template_version: str
-    # Re-driven facts look D365 up before writing, so a wrong "missing" never duplicates.
-    verify_first: bool = False
 
     @property
     def company(self) -> str:
@@ -164,8 +177,17 @@ class LineJob:
         return str(self.intent.detail["body"]["PaymentId"])
 
 
+Done = tuple[LineJob, dict[str, Any], str]  # the job, the line D365 holds, how it got there
+
+
 class LineWriter:
-    """Writes planned lines: resolve earlier unknown outcomes by looking, then one $batch for the rest."""
+    """Writes planned lines, D365 being the authority on what is written.
+
+    Every line not yet known done is looked up by its PaymentId first (all of a batch in one
+    ``$batch`` of reads), so a store that is new, restored from a backup or re-driving a fact by
+    another route never writes a line D365 already holds. Then the absent ones are claimed
+    (fenced: a worker that lost the intent changes nothing) and sent in one ``$batch``.
+    """
 
     def __init__(
         self, d365: DynamicsClient, intents: IntentStore, ledger: Ledger, book: JournalBook
@@ -177,33 +199,44 @@ class LineWriter:
 
     async def write(self, jobs: Sequence[LineJob]) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(jobs)
-        found = await self._look_up(
-            [j for j in jobs if j.intent.status != DONE and (j.verify_first or _unsure(j.intent))]
-        )
-        done: list[tuple[LineJob, dict[str, Any], str]] = []
+        looked = await self.look_up([j for j in jobs if j.intent.status != DONE])
+        done: list[Done] = []
         candidates: list[int] = []
         for i, job in enumerate(jobs):
+            answer = looked.get(job.payment_id)
             if job.intent.status == DONE:
                 outcomes[i] = Outcome.done("already posted")
-            elif job.payment_id in found:
-                done.append((job, found[job.payment_id], "found after an unknown outcome"))
-                outcomes[i] = Outcome.done("found")
+            elif isinstance(answer, PayBridgeError):
+                outcomes[i] = _unknown(answer)
+            elif answer is not None:
+                how = "found" if job.intent.status == PLANNED else "found after an unknown outcome"
+                done.append((job, answer, how))
+                outcomes[i] = Outcome.done(how)
             else:
                 candidates.append(i)
         claims = self.bulk.claim_many([jobs[i].intent for i in candidates])
-        to_send = [i for i, ok in zip(candidates, claims, strict=True) if ok]
-        for i, ok in zip(candidates, claims, strict=True):
-            if not ok:  # another worker holds this event right now; look again later
+        to_send: list[tuple[int, LineJob]] = []
+        for i, mine in zip(candidates, claims, strict=True):
+            if mine is None:  # another worker holds this event right now; look again later
                 outcomes[i] = Outcome.retry("another worker is posting this line", 1.0)
+            else:
+                to_send.append((i, replace(jobs[i], intent=mine)))
         if to_send:
-            sent = await self._send([jobs[i] for i in to_send], done)
-            for i, outcome in zip(to_send, sent, strict=True):
+            sent = await self._send([job for _, job in to_send], done)
+            for (i, _), outcome in zip(to_send, sent, strict=True):
                 outcomes[i] = outcome
-        self._record(done)
+        for i, recorded in self._record(done, jobs):
+            if not recorded:
+                outcomes[i] = Outcome.retry("another worker holds this line now", 1.0)
         return [o or Outcome.retry("unresolved") for o in outcomes]
 
-    async def _look_up(self, jobs: Sequence[LineJob]) -> dict[str, dict[str, Any]]:
-        """Lines D365 already holds, by PaymentId (exact match: F&O compares loosely)."""
+    async def look_up(
+        self, jobs: Sequence[LineJob]
+    ) -> dict[str, dict[str, Any] | PayBridgeError | None]:
+        """PaymentId -> the line D365 holds, ``None`` if it holds none, or why it could not tell.
+
+        Exact match only: F&O compares strings loosely (case, wildcards).
+        """
         if not jobs:
             return {}
         reads = [
@@ -213,16 +246,17 @@ class LineWriter:
             ))
             for job in jobs
         ]  # fmt: skip
-        found: dict[str, dict[str, Any]] = {}
-        for job, rows in zip(jobs, await batch_get(self.d365, reads), strict=True):
+        found: dict[str, dict[str, Any] | PayBridgeError | None] = {}
+        for job, rows in zip(jobs, await batch_reads(self.d365, reads), strict=True):
+            if isinstance(rows, PayBridgeError):
+                found[job.payment_id] = rows
+                continue
             exact = [r for r in rows if r.get("PaymentId") == job.payment_id]
-            if exact:
-                found[job.payment_id] = exact[0]
+            found[job.payment_id] = exact[0] if exact else None
         return found
 
-    async def _send(
-        self, jobs: Sequence[LineJob], done: list[tuple[LineJob, dict[str, Any], str]]
-    ) -> list[Outcome]:
+    async def _send(self, jobs: Sequence[LineJob], done: list[Done]) -> list[Outcome]:
+        """Send claimed lines in one ``$batch``; each gets its own outcome and its own reason."""
         ops = [
             [BatchOperation(method="POST", entity_set=LINES, body=job.intent.detail["body"],
                             reference=job.payment_id)]
@@ -233,18 +267,26 @@ class LineWriter:
         except PayBridgeError as exc:  # only ConfigError escapes batch(); nothing was written
             self.bulk.set_many([(job.intent, PLANNED, {}) for job in jobs])
             return [outcome_for(exc)] * len(jobs)
+        if len(jobs) > 1 and _refused_as_a_whole(results):
+            # The request was refused before any line was looked at (one bad line can do that):
+            # nothing was written, so halve it until each line meets its own answer (the lines
+            # stay claimed by this worker throughout).
+            half = len(jobs) // 2
+            return await self._send(jobs[:half], done) + await self._send(jobs[half:], done)
         outcomes: list[Outcome] = []
-        unsend: list[tuple[Intent, str, dict[str, Any]]] = []
+        changes: list[tuple[Intent, str, dict[str, Any]]] = []
         for job, result in zip(jobs, results, strict=True):
-            outcome, refused = await self._settle(job, result, done)
+            outcome, change = await self._settle(job, result, done)
             outcomes.append(outcome)
-            if refused is not None:
-                unsend.append(refused)
-        self.bulk.set_many(unsend)
+            if change is not None:
+                changes.append(change)
+        for (intent, _, _), changed in zip(changes, self.bulk.set_many(changes), strict=True):
+            if not changed:
+                log.warning("%s: another worker holds this line now", intent.event_key)
         return outcomes
 
     async def _settle(
-        self, job: LineJob, result: ChangesetResult, done: list[tuple[LineJob, dict[str, Any], str]]
+        self, job: LineJob, result: ChangesetResult, done: list[Done]
     ) -> tuple[Outcome, tuple[Intent, str, dict[str, Any]] | None]:
         if result.ok:
             body = result.results[0].body if result.results else None
@@ -256,6 +298,14 @@ class LineWriter:
             # A changeset the server "did not answer" is looked up too: one read is cheaper
             # than trusting that a batch which stopped half-way stopped before this line.
             return outcome_for(error), None
+        # A refusal may be D365 holding this very line already (another worker wrote it while
+        # this one's lease ran out): look before calling it refused.
+        looked = (await self.look_up([job])).get(job.payment_id)
+        if isinstance(looked, dict):
+            done.append((job, looked, "found after a refusal"))
+            return Outcome.done("found"), None
+        if isinstance(looked, PayBridgeError):
+            return _unknown(looked), None
         replanned = await self._replan(job, error)
         if replanned is not None:
             return Outcome.retry(f"{error} (re-planned)", 0.0), (job.intent, PLANNED, replanned)
@@ -290,27 +340,55 @@ class LineWriter:
         body = {**job.intent.detail["body"], "JournalBatchNumber": journal, "LineNumber": number}
         return {"body": body}
 
-    def _record(self, done: Sequence[tuple[LineJob, dict[str, Any], str]]) -> None:
+    def _record(self, done: Sequence[Done], jobs: Sequence[LineJob]) -> list[tuple[int, bool]]:
+        """Mark done lines' intents done and write their lineage, in one store transaction.
+
+        Fenced: a line whose intent another worker took over meanwhile gets no lineage row from
+        this worker (the holder finds the line and writes it). Returns (index in ``jobs``,
+        recorded) for each.
+        """
         if not done:
-            return
-        changes = []
+            return []
+        position = {job.event_key: i for i, job in enumerate(jobs)}
+        out: list[tuple[int, bool]] = []
         with self.ledger.engine.begin() as conn:
             for job, entity, how in done:
                 body = job.intent.detail["body"]
                 number = entity.get("LineNumber", body["LineNumber"])
-                entity_id = f"{body['dataAreaId']}/{body['JournalBatchNumber']}/{number}"
-                changes.append((job.intent, DONE, {"entity_id": entity_id}))
+                company = entity.get("dataAreaId", body["dataAreaId"])
+                journal = entity.get("JournalBatchNumber", body["JournalBatchNumber"])
+                entity_id = f"{company}/{journal}/{number}"
+                (changed,) = self.bulk.set_many(
+                    [(job.intent, DONE, {"entity_id": entity_id})], conn
+                )
+                out.append((position[job.event_key], changed))
+                if not changed:
+                    continue
                 self.ledger.record(
                     job.event_key, LINE_STEP, system="d365", entity=LINES, entity_id=entity_id,
-                    status="posted", attempts=job.intent.attempts + 1,
+                    status="posted", attempts=job.intent.attempts + (how == "posted"),
                     template_version=job.template_version,
                     detail={"how": how, "voucher": entity.get("Voucher", "")}, conn=conn,
                 )  # fmt: skip
-        self.bulk.set_many(changes)
+        return out
 
 
-def _unsure(intent: Intent) -> bool:
-    return intent.status not in (PLANNED, DONE)
+def _unknown(error: PayBridgeError) -> Outcome:
+    """A look-up that failed: nothing is sent on a guess; the message's own reason is kept."""
+    if isinstance(error, DataError):
+        return outcome_for(error)
+    return Outcome.retry(f"cannot tell whether D365 holds the line: {error}")
+
+
+def _refused_as_a_whole(results: Sequence[ChangesetResult]) -> bool:
+    """Every changeset carries the same definite refusal: the request failed before the lines."""
+    errors = {id(r.error) for r in results}
+    first = results[0].error if results else None
+    return (
+        len(errors) == 1
+        and isinstance(first, (DataError, FatalError))
+        and not isinstance(first, RetryableError)
+    )
 
 
 async def delete_line(

@@ -12,7 +12,7 @@ from paybridge.errors import DataError, PayBridgeError
 from paybridge.keys import ORDER_STATUS_STEP as ORDER_STEP
 from paybridge.mapping import CompiledTemplate
 from paybridge.model import Transaction, TransactionKind
-from paybridge.o2c.journals import batch_get
+from paybridge.o2c.journals import batch_reads
 from paybridge.o2c.settings import OrderToCashSettings
 from paybridge.runtime.envelope import Outcome
 from paybridge.runtime.intents import DEFINITE_REFUSALS, DONE, PLANNED, Intent, IntentStore
@@ -60,8 +60,9 @@ class Documents:
 
 async def look_up_documents(
     d365: DynamicsClient, wanted: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], Documents]:
-    """(company, reference) -> invoice and order facts, in one ``$batch`` of reads."""
+) -> dict[tuple[str, str], Documents | PayBridgeError]:
+    """(company, reference) -> invoice and order facts, in one ``$batch`` of reads; a reference
+    whose reads failed gets the error instead (the others are not held up by it)."""
     keys = sorted(set(wanted))
     reads: list[tuple[str, Query]] = []
     for company, ref in keys:
@@ -82,10 +83,15 @@ async def look_up_documents(
                 cross_company=True,
             )),
         ]  # fmt: skip
-    answers = await batch_get(d365, reads)
-    found: dict[tuple[str, str], Documents] = {}
+    answers = await batch_reads(d365, reads)
+    found: dict[tuple[str, str], Documents | PayBridgeError] = {}
     for n, (company, ref) in enumerate(keys):
-        trans, invoices, orders = answers[3 * n : 3 * n + 3]
+        parts = answers[3 * n : 3 * n + 3]
+        failed = [a for a in parts if isinstance(a, PayBridgeError)]
+        if failed:
+            found[(company, ref)] = failed[0]
+            continue
+        trans, invoices, orders = (a for a in parts if not isinstance(a, PayBridgeError))
         found[(company, ref)] = _documents(ref, trans, invoices, orders)
     return found
 
@@ -197,9 +203,9 @@ class OrderStatusWriter:
                 outcomes[i] = Outcome.done("order already updated")
         todo = [(i, intent) for i, intent in pending if intent.status != DONE]
         claims = self.bulk.claim_many([intent for _, intent in todo])
-        send = [(i, intent) for (i, intent), ok in zip(todo, claims, strict=True) if ok]
-        for (i, _), ok in zip(todo, claims, strict=True):
-            if not ok:
+        send = [(i, mine) for (i, _), mine in zip(todo, claims, strict=True) if mine is not None]
+        for (i, _), mine in zip(todo, claims, strict=True):
+            if mine is None:
                 outcomes[i] = Outcome.retry("another worker is updating this order", 1.0)
         for (i, _), outcome in zip(send, await self._send([intent for _, intent in send]),
                                    strict=True):  # fmt: skip
@@ -223,19 +229,22 @@ class OrderStatusWriter:
         with self.ledger.engine.begin() as conn:
             for intent, result in zip(intents, results, strict=True):
                 if result.ok:
-                    changes.append((intent, DONE, {}))
-                    self.ledger.record(
-                        intent.event_key, ORDER_STEP, system="d365", entity=ORDERS,
-                        entity_id=intent.reference, status="updated", attempts=intent.attempts + 1,
-                        template_version=self.template.ref if self.template else None,
-                        detail={"fields": intent.detail["body"], "reason": intent.detail["reason"]},
-                        conn=conn,
-                    )  # fmt: skip
+                    # A PATCH is idempotent; the lineage row is written by whoever holds it.
+                    (mine,) = self.bulk.set_many([(intent, DONE, {})], conn)
+                    if mine:
+                        self.ledger.record(
+                            intent.event_key, ORDER_STEP, system="d365", entity=ORDERS,
+                            entity_id=intent.reference, status="updated", attempts=intent.attempts,
+                            template_version=self.template.ref if self.template else None,
+                            detail={"fields": intent.detail["body"],
+                                    "reason": intent.detail["reason"]},
+                            conn=conn,
+                        )  # fmt: skip
                     outcomes.append(Outcome.done("order updated"))
                     continue
                 error = result.error or DataError("order update failed without an error body")
                 if isinstance(error, DEFINITE_REFUSALS):
                     changes.append((intent, PLANNED, {}))
                 outcomes.append(outcome_for(error))
-        self.bulk.set_many(changes)
+            self.bulk.set_many(changes, conn)
         return outcomes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
@@ -38,7 +38,7 @@ from paybridge.o2c.order_status import (
 from paybridge.o2c.settings import OrderToCashSettings
 from paybridge.runtime.cursors import Cursors
 from paybridge.runtime.envelope import Envelope, Outcome
-from paybridge.runtime.intents import IntentStore
+from paybridge.runtime.intents import DONE, PLANNED, Intent, IntentStore
 from paybridge.runtime.ledger import Ledger, Xref
 from paybridge.runtime.worker import outcome_for
 
@@ -266,12 +266,18 @@ class PaymentPoster:
         if not wanted:
             return {}
         try:
-            return await look_up_documents(self.d365, sorted(wanted))
-        except PayBridgeError as exc:
-            for r in work:
-                if (r.company, r.reference) in wanted:
-                    r.outcomes.append(outcome_for(exc))
-            return {}
+            answers = await look_up_documents(self.d365, sorted(wanted))
+        except PayBridgeError as exc:  # only a ConfigError: nothing can be read at all
+            answers = dict.fromkeys(wanted, exc)
+        docs: dict[tuple[str, str], Documents] = {}
+        for key, answer in answers.items():
+            if isinstance(answer, Documents):
+                docs[key] = answer
+        for r in work:  # a failed read holds up the facts of its own document only
+            failed = answers.get((str(r.company), str(r.reference)))
+            if isinstance(failed, PayBridgeError):
+                r.outcomes.append(outcome_for(failed))
+        return docs
 
     # -- lines -----------------------------------------------------------------------------
 
@@ -283,30 +289,48 @@ class PaymentPoster:
     ) -> None:
         if not todo:
             return
-        existing = self.bulk.get_many(LINE_STEP, [r.env.key for r in todo])
-        fresh = [r for r in todo if r.env.key not in existing]
-        try:
-            planned = await self._plan(fresh, docs)
-        except PayBridgeError as exc:
-            for r in fresh:
-                r.outcomes.append(outcome_for(exc))
-            todo = [r for r in todo if r.env.key in existing]
-            planned = {}
+        # Lines are keyed by the fact, not the message: a heal, a replay and the original
+        # delivery of one PayTrace transaction state share one intent and one PaymentId.
+        existing = self.bulk.get_many(LINE_STEP, [r.tx.key for r in todo])
+        fresh = [r for r in todo if r.tx.key not in existing]
+        planned = self.bulk.plan_many(LINE_STEP, "d365", await self._bodies(fresh, docs))
+        existing.update(await self._heal_done(todo, existing, docs))
         intents = {**existing, **planned}
-        ready = [r for r in todo if r.env.key in intents]
-        jobs = [
-            LineJob(
-                r.env.key, intents[r.env.key], self.template.ref, bool(r.env.payload.get("heal"))
-            )
-            for r in ready
-        ]
+        ready = [r for r in todo if r.tx.key in intents]
+        jobs = [LineJob(r.tx.key, intents[r.tx.key], self.template.ref) for r in ready]
         for r, outcome in zip(ready, await self.lines.write(jobs), strict=True):
             r.outcomes.append(outcome)
 
-    async def _plan(
+    async def _heal_done(
+        self,
+        todo: Sequence[Routed],
+        existing: dict[str, Intent],
+        docs: dict[tuple[str, str], Documents],
+    ) -> dict[str, Intent]:
+        """A heal of a line once written and since removed from D365 (by a person): planned
+        afresh (a new journal line), since D365, not the store, says what is there now."""
+        done = [
+            r for r in todo
+            if r.env.payload.get("heal") and existing.get(r.tx.key) is not None
+            and existing[r.tx.key].status == DONE
+        ]  # fmt: skip
+        if not done:
+            return {}
+        jobs = [LineJob(r.tx.key, existing[r.tx.key], self.template.ref) for r in done]
+        held = await self.lines.look_up(jobs)
+        gone = [r for r, job in zip(done, jobs, strict=True) if held.get(job.payment_id) is None]
+        replanned: dict[str, Intent] = {}
+        for key, _, detail in await self._bodies(gone, docs):
+            (changed,) = self.bulk.set_many([(existing[key], PLANNED, detail)])
+            if changed:
+                replanned[key] = replace(existing[key], status=PLANNED, detail={
+                    **existing[key].detail, **detail})  # fmt: skip
+        return replanned
+
+    async def _bodies(
         self, fresh: Sequence[Routed], docs: dict[tuple[str, str], Documents]
-    ) -> dict[str, Any]:
-        """Journal, line number and body for each new line; recorded as intents in one go."""
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """Journal, line number and body for each new line (fact key, PaymentId, detail)."""
         groups: dict[tuple[str, date], list[Routed]] = {}
         for r in fresh:
             if not r.outcomes:
@@ -314,8 +338,13 @@ class PaymentPoster:
         reserved: dict[tuple[str, str], Decimal] = {}
         items: list[tuple[str, str, dict[str, Any]]] = []
         for (company, day), rows in groups.items():
-            journal = await self.book.journal(company, day)
-            numbers = self.book.numbers(company, journal, len(rows))
+            try:  # a journal that cannot be had holds up its own company and day only
+                journal = await self.book.journal(company, day)
+                numbers = self.book.numbers(company, journal, len(rows))
+            except PayBridgeError as exc:
+                for r in rows:
+                    r.outcomes.append(outcome_for(exc))
+                continue
             for r, number in zip(rows, numbers, strict=True):
                 invoice, order = self._marking(r, docs, reserved)
                 try:
@@ -331,8 +360,8 @@ class PaymentPoster:
                     "day": day.isoformat(),
                     "order_id": order,
                 }
-                items.append((r.env.key, payment_id(r.tx), detail))
-        return self.bulk.plan_many(LINE_STEP, "d365", items)
+                items.append((r.tx.key, payment_id(r.tx), detail))
+        return items
 
     def _marking(
         self,
@@ -389,7 +418,7 @@ class PaymentPoster:
                 if await self.book.is_posted(company, journal):
                     r.line, r.reverse_of = True, None
                     continue
-                how = await delete_line(self.d365, self.intents, r.env.key, company, r.reverse_of)
+                how = await delete_line(self.d365, self.intents, r.tx.key, company, r.reverse_of)
             except DataError as exc:
                 if "has been posted" not in str(exc):
                     r.outcomes.append(outcome_for(exc))
@@ -400,7 +429,7 @@ class PaymentPoster:
                 r.outcomes.append(outcome_for(exc))
                 continue
             self.ledger.record(
-                r.env.key, DELETE_STEP, system="d365", entity=LINES, entity_id=r.reverse_of,
+                r.tx.key, DELETE_STEP, system="d365", entity=LINES, entity_id=r.reverse_of,
                 status="removed", detail={"how": how, "why": "void before the journal was posted"},
             )  # fmt: skip
             r.outcomes.append(Outcome.done("line removed"))
@@ -420,7 +449,7 @@ class PaymentPoster:
             doc = docs.get((r.company, r.reference))
             order = doc.order_for(r.account) if doc else None
             if order:
-                updates.append((r, OrderUpdate(r.env.key, r.tx, r.company, order, r.reason)))
+                updates.append((r, OrderUpdate(r.tx.key, r.tx, r.company, order, r.reason)))
         if not updates:
             return
         try:

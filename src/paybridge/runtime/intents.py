@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from paybridge.clock import Clock
 from paybridge.errors import ConfigError, DataError, FatalError, RetryableError
 from paybridge.store.schema import intents
+
+log = logging.getLogger(__name__)
 
 PLANNED, SENT, DONE, FAILED = "planned", "sent", "done", "failed"
 # Errors that prove the write did not happen; InDoubtError and surprises prove nothing.
@@ -124,44 +128,50 @@ class IntentStore:
         assert found is not None
         return found
 
-    def _set(self, event_key: str, step: str, **values: Any) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(intents)
-                .where(intents.c.event_key == event_key, intents.c.step == step)
-                .values(updated_at=self.clock.now(), **values)
+    def _cas(self, intent: Intent, conn: Connection | None = None, **values: Any) -> bool:
+        """Change the intent only if it is still exactly as ``intent`` (status and attempts)."""
+        stmt = (
+            update(intents)
+            .where(
+                intents.c.event_key == intent.event_key,
+                intents.c.step == intent.step,
+                intents.c.status == intent.status,
+                intents.c.attempts == intent.attempts,
             )
+            .values(updated_at=self.clock.now(), **values)
+        )
+        if conn is not None:
+            return conn.execute(stmt).rowcount == 1
+        with self.engine.begin() as own:
+            return own.execute(stmt).rowcount == 1
 
-    def claim_send(self, intent: Intent) -> bool:
+    def claim_send(self, intent: Intent) -> Intent | None:
         """Move the intent to ``sent`` only if nobody changed it since it was read.
 
         Two workers may hold the same event (a lease ran out while the first was still slow);
         this compare-and-set lets exactly one of them send, the other backs off and looks later.
+        Returns the intent as now held (its raised ``attempts`` is the fencing token every later
+        transition names), or ``None`` when another worker changed it first.
         """
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                update(intents)
-                .where(
-                    intents.c.event_key == intent.event_key,
-                    intents.c.step == intent.step,
-                    intents.c.status == intent.status,
-                    intents.c.attempts == intent.attempts,
-                )
-                .values(status=SENT, attempts=intents.c.attempts + 1, updated_at=self.clock.now())
-            )
-            return result.rowcount == 1
+        if self._cas(intent, status=SENT, attempts=intents.c.attempts + 1):
+            return held(intent)
+        return None
 
-    def complete(self, intent: Intent, detail: dict[str, Any]) -> None:
+    # Fencing: every transition names the intent as the caller holds it (status and attempts);
+    # a worker that lost the intent to another (which raised ``attempts`` by claiming it) changes
+    # nothing, and learns so from the ``False`` it gets back.
+
+    def complete(self, intent: Intent, detail: dict[str, Any]) -> bool:
         merged = {**intent.detail, **detail}
-        self._set(intent.event_key, intent.step, status=DONE, detail=dump_detail(merged))
+        return self._cas(intent, status=DONE, detail=dump_detail(merged))
 
-    def unsend(self, intent: Intent) -> None:
+    def unsend(self, intent: Intent) -> bool:
         """The other system refused for certain: nothing was written, a later attempt may send."""
-        self._set(intent.event_key, intent.step, status=PLANNED)
+        return self._cas(intent, status=PLANNED)
 
-    def fail(self, intent: Intent, reason: str) -> None:
+    def fail(self, intent: Intent, reason: str) -> bool:
         merged = {**intent.detail, "error": reason}
-        self._set(intent.event_key, intent.step, status=FAILED, detail=dump_detail(merged))
+        return self._cas(intent, status=FAILED, detail=dump_detail(merged))
 
     # -- many at once: the same rows and compare-and-set, one store transaction per call; a
     # posting batch of a thousand lines would otherwise cost thousands of round trips.
@@ -202,43 +212,34 @@ class IntentStore:
                 conn.execute(stmt, rows[n : n + _CHUNK])
         return self.get_many(step, [key for key, _, _ in items])
 
-    def claim_many(self, held: Sequence[Intent]) -> list[bool]:
+    def claim_many(self, seen: Sequence[Intent]) -> list[Intent | None]:
         """``IntentStore.claim_send`` for each, in one transaction."""
-        claimed: list[bool] = []
-        now = self.clock.now()
+        claimed: list[Intent | None] = []
         with self.engine.begin() as conn:
-            for intent in held:
-                result = conn.execute(
-                    update(intents)
-                    .where(
-                        intents.c.event_key == intent.event_key,
-                        intents.c.step == intent.step,
-                        intents.c.status == intent.status,
-                        intents.c.attempts == intent.attempts,
-                    )
-                    .values(status=SENT, attempts=intents.c.attempts + 1, updated_at=now)
-                )
-                claimed.append(result.rowcount == 1)
+            for intent in seen:
+                ok = self._cas(intent, conn, status=SENT, attempts=intents.c.attempts + 1)
+                claimed.append(held(intent) if ok else None)
         return claimed
 
-    def set_many(self, changes: Sequence[tuple[Intent, str, dict[str, Any]]]) -> None:
-        """(intent, new status, detail to merge) for each, in one transaction."""
+    def set_many(
+        self,
+        changes: Sequence[tuple[Intent, str, dict[str, Any]]],
+        conn: Connection | None = None,
+    ) -> list[bool]:
+        """(intent as held, new status, detail to merge) for each, in one transaction; fenced
+        like ``complete``: each says whether it changed (``False``: another worker has it now)."""
         if not changes:
-            return
-        now = self.clock.now()
-        with self.engine.begin() as conn:
-            for intent, status, extra in changes:
-                values: dict[str, Any] = {"status": status, "updated_at": now}
-                if extra:
-                    values["detail"] = dump_detail({**intent.detail, **extra})
-                conn.execute(
-                    update(intents)
-                    .where(
-                        intents.c.event_key == intent.event_key,
-                        intents.c.step == intent.step,
-                    )
-                    .values(**values)
-                )
+            return []
+        if conn is None:
+            with self.engine.begin() as own:
+                return self.set_many(changes, own)
+        changed: list[bool] = []
+        for intent, status, extra in changes:
+            values: dict[str, Any] = {"status": status}
+            if extra:
+                values["detail"] = dump_detail({**intent.detail, **extra})
+            changed.append(self._cas(intent, conn, **values))
+        return changed
 
     def by_step(self, step: str, status: str | None = None) -> list[Intent]:
         query = select(intents).where(intents.c.step == step)
@@ -267,7 +268,8 @@ class IntentStore:
             if existing is not None:
                 self.complete(intent, existing)
                 return Resolution("found", existing)
-        if not self.claim_send(intent):
+        mine = self.claim_send(intent)
+        if mine is None:
             raise RetryableError(
                 f"another worker is writing {intent.event_key} {intent.step}", retry_after=1.0
             )
@@ -275,8 +277,18 @@ class IntentStore:
             detail = await send()
         except DEFINITE_REFUSALS:
             # The other system said no: nothing was written, so a later attempt may send again.
-            self.unsend(intent)
+            self.unsend(mine)
             raise
         # Anything else (InDoubtError, or a surprise after the request left) keeps it ``sent``.
-        self.complete(intent, detail)
+        if not self.complete(mine, detail):
+            # Another worker took the intent over while this send was out (its lease ran out).
+            # What was sent is still true; the holder finds it by looking, so nothing is changed.
+            log.warning(
+                "%s %s: sent, but another worker holds it now", intent.event_key, intent.step
+            )
         return Resolution("sent", detail)
+
+
+def held(intent: Intent) -> Intent:
+    """The intent as its claimer holds it: ``sent``, one attempt more."""
+    return replace(intent, status=SENT, attempts=intent.attempts + 1)

@@ -173,8 +173,8 @@ async def test_discretionary_data_reaches_the_d365_payment_line(lands: World) ->
 
 async def test_an_extension_field_is_sent_and_the_sandbox_refuses_it(extension: World) -> None:
     tid = await extension.sale("West")
-    sent = [b for b in extension.d365.bodies if f"PT-{tid}-sale" in b]
-    assert sent, "the payment line was sent to D365"
+    sent = [b for b in extension.d365.bodies if f'"PaymentId":"PT-{tid}-sale"' in b]
+    assert sent, "the payment line was sent to D365 (after the look-up found none)"
     assert re.search(r'"xyzRegion":\s*"West"', sent[0])
     assert await extension.line(tid) is None
     # D365 answers the changeset with the refusal; the engine keeps the payment to try again.

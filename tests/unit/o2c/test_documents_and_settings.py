@@ -50,7 +50,8 @@ def test_bulk_intents_plan_once_and_compare_and_set(tmp_path: Path) -> None:
     first = bulk.plan_many("s", "d365", [("k1", "r1", {"n": Decimal("1.10")}), ("k2", "r2", {})])
     again = bulk.plan_many("s", "d365", [("k1", "other", {"n": 2})])
     assert again["k1"].reference == "r1" and again["k1"].detail == {"n": Decimal("1.10")}
-    assert bulk.claim_many([first["k1"], first["k1"]]) == [True, False]  # the second is stale
+    claimed = bulk.claim_many([first["k1"], first["k1"]])
+    assert claimed[0] is not None and claimed[1] is None  # the second is stale
     assert store.get("k1", "s").status == SENT  # type: ignore[union-attr]
     bulk.set_many([(first["k2"], DONE, {"id": "x"})])
     assert store.get("k2", "s").detail == {"id": "x"}  # type: ignore[union-attr]

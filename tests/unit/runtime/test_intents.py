@@ -117,8 +117,30 @@ async def test_two_workers_holding_one_intent_send_once(intents: IntentStore) ->
     first = intents.plan("k", "s", "d365", "ref", {})
     second = intents.get("k", "s")  # a second worker read the same intent (its lease ran out)
     assert second is not None
-    assert intents.claim_send(first) is True
-    assert intents.claim_send(second) is False
+    assert intents.claim_send(first) is not None
+    assert intents.claim_send(second) is None
     with pytest.raises(RetryableError, match="another worker"):
         await intents.execute_once(second, remote.send, remote.find)
     assert remote.sends == 0
+
+
+def test_a_worker_that_lost_the_intent_changes_nothing(intents: IntentStore) -> None:
+    """Fencing (issue 13, scenario 4): the first worker's lease ran out while its send was out;
+    the second claimed the same intent. The first's refusal must not reset the intent, its
+    completion must not overwrite the second's, and ``set_many`` compares like the rest."""
+    seen = intents.plan("k", "s", "d365", "ref", {"n": 1})
+    first = intents.claim_send(seen)
+    assert first is not None and first.attempts == 1
+    second = intents.claim_send(first)  # looked, found nothing, claimed: sent -> sent, attempt 2
+    assert second is not None and second.attempts == 2
+    assert intents.unsend(first) is False
+    assert intents.complete(first, {"by": "first"}) is False
+    assert intents.fail(first, "x") is False
+    assert intents.set_many([(first, PLANNED, {"n": 2})]) == [False]
+    stored = intents.get("k", "s")
+    assert stored is not None and (stored.status, stored.attempts) == (SENT, 2)
+    assert stored.detail == {"n": 1}
+    assert intents.set_many([(second, DONE, {"line": "L1"})]) == [True]
+    stored = intents.get("k", "s")
+    assert stored is not None and stored.status == DONE and stored.detail["line"] == "L1"
+    assert intents.claim_many([seen, first]) == [None, None]  # stale reads claim nothing

@@ -1,0 +1,157 @@
+"""Issue 13: no payment lost or doubled when stores, workers and messages meet in the wrong order.
+
+Each test reproduces one of the issue's numbered scenarios against both sandboxes in-process and
+the engine built by the composition root; each failed on the main branch before the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from paybridge.connectors.dynamics import BatchOperation, ChangesetResult
+from paybridge.errors import DataError
+from paybridge.keys import LINE_STEP
+from paybridge.model import Transaction
+from paybridge.o2c.settings import OrderToCashSettings
+from paybridge.reconcile.heal import enqueue_heals
+from paybridge.runtime.intents import DONE
+from tests.conftest import asgi_client
+from tests.integration.o2c.conftest import World, WorldFactory
+from tests.sandboxes import D365, PT, sandbox_engine, sandbox_settings
+
+pytestmark = pytest.mark.anyio
+
+
+async def _fresh_store(world: World, tmp_path: Path, name: str) -> World:
+    """Another engine, with an empty store, over the same two sandboxes (a lost or new database)."""
+    config = sandbox_settings(tmp_path, db=name, o2c=OrderToCashSettings())
+    pt_http, d_http = asgi_client(world.pt_app, PT), asgi_client(world.d365_app, D365)
+    engine = sandbox_engine(
+        config, clock=world.clock, pt_http=pt_http, d_http=d_http, d365_app=world.d365_app
+    )
+    return World(engine, world.clock, world.pt_app, world.d365_app, pt_http)
+
+
+async def test_a_fresh_or_restored_store_posts_nothing_d365_already_holds(
+    make_world: WorldFactory, tmp_path: Path
+) -> None:
+    """Scenario 9: a new database re-reads PayTrace's last days; D365 already has those lines."""
+    world = await make_world()
+    await world.profile("FRESH-1", "US-001")
+    sales = [await world.sell("FRESH-1", amount) for amount in ("12.00", "13.50", "14.25")]
+    await world.drain()
+    for tid in sales:
+        assert len(await world.lines(f"PT-{tid}-sale")) == 1
+    before = len(await world.lines())
+
+    again = await _fresh_store(world, tmp_path, "lost.db")
+    again.engine.store.xref.link("paytrace_customer", "FRESH-1", "usmf/US-001")
+    await again.drain()
+    assert again.engine.store.queue.stats().done >= len(sales)  # it did see them all again
+    assert len(await again.lines()) == before
+    for tid in sales:
+        (entry,) = [
+            e for e in again.engine.store.ledger.entries(f"paytrace:{tid}:sale")
+            if e.step == LINE_STEP
+        ]  # fmt: skip
+        assert entry.status == "posted" and entry.detail["how"] == "found"
+
+
+async def test_heal_then_replay_of_the_dead_letter_posts_once(make_world: WorldFactory) -> None:
+    """Scenario 5: ``reconcile --heal`` posts the sale, then ``dlq replay`` of its dead letter."""
+    world = await make_world()
+    await world.profile("LATE-LINK", None)
+    tid = await world.sell("LATE-LINK", "77.70")
+    await world.drain()
+    queue = world.engine.store.queue
+    (dead,) = queue.dead_letters()
+    assert dead["key"] == f"paytrace:{tid}:sale" and "no D365 customer" in dead["dead_reason"]
+
+    world.engine.store.xref.link("paytrace_customer", "LATE-LINK", "usmf/US-001")
+    payload = queue.payload(f"paytrace:{tid}:sale")
+    assert payload is not None
+    (healed,) = enqueue_heals(queue, [Transaction.model_validate(payload)], "run-1")
+    assert healed.enqueued
+    await world.drain()
+    assert len(await world.lines(f"PT-{tid}-sale")) == 1
+
+    assert queue.replay(dead["id"])
+    await world.drain()
+    assert len(await world.lines(f"PT-{tid}-sale")) == 1
+    assert queue.stats().dead == 0
+
+
+async def test_a_worker_whose_lease_ran_out_mid_batch_changes_nothing(
+    make_world: WorldFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scenario 4: while the first worker's ``$batch`` is out, its lease runs out and a second
+    worker takes the message, finds nothing in D365 and posts it. D365 refuses the first's copy
+    (same journal line); the first must neither reset the intent nor dead-letter the message."""
+    world = await make_world()
+    await world.profile("RACE-1", "US-001")
+    tid = await world.sell("RACE-1", "40.00")
+    await world.engine.ingest.poll_once()
+    first = world.engine.worker
+    second = first.sibling("worker-2")
+    client = world.poster.lines.d365
+    real = client.batch
+    raced: list[int] = []
+
+    async def slow_first(changesets: Sequence[Sequence[BatchOperation]]) -> list[ChangesetResult]:
+        posts = any(op.method == "POST" for cs in changesets for op in cs)
+        if posts and not raced:
+            raced.append(1)
+            world.clock.advance(first.lease_seconds + 1)
+            assert await second.run_once() == 1
+        return await real(changesets)
+
+    monkeypatch.setattr(client, "batch", slow_first)
+    assert await first.run_once() == 1
+    assert raced
+    assert len(await world.lines(f"PT-{tid}-sale")) == 1
+    intent = world.engine.store.intents.get(f"paytrace:{tid}:sale", LINE_STEP)
+    assert intent is not None and intent.status == DONE
+    stats = world.engine.store.queue.stats()
+    assert (stats.done, stats.dead, stats.ready) == (1, 0, 0)
+    assert first.stats.fenced == 1 and second.stats.processed == 1
+    posted = [
+        e for e in world.engine.store.ledger.entries(f"paytrace:{tid}:sale") if e.step == LINE_STEP
+    ]
+    assert len(posted) == 1  # one lineage row, by the worker that held the line
+
+
+async def test_one_failed_read_holds_up_its_own_payment_only(
+    make_world: WorldFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scenario 10: one failed document look-up neither retries nor dead-letters the batch, and
+    each dead letter carries its own reason."""
+    world = await make_world()
+    await world.profile("BATCH-1", "US-001")
+    good = [await world.sell("BATCH-1", f"{20 + n}.00", f"SHOP-{n}") for n in range(3)]
+    bad = await world.sell("BATCH-1", "31.00", "BROKEN-REF")
+    client = world.poster.d365
+    real = client.batch
+
+    async def one_read_fails(
+        changesets: Sequence[Sequence[BatchOperation]],
+    ) -> list[ChangesetResult]:
+        results = await real(changesets)
+        return [
+            ChangesetResult(ok=False, error=DataError("the read of BROKEN-REF was refused"))
+            if any("BROKEN-REF" in op.entity_set for op in cs)
+            else result
+            for cs, result in zip(changesets, results, strict=True)
+        ]
+
+    monkeypatch.setattr(client, "batch", one_read_fails)
+    await world.drain()
+    for tid in good:
+        assert len(await world.lines(f"PT-{tid}-sale")) == 1
+    assert await world.lines(f"PT-{bad}-sale") == []
+    dead = world.engine.store.queue.dead_letters()
+    assert [(d["key"], d["dead_reason"]) for d in dead] == [
+        (f"paytrace:{bad}:sale", "paybridge: the read of BROKEN-REF was refused")
+    ]
