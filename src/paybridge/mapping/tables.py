@@ -7,13 +7,17 @@ from typing import Any
 
 # Which side of the customer account a PayTrace fact books: money in credits the customer,
 # money back (refund) or a cancelled payment (void reversal) debits it.
-PAYMENT_JOURNAL_SIDE = {"sale": "credit", "capture": "credit", "refund": "debit", "void": "debit"}
+# An adjust and a void take their side from the lines D365 holds (PaymentPoster sets it).
+PAYMENT_JOURNAL_SIDE = {
+    "sale": "credit", "capture": "credit", "refund": "debit", "void": "debit", "adjust": "credit",
+}  # fmt: skip
 
 TRANSACTION_KIND_TO_JOURNAL = {
     "sale": "customer_payment",
     "capture": "customer_payment",
     "refund": "customer_payment",
     "void": "customer_payment",
+    "adjust": "customer_payment",
     "settlement": "general",
 }
 

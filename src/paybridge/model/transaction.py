@@ -21,6 +21,9 @@ class TransactionKind(StrEnum):
     VOID = "void"
     SETTLEMENT = "settlement"
     DECLINE = "decline"
+    # Not a PayTrace state of its own: the gap PayBridge posts when a transaction settles for
+    # another amount than D365 holds (PayTrace's adjust of an unsettled sale).
+    ADJUST = "adjust"
 
 
 class TransactionStatus(StrEnum):

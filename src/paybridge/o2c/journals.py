@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 LINES = "CustomerPaymentJournalLines"
 HEADERS = "CustomerPaymentJournalHeaders"
-_MARKING = ("MarkedInvoice", "MarkedInvoiceCompany", "SettleVoucher")
+MARKING = ("MarkedInvoice", "MarkedInvoiceCompany", "SettleVoucher")
 _CHUNK = 400  # keys per IN (...) clause: well below SQLite's and PostgreSQL's parameter limits
 
 
@@ -321,7 +321,7 @@ class LineWriter:
         body = job.intent.detail["body"]
         if "remaining amount" in text and body.get("MarkedInvoice"):
             # The invoice is (being) paid by other lines: this payment goes on account instead.
-            unmarked = {k: v for k, v in body.items() if k not in _MARKING}
+            unmarked = {k: v for k, v in body.items() if k not in MARKING}
             return {"body": unmarked, "unmarked": f"{body['MarkedInvoice']}: {text}"}
         return None
 

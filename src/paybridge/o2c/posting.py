@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -12,21 +12,23 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from paybridge.connectors.dynamics import DynamicsClient, unescape_display_value
+from paybridge.connectors.dynamics import DynamicsClient, Expr, F, Query, unescape_display_value
 from paybridge.connectors.dynamics.settings import DynamicsSettings
 from paybridge.connectors.paytrace.codes import decline_reason
 from paybridge.connectors.paytrace.responses import TransactionRecord
 from paybridge.errors import DataError, PayBridgeError
-from paybridge.keys import CUSTOMER_XREF, LINE_STEP
+from paybridge.keys import CUSTOMER_XREF, LINE_STEP, paytrace_fact
 from paybridge.keys import LINE_DELETE_STEP as DELETE_STEP
 from paybridge.mapping import CompiledTemplate
-from paybridge.model import Transaction, TransactionKind
+from paybridge.model import Money, Transaction, TransactionKind
 from paybridge.o2c.journals import (
     HEADERS,
     LINES,
+    MARKING,
     JournalBook,
     LineJob,
     LineWriter,
+    batch_reads,
     delete_line,
 )
 from paybridge.o2c.order_status import (
@@ -85,7 +87,9 @@ class Routed:
     tx: Transaction
     line: bool = False
     order: bool = False
-    reverse_of: str | None = None  # ledger entity id of the sale line a void undoes
+    reverse_of: str | None = None  # entity id (company/journal/line) of the line a void removes
+    held: bool = False  # needs the transaction's lines as D365 holds them (voids, settlements)
+    signed: Decimal | None = None  # the line's amount by D365's lines: > 0 credit, < 0 debit
     company: str | None = None
     account: str | None = None
     reason: str = ""
@@ -138,6 +142,7 @@ class PaymentPoster:
         routed: list[Routed | Outcome] = [await self._route(env) for env in envs]
         work = [r for r in routed if isinstance(r, Routed)]
         await self._find_customers(work)
+        await self._held_lines([r for r in work if r.held and not r.outcomes])
         docs = await self._documents(work)
         await self._post_lines([r for r in work if r.line and not r.outcomes], docs)
         await self._remove_lines([r for r in work if r.reverse_of and not r.outcomes])
@@ -159,14 +164,16 @@ class PaymentPoster:
             )
             r.outcomes.append(Outcome.done("declined"))
         elif tx.kind is TransactionKind.VOID:
-            r.reverse_of = self._posted_line(tx)
-            if r.reverse_of is None:
-                self._note(tx, "skipped", "void of a transaction with no posted payment line")
-                r.outcomes.append(Outcome.done("nothing to reverse"))
-            elif self.o2c.void_unposted == "reverse":
-                r.line, r.reverse_of = True, None
+            r.held = True  # what it reverses is decided by what D365 holds (``_reversals``)
+        elif tx.kind is TransactionKind.SETTLEMENT:
+            r.held = True  # an adjusted amount shows at settlement (``_adjustments``)
         elif tx.kind in CREDIT_KINDS | DEBIT_KINDS:
-            r.line = True
+            if self._voided_first(tx):
+                why = "voided in PayTrace before its line was posted: nothing to credit or debit"
+                self._note(tx, "skipped", why)
+                r.outcomes.append(Outcome.done("voided before posting"))
+            else:
+                r.line = True
         else:
             self._note(tx, "skipped", f"{tx.kind.value} moves no money in the payment journal")
             r.outcomes.append(Outcome.done(f"{tx.kind.value}: nothing to post"))
@@ -183,14 +190,13 @@ class PaymentPoster:
             return decline_reason(code)
         return decline_reason(code, record.approval_message if record else "")
 
-    def _posted_line(self, tx: Transaction) -> str | None:
-        """The ledger entity id of the posted sale/capture line of this transaction, if any."""
-        kinds = (TransactionKind.SALE, TransactionKind.CAPTURE)
-        for kind in kinds:
-            for entry in self.ledger.entries(f"paytrace:{tx.transaction_id}:{kind.value}"):
-                if entry.step == LINE_STEP and entry.status == "posted":
-                    return entry.entity_id
-        return None
+    def _voided_first(self, tx: Transaction) -> bool:
+        """A void of this transaction came while D365 held none of its lines (its sale waited in
+        the dead letters, say): the sale, replayed later, must not be credited."""
+        return any(
+            e.step == "route" and e.status == VOIDED_FIRST
+            for e in self.ledger.entries(paytrace_fact(tx.transaction_id, TransactionKind.VOID))
+        )
 
     def _note(self, tx: Transaction, status: str, why: str) -> None:
         self.ledger.record(
@@ -201,10 +207,11 @@ class PaymentPoster:
     # -- enrich ----------------------------------------------------------------------------
 
     async def _find_customers(self, work: Sequence[Routed]) -> None:
-        """Lines need the D365 customer; order-only facts use it when known (else the company)."""
+        """Lines need the D365 customer; order-only facts use it when known (else the company),
+        and so do voids and settlements, whose lines D365 holds with their account already."""
         known: dict[str, tuple[str, str] | PayBridgeError] = {}
         for r in work:
-            if not (r.line or r.reverse_of or r.order):
+            if not (r.line or r.held or r.order):
                 continue
             profile = r.tx.customer_id or ""
             if profile not in known:
@@ -212,7 +219,7 @@ class PaymentPoster:
             found = known[profile]
             if isinstance(found, tuple):
                 r.company, r.account = found
-            elif r.line or r.reverse_of:
+            elif r.line:
                 r.outcomes.append(outcome_for(found))
             else:
                 r.company = self.settings.company
@@ -278,6 +285,83 @@ class PaymentPoster:
             if isinstance(failed, PayBridgeError):
                 r.outcomes.append(outcome_for(failed))
         return docs
+
+    # -- what D365 holds of a transaction: voids and adjusts ---------------------------------
+
+    async def _held_lines(self, todo: Sequence[Routed]) -> None:
+        """Read each transaction's lines from D365 (one ``$batch``) and decide from them."""
+        if not todo:
+            return
+        reads = [
+            (LINES, Query(
+                filter=(
+                    (F("dataAreaId") == str(r.company)) & _any_payment_id(r.tx.transaction_id)
+                    if r.account else _any_payment_id(r.tx.transaction_id)
+                ),
+                select=["PaymentId", "dataAreaId", "JournalBatchNumber", "LineNumber",
+                        "AccountDisplayValue", "CreditAmount", "DebitAmount", "CurrencyCode"],
+                cross_company=True,
+            ))
+            for r in todo
+        ]  # fmt: skip
+        try:
+            answers = await batch_reads(self.d365, reads)
+        except PayBridgeError as exc:  # a ConfigError: nothing can be read
+            answers = [exc] * len(todo)
+        for r, answer in zip(todo, answers, strict=True):
+            if isinstance(answer, PayBridgeError):
+                r.outcomes.append(outcome_for(answer))
+                continue
+            ids = {payment_id(r.tx.model_copy(update={"kind": k})): k for k in HELD_KINDS}
+            lines = {str(row["PaymentId"]): row for row in answer if row.get("PaymentId") in ids}
+            if lines:  # the line's account and company are D365's, whatever the store knows
+                first = next(iter(lines.values()))
+                r.company = str(first["dataAreaId"])
+                r.account = unescape_display_value(str(first.get("AccountDisplayValue", "")))
+            if r.tx.kind is TransactionKind.VOID:
+                self._reversal(r, lines)
+            else:
+                self._adjustment(r, lines)
+
+    def _reversal(self, r: Routed, lines: dict[str, dict[str, Any]]) -> None:
+        """A void undoes whatever D365 holds for the transaction (sale, capture, refund, adjust)."""
+        undone = {k: v for k, v in lines.items() if not k.endswith(f"-{TransactionKind.VOID}")}
+        if not undone:
+            if lines:  # only the void's own line: reversed already (a store that forgot it)
+                r.line, r.signed = True, _signed(lines.values(), negate=False)
+                return
+            self._note(r.tx, VOIDED_FIRST, "void of a transaction D365 holds no line of (yet)")
+            r.outcomes.append(Outcome.done("nothing to reverse"))
+            return
+        net = _signed(undone.values(), negate=False)
+        if net == 0:
+            self._note(r.tx, "skipped", "the transaction's lines in D365 already net to zero")
+            r.outcomes.append(Outcome.done("nothing to reverse"))
+        elif self.o2c.void_unposted == "delete" and len(undone) == 1:
+            (row,) = undone.values()
+            r.reverse_of = f"{row['dataAreaId']}/{row['JournalBatchNumber']}/{row['LineNumber']}"
+            r.signed = -net
+        else:
+            r.line, r.signed = True, -net
+
+    def _adjustment(self, r: Routed, lines: dict[str, dict[str, Any]]) -> None:
+        """Settled for another amount than D365 holds (a PayTrace adjust): one line for the gap."""
+        kinds = {k.rsplit("-", 1)[-1] for k in lines}
+        credited = kinds & {TransactionKind.SALE.value, TransactionKind.CAPTURE.value}
+        if not credited or TransactionKind.VOID.value in kinds:
+            self._note(r.tx, "skipped", "settlement: no credited line in D365 to compare with")
+            r.outcomes.append(Outcome.done("settlement: nothing to compare"))
+            return
+        net = _signed(lines.values(), negate=False)
+        gap = r.tx.amount.amount - net
+        if gap == 0:
+            r.outcomes.append(Outcome.done("settled as posted"))
+            return
+        r.tx = r.tx.model_copy(
+            update={"kind": TransactionKind.ADJUST, "amount": Money(amount=abs(gap),
+                                                                    currency=r.tx.amount.currency)}
+        )  # fmt: skip
+        r.line, r.signed = True, gap
 
     # -- lines -----------------------------------------------------------------------------
 
@@ -349,7 +433,7 @@ class PaymentPoster:
                 invoice, order = self._marking(r, docs, reserved)
                 try:
                     body = self._line_body(
-                        r.tx, company, str(r.account), journal, number, invoice, order
+                        r.tx, company, str(r.account), journal, number, invoice, order, r.signed
                     )
                 except DataError as exc:
                     r.outcomes.append(outcome_for(exc))
@@ -385,7 +469,7 @@ class PaymentPoster:
 
     def _line_body(
         self, tx: Transaction, company: str, account: str, journal: str, number: int,
-        invoice: str | None, order: str | None,
+        invoice: str | None, order: str | None, signed: Decimal | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         """Translate through the versioned template; only an open invoice of this customer is marked."""
         source = tx.model_dump(mode="json")
@@ -407,7 +491,14 @@ class PaymentPoster:
             raise DataError(
                 f"template {self.template.ref} cannot map {tx.key}", fields=dict(result.errors)
             )
-        return dict(result.record)
+        body = dict(result.record)
+        if signed is not None:  # the side and amount follow the lines D365 holds
+            body.pop("CreditAmount", None)
+            body.pop("DebitAmount", None)
+            body["CreditAmount" if signed > 0 else "DebitAmount"] = abs(signed)
+            if signed < 0:
+                body = {k: v for k, v in body.items() if k not in MARKING}
+        return body
 
     async def _remove_lines(self, todo: Sequence[Routed]) -> None:
         """A void while the sale's journal is still open: the sale's line goes (or is reversed)."""
@@ -478,3 +569,32 @@ def replay_context(
         "time_zone": settings.timezone,
     }
     return source, context
+
+
+VOIDED_FIRST = "voided_first"
+# The kinds of a transaction's lines in D365 (PaymentId PT-<id>-<kind>).
+HELD_KINDS = (
+    TransactionKind.SALE, TransactionKind.CAPTURE, TransactionKind.REFUND, TransactionKind.ADJUST,
+    TransactionKind.VOID,
+)  # fmt: skip
+
+
+def _any_payment_id(transaction_id: str) -> Expr:
+    """PaymentId is one of the transaction's (F&O has no ``in``: an ``or`` of ``eq``)."""
+    ids = [f"PT-{transaction_id}-{kind.value}" for kind in HELD_KINDS]
+    expr: Expr = F("PaymentId") == ids[0]
+    for other in ids[1:]:
+        expr = expr | (F("PaymentId") == other)
+    return expr
+
+
+def _signed(rows: Iterable[dict[str, Any]], *, negate: bool) -> Decimal:
+    """Credits minus debits of D365 lines (negated on request)."""
+    total = sum(
+        (
+            Decimal(str(row.get("CreditAmount") or 0)) - Decimal(str(row.get("DebitAmount") or 0))
+            for row in rows
+        ),
+        Decimal(0),
+    )
+    return -total if negate else total

@@ -182,6 +182,8 @@ class D365Columns:
     posted: bytearray = field(default_factory=bytearray)
     odd_ids: dict[int, tuple[str, str]] = field(default_factory=dict)
     _scales: _Scales = field(default_factory=_Scales)
+    # (transaction, minor delta, the line as read): folded in by ``mark_posted``
+    _adjusts: list[tuple[int, int, D365Row]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.tx)
@@ -249,6 +251,14 @@ class D365Columns:
                 kind_(kind)
                 if head != reference or head[0] == "0":
                     odd[row] = (payment_id, reference)
+            elif payment_id[:3] == "PT-" and kind_name == "adjust" and head.isdigit():
+                # PayBridge's line for a PayTrace adjust: part of its sale's or capture's amount.
+                scale = scales[currency][0]
+                delta = (_minor(credit, scale) if credit else 0) - (
+                    _minor(debit, scale) if debit else 0
+                )
+                self._adjusts.append((int(head), delta, (f"PT-{head}-?", reference, credit, debit, currency, account, invoice, journal, number)))
+                continue
             else:
                 tx, kind, _canonical = _read_ids(payment_id, reference)
                 tx_(tx)
@@ -267,9 +277,30 @@ class D365Columns:
             row += 1
 
     def mark_posted(self, posted_journals: set[str]) -> None:
-        """Set ``posted`` from the journal headers, once they are known (after the lines)."""
+        """Set ``posted`` from the journal headers, once they are known (after the lines);
+        adjust lines are folded into their sale's or capture's amount then."""
         codes = {c for c in (self.codes.find(j) for j in posted_journals) if c is not None}
         self.posted = bytearray(1 if journal in codes else 0 for journal in self.journal)
+        self._fold_adjusts()
+
+    def _fold_adjusts(self) -> None:
+        """An adjust line (``PT-<id>-adjust``) moves its transaction's credited amount: the
+        settled PayTrace amount is compared with the sale (or capture) line plus its adjust."""
+        if not self._adjusts:
+            return
+        credited = (KIND_CODE["sale"], KIND_CODE["capture"])
+        rows = {
+            t: r for r, (t, k) in enumerate(zip(self.tx, self.kind, strict=True)) if k in credited
+        }
+        orphans: list[D365Row] = []
+        for tx, delta, line in self._adjusts:
+            row = rows.get(tx)
+            if row is None:  # an adjust without its sale in scope: shown as an unexplained line
+                orphans.append(line)
+            else:
+                self.credit[row] += delta
+        self._adjusts.clear()
+        self.extend(orphans)
 
     def payment_id(self, row: int) -> str:
         odd = self.odd_ids.get(row)

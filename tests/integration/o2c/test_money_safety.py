@@ -7,16 +7,21 @@ the engine built by the composition root; each failed on the main branch before 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from paybridge.connectors.dynamics import BatchOperation, ChangesetResult
-from paybridge.errors import DataError
+from paybridge.connectors.paytrace import AdjustRequest, TransactionRefundRequest, VoidRequest
+from paybridge.errors import DataError, InDoubtError, RetryableError
 from paybridge.keys import LINE_STEP
 from paybridge.model import Transaction
 from paybridge.o2c.settings import OrderToCashSettings
+from paybridge.reconcile import MatchClass
 from paybridge.reconcile.heal import enqueue_heals
+from paybridge.reconcile.settings import CompanyReconcileSettings, ReconcileSettings
 from paybridge.runtime.intents import DONE
 from tests.conftest import asgi_client
 from tests.integration.o2c.conftest import World, WorldFactory
@@ -155,3 +160,140 @@ async def test_one_failed_read_holds_up_its_own_payment_only(
     assert [(d["key"], d["dead_reason"]) for d in dead] == [
         (f"paytrace:{bad}:sale", "paybridge: the read of BROKEN-REF was refused")
     ]
+
+
+async def _dead_letters_until(world: World, key: str) -> dict[str, object]:
+    for _ in range(12):  # the default eight attempts, each after its back-off
+        world.clock.advance(400)
+        await world.drain()
+        dead = [d for d in world.engine.store.queue.dead_letters() if d["key"] == key]
+        if dead:
+            return dead[0]
+    raise AssertionError(f"{key} was never dead-lettered")
+
+
+async def test_a_void_reverses_a_sale_written_but_dead_lettered(
+    make_world: WorldFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scenario 3a: the sale's line is written but the reply is lost, D365 is then unavailable
+    until the sale is dead-lettered; the void must still reverse what D365 holds."""
+    world = await make_world()
+    await world.profile("LOST-REPLY", "US-001")
+    tid = await world.sell("LOST-REPLY", "61.00")
+    client = world.poster.lines.d365
+    real = client.batch
+    written: list[object] = []
+
+    async def reply_lost_then_down(
+        changesets: Sequence[Sequence[BatchOperation]],
+    ) -> list[ChangesetResult]:
+        if not written and any(op.method == "POST" for cs in changesets for op in cs):
+            written.append(await real(changesets))  # written in D365 ...
+            lost = InDoubtError("the reply was lost", reference=f"PT-{tid}-sale")
+            return [ChangesetResult(ok=False, error=lost) for _ in changesets]  # ... unanswered
+        if not written:
+            return await real(changesets)
+        down = RetryableError("D365 is unavailable (503)")
+        return [ChangesetResult(ok=False, error=down) for _ in changesets]
+
+    monkeypatch.setattr(client, "batch", reply_lost_then_down)
+    await world.drain()
+    await _dead_letters_until(world, f"paytrace:{tid}:sale")
+    monkeypatch.setattr(client, "batch", real)
+
+    await world.engine.paytrace.void(VoidRequest(transaction_id=int(tid)))
+    world.clock.advance(60)
+    await world.drain()
+    (sale,) = await world.lines(f"PT-{tid}-sale")
+    (void,) = await world.lines(f"PT-{tid}-void")
+    assert Decimal(str(sale["CreditAmount"])) == Decimal("61.00")
+    assert Decimal(str(void["DebitAmount"])) == Decimal("61.00")
+    assert void["AccountDisplayValue"] == sale["AccountDisplayValue"]
+
+
+async def test_a_void_before_its_dead_lettered_sale_is_replayed_credits_nothing(
+    make_world: WorldFactory,
+) -> None:
+    """Scenario 3b: the sale waits in the dead letters for a customer link, the void arrives,
+    then the documented fix (``xref link`` + ``dlq replay``) must not credit the voided sale."""
+    world = await make_world()
+    await world.profile("UNLINKED", None)
+    tid = await world.sell("UNLINKED", "19.99")
+    await world.drain()
+    queue = world.engine.store.queue
+    (dead,) = queue.dead_letters()
+    await world.engine.paytrace.void(VoidRequest(transaction_id=int(tid)))
+    world.clock.advance(60)
+    await world.drain()
+    assert [d["key"] for d in queue.dead_letters()] == [f"paytrace:{tid}:sale"]
+
+    world.engine.store.xref.link("paytrace_customer", "UNLINKED", "usmf/US-001")
+    assert queue.replay(dead["id"])
+    await world.drain()
+    assert await world.lines(f"PT-{tid}-sale") == []
+    assert await world.lines(f"PT-{tid}-void") == []
+    assert queue.stats().dead == 0
+    notes = [e.status for e in world.engine.store.ledger.entries(f"paytrace:{tid}:")]
+    assert "voided_first" in notes and "skipped" in notes
+
+
+async def test_a_voided_refund_is_credited_back(make_world: WorldFactory) -> None:
+    """Scenario 6: a refund voided in PayTrace must not stay a debit in D365."""
+    world = await make_world()
+    await world.profile("REFUNDED", "US-002")
+    sale = await world.sell("REFUNDED", "80.00")
+    await world.drain()
+    await world.engine.paytrace.settle()
+    refund = await world.engine.paytrace.refund_for_transaction(
+        TransactionRefundRequest(transaction_id=int(sale), amount=Decimal("30.00"))
+    )
+    world.clock.advance(60)
+    await world.drain()
+    (debit,) = await world.lines(f"PT-{refund.transaction_id}-refund")
+    await world.engine.paytrace.void(VoidRequest(transaction_id=int(refund.transaction_id)))
+    world.clock.advance(60)
+    await world.drain()
+    (credit,) = await world.lines(f"PT-{refund.transaction_id}-void")
+    assert Decimal(str(debit["DebitAmount"])) == Decimal("30.00")
+    assert Decimal(str(credit["CreditAmount"])) == Decimal("30.00")
+    assert not credit.get("DebitAmount")
+    assert credit["AccountDisplayValue"] == debit["AccountDisplayValue"]
+    assert len(await world.lines(f"PT-{sale}-sale")) == 1
+
+
+async def test_an_adjusted_sale_settles_at_its_new_amount_in_d365(make_world: WorldFactory) -> None:
+    """Scenario 8: 100.00 sold and posted, adjusted to 120.00 in PayTrace before settlement:
+    D365 must end at 120.00 (and a downward adjust at the lower amount)."""
+    world = await make_world()
+    await world.profile("ADJUSTED", "US-003")
+    up = await world.sell("ADJUSTED", "100.00")
+    down = await world.sell("ADJUSTED", "50.00")
+    await world.drain()
+    await world.engine.paytrace.adjust(AdjustRequest(transaction_id=int(up), amount=Decimal("120")))
+    await world.engine.paytrace.adjust(AdjustRequest(transaction_id=int(down), amount=Decimal(45)))
+    await world.engine.paytrace.settle()
+    world.clock.advance(60)
+    await world.drain()
+    await world.drain()
+    for tid, total in ((up, Decimal("120.00")), (down, Decimal("45.00"))):
+        rows = [*await world.lines(f"PT-{tid}-sale"), *await world.lines(f"PT-{tid}-adjust")]
+        assert len(rows) == 2
+        net = sum(
+            (Decimal(str(r.get("CreditAmount") or 0)) - Decimal(str(r.get("DebitAmount") or 0)))
+            for r in rows
+        )
+        assert net == total
+    (gap,) = await world.lines(f"PT-{down}-adjust")
+    assert Decimal(str(gap["DebitAmount"])) == Decimal("5.00") and not gap.get("MarkedInvoice")
+
+    # The reconciliation compares the settled 120.00 / 45.00 with sale + adjust: no mismatch.
+    settings = ReconcileSettings(
+        companies={"usmf": CompanyReconcileSettings(bank_account="USMF OPER")}
+    )
+    report = await world.engine.reconciler(settings, lambda: "run-1").run(date(2026, 3, 10), "usmf")
+    classes = {e.transaction_id: (e.match_class, e.reason) for e in report.exceptions}
+    for tid in (up, down):
+        assert classes.get(tid, (MatchClass.UNPOSTED_IN_D365, "unposted")) == (
+            MatchClass.UNPOSTED_IN_D365,
+            "unposted",
+        )
