@@ -156,6 +156,10 @@ class PaymentPoster:
             tx = Transaction.model_validate(env.payload)
         except ValidationError as exc:
             return Outcome.dead(f"not a payment event: {exc.errors()[0]['msg']}")
+        cut_over = self.o2c.cut_over
+        if cut_over is not None and tx.occurred_at < cut_over:
+            self._note(tx, "skipped", f"before the cut-over ({cut_over.isoformat()})")
+            return Outcome.done("before the cut-over")
         r = Routed(env, tx, order=tx.kind in ORDER_KINDS and bool(tx.order_id or tx.invoice_id))
         if tx.kind is TransactionKind.DECLINE:
             r.reason = await self._decline_reason(tx)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from paybridge.config import Section
 
@@ -36,6 +36,12 @@ class OrderToCashSettings(Section):
     posting_service: str = "PayBridgeSandbox/Journals/post"
     # How often the cut-off job looks whether a day's journals are due.
     post_interval_seconds: float = Field(default=60.0, gt=0)
+    # Go-live: PayTrace transactions from before this moment (ISO 8601 with its offset, e.g.
+    # 2026-12-01T00:00:00-08:00) are not posted, since D365 has them already (keyed by hand or
+    # by the tool PayBridge replaces). None: every transaction the poller reads is posted, each
+    # checked against D365 by its PaymentId first, so a new or restored store never re-posts
+    # PayBridge's own lines; lines without a PayBridge PaymentId are D365's business.
+    cut_over: AwareDatetime | None = None
 
 
 class PollerSettings(Section):

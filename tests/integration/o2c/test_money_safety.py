@@ -7,11 +7,12 @@ the engine built by the composition root; each failed on the main branch before 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from paybridge.connectors.dynamics import BatchOperation, ChangesetResult
 from paybridge.connectors.paytrace import AdjustRequest, TransactionRefundRequest, VoidRequest
@@ -297,3 +298,21 @@ async def test_an_adjusted_sale_settles_at_its_new_amount_in_d365(make_world: Wo
             MatchClass.UNPOSTED_IN_D365,
             "unposted",
         )
+
+
+async def test_nothing_from_before_the_cut_over_is_posted(make_world: WorldFactory) -> None:
+    """Scenario 9, go-live: payments D365 has from before PayBridge (keyed by hand) stay out."""
+    go_live = datetime(2026, 3, 11, 8, 0, tzinfo=UTC)
+    world = await make_world(OrderToCashSettings(cut_over=go_live))
+    await world.profile("BEFORE", "US-001")
+    tid = await world.sell("BEFORE", "55.00")
+    await world.drain()
+    assert await world.lines(f"PT-{tid}-sale") == []
+    (note,) = world.engine.store.ledger.entries(f"paytrace:{tid}:sale")
+    assert note.status == "skipped" and "cut-over" in note.detail["why"]
+    assert world.engine.store.queue.stats().dead == 0
+
+
+def test_a_cut_over_without_its_offset_is_refused() -> None:
+    with pytest.raises(ValidationError, match="cut_over"):
+        OrderToCashSettings.model_validate({"cut_over": "2026-12-01T00:00:00"})
