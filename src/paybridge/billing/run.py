@@ -154,6 +154,7 @@ class BillingRun:
                  "currency": charge.amount.currency},
             )  # fmt: skip
             if intent.status == PLANNED:
+                await self.once.ready()  # the grace runs from after the login
                 with self.store.engine.begin() as conn:
                     self.store.update_charge(conn, charge.key, sent_at=self.clock.now())
             stored = self.store.charge(charge.key)

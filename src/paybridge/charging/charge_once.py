@@ -130,6 +130,11 @@ class ChargeOnce:
         self.grace = grace
         self.declines_final = declines_final
 
+    async def ready(self) -> None:
+        """Log in to PayTrace before the send time is recorded: the grace of a look-up runs
+        from the moment the charge could leave, not from before a slow login."""
+        await self.paytrace.log_in()
+
     def plan(
         self,
         event_key: str,

@@ -255,9 +255,17 @@ class ChargeService:
         return Money.of(request.amount, self.currency).rounded().amount
 
     async def _send(self, key: str, request: ChargeRequest, intent: Intent) -> ChargeOutcome:
-        record = self.records.get(key)
-        assert record is not None
+        try:
+            if intent.status == PLANNED:
+                await self.once.ready()
+        except DEFINITE_REFUSALS as exc:  # no token: nothing was sent
+            record = self.records.get(key)
+            assert record is not None
+            self.records.release(record, str(exc))
+            raise
         self.records.mark_sent(key)
+        record = self.records.get(key)  # with the send time just recorded
+        assert record is not None
         try:
             charged = await self.once.execute(intent, **_times(record))
         except InDoubtError as exc:

@@ -257,7 +257,23 @@ class D365Columns:
                 delta = (_minor(credit, scale) if credit else 0) - (
                     _minor(debit, scale) if debit else 0
                 )
-                self._adjusts.append((int(head), delta, (f"PT-{head}-?", reference, credit, debit, currency, account, invoice, journal, number)))
+                self._adjusts.append(
+                    (
+                        int(head),
+                        delta,
+                        (
+                            f"PT-{head}-?",
+                            reference,
+                            credit,
+                            debit,
+                            currency,
+                            account,
+                            invoice,
+                            journal,
+                            number,
+                        ),
+                    )
+                )
                 continue
             else:
                 tx, kind, _canonical = _read_ids(payment_id, reference)

@@ -177,6 +177,11 @@ class PayTraceClient(VaultOperations, CheckOperations):
     async def refund_to_customer(self, request: CustomerRefundRequest) -> TransactionResponse:
         return await self._money(REFUND_TO_CUSTOMER, request, request.reference)
 
+    async def log_in(self) -> None:
+        """Log in now if the token is missing or near its end (a charge's send time is taken
+        after this, so a slow login never eats into the grace of its look-up)."""
+        await self._session.log_in()
+
     async def settle(self) -> PayTraceResponse:
         """Close the open batch now (sandbox testing of refunds)."""
         return await self._session.call(SETTLE, None, PayTraceResponse)

@@ -140,6 +140,10 @@ class PayTraceSession:
                 relogged = True
                 self._tokens.invalidate(generation)
 
+    async def log_in(self) -> None:
+        """Have a fresh token now (logging in if needed), so that the next call leaves at once."""
+        await self._tokens.get(self._login)
+
     async def _login(self) -> TokenResponse:
         url = self._base + TOKEN.path
 
