@@ -427,6 +427,8 @@ class World:
                 "client_secret": "env:DYNAMICS_CLIENT_SECRET",
                 "login_redirect": self.dynamics.url,
                 "timeout_seconds": 10,
+                # The tests' PayTrace profiles are named like the seeded D365 accounts.
+                "customer_match": "xref_or_same_id",
             },
             "worker": {"idle_seconds": 0.05},
             "web": {"host": HOST},

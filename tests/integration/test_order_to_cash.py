@@ -17,7 +17,16 @@ from paybridge.app.engine import Engine
 from paybridge.clock import ManualClock
 from paybridge.connectors.paytrace import CustomerSaleRequest
 from paybridge.errors import DeclinedError
-from tests.sandboxes import open_profile, open_sandboxes
+from paybridge_sandbox.dynamics import create_app as dynamics_app
+from paybridge_sandbox.paytrace import SandboxClock
+from paybridge_sandbox.paytrace import create_app as paytrace_app
+from tests.sandboxes import (
+    open_profile,
+    open_sandboxes,
+    sandbox_engine,
+    sandbox_http,
+    sandbox_settings,
+)
 
 START = datetime(2026, 3, 10, 18, 0, tzinfo=UTC)
 
@@ -109,13 +118,34 @@ async def test_a_customer_without_a_d365_account_is_a_dead_letter_with_a_reason(
 
 
 @pytest.mark.anyio
-async def test_same_id_customers_are_matched_and_remembered(world: World) -> None:
+async def test_same_id_customers_wait_for_a_link_by_default(world: World) -> None:
+    """Issue 13, 11: a D365 account that merely shares the PayTrace customer id is not credited
+    unless ``dynamics.customer_match: xref_or_same_id`` says the ids were made to match."""
     engine = world.engine
     await open_profile(engine, "US-003", None)  # a PayTrace profile named like the D365 account
     tx = await sell(engine, "US-003", "42.00")
     await drain(engine)
-    assert len((await lines_by_reference(engine))[str(tx)]) == 1
-    assert engine.store.xref.get("paytrace_customer", "US-003") == "usmf/US-003"
+    assert str(tx) not in await lines_by_reference(engine)
+    (letter,) = engine.store.queue.dead_letters()
+    assert "xref link US-003" in str(letter["dead_reason"])
+
+
+@pytest.mark.anyio
+async def test_same_id_customers_are_matched_and_remembered_when_asked(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    pt, d365 = paytrace_app(clock=SandboxClock(START)), dynamics_app()
+    settings = sandbox_settings(tmp_path)
+    same_id = settings.dynamics.model_copy(update={"customer_match": "xref_or_same_id"})
+    settings = settings.model_copy(update={"dynamics": same_id})
+    async with sandbox_http(pt, d365) as (pt_http, d_http):
+        engine = sandbox_engine(
+            settings, clock=clock, pt_http=pt_http, d_http=d_http, d365_app=d365
+        )
+        await open_profile(engine, "US-003", None)
+        tx = await sell(engine, "US-003", "42.00")
+        await drain(engine)
+        assert len((await lines_by_reference(engine))[str(tx)]) == 1
+        assert engine.store.xref.get("paytrace_customer", "US-003") == "usmf/US-003"
 
 
 @pytest.mark.anyio

@@ -24,9 +24,12 @@ class DynamicsSettings(Section):
     bank_account: str = "USMF OPER"
     payment_method: str = ""
     mark_invoices: bool = True
-    # How a PayTrace customer finds its D365 account: the xref only, or else a D365 account
-    # whose number equals the PayTrace customer id.
-    customer_match: Literal["xref", "xref_or_same_id"] = "xref_or_same_id"
+    # How a PayTrace customer finds its D365 account: the xref only (links made by customer
+    # sync, ``paybridge xref link`` or created customers), or else a D365 account whose number
+    # equals the PayTrace customer id. The second is for merchants who gave their PayTrace
+    # profiles their D365 account numbers: anywhere else it would credit whichever account
+    # happens to share an id, so it must be asked for.
+    customer_match: Literal["xref", "xref_or_same_id"] = "xref"
     timeout_seconds: float = Field(default=60.0, gt=0)
     # Every D365 call of the process shares one token bucket (service protection: about 6,000
     # requests per 5 minutes per principal); a 429 lowers the rate for everyone.
