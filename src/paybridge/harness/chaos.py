@@ -179,6 +179,8 @@ dynamics:
   client_secret: env:DYNAMICS_CLIENT_SECRET
   login_redirect: {sandboxes.dynamics}
   timeout_seconds: 20
+  # The storefront names its PayTrace profiles like the D365 accounts (see _accounts).
+  customer_match: xref_or_same_id
 worker:
   max_attempts: 1000
   lease_seconds: 8
