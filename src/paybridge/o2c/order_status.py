@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +15,7 @@ from paybridge.mapping import CompiledTemplate
 from paybridge.model import Transaction, TransactionKind
 from paybridge.o2c.journals import batch_reads
 from paybridge.o2c.settings import OrderToCashSettings
+from paybridge.runtime.cursors import Cursors
 from paybridge.runtime.envelope import Outcome
 from paybridge.runtime.intents import DEFINITE_REFUSALS, DONE, PLANNED, Intent, IntentStore
 from paybridge.runtime.ledger import Ledger
@@ -151,12 +153,31 @@ class OrderStatusWriter:
         ledger: Ledger,
         template: CompiledTemplate | None,
         settings: OrderToCashSettings,
+        cursors: Cursors | None = None,
     ) -> None:
         self.d365 = d365
         self.bulk = intents
         self.ledger = ledger
         self.template = template
         self.settings = settings
+        self.cursors = cursors
+
+    def _newest(self, update: OrderUpdate) -> bool:
+        """Whether this fact is at least as recent as the last one that set the order's status.
+
+        Facts of one transaction come in order (one partition), but a refund is a transaction
+        of its own and can overtake its sale; without this, the older fact's status would win.
+        """
+        if self.cursors is None:
+            return True
+        name = f"order-status:{update.company}:{update.order}"
+        stamp = update.tx.occurred_at.astimezone(UTC).isoformat()
+        while True:
+            current = self.cursors.get(name)
+            if current is not None and stamp <= current:
+                return stamp == current
+            if self.cursors.advance_if(name, current or "", stamp, missing=""):
+                return True
 
     def body(self, update: OrderUpdate) -> dict[str, Any]:
         """The PATCH body (key fields left out): empty when nothing is configured to change."""
@@ -183,6 +204,9 @@ class OrderStatusWriter:
         outcomes: list[Outcome] = [Outcome.done("no order status configured")] * len(updates)
         planned: list[tuple[int, OrderUpdate, dict[str, Any]]] = []
         for i, update in enumerate(updates):
+            if not self._newest(update):
+                outcomes[i] = Outcome.done("older than the status the order shows: left")
+                continue
             try:
                 body = self.body(update)
             except PayBridgeError as exc:

@@ -135,7 +135,9 @@ class PaymentPoster:
         self.paytrace = paytrace
         self.book = JournalBook(dynamics, intents, cursors, settings)
         self.lines = LineWriter(dynamics, intents, ledger, self.book)
-        self.orders = OrderStatusWriter(dynamics, intents, ledger, order_template, self.o2c)
+        self.orders = OrderStatusWriter(
+            dynamics, intents, ledger, order_template, self.o2c, cursors
+        )
         self.bulk = intents
 
     async def __call__(self, envs: Sequence[Envelope]) -> list[Outcome]:

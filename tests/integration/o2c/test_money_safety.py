@@ -7,7 +7,7 @@ the engine built by the composition root; each failed on the main branch before 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,7 +18,8 @@ from paybridge.connectors.dynamics import BatchOperation, ChangesetResult
 from paybridge.connectors.paytrace import AdjustRequest, TransactionRefundRequest, VoidRequest
 from paybridge.errors import DataError, InDoubtError, RetryableError
 from paybridge.keys import LINE_STEP
-from paybridge.model import Transaction
+from paybridge.model import Money, Transaction, TransactionKind, TransactionStatus
+from paybridge.o2c.facts import envelope_for
 from paybridge.o2c.settings import OrderToCashSettings
 from paybridge.reconcile import MatchClass
 from paybridge.reconcile.heal import enqueue_heals
@@ -316,3 +317,38 @@ async def test_nothing_from_before_the_cut_over_is_posted(make_world: WorldFacto
 def test_a_cut_over_without_its_offset_is_refused() -> None:
     with pytest.raises(ValidationError, match="cut_over"):
         OrderToCashSettings.model_validate({"cut_over": "2026-12-01T00:00:00"})
+
+
+async def test_a_refund_that_overtakes_its_sale_moves_the_same_money(
+    make_world: WorldFactory,
+) -> None:
+    """Scenario 11: a refund is a PayTrace transaction of its own (its own partition), so it can
+    be posted before its sale (the sale was retrying). The money comes out the same either way:
+    a refund is its own debit line, never a reversal of the sale's; and the order keeps the
+    status of the newer fact, not of whichever came last."""
+    world = await make_world(
+        OrderToCashSettings(order_status_field="CustomersOrderReference", order_hold=False)
+    )
+    await world.profile("OVERTAKEN", "US-002")
+    order = await world.new_order("US-002")
+    at = world.clock.now()
+    sale = Transaction(
+        transaction_id="900001", kind=TransactionKind.SALE, status=TransactionStatus.APPROVED,
+        amount=Money.of(Decimal("75.25"), "USD"), occurred_at=at, customer_id="OVERTAKEN",
+        order_id=order,
+    )  # fmt: skip
+    refund = sale.model_copy(
+        update={"transaction_id": "900002", "kind": TransactionKind.REFUND,
+                "amount": Money.of(Decimal("10.00"), "USD"), "occurred_at": at + timedelta(days=1)}
+    )  # fmt: skip
+    queue = world.engine.store.queue
+    for tx in (refund, sale):  # the refund first
+        queue.enqueue([envelope_for(tx, "test")])
+        while await world.engine.worker.run_once():
+            pass
+    (credit,) = await world.lines("PT-900001-sale")
+    (debit,) = await world.lines("PT-900002-refund")
+    assert Decimal(str(credit["CreditAmount"])) == Decimal("75.25")
+    assert Decimal(str(debit["DebitAmount"])) == Decimal("10.00")
+    assert credit["AccountDisplayValue"] == debit["AccountDisplayValue"]
+    assert (await world.order(order))["CustomersOrderReference"] == "Refunded"
