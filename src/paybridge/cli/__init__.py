@@ -18,7 +18,7 @@ from paybridge.cli.charge import charge as charge_command
 from paybridge.cli.common import ConfigOption, err, friendly, out, settings_from
 from paybridge.cli.mapping import mapping_app
 from paybridge.cli.reconcile import reconcile as reconcile_command
-from paybridge.cli.security import audit_app, keys_app, vault_app
+from paybridge.cli.security import audit_app, keys_app, vault_app, webhooks_app
 from paybridge.cli.subscriptions import subscriptions_app
 
 app = typer.Typer(
@@ -37,6 +37,7 @@ app.add_typer(mapping_app, name="mapping")
 app.add_typer(vault_app, name="vault")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(webhooks_app, name="webhooks")
 app.command("reconcile")(reconcile_command)
 app.command("charge")(charge_command)
 app.add_typer(subscriptions_app, name="subscriptions")

@@ -92,9 +92,48 @@ def test_audit_list_filters_and_verify(env: dict[str, str]) -> None:
     assert code == 0 and [r["action"] for r in rows] == ["keys.create", "keys.create"]
     assert rows[0]["actor"].startswith("cli:") and rows[0]["client"] == "local"
     code, output = run(env, "audit", "verify")
-    assert code == 0 and "intact: 2 rows" in output
+    assert code == 0 and "intact: 3 rows" in output and "anchored at row 3" in output
     code, output = run(env, "audit", "list", "--since", "2026-01-01T00:00:00")
     assert code == 2 and "time zone" in output
+
+
+def test_reading_the_audit_log_is_itself_audited(env: dict[str, str]) -> None:
+    """Issue 14 item 6: `audit list` and `audit verify` left no row."""
+    run(env, "keys", "create", "--role", "viewer")
+    assert run(env, "audit", "list", "--action", "keys.", "--limit", "5")[0] == 0
+    assert run(env, "audit", "verify")[0] == 0
+    code, output = run(env, "audit", "list", "--action", "audit.", "--json")
+    assert code == 0
+    rows = [json.loads(line) for line in output.splitlines()]
+    assert [r["action"] for r in rows] == ["audit.verify", "audit.list"]
+    assert rows[1]["detail"]["action_filter"] == "keys." and rows[1]["detail"]["rows"] == 1
+    assert rows[0]["outcome"] == "ok" and rows[0]["actor"].startswith("cli:")
+
+
+def test_audit_verify_sees_a_cut_tail(env: dict[str, str]) -> None:
+    from sqlalchemy import text
+
+    for _ in range(3):
+        run(env, "keys", "create", "--role", "viewer")
+    engine = open_engine(env["PAYBRIDGE__STORE__URL"])
+    with engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER audit_log_no_delete"))
+        conn.execute(text("DELETE FROM audit_log WHERE seq = 3"))
+    code, output = run(env, "audit", "verify")
+    assert code == 1 and "tail is missing" in output and "row 3" in output
+
+
+def test_audit_rotate_key_keeps_the_chain(env: dict[str, str], tmp_path: Path) -> None:
+    run(env, "keys", "create", "--role", "viewer")
+    code, output = run(env, "audit", "rotate-key")
+    assert code == 0 and "new audit key" in output
+    run(env, "keys", "create", "--role", "viewer")
+    code, output = run(env, "audit", "list", "--json")
+    keys = {json.loads(line)["key_id"] for line in output.splitlines()}
+    assert len(keys) == 2
+    assert run(env, "audit", "verify")[0] == 0
+    key_file = tmp_path / "pb.db.audit.key"
+    assert len(key_file.read_text().split()) == 2 and (key_file.stat().st_mode & 0o777) == 0o600
 
 
 def test_audit_verify_exits_1_naming_the_bad_row(env: dict[str, str]) -> None:
