@@ -7,7 +7,6 @@ history and process lists keep), and are never printed. Every change is an audit
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 from datetime import datetime, timedelta
@@ -19,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from paybridge.app.settings import Settings, load_settings
-from paybridge.cli.common import ConfigOption, err, friendly, out
+from paybridge.cli.common import ConfigOption, audit_cli, err, friendly, out
 from paybridge.clock import SystemClock
 from paybridge.errors import ConfigError
 from paybridge.security.context import SecurityContext, open_security
@@ -47,20 +46,10 @@ def _security(config: Path | None, settings: Settings | None = None) -> Security
     return open_security(open_engine(settings.store.url), clock=SystemClock(), audit=settings.audit)
 
 
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
-
-
 def _record(
     security: SecurityContext, action: str, target: str, *, outcome: str = "ok", **detail: Any
 ) -> None:
-    security.audit.record(
-        actor=_actor(), action=action, target=target, client="local", outcome=outcome,
-        detail=detail,
-    )  # fmt: skip
+    audit_cli(security.audit, action, target, outcome=outcome, **detail)
 
 
 def _read_secret(name: str) -> str:
