@@ -94,3 +94,11 @@ def test_a_plain_webhook_secret_in_the_settings_file_stops_serve(tmp_path: Path)
     assert served.returncode == 2
     assert "web.event_secrets.storefront[0] must be a reference" in served.stderr
     assert "c2VjcmV0MTIz" not in served.stderr + served.stdout
+
+
+def test_markup_in_ids_is_listed_as_text(operator: Operator) -> None:
+    assert operator.run("xref", "link", "[/]", "usmf/US-9").returncode == 0
+    for args in (("audit", "list"), ("xref", "list")):
+        listed = operator.run(*args)
+        assert listed.returncode == 0, listed.stderr
+        assert "[/]" in listed.stdout

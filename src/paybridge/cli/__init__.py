@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from paybridge import __version__
 from paybridge.cli.charge import charge as charge_command
@@ -284,9 +285,8 @@ def dlq_list(
     for column in ("id", "key", "attempts", "reason"):
         table.add_column(column)
     for row in store.queue.dead_letters(limit=1000, match=match):
-        table.add_row(
-            str(row["id"]), str(row["key"]), str(row["attempts"]), str(row["dead_reason"])
-        )
+        # Keys and reasons carry ids from outside: text, never read as Rich markup.
+        table.add_row(*(Text(str(row[c])) for c in ("id", "key", "attempts", "dead_reason")))
     out.print(table)
 
 
@@ -419,7 +419,7 @@ def xref_list(config: ConfigOption = None) -> None:
     for source, target in sorted(
         open_store(settings_from(config).store.url).xref.all("paytrace_customer").items()
     ):
-        out.print(f"{source} -> {target}")
+        out.print(f"{source} -> {target}", markup=False, highlight=False)
 
 
 def main() -> None:

@@ -170,18 +170,17 @@ class AuditKeys:
         path = self.locations.key_file
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = secrets.token_bytes(KEY_BYTES)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+        write_key_file(tmp, [key])
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.link(tmp, path)  # atomic, and refused when another process made the file first
         except FileExistsError:
             active = self.active()
             if active is None:
                 raise _error(f"{self.source} holds no key") from None
             return active
-        try:
-            os.write(fd, (base64.b64encode(key).decode("ascii") + "\n").encode("ascii"))
-            os.fsync(fd)
         finally:
-            os.close(fd)
+            tmp.unlink(missing_ok=True)
         return key
 
     def rotate(self) -> str:
