@@ -15,6 +15,7 @@ Retention: rows are kept at least 12 months (PCI DSS 10.5.1); nothing deletes th
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -189,14 +190,23 @@ class AuditLog:
                 select(audit_log.c.key_id).where(audit_log.c.key_id != LEGACY).limit(1)
             ).first()
         if keyed is not None:
+            # Another writer may have made the first key since we looked (it does so first).
+            key = self.keys.active()
+            if key is not None:
+                return key
             raise ConfigError(
                 f"{self.keys.source} is missing, but the audit log has rows signed with key "
                 f"{keyed.key_id}: restore that key file (a new key would hide what came before)",
                 system="audit",
                 operation="record",
             )
-        key = self.keys.create()
-        log.warning("audit: made a new audit key %s in %s", audit_key_id(key), self.keys.source)
+        with self.anchor.locked():  # nobody anchors a row before the chain's anchor exists
+            key, made = self.keys.create()
+            if made:
+                self.anchor.start(key)
+                log.warning(
+                    "audit: made a new audit key %s in %s", audit_key_id(key), self.keys.source
+                )
         return key
 
     def _append(self, fields: dict[str, Any], key: bytes) -> tuple[AuditEntry, bool]:
@@ -235,7 +245,9 @@ class AuditLog:
 
     def _advance(self, entry: AuditEntry, key: bytes, had_keyed: bool) -> None:
         """Anchor the new head outside the table; a vanished anchor is itself a row."""
-        log.info("audit head %d %s (key %s)", entry.seq, entry.hash, entry.key_id)
+        # In base64url, not hex: a long run of hex digits could pass for a card number in a scan.
+        head = base64.urlsafe_b64encode(bytes.fromhex(entry.hash)).decode("ascii").rstrip("=")
+        log.info("audit head %d %s (key %s)", entry.seq, head, entry.key_id)
         state = self.anchor.advance(Head(entry.seq, entry.hash, entry.key_id), key, self.keys)
         if state == "unreadable":
             log.error(
@@ -353,6 +365,8 @@ class _Walk:
                     None, f"the anchor {anchor} is missing: rows cut from the end would not show"
                 )
             return self.report(None, "")
+        if head.seq == 0:  # the chain's first anchor: no keyed row was anchored yet
+            return self.report(None, "", 0)
         if head.seq > last:
             return self.report(
                 last + 1,

@@ -45,8 +45,12 @@ def _error(message: str) -> ConfigError:
 
 
 def audit_key_id(key: bytes) -> str:
-    """A public name for an audit key, stored on each row it signs."""
-    return hashlib.sha256(b"paybridge-audit-key:" + key).hexdigest()[:16]
+    """A public name for an audit key, stored on each row it signs and logged with the head.
+
+    Base32, not hex: 16 hex digits can hold a run that a card-number scan would flag.
+    """
+    digest = hashlib.sha256(b"paybridge-audit-key:" + key).digest()
+    return base64.b32encode(digest[:10]).decode("ascii").lower()
 
 
 def _decode(text: str, source: str) -> bytes:
@@ -163,14 +167,15 @@ class AuditKeys:
         keys = self.keys()
         return keys[0] if keys else None
 
-    def create(self) -> bytes:
-        """The first key, in a new 0600 file; two processes racing both end with the winner's."""
+    def create(self) -> tuple[bytes, bool]:
+        """The first key, in a new 0600 file, and whether this call made it; writers racing
+        (processes or threads) all end with the one key that won."""
         if self._env.get(ENV_KEY):
             raise _error(f"{ENV_KEY} is set but holds no key")
         path = self.locations.key_file
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = secrets.token_bytes(KEY_BYTES)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.new")  # threads race too
         write_key_file(tmp, [key])
         try:
             os.link(tmp, path)  # atomic, and refused when another process made the file first
@@ -178,10 +183,10 @@ class AuditKeys:
             active = self.active()
             if active is None:
                 raise _error(f"{self.source} holds no key") from None
-            return active
+            return active, False
         finally:
             tmp.unlink(missing_ok=True)
-        return key
+        return key, True
 
     def rotate(self) -> str:
         """A fresh active key in front of the file's keys (all kept); its id."""
@@ -244,7 +249,8 @@ class Anchor:
         return head
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def locked(self) -> Iterator[None]:
+        """The anchor's lock (an flock, so threads and processes alike take turns)."""
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -253,27 +259,36 @@ class Anchor:
         finally:
             os.close(fd)
 
+    def start(self, key: bytes) -> None:
+        """The anchor of a chain with no keyed row yet (seq 0); with the lock held, by whoever
+        makes the first key, so that from then on a missing anchor means a removed one."""
+        if not self.path.exists():
+            self._write(Head(0, "", audit_key_id(key)), key)
+
     def advance(self, head: Head, key: bytes, keys: AuditKeys) -> str:
         """Write ``head`` unless the anchor is already there or beyond; what happened:
 
         ``advanced``, ``created`` (there was no anchor), ``ahead`` (another writer's newer row is
         anchored) or ``unreadable`` (left as it is, for ``verify`` to report).
         """
-        with self._locked():
+        with self.locked():
             try:
                 current = self.read(keys)
             except AnchorError:
                 return "unreadable"
             if current is not None and current.seq >= head.seq:
                 return "ahead"
-            body = {**vars(head), "sig": _anchor_sig(key, head)}
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.fchmod(fd, 0o600)
-                os.write(fd, json.dumps(body, sort_keys=True).encode("ascii"))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
+            self._write(head, key)
             return "created" if current is None else "advanced"
+
+    def _write(self, head: Head, key: bytes) -> None:
+        body = {**vars(head), "sig": _anchor_sig(key, head)}
+        tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(8)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, json.dumps(body, sort_keys=True).encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)

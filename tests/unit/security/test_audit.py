@@ -366,3 +366,14 @@ def test_retention_is_at_least_twelve_months() -> None:
 
     assert audit.RETENTION_MONTHS >= 12
     assert not hasattr(AuditLog, "prune")  # nothing deletes audit rows
+
+
+def test_writers_racing_for_the_first_key_share_one(engine: Engine, where: AuditLocations) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    logs = [open_log(engine, where) for _ in range(6)]  # as separate processes would be
+    with ThreadPoolExecutor(6) as pool:
+        entries = list(pool.map(lambda log: log.record(actor="cli:x", action="race"), logs))
+    assert len({e.key_id for e in entries}) == 1 and len(where.key_file.read_text().split()) == 1
+    assert logs[0].verify().ok and logs[0].verify().rows == 6
+    assert not [p for p in where.key_file.parent.iterdir() if p.name.startswith(".")]
