@@ -82,11 +82,16 @@ def drop_postgres_schema(schema: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def store_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     """The store on each supported database: the same code, the same tests."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
+    # The audit chain's key and anchor beside the test, not in var/ (their default off SQLite).
+    monkeypatch.setenv("PAYBRIDGE_AUDIT_KEY_FILE", str(tmp_path / "audit.key"))
+    monkeypatch.setenv("PAYBRIDGE_AUDIT_ANCHOR_FILE", str(tmp_path / "audit-head"))
     schema, url = postgres_schema_url()
     yield url
     drop_postgres_schema(schema)

@@ -55,3 +55,45 @@ async def test_a_charge_through_the_served_api_posts_once(world: World) -> None:
     (line,) = (await lines_by_reference(engine))[tx]
     assert Decimal(str(line["CreditAmount"])) == Decimal("10.00")
     assert line["MarkedInvoice"] == invoice["InvoiceNumber"]
+
+
+@pytest.mark.anyio
+async def test_the_served_api_takes_up_a_rotated_webhook_secret(world: World) -> None:
+    """`paybridge webhooks rotate` reaches a running server: no restart, old and new overlap."""
+    from datetime import timedelta
+
+    from pydantic import SecretStr
+
+    from paybridge.app.settings import WebSettings
+    from paybridge.security.keyring import Keyring
+    from paybridge.security.webhooks import SECRET_REFRESH, new_secret, rotate_secret, sign
+
+    engine = world.engine
+    engine.security.keyring = Keyring.of([bytes(range(32))])
+    old, new = new_secret(), new_secret()
+    engine.security.vault.set("webhook.storefront", old)
+    refs = {"storefront": [SecretStr("vault:webhook.storefront")]}
+    engine.settings = engine.settings.model_copy(update={"web": WebSettings(event_secrets=refs)})
+    body = b'{"type": "not-an-event"}'
+
+    async def status(secret: str, webhook_id: str) -> int:
+        ts = int(world.clock.now().timestamp())
+        headers = {
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(ts),
+            "webhook-signature": sign(secret, webhook_id, ts, body),
+            "content-type": "application/json",
+        }
+        return (await api.post("/v1/events", content=body, headers=headers)).status_code
+
+    async with asgi_client(build_api(engine), "http://paybridge.test") as api:
+        assert await status(old, "w1") == 422  # signature good, body not an event
+        assert await status(new, "w2") == 401
+        rotate_secret(
+            engine.security.vault, "webhook.storefront", new,
+            overlap=timedelta(hours=1), now=world.clock.now(),
+        )  # fmt: skip
+        world.clock.advance(SECRET_REFRESH.total_seconds() + 1)
+        assert await status(new, "w3") == 422 and await status(old, "w4") == 422
+        world.clock.advance(3600)
+        assert await status(new, "w5") == 422 and await status(old, "w6") == 401

@@ -247,6 +247,18 @@ async def test_fix_then_replay_a_dead_letter_and_trace_the_payment(
     assert [s["status"] for s in lineage["steps"]] == ["posted"]
     assert lineage["seen"][0]["source"] == "poller"
     assert cli(config, "dlq", "purge", "999").returncode == 2
+    # Issue 14 item 6: each of these changes, and the refused purge, is an audit row.
+    listed = cli(config, "audit", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = [json.loads(line) for line in reversed(listed.stdout.splitlines())]
+    assert [(r["action"], r["target"], r["outcome"]) for r in rows] == [
+        ("xref.link", "paytrace_customer:WALKIN-1", "ok"),
+        ("dlq.replay", "dlq:all", "ok"),
+        ("dlq.purge", "dlq:999", "not_found"),
+    ]
+    assert rows[0]["detail"] == {"d365": "usmf/US-005", "previous": None}
+    assert rows[1]["detail"]["ids"] == [letter["id"]] and rows[1]["detail"]["match"] == "WALKIN-1"
+    assert all(r["actor"].startswith("cli:") and r["client"] == "local" for r in rows)
 
 
 @pytest.mark.anyio

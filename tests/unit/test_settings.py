@@ -34,6 +34,39 @@ def test_a_plain_secret_in_a_file_is_refused(tmp_path: Path) -> None:
     assert "hunter2" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("yaml_text", "setting"),
+    [
+        ("web:\n  event_secrets:\n    storefront: [whsec_c2VjcmV0]\n", "storefront[0]"),
+        (
+            "web:\n  event_secrets:\n    storefront: [env:NEW, whsec_c2VjcmV0]\n",
+            "storefront[1]",
+        ),
+        ("web:\n  event_secrets:\n    orders: whsec_c2VjcmV0\n", "orders[0]"),
+    ],
+)
+def test_a_plain_webhook_secret_in_a_file_is_refused(
+    tmp_path: Path, yaml_text: str, setting: str
+) -> None:
+    """Issue 14 item 8: a webhook secret written in the settings file was accepted."""
+    path = tmp_path / "paybridge.yaml"
+    path.write_text(yaml_text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    assert f"web.event_secrets.{setting} must be a reference" in str(caught.value)
+    assert "c2VjcmV0" not in str(caught.value)
+
+
+def test_webhook_secret_references_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "paybridge.yaml"
+    path.write_text(
+        "web:\n  event_secrets:\n    storefront: [vault:webhook.storefront, env:OLD]\n",
+        encoding="utf-8",
+    )
+    refs = load_settings(path, {}).web.event_secrets["storefront"]
+    assert [r.get_secret_value() for r in refs] == ["vault:webhook.storefront", "env:OLD"]
+
+
 def test_a_missing_environment_variable_names_the_setting_not_the_value() -> None:
     with pytest.raises(ConfigError, match=r"dynamics.client_secret: environment variable X_SECRET"):
         resolve_secret(SecretStr("env:X_SECRET"), "dynamics.client_secret", {})

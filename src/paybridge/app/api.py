@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from paybridge.app.engine import Engine
 from paybridge.config import resolve_secret
+from paybridge.security.webhooks import SecretRefs
 from paybridge.web import routes_charges, routes_events
 from paybridge.web.app import create_web_app
 from paybridge.web.routes_admin import install_security
@@ -16,15 +17,16 @@ def build_api(engine: Engine) -> FastAPI:
     settings = engine.settings
     security = engine.security
     for source, refs in settings.web.event_secrets.items():
-        security.verifier(
-            source,
-            [
-                resolve_secret(
-                    ref, f"web.event_secrets.{source}", vault=lambda name: security.vault.get(name)
-                )
-                for ref in refs
-            ],
+        # Re-read every SECRET_REFRESH, so a `paybridge webhooks rotate` needs no restart.
+        secrets = SecretRefs(
+            f"web.event_secrets.{source}",
+            refs,
+            lambda ref, name: resolve_secret(ref, name, vault=lambda n: security.vault.get(n)),
+            vault=lambda: security.vault,
+            clock=security.clock,
         )
+        secrets.load()  # a missing secret is refused at start-up, naming the setting
+        security.verifier(source, secrets)
     app = create_web_app(charges=engine.charges, event_intake=engine.events)
     install_security(app, security)
     app.include_router(routes_charges.router)

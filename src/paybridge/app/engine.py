@@ -108,7 +108,7 @@ def build_engine(
     """
     clock = clock or SystemClock()
     store = store or open_store(settings.store.url, clock)
-    security = open_security(store.engine, clock=clock)
+    security = open_security(store.engine, clock=clock, audit=settings.audit)
 
     def vault(name: str) -> str:  # only touched when a setting says vault:NAME
         return security.vault.get(name)

@@ -22,6 +22,7 @@ from paybridge.customers.settings import CustomerSyncSettings
 from paybridge.errors import ConfigError
 from paybridge.o2c.settings import OrderToCashSettings, PollerSettings
 from paybridge.reconcile.settings import ReconcileSettings
+from paybridge.security.settings import AuditSettings
 
 SECRET_FIELDS = {
     ("paytrace", "username"),
@@ -86,6 +87,7 @@ class Settings(Section):
     reconcile: ReconcileSettings = ReconcileSettings()
     billing: BillingSettings = BillingSettings()
     charging: ChargingSettings = ChargingSettings()
+    audit: AuditSettings = AuditSettings()
 
     @field_validator("paytrace")
     @classmethod
@@ -122,11 +124,21 @@ def _refuse_plain_secrets(data: dict[str, Any], source: str) -> None:
     for section, key in SECRET_FIELDS:
         value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
         if isinstance(value, str) and not value.startswith(("env:", "vault:")):
-            raise ConfigError(
-                f"{source}: {section}.{key} must be a reference (env:NAME or vault:NAME), "
-                "not a secret written in the file",
-                operation="settings",
-            )
+            raise _plain_secret(source, f"{section}.{key}")
+    web = data.get("web")
+    sources = web.get("event_secrets") if isinstance(web, dict) else None
+    for name, refs in sources.items() if isinstance(sources, dict) else ():
+        for n, ref in enumerate(refs if isinstance(refs, list) else [refs]):
+            if not (isinstance(ref, str) and ref.startswith(("env:", "vault:"))):
+                raise _plain_secret(source, f"web.event_secrets.{name}[{n}]")
+
+
+def _plain_secret(source: str, setting: str) -> ConfigError:
+    return ConfigError(
+        f"{source}: {setting} must be a reference (env:NAME or vault:NAME), "
+        "not a secret written in the file",
+        operation="settings",
+    )
 
 
 def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:

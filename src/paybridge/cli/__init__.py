@@ -12,13 +12,22 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from paybridge import __version__
 from paybridge.cli.charge import charge as charge_command
-from paybridge.cli.common import ConfigOption, err, friendly, out, settings_from
+from paybridge.cli.common import (
+    ConfigOption,
+    audit_cli,
+    audit_log,
+    err,
+    friendly,
+    out,
+    settings_from,
+)
 from paybridge.cli.mapping import mapping_app
 from paybridge.cli.reconcile import reconcile as reconcile_command
-from paybridge.cli.security import audit_app, keys_app, vault_app
+from paybridge.cli.security import audit_app, keys_app, vault_app, webhooks_app
 from paybridge.cli.subscriptions import subscriptions_app
 
 app = typer.Typer(
@@ -37,6 +46,7 @@ app.add_typer(mapping_app, name="mapping")
 app.add_typer(vault_app, name="vault")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(webhooks_app, name="webhooks")
 app.command("reconcile")(reconcile_command)
 app.command("charge")(charge_command)
 app.add_typer(subscriptions_app, name="subscriptions")
@@ -275,9 +285,8 @@ def dlq_list(
     for column in ("id", "key", "attempts", "reason"):
         table.add_column(column)
     for row in store.queue.dead_letters(limit=1000, match=match):
-        table.add_row(
-            str(row["id"]), str(row["key"]), str(row["attempts"]), str(row["dead_reason"])
-        )
+        # Keys and reasons carry ids from outside: text, never read as Rich markup.
+        table.add_row(*(Text(str(row[c])) for c in ("id", "key", "attempts", "dead_reason")))
     out.print(table)
 
 
@@ -330,17 +339,25 @@ def dlq_replay(
     if (message_id is None) == (not all_):
         err.print("[red]error:[/red] message_id: give one id, or --all (optionally with --match)")
         raise typer.Exit(2)
-    queue = open_store(settings_from(config).store.url).queue
+    settings = settings_from(config)
+    store = open_store(settings.store.url)
+    queue = store.queue
     ids = (
         [message_id]
         if message_id is not None
         else [int(r["id"]) for r in queue.dead_letters(limit=1_000_000, match=match)]
     )
-    replayed = sum(1 for i in ids if queue.replay(i))
-    if message_id is not None and not replayed:
+    done = [i for i in ids if queue.replay(i)]
+    found = message_id is None or bool(done)
+    audit_cli(
+        audit_log(settings, store.engine), "dlq.replay",
+        f"dlq:{message_id}" if message_id is not None else "dlq:all",
+        outcome="ok" if found else "not_found", match=match, replayed=len(done), ids=done[:200],
+    )  # fmt: skip
+    if not found:
         err.print(f"[red]error:[/red] message_id: no dead letter {message_id}")
         raise typer.Exit(2)
-    out.print(f"replaying {replayed} dead letter(s)")
+    out.print(f"replaying {len(done)} dead letter(s)")
 
 
 @dlq_app.command("purge")
@@ -352,7 +369,16 @@ def dlq_purge(
     """Drop one dead letter for good; the fact stays known, so it is not taken in again."""
     from paybridge.app.store import open_store
 
-    if not open_store(settings_from(config).store.url).queue.purge(message_id):
+    settings = settings_from(config)
+    store = open_store(settings.store.url)
+    row = store.queue.dead_letter(message_id)
+    purged = store.queue.purge(message_id)
+    what = {"key": row["key"], "topic": row["topic"]} if row is not None else {}
+    audit_cli(
+        audit_log(settings, store.engine), "dlq.purge", f"dlq:{message_id}",
+        outcome="ok" if purged else "not_found", **what,
+    )  # fmt: skip
+    if not purged:
         err.print(f"[red]error:[/red] message_id: no dead letter {message_id}")
         raise typer.Exit(2)
     out.print(f"purged {message_id}")
@@ -368,14 +394,20 @@ def xref_link(
     """Link a PayTrace customer profile to a D365 customer."""
     from paybridge.app.store import open_store
 
+    settings = settings_from(config)
     company, slash, account = d365_customer.partition("/")
     if not slash or not company or not account:
         err.print("[red]error:[/red] d365_customer: write it as company/account, e.g. usmf/US-001")
         raise typer.Exit(2)
-    open_store(settings_from(config).store.url).xref.link(
-        "paytrace_customer", paytrace_customer, f"{company.lower()}/{account}"
-    )
-    out.print(f"{paytrace_customer} -> {company.lower()}/{account}")
+    store = open_store(settings.store.url)
+    target = f"{company.lower()}/{account}"
+    previous = store.xref.get("paytrace_customer", paytrace_customer)
+    store.xref.link("paytrace_customer", paytrace_customer, target)
+    audit_cli(
+        audit_log(settings, store.engine), "xref.link", f"paytrace_customer:{paytrace_customer}",
+        d365=target, previous=previous,
+    )  # fmt: skip
+    out.print(f"{paytrace_customer} -> {target}", markup=False, highlight=False)
 
 
 @xref_app.command("list")
@@ -387,7 +419,7 @@ def xref_list(config: ConfigOption = None) -> None:
     for source, target in sorted(
         open_store(settings_from(config).store.url).xref.all("paytrace_customer").items()
     ):
-        out.print(f"{source} -> {target}")
+        out.print(f"{source} -> {target}", markup=False, highlight=False)
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """`paybridge charge`: charge a D365 invoice or sales order through the services, as the API does.
 
 Exit codes: 0 approved; 1 declined or in doubt (the output says which); 2 bad input (including a
-document that cannot be charged and a key used for another request).
+document that cannot be charged and a key used for another request). Every run, refusals
+included, is an audit row ``charge.create`` by ``cli:<user>``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from paybridge.app.settings import Settings
 from paybridge.charging.service import (
     ChargeOutcome,
     ChargeRequest,
@@ -20,8 +22,17 @@ from paybridge.charging.service import (
     IdempotencyConflict,
     check_key,
 )
-from paybridge.cli.common import ConfigOption, err, friendly, out, settings_from
-from paybridge.errors import DataError
+from paybridge.cli.common import (
+    ConfigOption,
+    audit_cli,
+    audit_log,
+    err,
+    friendly,
+    out,
+    settings_from,
+)
+from paybridge.errors import DataError, PayBridgeError
+from paybridge.security.audit import AuditLog
 
 EXIT_CODES = {"approved": 0, "declined": 1, "in_doubt": 1}
 
@@ -69,14 +80,37 @@ def _describe(outcome: ChargeOutcome) -> str:
     )
 
 
-async def run_charge(service: ChargeService, request: ChargeRequest, key: str) -> int:
-    """Charge and print; the exit code."""
+def _asked(request: ChargeRequest) -> dict[str, Any]:
+    """What was asked, for the audit row: the document and the money, never card data."""
+    return {
+        "company": request.company.lower(), "invoice": request.invoice_number,
+        "order": request.sales_order_number, "mode": request.mode,
+        "amount": None if request.amount is None else format(request.amount, "f"),
+    }  # fmt: skip
+
+
+async def run_charge(
+    service: ChargeService, request: ChargeRequest, key: str, audit: AuditLog
+) -> int:
+    """Charge, audit and print; the exit code."""
+    target = f"charge:{key}"
     try:
         outcome = await service.charge(request, key)
     except IdempotencyConflict as exc:
-        err.print(f"[red]error:[/red] --key {key}: {exc.message}", highlight=False)
+        audit_cli(audit, "charge.create", target, outcome="conflict", why=exc.message,
+                  **_asked(request))  # fmt: skip
+        err.print(f"[red]error:[/red] --key {key}: {exc.message}", markup=False, highlight=False)
         return 2
-    out.print(_describe(outcome), highlight=False)
+    except PayBridgeError as exc:
+        audit_cli(audit, "charge.create", target, outcome="refused", why=exc.message,
+                  fields=dict(getattr(exc, "fields", {}) or {}), **_asked(request))  # fmt: skip
+        raise
+    audit_cli(
+        audit, "charge.create", target, outcome=outcome.status,
+        transaction_id=outcome.transaction_id, replayed=outcome.replayed,
+        charged=str(outcome.amount.amount) if outcome.amount else None, **_asked(request),
+    )  # fmt: skip
+    out.print(_describe(outcome), markup=False, highlight=False)
     return EXIT_CODES.get(outcome.status, 1)
 
 
@@ -117,17 +151,33 @@ def charge(
     """Charge a D365 invoice or sales order to its customer's PayTrace profile."""
     from paybridge.app.engine import build_engine
 
-    request = _request(invoice, order, company, amount, mode)
-    key = key or default_key(request)
     settings = settings_from(config)
+    try:
+        request = _request(invoice, order, company, amount, mode)
+        key = key or default_key(request)
+    except DataError as exc:
+        _refused(settings, key, exc, invoice=invoice, order=order, company=company, mode=mode)
+        raise
+    charge_key = key
 
     async def main() -> int:
         engine = build_engine(settings)
         try:
-            return await run_charge(engine.charges, request, key)
+            return await run_charge(engine.charges, request, charge_key, engine.security.audit)
         finally:
             await engine.aclose()
 
     code = asyncio.run(main())
     if code:
         raise typer.Exit(code)
+
+
+def _refused(settings: Settings, key: str | None, exc: DataError, **asked: Any) -> None:
+    """The audit row of a charge refused before it reached the service (bad options)."""
+    from paybridge.store import open_engine
+
+    audit_cli(
+        audit_log(settings, open_engine(settings.store.url)), "charge.create",
+        f"charge:{key or '-'}", outcome="invalid", why=exc.message, fields=dict(exc.fields),
+        **asked,
+    )  # fmt: skip

@@ -1,7 +1,8 @@
-"""What every `paybridge` command shares: consoles, the --config option, and friendly errors."""
+"""What every `paybridge` command shares: consoles, the --config option, friendly errors, audit rows."""
 
 from __future__ import annotations
 
+import getpass
 import os
 from collections.abc import Callable
 from functools import wraps
@@ -10,9 +11,13 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from sqlalchemy import Engine
 
 from paybridge.app.settings import Settings, load_settings
+from paybridge.clock import SystemClock
 from paybridge.errors import PayBridgeError
+from paybridge.security.audit import AuditLog
+from paybridge.security.auditkeys import AuditKeys, audit_locations
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -53,3 +58,27 @@ def settings_from(config: Path | None) -> Settings:
         err.print(f"[red]error:[/red] --config: no such file {config}")
         raise typer.Exit(2)
     return load_settings(config)
+
+
+def cli_actor() -> str:
+    """Who acts from the command line: the operating-system user."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+def audit_log(settings: Settings, engine: Engine) -> AuditLog:
+    """The audit log of the store ``engine`` opens, with the settings' key and anchor."""
+    locations = audit_locations(engine.url, settings.audit)
+    return AuditLog(engine, SystemClock(), locations=locations, keys=AuditKeys(locations))
+
+
+def audit_cli(
+    log: AuditLog, action: str, target: str, *, outcome: str = "ok", **detail: Any
+) -> None:
+    """One audit row for a command run by ``cli:<user>`` on this host."""
+    log.record(
+        actor=cli_actor(), action=action, target=target, client="local", outcome=outcome,
+        detail=detail,
+    )  # fmt: skip

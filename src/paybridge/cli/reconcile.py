@@ -23,6 +23,7 @@ from rich.progress import (
 
 from paybridge.app.engine import build_engine
 from paybridge.app.settings import Settings, load_settings
+from paybridge.cli.common import audit_cli
 from paybridge.clock import SystemClock
 from paybridge.errors import ConfigError, PayBridgeError
 from paybridge.reconcile import MatchClass, ReconcileSettings
@@ -75,13 +76,28 @@ async def run_reconcile(
     out: Path | None,
 ) -> int:
     engine = build_engine(settings, clock=SystemClock())
+    target = f"reconcile:{company}:{day.isoformat()}"
     try:
         reconciler = engine.reconciler(reconcile)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
         with Progress(*columns, TimeElapsedColumn(), console=err, transient=True) as progress:
             report = await reconciler.run(day, company, heal=heal, progress=_Bar(progress))
+    except Exception as exc:
+        if heal:  # a heal that failed half-way may still have enqueued some re-drives
+            audit_cli(engine.security.audit, "reconcile.heal", target, outcome="error",
+                      error=type(exc).__name__)  # fmt: skip
+        raise
     finally:
         await engine.aclose()
+    if heal:
+        # --heal moves money into D365 (re-driven payments): who asked, and what it enqueued.
+        audit_cli(
+            engine.security.audit, "reconcile.heal", target,
+            outcome="ok" if report.exit_code == 0 else "differences", run_id=report.run_id,
+            healed=[f"{h.transaction_id}:{h.kind}" for h in report.heals if h.enqueued][:200],
+            already_enqueued=sum(1 for h in report.heals if not h.enqueued),
+            errors=len(report.errors),
+        )  # fmt: skip
     data = render(report, fmt)
     if out is None and fmt == "xlsx":
         out = Path(f"reconcile-{company}-{day.isoformat()}.xlsx")

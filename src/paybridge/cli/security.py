@@ -7,10 +7,9 @@ history and process lists keep), and are never printed. Every change is an audit
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,40 +17,39 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from paybridge.app.settings import load_settings
-from paybridge.cli.common import ConfigOption, err, friendly, out
+from paybridge.app.settings import Settings, load_settings
+from paybridge.cli.common import ConfigOption, audit_cli, err, friendly, out
 from paybridge.clock import SystemClock
 from paybridge.errors import ConfigError
 from paybridge.security.context import SecurityContext, open_security
 from paybridge.security.keyring import decode_key, new_key_text, write_key_file
 from paybridge.security.rotation import rotate
+from paybridge.security.webhooks import SECRET_REFRESH, new_secret, rotate_secret
 from paybridge.store import open_engine
 
 vault_app = typer.Typer(
     help="The credential vault: set, get-meta, list, rotate, delete.", no_args_is_help=True
 )
 keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
-audit_app = typer.Typer(help="The audit log: list, verify.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log: list, verify, rotate-key.", no_args_is_help=True)
+webhooks_app = typer.Typer(help="Inbound webhook signing secrets: rotate.", no_args_is_help=True)
 
 
-def _security(config: Path | None) -> SecurityContext:
+def _settings(config: Path | None) -> Settings:
     if config is not None and not config.is_file():
         raise ConfigError(f"--config: no such file {config}", operation="settings")
-    settings = load_settings(config)
-    return open_security(open_engine(settings.store.url), clock=SystemClock())
+    return load_settings(config)
 
 
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
+def _security(config: Path | None, settings: Settings | None = None) -> SecurityContext:
+    settings = settings or _settings(config)
+    return open_security(open_engine(settings.store.url), clock=SystemClock(), audit=settings.audit)
 
 
-def _record(security: SecurityContext, action: str, target: str, **detail: Any) -> None:
-    security.audit.record(
-        actor=_actor(), action=action, target=target, client="local", detail=detail
-    )
+def _record(
+    security: SecurityContext, action: str, target: str, *, outcome: str = "ok", **detail: Any
+) -> None:
+    audit_cli(security.audit, action, target, outcome=outcome, **detail)
 
 
 def _read_secret(name: str) -> str:
@@ -248,9 +246,15 @@ def audit_list(
     config: ConfigOption = None,
 ) -> None:
     """Audit rows, newest first."""
-    rows = _security(config).audit.search(
+    security = _security(config)
+    rows = security.audit.search(
         actor=actor, action=action, outcome=outcome,
         since=_when(since, "since"), until=_when(until, "until"), limit=limit,
+    )  # fmt: skip
+    # Reading the audit trail is itself audited (PCI DSS 10.2.1.3), with what was asked for.
+    _record(
+        security, "audit.list", "audit", actor_filter=actor, action_filter=action,
+        outcome_filter=outcome, since=since, until=until, limit=limit, rows=len(rows),
     )  # fmt: skip
     if as_json:
         for row in rows:
@@ -271,11 +275,86 @@ def audit_list(
 @friendly
 def audit_verify(config: ConfigOption = None) -> None:
     """Check the hash chain; exit 1 naming the first edited, deleted or reordered row."""
-    report = _security(config).audit.verify()
+    security = _security(config)
+    report = security.audit.verify()
+    _record(
+        security, "audit.verify", "audit", outcome="ok" if report.ok else "broken",
+        rows=report.rows, bad_seq=report.bad_seq,
+    )  # fmt: skip
     if not report.ok:
-        err.print(f"audit log BROKEN at row {report.bad_seq}: {report.problem}", highlight=False)
+        where = f" at row {report.bad_seq}" if report.bad_seq is not None else ""
+        err.print(f"audit log BROKEN{where}: {report.problem}", markup=False, highlight=False)
         raise typer.Exit(1)
-    out.print(f"audit log intact: {report.rows} rows, head {report.head_hash}", highlight=False)
+    legacy = f" ({report.legacy_rows} from before the key, sealed)" if report.legacy_rows else ""
+    anchored = f", anchored at row {report.anchored_seq}" if report.anchored_seq else ""
+    out.print(
+        f"audit log intact: {report.rows} rows{legacy}, head {report.head_hash}{anchored}",
+        markup=False, highlight=False,
+    )  # fmt: skip
 
 
-__all__ = ["audit_app", "keys_app", "vault_app"]
+@audit_app.command("rotate-key")
+@friendly
+def audit_rotate_key(config: ConfigOption = None) -> None:
+    """Sign new rows with a fresh audit key; the old keys stay in the file for the old rows."""
+    security = _security(config)
+    key_id = security.audit.keys.rotate()
+    _record(
+        security,
+        "audit.rotate_key",
+        f"audit-key:{key_id}",
+        key_file=str(security.audit.locations.key_file),
+    )
+    out.print(f"new audit key {key_id}; keep every older key in the file", highlight=False)
+
+
+@webhooks_app.command("rotate")
+@friendly
+def webhooks_rotate(
+    source: Annotated[str, typer.Argument(help="Inbound source, e.g. storefront.")],
+    overlap_hours: Annotated[
+        float,
+        typer.Option("--overlap-hours", min=0, max=24 * 30, help="How long the old one verifies."),
+    ] = 24.0,
+    generate: Annotated[
+        bool, typer.Option("--generate", help="Make a whsec_ secret and print it once.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Put a new signing secret in the vault; the running server takes it up within a minute."""
+    settings = _settings(config)
+    refs = settings.web.event_secrets.get(source)
+    if refs is None:
+        known = ", ".join(sorted(settings.web.event_secrets)) or "none"
+        raise ConfigError(f"web.event_secrets: no source {source!r} (configured: {known})")
+    name = next(
+        (r.get_secret_value()[6:] for r in refs if r.get_secret_value().startswith("vault:")), None
+    )
+    if name is None:
+        raise ConfigError(
+            f"web.event_secrets.{source}: rotation needs a vault:NAME reference "
+            "(an env: secret changes only with a restart)"
+        )
+    security = _security(config, settings)
+    vault = security.vault
+    secret = new_secret() if generate else _read_secret(f"vault:{name}")
+    done = rotate_secret(
+        vault, name, secret, overlap=timedelta(hours=overlap_hours), now=security.clock.now()
+    )
+    until = done.previous_until.isoformat() if done.previous_until else None
+    _record(
+        security, "webhooks.rotate", f"vault:{name}", source=source, previous_until=until,
+        generated=generate,
+    )  # fmt: skip
+    if generate:
+        err.print("the new secret; give it to the sender now, it is not shown again:")
+        print(secret)
+    old = f"the old one verifies until {until}" if until else "no old secret verifies"
+    err.print(
+        f"rotated vault:{name} for {source}: {old}; the server reads it within "
+        f"{int(SECRET_REFRESH.total_seconds())} s",
+        highlight=False,
+    )
+
+
+__all__ = ["audit_app", "keys_app", "vault_app", "webhooks_app"]

@@ -1,6 +1,7 @@
 """`paybridge subscriptions add|list|show|pause|resume|cancel`: recurring billing kept in the store.
 
-Bad input exits 2 and names the option; amounts are parsed as Decimal, never float.
+Bad input exits 2 and names the option; amounts are parsed as Decimal, never float. Every change,
+and every change refused, is an audit row ``subscription.<verb>`` by ``cli:<user>``.
 """
 
 from __future__ import annotations
@@ -25,10 +26,19 @@ from paybridge.billing.subscriptions import (
     parse_frequency,
     reference_prefix,
 )
-from paybridge.cli.common import ConfigOption, err, friendly, out, settings_from
+from paybridge.cli.common import (
+    ConfigOption,
+    audit_cli,
+    audit_log,
+    err,
+    friendly,
+    out,
+    settings_from,
+)
 from paybridge.clock import SystemClock
 from paybridge.errors import DataError
 from paybridge.model import Money
+from paybridge.security.audit import AuditLog
 
 subscriptions_app = typer.Typer(
     help="Recurring billing: subscriptions charged on PayTrace's frequencies, with dunning.",
@@ -47,12 +57,22 @@ def _invalid(exc: DataError) -> typer.Exit:
 
 
 def _open(config: Any) -> tuple[SubscriptionStore, Settings]:
+    store, settings, _audit = _open_audited(config)
+    return store, settings
+
+
+def _open_audited(config: Any) -> tuple[SubscriptionStore, Settings, AuditLog]:
     from paybridge.app.store import open_store
 
     settings = settings_from(config)
     clock = SystemClock()
     store = open_store(settings.store.url, clock)
-    return SubscriptionStore(store.engine, clock, store.xref), settings
+    subscriptions = SubscriptionStore(store.engine, clock, store.xref)
+    return subscriptions, settings, audit_log(settings, store.engine)
+
+
+def _audit_refusal(audit: AuditLog, action: str, target: str, exc: DataError) -> None:
+    audit_cli(audit, action, target, outcome="invalid", why=exc.message, fields=dict(exc.fields))
 
 
 def _today(settings: Settings) -> date:
@@ -151,8 +171,8 @@ def add(
     config: ConfigOption = None,
 ) -> None:
     """Add a subscription (charged by the scheduler's billing run)."""
+    store, settings, audit = _open_audited(config)
     try:
-        store, settings = _open(config)
         new = NewSubscription(
             customer_id=customer.strip(), d365=d365, d365_reference=reference, engine=engine,
             amount=_money(amount, currency or settings.paytrace.currency, settings.paytrace.currency),
@@ -160,11 +180,20 @@ def add(
         )  # fmt: skip
         sub = store.add(new)
     except DataError as exc:
+        _audit_refusal(audit, "subscription.create", f"customer:{customer.strip()}", exc)
         raise _invalid(exc) from None
     except ValidationError as exc:
         first = exc.errors()[0]
         name = f"--{str(first['loc'][0]).replace('_', '-')}" if first["loc"] else "input"
-        raise _invalid(DataError("invalid", fields={name: first["msg"]})) from None
+        refused = DataError("invalid", fields={name: first["msg"]})
+        _audit_refusal(audit, "subscription.create", f"customer:{customer.strip()}", refused)
+        raise _invalid(refused) from None
+    audit_cli(
+        audit, "subscription.create", f"subscription:{sub.id}", customer=sub.customer_id,
+        amount=str(sub.amount.amount), currency=sub.amount.currency,
+        frequency=sub.schedule.frequency.value, start=sub.schedule.start.isoformat(),
+        d365=sub.d365, engine=sub.engine,
+    )  # fmt: skip
     out.print(_describe(sub), highlight=False)
     due = sub.schedule.due(0, _today(settings))
     if due and sub.engine == "paybridge":
@@ -232,8 +261,12 @@ def _when(moment: datetime | None) -> str:
     return moment.isoformat(timespec="minutes") if moment else ""
 
 
+_ACTIONS = {"paused": "pause", "resumed": "resume", "cancelled": "cancel"}
+
+
 def _change(subscription_id: int, config: Any, verb: str) -> None:
-    store, settings = _open(config)
+    store, settings, audit = _open_audited(config)
+    action, target = f"subscription.{_ACTIONS[verb]}", f"subscription:{subscription_id}"
     try:
         if verb == "paused":
             sub = store.pause(subscription_id)
@@ -242,7 +275,9 @@ def _change(subscription_id: int, config: Any, verb: str) -> None:
         else:
             sub = store.cancel(subscription_id)
     except DataError as exc:
+        _audit_refusal(audit, action, target, exc)
         raise _invalid(exc) from None
+    audit_cli(audit, action, target, status=sub.status.value, customer=sub.customer_id)
     out.print(f"subscription {sub.id} {verb}: {_describe(sub)}", highlight=False)
 
 

@@ -11,8 +11,10 @@ from paybridge.clock import Clock, SystemClock
 from paybridge.errors import ConfigError
 from paybridge.security.apikeys import ApiKeys
 from paybridge.security.audit import AuditLog
+from paybridge.security.auditkeys import AuditKeys, audit_locations
 from paybridge.security.keyring import Keyring, load_keyring
 from paybridge.security.ratelimit import RateLimiter
+from paybridge.security.settings import AuditSettings
 from paybridge.security.vault import Vault
 from paybridge.security.webhooks import SeenIds, WebhookVerifier
 
@@ -63,9 +65,15 @@ def open_security(
     keyring: Keyring | None = None,
     charge_rate: float = CHARGE_RATE,
     charge_burst: int = CHARGE_BURST,
+    audit: AuditSettings | None = None,
 ) -> SecurityContext:
-    """Security services on a migrated store; the vault works only when a KEK is configured."""
+    """Security services on a migrated store; the vault works only when a KEK is configured.
+
+    The audit chain's key and anchor are found from ``audit`` (the settings section), the
+    environment and the store's location; see ``paybridge.security.auditkeys``.
+    """
     clock = clock or SystemClock()
+    locations = audit_locations(engine.url, audit, environ)
     problem = ""
     if keyring is None:
         try:
@@ -76,7 +84,7 @@ def open_security(
         engine=engine,
         clock=clock,
         api_keys=ApiKeys(engine, clock),
-        audit=AuditLog(engine, clock),
+        audit=AuditLog(engine, clock, locations=locations, keys=AuditKeys(locations, environ)),
         seen_ids=SeenIds(engine),
         charge_limiter=RateLimiter(charge_rate, charge_burst, clock),
         keyring=keyring,

@@ -4,6 +4,11 @@ A delivery carries ``webhook-id``, ``webhook-timestamp`` (integer Unix seconds) 
 ``webhook-signature`` (space-separated ``v1,<base64>`` entries). It passes when any entry matches
 any active secret (several during a rotation), compared in constant time, its timestamp is within
 the tolerance of the injected clock, and its id was never accepted before (kept in the store).
+
+Secrets come from settings references (``env:``/``vault:``), re-read every ``SECRET_REFRESH``
+by ``SecretRefs``, so a rotation needs no restart: ``rotate_secret`` puts the new secret in the
+vault under the referenced name and keeps the old one as ``<name>.previous`` with an end time;
+until then both verify (the overlap in which senders switch over).
 """
 
 from __future__ import annotations
@@ -12,19 +17,27 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
+import logging
 import re
+import secrets as random_secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from pydantic import SecretStr
 from sqlalchemy import Engine, delete, insert
 from sqlalchemy.exc import IntegrityError
 
 from paybridge.clock import Clock, SystemClock
-from paybridge.errors import PayBridgeError
+from paybridge.errors import ConfigError, PayBridgeError
+from paybridge.security.vault import Vault
 from paybridge.store.schema_security import webhook_seen
 
 TOLERANCE = timedelta(minutes=5)
+SECRET_REFRESH = timedelta(seconds=30)
+PREVIOUS = ".previous"
+log = logging.getLogger(__name__)
 MAX_ID = 200
 _ID = re.compile(r"^[\x21-\x7e]{1,200}$")
 _TIMESTAMP = re.compile(r"^[0-9]{1,10}$")
@@ -178,3 +191,107 @@ class WebhookVerifier:
         if not self._seen.claim(event.webhook_id, self._source, now):
             raise ReplayError(event.webhook_id)
         return event
+
+
+def new_secret() -> str:
+    """A fresh signing secret in the Standard Webhooks form, ``whsec_<base64 of 32 bytes>``."""
+    return "whsec_" + base64.b64encode(random_secrets.token_bytes(32)).decode("ascii")
+
+
+def _retired(text: str, now: datetime) -> str | None:
+    """The old secret kept by a rotation, while its overlap lasts."""
+    try:
+        data = json.loads(text)
+        until = datetime.fromisoformat(data["until"])
+        secret = str(data["secret"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return secret if until > now else None
+
+
+@dataclass(frozen=True)
+class Rotation:
+    name: str
+    previous_until: datetime | None  # None: there was no secret before, or no overlap asked
+
+
+def rotate_secret(
+    vault: Vault, name: str, secret: str, *, overlap: timedelta, now: datetime
+) -> Rotation:
+    """Make ``secret`` the vault's ``name``; the old one keeps verifying for ``overlap``."""
+    if not secret.strip():
+        raise ConfigError(f"vault:{name}: the new webhook secret is empty", system="webhooks")
+    secret_bytes(secret)  # a whsec_ secret that is not base64 is refused before it is stored
+    until: datetime | None = None
+    if vault.meta(name) is not None and overlap > timedelta(0):
+        until = now + overlap
+        # Kept first, so that at every moment the old secret verifies.
+        vault.set(
+            name + PREVIOUS, json.dumps({"secret": vault.get(name), "until": until.isoformat()})
+        )
+    elif vault.meta(name + PREVIOUS) is not None:
+        vault.delete(name + PREVIOUS)
+    vault.set(name, secret)
+    return Rotation(name, until)
+
+
+class SecretRefs:
+    """One source's signing secrets from their settings references, re-read every ``refresh``.
+
+    ``resolve(ref, setting)`` turns a reference into its value (``paybridge.config.resolve_secret``
+    with the vault); ``vault`` finds a rotation's ``<name>.previous``. When the store cannot be read
+    the last secrets stay in use; when a secret is gone (a ConfigError) none is, so every delivery
+    is refused until it is back.
+    """
+
+    def __init__(
+        self,
+        setting: str,
+        refs: Sequence[SecretStr],
+        resolve: Callable[[SecretStr, str], str],
+        *,
+        vault: Callable[[], Vault] | None = None,
+        clock: Clock | None = None,
+        refresh: timedelta = SECRET_REFRESH,
+    ) -> None:
+        self.setting = setting
+        self._refs = list(refs)
+        self._resolve = resolve
+        self._vault = vault
+        self._clock = clock or SystemClock()
+        self._refresh = refresh
+        self._cached: list[str | bytes] | None = None
+        self._until: datetime | None = None
+
+    def load(self) -> list[str | bytes]:
+        """Every secret now (a ConfigError names the setting): the check at start-up."""
+        now = self._clock.now()
+        values: list[str | bytes] = []
+        for n, ref in enumerate(self._refs):
+            values.append(self._resolve(ref, f"{self.setting}[{n}]"))
+            raw = ref.get_secret_value()
+            if raw.startswith("vault:") and self._vault is not None:
+                vault = self._vault()
+                name = raw[len("vault:") :] + PREVIOUS
+                old = _retired(vault.get(name), now) if vault.meta(name) is not None else None
+                if old is not None:
+                    values.append(old)
+        self._cached, self._until = values, now + self._refresh
+        return values
+
+    def __call__(self) -> Sequence[str | bytes]:
+        if self._cached is not None and self._until is not None and self._clock.now() < self._until:
+            return self._cached
+        try:
+            return self.load()
+        except ConfigError as exc:
+            log.error("webhooks: %s; signed deliveries are refused until it is fixed", exc.message)
+            self._cached, self._until = [], self._clock.now() + self._refresh
+            return []
+        except Exception as exc:  # the store is away: keep verifying with what was read last
+            if self._cached is None:
+                raise
+            log.warning("webhooks: %s: cannot re-read secrets (%s); using the last ones",
+                        self.setting, type(exc).__name__)  # fmt: skip
+            self._until = self._clock.now() + self._refresh
+            return self._cached

@@ -1,4 +1,4 @@
-"""The security tables: vault secrets, API keys, the hash-chained audit log, seen webhook ids."""
+"""The security tables: vault secrets, API keys, the keyed hash-chained audit log, seen webhook ids."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ api_keys = Table(
 )
 
 # Append-only; ``seq`` is given by the writer (not autoincrement) so two writers racing for the
-# same place collide on the primary key instead of forking the chain.
+# same place collide on the primary key instead of forking the chain. ``hash`` is the HMAC under
+# the audit key ``key_id`` (empty: a row from before the chain had a key, plain SHA-256).
 audit_log = Table(
     "audit_log",
     metadata,
@@ -50,6 +51,7 @@ audit_log = Table(
     Column("detail", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("key_id", String(32), nullable=False, server_default=""),
 )
 Index("ix_audit_at", audit_log.c.at)
 Index("ix_audit_actor", audit_log.c.actor, audit_log.c.at)

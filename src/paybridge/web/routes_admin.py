@@ -77,14 +77,18 @@ class AuditOut(BaseModel):
     outcome: str
     detail: dict[str, Any]
     hash: str
+    key_id: str = Field(description="The audit key the row's HMAC is under; empty: legacy row.")
 
 
 class VerifyOut(BaseModel):
     ok: bool
     rows: int
     head_hash: str
-    bad_seq: int | None
+    bad_seq: int | None = Field(description="The first bad row; None when the tail is missing.")
     problem: str
+    legacy_rows: int = Field(description="Rows from before the chain had a key (sealed).")
+    anchored_seq: int | None = Field(description="The row the anchor file names.")
+    key_ids: list[str] = Field(description="The audit keys the rows are signed with.")
 
 
 class WhoAmI(BaseModel):
@@ -165,6 +169,10 @@ def list_audit(
     rows = security_of(request).audit.search(
         actor=actor, action=action, outcome=outcome, since=since, until=until, limit=limit
     )
+    # Reading the audit trail is itself audited (PCI DSS 10.2.1.3), with what was asked for.
+    asked = {"actor": actor, "action": action, "outcome": outcome, "since": since,
+             "until": until, "limit": limit, "rows": len(rows)}  # fmt: skip
+    audit(request, principal.actor, "audit.list", target="audit", detail=asked)
     return [row.to_dict() for row in rows]
 
 
@@ -178,7 +186,9 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
 def verify_audit(request: Request, principal: Admin) -> dict[str, object]:
     """Walk the hash chain; name the first row that was edited, deleted or moved."""
     report = security_of(request).audit.verify()
-    audit(request, principal.actor, "audit.verify", outcome="ok" if report.ok else "broken")
+    audit(request, principal.actor, "audit.verify", target="audit",
+          outcome="ok" if report.ok else "broken",
+          detail={"rows": report.rows, "bad_seq": report.bad_seq})  # fmt: skip
     return vars(report)
 
 

@@ -4,15 +4,19 @@ Answers: 201 approved, 402 declined, 202 in doubt (PayTrace did not answer; the 
 up, ``GET`` shows the state), 409 when the key belongs to another body or its charge is in
 progress right now (with ``Retry-After``), 422 naming the field for bad input or a document that
 cannot be charged. A repeat of an answered key gets the same answer with ``Idempotent-Replayed:
-true`` and PayTrace is not called again.
+true`` and PayTrace is not called again. Every answer to ``POST`` is an audit row ``charge.create``
+(refusals included: the reason and the field names, never what was sent in them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -22,6 +26,7 @@ from paybridge.charging.service import (
     ChargeService,
     IdempotencyConflict,
 )
+from paybridge.errors import PayBridgeError
 from paybridge.model import Money
 from paybridge.web.auth import (
     AUTH_RESPONSES,
@@ -34,7 +39,41 @@ from paybridge.web.auth import (
     require_role,
 )
 
-router = APIRouter(prefix="/v1/charges", tags=["charges"], responses=AUTH_RESPONSES)
+
+def _refused_input(request: Request, exc: RequestValidationError) -> None:
+    principal = getattr(request.state, "principal", None)
+    actor = principal.actor if isinstance(principal, Principal) else "anonymous"
+    # Where and what kind of problem, never the value (it may be what the guard is for).
+    fields = {
+        ".".join(str(p) for p in e.get("loc", ())): str(e.get("type", "")) for e in exc.errors()
+    }
+    key = request.headers.get("idempotency-key", "")[:100]
+    audit(
+        request, actor, "charge.create", outcome="invalid",
+        target=f"charge:{key}" if key else "", detail={"why": "invalid request", "fields": fields},
+    )  # fmt: skip
+
+
+class AuditedRoute(APIRoute):
+    """FastAPI refuses bad input before the endpoint runs: audit that refusal, then answer as ever."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def audited(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                if request.method == "POST":
+                    await run_in_threadpool(_refused_input, request, exc)
+                raise
+
+        return audited
+
+
+router = APIRouter(
+    prefix="/v1/charges", tags=["charges"], responses=AUTH_RESPONSES, route_class=AuditedRoute
+)
 
 STATUS_CODES = {"approved": 201, "declined": 402, "in_doubt": 202}
 KeyHeader = Annotated[
@@ -121,11 +160,27 @@ def _response(outcome: ChargeOutcome) -> JSONResponse:
     )
 
 
+def charging_principal(
+    request: Request, principal: Annotated[Principal, Depends(charge_rate_limit)]
+) -> Principal:
+    """The operator charging; kept on the request so a refusal of its input names it."""
+    request.state.principal = principal
+    return principal
+
+
+def _asked(body: ChargeRequest) -> dict[str, Any]:
+    return {
+        "company": body.company.lower(), "invoice": body.invoice_number,
+        "order": body.sales_order_number, "mode": body.mode,
+        "amount": None if body.amount is None else format(body.amount, "f"),
+    }  # fmt: skip
+
+
 @router.post("", status_code=201, response_model=ChargeOut, responses=CHARGE_RESPONSES)
 async def create_charge(
     request: Request,
     body: ChargeRequest,
-    principal: Annotated[Principal, Depends(charge_rate_limit)],
+    principal: Annotated[Principal, Depends(charging_principal)],
     idempotency_key: KeyHeader,
 ) -> JSONResponse:
     """Charge a D365 invoice or sales order to its customer's PayTrace profile (operator role)."""
@@ -135,11 +190,23 @@ async def create_charge(
         outcome = await service.charge(body, idempotency_key)
     except IdempotencyConflict as exc:
         await run_in_threadpool(
-            audit, request, principal.actor, "charge.create", outcome="conflict", target=target
-        )
+            audit, request, principal.actor, "charge.create", outcome="conflict", target=target,
+            detail={"why": exc.message, **_asked(body)},
+        )  # fmt: skip
         headers = {"Retry-After": "1"} if exc.in_progress else {}
         raise ApiRefusal(409, exc.message, headers) from None
-    detail = {"transaction_id": outcome.transaction_id, "replayed": outcome.replayed}
+    except PayBridgeError as exc:
+        # Over the open amount, no profile, a document that cannot be charged: refused (4xx).
+        fields = dict(getattr(exc, "fields", {}) or {})
+        await run_in_threadpool(
+            audit, request, principal.actor, "charge.create", outcome="refused", target=target,
+            detail={"why": exc.message, "fields": fields, **_asked(body)},
+        )  # fmt: skip
+        raise
+    detail = {
+        "transaction_id": outcome.transaction_id, "replayed": outcome.replayed,
+        "reason": outcome.outcome.get("reason"), **_asked(body),
+    }  # fmt: skip
     await run_in_threadpool(
         audit, request, principal.actor, "charge.create",
         outcome=outcome.status, target=target, detail=detail,

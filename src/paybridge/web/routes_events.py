@@ -78,6 +78,12 @@ async def receive_event(
     try:
         event = parse_event(verified.body)
     except ValidationError as exc:
+        # A signed body that is not an event: refused, and audited with where, never the value.
+        fields = {".".join(str(p) for p in e["loc"]): e["type"] for e in exc.errors()}
+        await run_in_threadpool(
+            audit, request, actor, "event.refused", outcome="invalid", target="paytrace:?",
+            detail={"webhook_id": verified.webhook_id, "fields": fields},
+        )  # fmt: skip
         raise RequestValidationError(exc.errors()) from None
     target = f"paytrace:{event.transaction_id}"
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -149,3 +150,28 @@ def test_without_a_key_the_same_command_twice_charges_once(cli: CliWorld) -> Non
     )
     assert other.exit_code == 0, other.output  # a second charge on purpose names its own key
     assert len(cli.transactions("CIV-000101")) == 2
+
+
+def test_every_cli_charge_and_refusal_is_an_audit_row(cli: CliWorld) -> None:
+    """Issue 14 item 6: `paybridge charge` from the CLI left no audit row."""
+    from paybridge.cli.common import audit_log
+    from paybridge.store import open_engine
+
+    base = ("--invoice", "CIV-000101", "--company", "usmf")
+    assert cli.run(*base, "--amount", "5.00", "--key", "c-ok").exit_code == 0
+    assert cli.run(*base, "--amount", "1.12", "--key", "c-decl").exit_code == 1
+    assert cli.run(*base, "--amount", "6.00", "--key", "c-ok").exit_code == 2  # conflict
+    assert cli.run(*base, "--amount", "abc", "--key", "c-bad").exit_code == 2
+    assert cli.run("--invoice", "CIV-000102", "--company", "usmf", "--key", "c-np").exit_code == 2
+    log = audit_log(cli.settings, open_engine(cli.settings.store.url))
+    rows = [(r.target, r.outcome) for r in reversed(log.search(action="charge.create"))]
+    assert rows == [
+        ("charge:c-ok", "approved"), ("charge:c-decl", "declined"), ("charge:c-ok", "conflict"),
+        ("charge:c-bad", "invalid"), ("charge:c-np", "refused"),
+    ]  # fmt: skip
+    approved = log.search(action="charge.create", outcome="approved")[0]
+    assert approved.actor.startswith("cli:") and approved.client == "local"
+    made = {str(t.transaction_id) for t in cli.transactions("CIV-000101")}
+    assert json.loads(approved.detail)["transaction_id"] in made
+    assert '"--amount"' in log.search(outcome="invalid")[0].detail
+    assert log.verify().ok

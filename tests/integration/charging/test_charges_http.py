@@ -342,3 +342,53 @@ async def test_a_profile_paytrace_does_not_know_is_refused_and_the_key_stays_ope
     state = await world.api.get("/v1/charges/k-gh", headers=world.headers("viewer"))
     assert state.json()["status"] == "open"
     assert world.paytrace_transactions("CIV-000101") == []
+
+
+async def test_every_refused_charge_is_an_audit_row_with_the_reason_never_the_input(
+    world: ChargeWorld,
+) -> None:
+    """Issue 14 item 6: refused API charges (4xx) left no audit row."""
+    await open_profile(world.engine, "SHOP-1", "US-001")
+    post = world.api.post
+    declined = await post("/v1/charges", json=invoice_body(amount="1.12"),
+                          headers=world.headers(key="a-decl"))  # fmt: skip
+    too_much = await post("/v1/charges", json=invoice_body(amount="999999.00"),
+                          headers=world.headers(key="a-over"))  # fmt: skip
+    no_profile = await post("/v1/charges", json=invoice_body("CIV-000102"),
+                            headers=world.headers(key="a-noprof"))  # fmt: skip
+    invalid = await post("/v1/charges", json=invoice_body(mode="refund-SECRETISH"),
+                         headers=world.headers(key="a-bad"))  # fmt: skip
+    no_key = await post("/v1/charges", json=invoice_body(), headers=world.headers())
+    assert [r.status_code for r in (declined, too_much, no_profile, invalid, no_key)] == [
+        402, 422, 422, 422, 422,
+    ]  # fmt: skip
+
+    rows = {r.target: r for r in world.security.audit.search(action="charge.create")}
+    operator = world.security.api_keys.verify(world.tokens["operator"])
+    assert operator is not None
+    assert {r.actor for r in rows.values()} == {f"key:{operator.key_id}"}
+    assert rows["charge:a-decl"].outcome == "declined"
+    assert "reason" in rows["charge:a-decl"].detail
+    over = rows["charge:a-over"]
+    assert over.outcome == "refused" and "exceeds what is open" in over.detail
+    assert '"amount": "999999.00"' in over.detail and '"invoice": "CIV-000101"' in over.detail
+    assert rows["charge:a-noprof"].outcome == "refused"
+    assert "PayTrace profile" in rows["charge:a-noprof"].detail
+    bad = rows["charge:a-bad"]
+    assert bad.outcome == "invalid" and "body.mode" in bad.detail
+    assert "SECRETISH" not in bad.detail  # where and what kind, never the value sent
+    missing = rows["POST /v1/charges"]  # no key: the row names the route
+    assert missing.outcome == "invalid" and "header.Idempotency-Key" in missing.detail
+    assert world.security.audit.verify().ok
+
+
+async def test_reading_the_audit_log_through_the_api_is_audited(world: ChargeWorld) -> None:
+    admin = world.headers("admin")
+    listed = await world.api.get("/v1/admin/audit", params={"action": "auth."}, headers=admin)
+    verified = await world.api.get("/v1/admin/audit/verify", headers=admin)
+    assert listed.status_code == 200 and verified.status_code == 200, verified.text
+    body = verified.json()
+    assert body["ok"] and body["anchored_seq"] == body["rows"] and body["key_ids"]
+    reads = world.security.audit.search(action="audit.")
+    assert [r.action for r in reads] == ["audit.verify", "audit.list"]
+    assert '"action": "auth."' in reads[1].detail

@@ -174,3 +174,11 @@ async def test_a_charge_and_an_event_for_it_make_one_payment_message(world: Char
     await world.engine.ingest.poll_once()
     (message,) = payment_messages(world, f"paytrace:{tid}:sale")
     assert message["source"] == "api" and message["duplicates"] == 2
+
+
+async def test_a_signed_body_that_is_not_an_event_is_an_audit_row(world: ChargeWorld) -> None:
+    response = await post_event(world, {"type": "payment.processed", "transaction_id": "x"}, "m9")
+    assert response.status_code == 422
+    (row,) = world.security.audit.search(action="event.refused")
+    assert row.outcome == "invalid" and row.actor == "webhook:storefront"
+    assert '"webhook_id": "m9"' in row.detail and "transaction_id" in row.detail

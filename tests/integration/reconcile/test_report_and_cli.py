@@ -166,6 +166,29 @@ def test_the_command_heals_and_says_so(
     assert "2 healed" in result.stderr
 
 
+def test_a_heal_is_an_audit_row_a_plain_run_is_not(
+    built: tuple[World, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Issue 14 item 6: `reconcile --heal` re-drives payments into D365 and left no audit row."""
+    from paybridge.cli.common import audit_log
+    from paybridge.store import open_engine
+    from tests.integration.reconcile.conftest import sandbox_settings
+
+    world, config = built
+    app = _cli(monkeypatch, world, tmp_path)
+    day = ["--date", "2026-03-10", "--format", "json", "--config", str(config)]
+    assert CliRunner().invoke(app, day).exit_code == 1
+    assert CliRunner().invoke(app, [*day, "--heal"]).exit_code == 1
+    settings = sandbox_settings(tmp_path)  # the store the CLI's engine was built on
+    log = audit_log(settings, open_engine(settings.store.url))
+    (row,) = log.search(action="reconcile.")
+    assert row.action == "reconcile.heal" and row.target == "reconcile:usmf:2026-03-10"
+    assert row.actor.startswith("cli:") and row.outcome == "differences"
+    detail = json.loads(row.detail)
+    assert len(detail["healed"]) == 2 and detail["run_id"]
+    assert log.verify().ok
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

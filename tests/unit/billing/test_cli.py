@@ -96,3 +96,29 @@ def test_a_count_below_one_and_an_unknown_id_exit_2(cli: Cli) -> None:
     unknown = cli("cancel", "42")
     assert unknown.exit_code == 2 and "ID: no such subscription" in unknown.stderr
     assert cli("show", "42").exit_code == 2
+
+
+def test_subscription_changes_and_refusals_are_audit_rows(cli: Cli, tmp_path: Path) -> None:
+    """Issue 14 item 6: subscription changes from the CLI left no audit row."""
+    from paybridge.app.settings import load_settings
+    from paybridge.cli.common import audit_log
+    from paybridge.store import open_engine
+
+    assert cli.add("--count", "3", "--d365", "usmf/US-001").exit_code == 0
+    assert cli.add("--amount", "abc").exit_code == 2
+    for verb in ("pause", "pause", "resume", "cancel"):
+        cli(verb, "1")
+    settings = load_settings(cli.config)
+    log = audit_log(settings, open_engine(settings.store.url))
+    rows = [(r.action, r.target, r.outcome) for r in reversed(log.search(action="subscription."))]
+    assert rows == [
+        ("subscription.create", "subscription:1", "ok"),
+        ("subscription.create", "customer:PT-1", "invalid"),
+        ("subscription.pause", "subscription:1", "ok"),
+        ("subscription.pause", "subscription:1", "invalid"),
+        ("subscription.resume", "subscription:1", "ok"),
+        ("subscription.cancel", "subscription:1", "ok"),
+    ]
+    created = log.search(action="subscription.create", outcome="ok")[0]
+    assert '"amount": "19.99"' in created.detail and created.actor.startswith("cli:")
+    assert log.verify().ok

@@ -6,15 +6,24 @@ import base64
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from paybridge.clock import ManualClock
+from paybridge.config import resolve_secret
+from paybridge.errors import ConfigError
+from paybridge.security.keyring import Keyring
+from paybridge.security.vault import Vault
 from paybridge.security.webhooks import (
+    SECRET_REFRESH,
     ReplayError,
+    SecretRefs,
     SeenIds,
     SignatureError,
     WebhookVerifier,
     check_signature,
+    new_secret,
+    rotate_secret,
     secret_bytes,
     sign,
 )
@@ -141,3 +150,83 @@ def test_seen_ids_past_the_tolerance_can_be_pruned(engine: Engine) -> None:
     assert seen.prune(NOW - timedelta(minutes=10)) == 1
     assert seen.claim("a", "events", NOW) is True
     assert seen.claim("b", "events", NOW) is False
+
+
+def _refs(vault: Vault, clock: ManualClock, *refs: str) -> SecretRefs:
+    return SecretRefs(
+        "web.event_secrets.storefront",
+        [SecretStr(r) for r in refs],
+        lambda ref, name: resolve_secret(ref, name, {}, vault=vault.get),
+        vault=lambda: vault,
+        clock=clock,
+    )
+
+
+def _passes(verifier: WebhookVerifier, clock: ManualClock, secret: str, webhook_id: str) -> bool:
+    try:
+        verifier.verify(headers(secret=secret, at=clock.now(), webhook_id=webhook_id), BODY)
+    except SignatureError:
+        return False
+    return True
+
+
+def test_a_rotated_secret_applies_without_a_restart_with_an_overlap(engine: Engine) -> None:
+    """Issue 14 item 8: rotating webhook secrets needed a restart; now the vault is re-read."""
+    clock = ManualClock(NOW)
+    vault = Vault(engine, Keyring.of([bytes(range(32))]), clock)
+    vault.set("webhook.storefront", SECRET)
+    secrets = _refs(vault, clock, "vault:webhook.storefront")
+    assert secrets.load() == [SECRET]
+    verifier = WebhookVerifier(SeenIds(engine), secrets, clock=clock)
+    assert _passes(verifier, clock, SECRET, "m1")
+
+    rotate_secret(vault, "webhook.storefront", OTHER, overlap=timedelta(hours=1), now=clock.now())
+    assert not _passes(verifier, clock, OTHER, "m2")  # read again only after SECRET_REFRESH
+    clock.advance(SECRET_REFRESH.total_seconds() + 1)
+    assert _passes(verifier, clock, OTHER, "m3") and _passes(
+        verifier, clock, SECRET, "m4"
+    )  # the overlap
+    clock.advance(3600)
+    assert _passes(verifier, clock, OTHER, "m5") and not _passes(verifier, clock, SECRET, "m6")
+
+
+def test_rotation_without_overlap_drops_the_old_secret_at_once(engine: Engine) -> None:
+    clock = ManualClock(NOW)
+    vault = Vault(engine, Keyring.of([bytes(range(32))]), clock)
+    vault.set("webhook.storefront", SECRET)
+    rotate_secret(vault, "webhook.storefront", OTHER, overlap=timedelta(hours=1), now=clock.now())
+    done = rotate_secret(vault, "webhook.storefront", SECRET, overlap=timedelta(0), now=NOW)
+    assert done.previous_until is None and vault.meta("webhook.storefront.previous") is None
+    assert _refs(vault, clock, "vault:webhook.storefront").load() == [SECRET]
+    with pytest.raises(SignatureError):
+        rotate_secret(vault, "webhook.storefront", "whsec_***", overlap=timedelta(0), now=NOW)
+    assert new_secret().startswith("whsec_") and len(secret_bytes(new_secret())) == 32
+
+
+def test_a_deleted_secret_refuses_every_delivery_a_store_outage_does_not(engine: Engine) -> None:
+    clock = ManualClock(NOW)
+    vault = Vault(engine, Keyring.of([bytes(range(32))]), clock)
+    vault.set("webhook.storefront", SECRET)
+    secrets = _refs(vault, clock, "vault:webhook.storefront")
+    verifier = WebhookVerifier(SeenIds(engine), secrets, clock=clock)
+    assert _passes(verifier, clock, SECRET, "m1")
+    vault.delete("webhook.storefront")
+    clock.advance(SECRET_REFRESH.total_seconds() + 1)
+    with pytest.raises(SignatureError) as caught:
+        verifier.verify(headers(at=clock.now(), webhook_id="m2"), BODY)
+    assert caught.value.code == "invalid_secret"
+    with pytest.raises(ConfigError, match=r"web\.event_secrets\.storefront\[0\]"):
+        secrets.load()
+
+    calls = iter([SECRET])
+
+    def flaky(ref: SecretStr, name: str) -> str:
+        try:
+            return next(calls)
+        except StopIteration:
+            raise OSError("the store is away") from None
+
+    outage = SecretRefs("web.event_secrets.x", [SecretStr("env:X")], flaky, clock=clock)
+    assert outage.load() == [SECRET]
+    clock.advance(SECRET_REFRESH.total_seconds() + 1)
+    assert list(outage()) == [SECRET]  # the last secrets stay in use
