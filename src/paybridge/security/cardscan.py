@@ -9,8 +9,10 @@ newline, zero-width and other format characters, combining marks, dashes, ``.``,
 join, so amounts, times and lists stay apart.
 
 A card number is 13-19 digits that pass Luhn, written either in one group or in consecutive groups
-of at most 8 digits (4-4-4-4, 4-6-5, 8+8, one digit at a time). A UUID's digits and the digits
-inside a hex word of 32 or more characters (a digest) are not card data.
+the way cards are written: equal groups of 1, 4, 5 or 8 digits, the last one maybe shorter
+(4-4-4-4, 4-4-4-4-3, 8+8, one digit at a time), or 4-6-5 and 4-6-4. A time followed by an amount, a date or
+a phone number is several numbers, not one. A UUID's digits and the digits inside a hex word of 32
+or more characters (a digest) are not card data.
 
 Speed: the text becomes a one-byte-per-character skeleton (digit, separator or other) with
 ``str.translate``/``bytes.translate``, and ``bytes.find`` looks for 13 digits with nothing but
@@ -174,6 +176,22 @@ def _excluded(skel: bytes, words: bytes, groups: list[tuple[int, int]]) -> set[i
     return {i for i in ends if _in_digest(skel, words, *groups[i])}
 
 
+# Group sizes a card is printed in besides equal groups: American Express and Diners Club.
+_PRINTED = frozenset({(4, 6, 5), (4, 6, 4)})
+# Equal groups a card number is written in: 4s (and 4-4-4-4-3), 5s, 8+8, one digit at a time.
+# Not 2, 3, 6 or 7: amounts (12.50), dates (10/03/26), addresses and microseconds come in those.
+_EQUAL_GROUPS = frozenset({1, 4, 5, 8})
+
+
+def _printed(sizes: list[int]) -> bool:
+    """Groups as a card number is written: equal groups (the last may be shorter), or 4-6-5 /
+    4-6-4. Anything else (a time, then an amount; a date; a phone number) is several numbers."""
+    if len(sizes) == 1 or tuple(sizes) in _PRINTED:
+        return True
+    size = sizes[0]
+    return size in _EQUAL_GROUPS and all(s == size for s in sizes[:-1]) and sizes[-1] <= size
+
+
 def _windows(groups: list[tuple[int, int]], digits: list[str]) -> list[tuple[int, int, str]]:
     """(first, last, digits) of the Luhn-valid card numbers among consecutive ``groups``."""
     found: list[tuple[int, int, str]] = []
@@ -182,12 +200,11 @@ def _windows(groups: list[tuple[int, int]], digits: list[str]) -> list[tuple[int
         best: tuple[int, str] | None = None
         joined = ""
         for last in range(first, len(groups)):
-            if last > first and (len(digits[first]) > 8 or len(digits[last]) > 8):
-                break  # a group of 9 or more digits stands alone
             joined += digits[last]
             if len(joined) > 19:
                 break
-            if len(joined) >= 13 and luhn_valid(joined):
+            sizes = [len(d) for d in digits[first : last + 1]]
+            if len(joined) >= 13 and _printed(sizes) and luhn_valid(joined):
                 best = (last, joined)
         if best is None:
             first += 1
