@@ -84,6 +84,8 @@ def _track_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _keyed_values(text: str) -> list[tuple[Kind, int, int]]:
+    if ":" not in text and "=" not in text:
+        return []
     lower = text.lower()
     if not any(stem in lower for stem in _KEY_STEMS):
         return []
