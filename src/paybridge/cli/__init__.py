@@ -238,12 +238,23 @@ def chaos(
     keep_logs: Annotated[
         Path | None, typer.Option(help="Keep the processes' logs and the reconciliation here.")
     ] = None,
+    without: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Leave out: adjust, void_refund, void_capture (storefront operations), heal, replay "
+            "(the operator's steps after the outage). Repeatable."
+        ),
+    ] = None,
 ) -> None:
     """Faults, an outage, SIGKILLed workers, a lost store; prove nothing is lost or doubled."""
-    from paybridge.harness.chaos import FAULT_PROFILES, run_chaos
+    from paybridge.harness.chaos import FAULT_PROFILES, WITHOUT, run_chaos
 
     if faults not in FAULT_PROFILES:
         err.print(f"[red]error:[/red] --faults: use {', '.join(FAULT_PROFILES)}")
+        raise typer.Exit(2)
+    left_out = frozenset(without or ())
+    if not left_out <= WITHOUT:
+        err.print(f"[red]error:[/red] --without: use {', '.join(sorted(WITHOUT))}")
         raise typer.Exit(2)
     if store_loss not in ("none", "delete", "restore"):
         err.print("[red]error:[/red] --store-loss: use none, delete or restore")
@@ -258,7 +269,7 @@ def chaos(
             payments, seed=seed, kill_every=kill_every, faults=faults, store_url=store_url,
             timeout=timeout, progress=progress, workers=workers, concurrency=concurrency,
             short_lease=short_lease, outage_seconds=outage_seconds, store_loss=store_loss,
-            dst=dst, client_timeout=client_timeout, keep_logs=keep_logs,
+            dst=dst, client_timeout=client_timeout, keep_logs=keep_logs, without=left_out,
         )
     )  # fmt: skip
     print(report.line())

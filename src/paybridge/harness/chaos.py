@@ -70,7 +70,7 @@ from paybridge.harness.chaos_setup import (
     start_sandboxes,
     worker_config,
 )
-from paybridge.harness.chaos_storefront import PLANTED_CARD, Shop
+from paybridge.harness.chaos_storefront import PLANTED_CARD, SKIPPABLE, Shop
 from paybridge.security.cardguard import card_numbers_in_text
 from paybridge.store import open_engine
 from paybridge.store.database import table_names
@@ -82,6 +82,8 @@ __all__ = [
 
 StoreLoss = Literal["none", "delete", "restore"]
 FAULT_PROFILES = ("none", "flaky", "chaos", "storm")
+# What a run can leave out: storefront operations, and the operator's heal and replay.
+WITHOUT = SKIPPABLE | {"heal", "replay"}
 MONEY_COUNTS = (
     "lost", "duplicated", "double_charges", "wrong_account", "wrong_currency", "wrong_amount",
     "wrong_sign",
@@ -186,7 +188,7 @@ def compare(
 SHORT_LEASE_SECONDS = 3.0
 # The run's clocks start this long before the fall-back: about the time its set-up takes, so
 # that the storefront sells in the repeated hour.
-DST_LEAD_SECONDS = 20.0
+DST_LEAD_SECONDS = 4.0
 LINES = "CustomerPaymentJournalLines"
 
 
@@ -208,8 +210,11 @@ class ChaosPlan:
     dst: bool = True
     client_timeout: float = 5.0
     keep_logs: Path | None = None
+    without: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
+        if not self.without <= WITHOUT:
+            raise ValueError(f"without: use {', '.join(sorted(WITHOUT))}")
         if self.faults not in FAULT_PROFILES:
             raise ValueError(f"faults: use one of {', '.join(FAULT_PROFILES)}")
         if self.store_loss not in ("none", "delete", "restore"):
@@ -283,7 +288,7 @@ class ChaosRun:
             lease = SHORT_LEASE_SECONDS if plan.short_lease else None
             self.config = worker_config(
                 work, self.boxes, self.url, api_port, client_timeout=plan.client_timeout,
-                lease_seconds=lease,
+                lease_seconds=lease, short_retries=plan.outage_seconds > 0,
             )  # fmt: skip
             self.env = shifted_env({**os.environ, **SECRETS}, shift)
             self._fleet = Fleet(
@@ -294,7 +299,7 @@ class ChaosRun:
                 httpx.AsyncClient(timeout=plan.client_timeout) as pt_http,
                 httpx.AsyncClient(timeout=60) as d_http,
             ):
-                shop = Shop(self._paytrace(pt_http), self.rng)
+                shop = Shop(self._paytrace(pt_http), self.rng, plan.without & SKIPPABLE)
                 profiles = await open_profiles(shop.client)
                 await self._prepare()
                 await self.fleet.start()
@@ -315,8 +320,8 @@ class ChaosRun:
                 await self._settle(shop.client, store, complete=False)
                 self._phase("drained")
                 self.detail["dead_letters"] = store.queue.stats().dead
-                heals = await self._heal()
-                replayed = await self._replay()
+                heals = await self._heal() if "heal" not in plan.without else 0
+                replayed = await self._replay() if "replay" not in plan.without else 0
                 self._phase("heal_and_replay")
                 check, records = await self._settle(shop.client, store, complete=True)
                 self._phase("drained_again")
@@ -354,7 +359,7 @@ class ChaosRun:
     async def _prepare(self) -> None:
         """What an operator sets up in a store: links of customers, an API key."""
         self.token = await chaos_charges.prepare(self.config, BIN, self.env)
-        await link_profiles(self.config, self.env)
+        link_profiles(self.url, self.clock)
 
     async def _storefront(self, shop: Shop, profiles: list[str]) -> None:
         plan, fleet = self.plan, self.fleet

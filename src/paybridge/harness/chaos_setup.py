@@ -22,10 +22,13 @@ from pydantic import SecretStr
 
 from paybridge.app.clients import msal_provider
 from paybridge.app.settings import Settings
+from paybridge.app.store import open_store
+from paybridge.clock import Clock
 from paybridge.connectors.dynamics import DynamicsClient
 from paybridge.connectors.dynamics.settings import DynamicsSettings
 from paybridge.connectors.paytrace import Address, CreditCard, CustomerCreateRequest, PayTraceClient
-from paybridge.harness.chaos_ops import cli, wait_ready
+from paybridge.harness import chaos_charges
+from paybridge.harness.chaos_ops import wait_ready
 from paybridge.keys import ALERT_TOPIC, CHARGE_RESOLVE_TOPIC, PAYMENT_TOPIC, UNREADABLE_TOPIC
 
 BIN = Path(sys.executable).parent
@@ -121,15 +124,19 @@ def worker_config(
     *,
     client_timeout: float = 5.0,
     lease_seconds: float | None = None,
+    short_retries: bool = True,
 ) -> Path:
-    """The run's settings file. ``lease_seconds`` None keeps the product's default lease."""
+    """The run's settings file. ``lease_seconds`` None keeps the product's default lease;
+    ``short_retries`` waits less between attempts (never fewer attempts), so that an outage of
+    a minute exhausts them; without it the product's default backoff."""
     lease = f"\n  lease_seconds: {lease_seconds}" if lease_seconds is not None else ""
-    # Shorter waits between attempts so that an outage of a minute exhausts them; the number of
-    # attempts stays the product's default.
     retry = "".join(
         f"\n    {topic}:\n      base_seconds: 0.5\n      cap_seconds: 4"
         for topic in (PAYMENT_TOPIC, UNREADABLE_TOPIC, CHARGE_RESOLVE_TOPIC, ALERT_TOPIC)
+        if short_retries
     )
+    retry = f"\n  retry:{retry}" if retry else ""
+    worker = f"worker:{lease}{retry}\n" if lease or retry else ""
     config = path / "paybridge.yaml"
     config.write_text(
         f"""store:
@@ -150,9 +157,7 @@ dynamics:
   login_redirect: {sandboxes.dynamics}
   timeout_seconds: {client_timeout}
   timezone: {MERCHANT_TZ}
-worker:{lease}
-  retry:{retry}
-o2c:
+{worker}o2c:
   # The engine's cut-off job posts the day's journals as the run goes (cut-off 00:00).
   post_journals: true
   post_at: "00:00"
@@ -193,14 +198,13 @@ async def open_profiles(client: PayTraceClient) -> list[str]:
     return sorted(PROFILES)
 
 
-async def link_profiles(config: Path, env: dict[str, str]) -> None:
-    """``paybridge xref link`` for the profiles not named like their D365 account."""
-    for profile in LINKED:
-        code, said = await cli(
-            BIN, env, "xref", "link", profile, f"usmf/{PROFILES[profile]}", "--config", str(config)
-        )
-        if code != 0:
-            raise RuntimeError(f"paybridge xref link {profile} failed: {said[-500:]}")
+def link_profiles(store_url: str, clock: Clock) -> None:
+    """What ``paybridge xref link`` does, for the profiles the API phase charges and those not
+    named like their D365 account (in-process: one CLI start per link would slow every run)."""
+    store = open_store(store_url, clock)
+    for profile in (*chaos_charges.INVOICES.values(), *LINKED):
+        store.xref.link("paytrace_customer", profile, f"usmf/{PROFILES[profile]}")
+    store.engine.dispose()
 
 
 def dynamics_client(http: httpx.AsyncClient, boxes: Sandboxes) -> DynamicsClient:

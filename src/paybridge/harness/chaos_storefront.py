@@ -34,6 +34,7 @@ DECLINING = (Decimal("0.29"), Decimal("1.12"))  # the PayTrace sandbox declines 
 # none of it (the store and the logs are scanned at the end).
 PLANTED_CARD = "4111 1111 1111 1111"
 _TRIES = 30
+SKIPPABLE = frozenset({"adjust", "void_refund", "void_capture"})
 
 
 def order_text(n: int) -> str:
@@ -46,6 +47,8 @@ class Shop:
 
     client: PayTraceClient
     rng: random.Random
+    # Operations the shop leaves out (``SKIPPABLE``): to run without a known bug's trigger.
+    without: frozenset[str] = frozenset()
     in_doubt_resolved: int = 0
     did: Counter[str] = field(default_factory=Counter)
     sales: list[int] = field(default_factory=list)  # unsettled, adjustable and voidable
@@ -75,13 +78,13 @@ class Shop:
             await self._capture(self.holds.pop(0), partial=n % 2 == 0)
         if n % 9 == 4 and self.sales:
             await self._void(self.sales.pop(self.rng.randrange(len(self.sales))), "sale")
-        if n % 10 == 6 and self.sales:
+        if n % 10 == 6 and self.sales and "adjust" not in self.without:
             await self._adjust(self.sales[self.rng.randrange(len(self.sales))])
-        if n % 12 == 5 and self.captures:
+        if n % 12 == 5 and self.captures and "void_capture" not in self.without:
             await self._void(self.captures.pop(self.rng.randrange(len(self.captures))), "capture")
         if n % 16 == 9 and self.holds:
             await self._void(self.holds.pop(), "hold")
-        if n % 8 == 1 and self.refunds:
+        if n % 8 == 1 and self.refunds and "void_refund" not in self.without:
             await self._void(self.refunds.pop(self.rng.randrange(len(self.refunds))), "refund")
         if n % 25 == 0:
             await self.settle()
@@ -177,19 +180,22 @@ class Shop:
         """A new transaction: its id, or None when declined. A lost answer is looked up by the
         request's own reference before anything is sent again."""
         since = self.client.clock.now() - timedelta(minutes=5)
+        last: PayBridgeError | None = None
         for _ in range(_TRIES):
             try:
                 reply = await send()
                 return int(reply.transaction_id)
             except DeclinedError:
                 return None
-            except InDoubtError:
+            except InDoubtError as exc:
+                last = exc
                 found = await self._find(reference, since)
                 if found:
                     return found[0].transaction_id
-            except PayBridgeError:
+            except PayBridgeError as exc:
+                last = exc
                 await asyncio.sleep(0.1)
-        raise RuntimeError(f"storefront could not make {reference}")
+        raise RuntimeError(f"storefront could not make {reference}: {last}")
 
     async def _change(
         self,
