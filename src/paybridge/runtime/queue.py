@@ -138,6 +138,7 @@ class SqlQueue:
                 id=row["id"],
                 attempts=row["attempts"] + 1,
                 created_at=row["created_at"],
+                failures=row["failures"],
             )
             for row in rows
         ]
@@ -153,8 +154,11 @@ class SqlQueue:
     def retry(self, env: Envelope, delay_seconds: float, error: str) -> bool:
         not_before = self.clock.now() + timedelta(seconds=delay_seconds)
         return bool(
-            self._fenced([env], status=READY, not_before=not_before, last_error=error[:4000])
-        )
+            self._fenced(
+                [env], status=READY, not_before=not_before, last_error=error[:4000],
+                failures=queue.c.failures + 1,
+            )
+        )  # fmt: skip
 
     def dead(self, env: Envelope, reason: str) -> bool:
         return bool(
@@ -197,7 +201,13 @@ class SqlQueue:
             result = conn.execute(
                 update(queue)
                 .where(queue.c.id == message_id, queue.c.status == DEAD)
-                .values(status=READY, attempts=0, not_before=self.clock.now(), dead_reason=None)
+                .values(
+                    status=READY,
+                    attempts=0,
+                    failures=0,
+                    not_before=self.clock.now(),
+                    dead_reason=None,
+                )
             )
             return result.rowcount == 1
 
