@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,49 +20,129 @@ import pytest
 BIN = Path(sys.executable).parent
 SRC = Path(__file__).resolve().parents[2] / "src"
 
-# name -> (file under src/, the code that keeps money safe, its broken version)
-MUTANTS = {
+# A small run on the mild faults: the API phase's scripted after-commit faults are what the
+# charge mutants trip on. One worker, no outage, no store loss, no DST.
+CHARGES = [
+    "--payments", "12", "--kill-every", "2", "--seed", "5", "--faults", "flaky", "--timeout",
+    "150", "--workers", "1", "--short-lease", "--outage-seconds", "0", "--store-loss", "none",
+    "--no-dst",
+]  # fmt: skip
+# The store restored from an earlier copy mid-run: what D365 got since must not be posted again.
+RESTORE = [
+    "--payments", "30", "--kill-every", "1.5", "--seed", "5", "--timeout", "200", "--workers",
+    "2", "--short-lease", "--outage-seconds", "0", "--store-loss", "restore", "--no-dst",
+]  # fmt: skip
+
+# name -> ([(file under src/, the code that keeps money safe, its broken version)], chaos args)
+MUTANTS: dict[str, tuple[list[tuple[str, str, str]], list[str]]] = {
     # A PayTrace sale answered by a 5xx is resent at once instead of looked up.
     "blind-resend-after-5xx": (
-        "paybridge/connectors/paytrace/outcome.py",
-        "    safe = _safe_body(response)\n    if endpoint.repeatable:\n",
-        "    safe = _safe_body(response)\n    if True:\n",
+        [("paybridge/connectors/paytrace/outcome.py",
+          "    safe = _safe_body(response)\n    if endpoint.repeatable:\n",
+          "    safe = _safe_body(response)\n    if True:\n")],
+        CHARGES,
     ),
     # The look-up of a charge whose answer was lost never finds it: after the grace it is taken
     # as absent and charged again.
     "lookup-finds-nothing": (
-        "paybridge/charging/charge_once.py",
-        "        mine = [r for r in records if carries(r, reference)]\n",
-        "        mine = [r for r in records if carries(r, reference) and False]\n",
+        [("paybridge/charging/charge_once.py",
+          "        mine = [r for r in records if carries(r, reference)]\n",
+          "        mine = [r for r in records if carries(r, reference) and False]\n")],
+        CHARGES,
     ),
-}
+    # Journal lines are looked up in D365 only after an unknown outcome, not before every send
+    # (the store, not D365, says what was written).
+    "no-pre-write-check": (
+        [("paybridge/o2c/journals.py",
+          "        looked = await self.look_up([j for j in jobs if j.intent.status != DONE])\n",
+          "        looked = await self.look_up(\n"
+          "            [j for j in jobs if j.intent.status not in (DONE, PLANNED)]\n        )\n")],
+        RESTORE,
+    ),
+}  # fmt: skip
 
 
-def mutant_tree(tmp_path: Path, name: str) -> Path:
-    relative, good, bad = MUTANTS[name]
-    tree = tmp_path / "src"
+def mutant_tree(root: Path, name: str) -> Path:
+    edits, _ = MUTANTS[name]
+    tree = root / name / "src"
     shutil.copytree(SRC, tree, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    target = tree / relative
-    text = target.read_text(encoding="utf-8")
-    assert text.count(good) == 1, f"{name}: the guarded code moved; update the mutant"
-    target.write_text(text.replace(good, bad), encoding="utf-8")
+    for relative, good, bad in edits:
+        target = tree / relative
+        text = target.read_text(encoding="utf-8")
+        assert text.count(good) == 1, f"{name}: the guarded code moved; update the mutant"
+        target.write_text(text.replace(good, bad), encoding="utf-8")
     return tree
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, subprocess.Popen[str]]]:
+    """Every mutant's chaos run, started at once: they wait on faults and sandboxes far more
+    than they compute, so side by side they take about as long as the longest alone."""
+    root = tmp_path_factory.mktemp("mutants")
+    started = {}
+    for name, (_, args) in MUTANTS.items():
+        env = {**os.environ, "PYTHONPATH": str(mutant_tree(root, name))}
+        started[name] = subprocess.Popen(
+            [str(BIN / "paybridge"), "chaos", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=root,
+        )  # fmt: skip
+    yield started
+    for proc in started.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MUTANTS))
-def test_the_chaos_run_catches_a_known_bad_build(tmp_path: Path, name: str) -> None:
-    tree = mutant_tree(tmp_path, name)
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    result = subprocess.run(
-        # Small and on the mild fault profile: the scripted after-commit faults of the API
-        # phase are what these mutants trip on. One worker, no outage, no store loss, no DST.
-        [str(BIN / "paybridge"), "chaos", "--payments", "12", "--kill-every", "2",
-         "--seed", "5", "--faults", "flaky", "--timeout", "150", "--workers", "1",
-         "--short-lease", "--outage-seconds", "0", "--store-loss", "none", "--no-dst"],
-        capture_output=True, text=True, timeout=300, check=False, env=env,
-    )  # fmt: skip
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+def test_the_chaos_run_catches_a_known_bad_build(
+    runs: dict[str, subprocess.Popen[str]], name: str
+) -> None:
+    out, err = runs[name].communicate(timeout=420)
+    report = json.loads(out.strip().splitlines()[-1])
     bad = report["lost"] + report["duplicated"] + report["double_charges"]
-    assert bad > 0, f"the chaos run did not notice mutant {name}: {report}"
-    assert result.returncode != 0  # and says so with its exit code
+    assert bad > 0, f"the chaos run did not notice mutant {name}: {report}\n{err[-2000:]}"
+    assert runs[name].returncode != 0  # and says so with its exit code
+
+
+# Safeties whose absence a short chaos run sees only by chance (a worker must freeze past its
+# lease while holding a batch, and another must take the batch over during the freeze): the
+# scenario test that stages exactly that must fail on the mutant build. Same trees, same edits.
+SCENARIO_MUTANTS: dict[str, tuple[list[tuple[str, str, str]], str]] = {
+    # Intent transitions and queue outcomes compare nothing: a worker that lost its lease still
+    # records (and acknowledges) what another worker did.
+    "no-fencing": (
+        [("paybridge/runtime/intents.py",
+          "                intents.c.status == intent.status,\n"
+          "                intents.c.attempts == intent.attempts,\n", ""),
+         ("paybridge/runtime/queue.py", "                        queue.c.attempts == attempts,\n",
+          "")],
+        "tests/integration/o2c/test_money_safety.py::"
+        "test_a_worker_whose_lease_ran_out_mid_batch_changes_nothing",
+    ),
+    "no-pre-write-check": (
+        MUTANTS["no-pre-write-check"][0],
+        "tests/integration/o2c/test_money_safety.py::"
+        "test_a_fresh_or_restored_store_posts_nothing_d365_already_holds",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIO_MUTANTS))
+def test_the_scenario_test_fails_on_a_known_bad_build(tmp_path: Path, name: str) -> None:
+    edits, test = SCENARIO_MUTANTS[name]
+    tree = tmp_path / "src"
+    shutil.copytree(SRC, tree, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for relative, good, bad in edits:
+        target = tree / relative
+        text = target.read_text(encoding="utf-8")
+        assert text.count(good) == 1, f"{name}: the guarded code moved; update the mutant"
+        target.write_text(text.replace(good, bad), encoding="utf-8")
+    root = SRC.parent
+    env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{root}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+        capture_output=True, text=True, timeout=300, check=False, env=env, cwd=root,
+    )  # fmt: skip
+    assert result.returncode == 1, f"{test} passed on mutant {name}:\n{result.stdout[-2000:]}"
+    assert f"FAILED {test}" in result.stdout  # failed, not an import or collection error

@@ -55,7 +55,7 @@ from paybridge.connectors.paytrace import (
     TransactionRecord,
 )
 from paybridge.harness import chaos_charges
-from paybridge.harness.chaos_checks import LINE_FIELDS, MoneyCheck, check_lines
+from paybridge.harness.chaos_checks import LINE_FIELDS, MoneyCheck, check_lineage, check_lines
 from paybridge.harness.chaos_clock import ShiftedClock, dst_shift, shifted_env
 from paybridge.harness.chaos_ops import Fleet, StoreKeeper, cli, healed_count, replayed_count
 from paybridge.harness.chaos_setup import (
@@ -108,6 +108,9 @@ class ChaosReport:
     dead_letters_replayed: int = 0
     heals: int = 0
     faults_by_kind: dict[str, int] = field(default_factory=dict)
+    pauses: int = 0  # workers frozen past their lease and woken up
+    lineage_doubled: int = 0  # D365 lines whose fact has two "posted" lineage rows
+    lineage_missing: int = 0  # D365 lines whose fact has none
     detail: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -121,7 +124,8 @@ class ChaosReport:
         charges = int(self.detail.get("api_wrong_outcomes", 0)) + int(
             self.detail.get("api_unresolved", 0)
         )
-        return self.money_ok and not crashes and not cards and not charges
+        lineage = self.lineage_doubled + self.lineage_missing
+        return self.money_ok and not crashes and not cards and not charges and not lineage
 
     def line(self) -> str:
         """One JSON line: the counts (the first keys as they always were), then ``ok``."""
@@ -281,6 +285,7 @@ class ChaosRun:
         self.clock = ShiftedClock(shift)
         self.keeper = StoreKeeper(self.url, work)
         self._fleet: Fleet | None = None
+        self._lines: list[dict[str, Any]] = []  # what D365 held at the last look
         try:
             if shift:
                 await self.boxes.advance_clocks(shift)
@@ -294,6 +299,9 @@ class ChaosRun:
             self._fleet = Fleet(
                 BIN, self.config, self.env, work, self.rng, plan.workers, plan.concurrency,
                 plan.kill_every, api_port,
+                # With the short lease, some workers freeze past it and wake up (fencing).
+                pause_seconds=SHORT_LEASE_SECONDS + 1 if plan.short_lease else 0.0,
+                store_url=self.url,
             )  # fmt: skip
             async with (
                 httpx.AsyncClient(timeout=plan.client_timeout) as pt_http,
@@ -442,6 +450,7 @@ class ChaosRun:
                 LINES, Query(filter=F("dataAreaId") == "usmf", select=LINE_FIELDS)
             )
             check = check_lines(records, lines, PROFILES)
+            self._lines = lines
             queue = store.queue.stats()
             state = (tuple(check.counts().values()), queue.dead)
             stable = stable + 1 if state == last and queue.ready + queue.leased == 0 else 0
@@ -468,6 +477,7 @@ class ChaosRun:
         if self.outage_requests:
             kinds["outage_503"] = self.outage_requests
         charged = chaos_charges.check(api.answers, records)
+        doubled, missing = check_lineage(self.url, self._lines)
         detail = {
             **self.detail,
             "card_numbers_kept": len(stored_card_numbers(self.url, self.work)),
@@ -508,6 +518,9 @@ class ChaosRun:
             dead_letters_replayed=replayed,
             heals=heals,
             faults_by_kind=dict(sorted((k, v) for k, v in kinds.items() if v)),
+            pauses=self.fleet.pauses,
+            lineage_doubled=doubled,
+            lineage_missing=missing,
             detail=detail,
         )
 

@@ -33,8 +33,13 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import func, select
+
 from paybridge.connectors.paytrace import TransactionRecord
 from paybridge.connectors.paytrace.poller import change_kinds
+from paybridge.keys import LINE_STEP, paytrace_fact
+from paybridge.store import open_engine
+from paybridge.store.schema import ledger
 
 LINE_FIELDS = [
     "PaymentId", "PaymentReference", "CreditAmount", "DebitAmount", "AccountDisplayValue",
@@ -206,3 +211,29 @@ def _check_net(
         result.note("wrong_sign", what)
     else:
         result.note("wrong_amount", what)
+
+
+def check_lineage(store_url: str, lines: list[dict[str, Any]]) -> tuple[int, int]:
+    """(doubled, missing): D365 lines whose fact has more than one "posted" lineage row in the
+    store, and lines with none. A worker that lost its lease and still recorded what it did
+    (no fencing) leaves two; an auditor reads the lineage, so it must be exactly one."""
+    engine = open_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(ledger.c.event_key, func.count())
+                .where(ledger.c.step == LINE_STEP, ledger.c.status == "posted")
+                .group_by(ledger.c.event_key)
+            ).all()
+    finally:
+        engine.dispose()
+    posted = {str(key): int(n) for key, n in rows}
+    doubled = missing = 0
+    for line in lines:
+        parsed = _transaction_of(str(line.get("PaymentId", "")))
+        if parsed is None:
+            continue
+        n = posted.get(paytrace_fact(*parsed), 0)
+        doubled += n > 1
+        missing += n == 0
+    return doubled, missing

@@ -15,6 +15,7 @@ import contextlib
 import random
 import re
 import shutil
+import signal
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -77,7 +78,14 @@ class Killer:
     rng: random.Random
     every: float
     concurrency: int
+    # A share of the moments freezes the worker (SIGSTOP) for ``pause_seconds`` instead: a
+    # stalled process (GC, a frozen VM) whose lease runs out while it holds messages, then
+    # wakes up and goes on with them. Only fencing keeps it from changing what it lost.
+    pause_share: float = 0.0
+    pause_seconds: tuple[float, float] = (0.0, 0.0)
+    store_url: str = ""  # where to see that the worker holds a lease (the moment to freeze it)
     kills: int = 0
+    pauses: int = 0
     crashes: int = 0
     proc: asyncio.subprocess.Process | None = None
 
@@ -123,6 +131,15 @@ class Killer:
                 self.crashes += 1
                 if self.crashes > 20:
                     raise RuntimeError(f"the worker keeps exiting by itself; see {self.log}")
+            elif self.pause_share and self.rng.random() < self.pause_share:
+                if await self._holding(proc.pid, within=self.every):
+                    proc.send_signal(signal.SIGSTOP)
+                    try:
+                        await asyncio.sleep(self.rng.uniform(*self.pause_seconds))
+                    finally:
+                        proc.send_signal(signal.SIGCONT)
+                    self.pauses += 1
+                continue
             else:
                 proc.kill()
                 await proc.wait()
@@ -131,6 +148,29 @@ class Killer:
 
     async def stop(self) -> None:
         await _terminate(self.proc)
+
+    async def _holding(self, pid: int, *, within: float) -> bool:
+        """Wait (up to ``within`` seconds) until the worker holds a leased message: a freeze
+        then leaves work half done for another worker to take over."""
+        if not self.store_url:
+            return True
+        engine = create_engine(self.store_url)
+        deadline = time.monotonic() + within
+        # Its loops are named <host>-<pid> and <host>-<pid>-<n> (``paybridge worker``).
+        query = text(
+            "SELECT count(*) FROM queue WHERE status = 'leased'"
+            " AND (leased_by LIKE :one OR leased_by LIKE :loop)"
+        )
+        who = {"one": f"%-{pid}", "loop": f"%-{pid}-%"}
+        try:
+            while time.monotonic() < deadline:
+                with engine.connect() as conn:
+                    if conn.execute(query, who).scalar():
+                        return True
+                await asyncio.sleep(0.02)
+        finally:
+            engine.dispose()
+        return False
 
 
 async def _terminate(proc: asyncio.subprocess.Process | None) -> None:
@@ -157,6 +197,8 @@ class Fleet:
     concurrency: int
     kill_every: float
     api_port: int
+    pause_seconds: float = 0.0  # > 0: a third of the moments freeze a worker this long or more
+    store_url: str = ""
     killers: list[Killer] = field(default_factory=list)
     serve: asyncio.subprocess.Process | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -172,6 +214,9 @@ class Fleet:
                 random.Random(self.rng.random()),
                 self.kill_every,
                 self.concurrency,
+                pause_share=1 / 3 if self.pause_seconds else 0.0,
+                pause_seconds=(self.pause_seconds, self.pause_seconds * 2),
+                store_url=self.store_url,
             )
             for n in range(1, self.workers + 1)
         ]
@@ -179,6 +224,10 @@ class Fleet:
     @property
     def kills(self) -> int:
         return sum(k.kills for k in self.killers)
+
+    @property
+    def pauses(self) -> int:
+        return sum(k.pauses for k in self.killers)
 
     @property
     def crashes(self) -> int:

@@ -352,6 +352,12 @@ class PaymentPoster:
 
     def _adjustment(self, r: Routed, lines: dict[str, dict[str, Any]]) -> None:
         """Settled for another amount than D365 holds (a PayTrace adjust): one line for the gap."""
+        if not lines and self.o2c.cut_over is None:
+            # Its sale is still on its way (retrying, or in the dead letters until replayed):
+            # the gap can only be measured against it, so the settlement waits for it.
+            why = "settled, but D365 holds no line of the transaction yet: waiting for it"
+            r.outcomes.append(Outcome.retry(why, 60.0))
+            return
         kinds = {k.rsplit("-", 1)[-1] for k in lines}
         credited = kinds & {TransactionKind.SALE.value, TransactionKind.CAPTURE.value}
         if not credited or TransactionKind.VOID.value in kinds:

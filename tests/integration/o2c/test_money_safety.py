@@ -352,3 +352,30 @@ async def test_a_refund_that_overtakes_its_sale_moves_the_same_money(
     assert Decimal(str(debit["DebitAmount"])) == Decimal("10.00")
     assert credit["AccountDisplayValue"] == debit["AccountDisplayValue"]
     assert (await world.order(order))["CustomersOrderReference"] == "Refunded"
+
+
+async def test_an_adjust_settled_before_its_dead_lettered_sale_is_replayed(
+    make_world: WorldFactory,
+) -> None:
+    """Found by chaos: the sale waits in the dead letters, the transaction is adjusted and
+    settles; the settlement must wait for the sale's line rather than find nothing to adjust."""
+    world = await make_world()
+    await world.profile("LATE-ADJ", None)
+    tid = await world.sell("LATE-ADJ", "80.00")
+    await world.drain()
+    await world.engine.paytrace.adjust(AdjustRequest(transaction_id=int(tid), amount=Decimal(75)))
+    await world.engine.paytrace.settle()
+    await _dead_letters_until(world, f"paytrace:{tid}:settlement")
+    world.engine.store.xref.link("paytrace_customer", "LATE-ADJ", "usmf/US-001")
+    queue = world.engine.store.queue
+    for letter in queue.dead_letters():
+        assert queue.replay(letter["id"])
+    await world.drain()
+    world.clock.advance(120)
+    await world.drain()
+    rows = [*await world.lines(f"PT-{tid}-sale"), *await world.lines(f"PT-{tid}-adjust")]
+    net = sum(
+        Decimal(str(r.get("CreditAmount") or 0)) - Decimal(str(r.get("DebitAmount") or 0))
+        for r in rows
+    )
+    assert net == Decimal("75.00") and len(rows) == 2
