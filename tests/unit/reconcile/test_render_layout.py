@@ -74,12 +74,15 @@ def test_html_shows_brief_columns_and_folds_the_rest_into_details() -> None:
     page = render_html(document())
     batches = page[page.index('<section id="batches">') : page.index('<section id="exceptions">')]
     header = re.findall(r"<th[^>]*>([^<]*)</th>", batches)
-    assert header == ["Batch", "Settled", "PayTrace net", "D365 net", "Status", "Detail"]
+    assert header == ["Batch", "Settled", "PayTrace net", "D365 net", "Status"]
     assert "<dt>Journal</dt><dd>GJ-1 (sent)</dd>" in batches  # folded, not dropped
     assert "<dt>PayTrace count</dt><dd>7</dd>" in batches
-    assert "<summary>Both sides</summary>" in batches
+    # Each record is a tbody: its row, then its detail folded on a line as wide as the table.
+    assert batches.count('<tbody class="record"><tr>') == 2
+    assert batches.count('<tr class="fold"><td colspan="5"><details><summary>') == 2
     # Totals of the shown columns in a footer; the folded count is totalled in the workbook.
-    assert "<tfoot><tr><td>Total</td><td></td>" in batches and "350.00 USD" in batches
+    assert '<tfoot><tr><td class="token">Total</td><td></td>' in batches
+    assert "350.00 USD" in batches
     assert page.count("<details open>") == 4  # every section folds
 
 

@@ -1,8 +1,9 @@
 """The report as one self-contained HTML page (no scripts, no external files), everything escaped.
 
 Readable in a 1,400 px window: each table shows its ``brief`` columns and folds the rest of a row
-(both sides' full records) into a ``<details>`` element; long text wraps instead of widening the
-page. Each section folds too. Every time carries its zone, with the exact instant in ``datetime``.
+(both sides' full records) into a ``<details>`` element on a full-width line beneath it; prose
+wraps at spaces, a long token anywhere, short ids never, so nothing widens the page. Each section
+folds too. Every time carries its zone, with the exact instant in ``datetime``.
 """
 
 from __future__ import annotations
@@ -23,17 +24,24 @@ section > details > summary { cursor: pointer; margin: 1.2em 0 0.3em; }
 table { border-collapse: collapse; width: 100%; margin: 0.3em 0 1em; font-size: 0.875em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.5em; vertical-align: top; text-align: left;
          overflow-wrap: anywhere; }
-th { background: #f2f2f2; }
-.amount { text-align: right; white-space: nowrap; }
+th { background: #f2f2f2; overflow-wrap: normal; }
+.amount, .token { white-space: nowrap; }
+.amount { text-align: right; }
 td.negative { color: #a00; }
 tfoot td { font-weight: 600; background: #fafafa; }
-td.detail { min-width: 7em; }
-td.detail summary { cursor: pointer; color: #0645ad; white-space: nowrap; }
+tbody.record + tbody.record { border-top: 2px solid #bbb; }
+tr.fold td { border-top: none; padding-top: 0; background: #fcfcfc; }
+tr.fold summary { cursor: pointer; color: #0645ad; width: max-content; }
 dl { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 0.15em 1em;
      margin: 0.3em 0; }
+dl.fields { grid-template-columns: repeat(auto-fill, minmax(16em, 1fr)); gap: 0.4em 1.5em; }
+dl.fields > div { min-width: 0; }
 dt { font-weight: 600; }
+dl.fields dt { font-weight: normal; color: #555; font-size: 0.9em; }
 dd { margin: 0; overflow-wrap: anywhere; }
 """
+# A text this short without a space is an id, a kind or a date: it stays on one line.
+_TOKEN = 24
 
 
 def render_html(doc: Document) -> str:
@@ -71,31 +79,30 @@ def _table(doc: Document, table: Table) -> str:
         else f"<th>{escape(table.columns[i])}</th>"
         for i in index
     )
-    if folded:
-        head += "<th>Detail</th>"
-    width = len(index) + (1 if folded else 0)
+    width = len(index)
     if not table.rows:
         return (
             f"<table><thead><tr>{head}</tr></thead>"
             f'<tbody><tr><td colspan="{width}">None.</td></tr></tbody></table>'
         )
-    rows = []
-    for row in table.rows:
-        cells = "".join(_cell(doc, row[i]) for i in index)
-        if folded:
-            cells += _detail(doc, table, row, folded)
-        rows.append(f"<tr>{cells}</tr>")
-    return (
-        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
-        f"{_totals(doc, table, index, folded)}</table>"
-    )
+    if folded:  # one tbody per record: its row, then its folded detail across the table
+        body = "".join(
+            f'<tbody class="record"><tr>{"".join(_cell(doc, row[i]) for i in index)}</tr>'
+            f"{_detail(doc, table, row, folded, width)}</tbody>"
+            for row in table.rows
+        )
+    else:
+        rows = ("<tr>" + "".join(_cell(doc, row[i]) for i in index) + "</tr>" for row in table.rows)
+        body = f"<tbody>{''.join(rows)}</tbody>"
+    return f"<table><thead><tr>{head}</tr></thead>{body}{_totals(doc, table, index)}</table>"
 
 
 def _is_amount_column(table: Table, i: int) -> bool:
-    return any(isinstance(row[i], Amount) for row in table.rows)
+    """Amounts and counts: right-aligned, header included."""
+    return any(isinstance(row[i], Amount | int) for row in table.rows)
 
 
-def _totals(doc: Document, table: Table, index: list[int], folded: list[int]) -> str:
+def _totals(doc: Document, table: Table, index: list[int]) -> str:
     if not table.totals:
         return ""
     cells = []
@@ -104,22 +111,24 @@ def _totals(doc: Document, table: Table, index: list[int], folded: list[int]) ->
         if column in table.totals:
             cells.append(_cell(doc, table.total(column)))
         else:
-            cells.append("<td>Total</td>" if n == 0 else "<td></td>")
-    if folded:
-        cells.append("<td></td>")
+            cells.append('<td class="token">Total</td>' if n == 0 else "<td></td>")
     return f"<tfoot><tr>{''.join(cells)}</tr></tfoot>"
 
 
-def _detail(doc: Document, table: Table, row: tuple[Cell, ...], folded: list[int]) -> str:
+def _detail(
+    doc: Document, table: Table, row: tuple[Cell, ...], folded: list[int], width: int
+) -> str:
+    """The row's other columns, folded: a line beneath it as wide as the table."""
     items = "".join(
-        f"<dt>{escape(table.columns[i])}</dt><dd>{_text(doc, row[i])}</dd>"
+        f"<div><dt>{escape(table.columns[i])}</dt><dd>{_text(doc, row[i])}</dd></div>"
         for i in folded
         if row[i] not in (None, "")
     )
     if not items:
-        return '<td class="detail"></td>'
+        return ""
     return (
-        f'<td class="detail"><details><summary>Both sides</summary><dl>{items}</dl></details></td>'
+        f'<tr class="fold"><td colspan="{width}"><details><summary>Both sides: every field'
+        f'</summary><dl class="fields">{items}</dl></details></td></tr>'
     )
 
 
@@ -137,4 +146,9 @@ def _cell(doc: Document, cell: Cell) -> str:
     if isinstance(cell, Amount):
         css = "amount negative" if cell.value < 0 else "amount"
         return f'<td class="{css}">{text}</td>'
+    if isinstance(cell, int):
+        return f'<td class="amount">{text}</td>'
+    shown = format_cell(cell, doc.date_format, doc.timezone)
+    if isinstance(cell, str) and len(shown) <= _TOKEN and " " not in shown:
+        return f'<td class="token">{text}</td>'
     return f"<td>{text}</td>"
