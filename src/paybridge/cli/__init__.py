@@ -72,7 +72,8 @@ def demo(
     report_dir: Annotated[
         Path | None,
         typer.Option(
-            "--report-dir", help="Folder for the reconciliation report (default: a temp folder)."
+            "--report-dir",
+            help="Folder for the reconciliation report (default: paybridge-demo/reports).",
         ),
     ] = None,
 ) -> None:
