@@ -158,12 +158,19 @@ def test_the_dockerfile_is_multi_stage_installs_the_wheel_and_runs_as_a_user() -
 def test_the_wheel_the_image_installs_builds_with_its_entry_point_and_license(
     tmp_path: Path,
 ) -> None:
+    # Exactly the build stage's context (Dockerfile.dockerignore), in a copy: no build/ litter.
+    context = tmp_path / "context"
+    context.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, context / name)
+    shutil.copytree(ROOT / "src", context / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    wheels = tmp_path / "wheels"
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), "."],
-        cwd=ROOT, capture_output=True, text=True, check=False, timeout=300,
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(wheels), "."],
+        cwd=context, capture_output=True, text=True, check=False, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    (wheel,) = tmp_path.glob("paybridge-*.whl")
+    (wheel,) = wheels.glob("paybridge-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
