@@ -12,8 +12,10 @@ BIN = Path(sys.executable).parent
 REQUIRED = ["payments", "approved", "posted", "duplicates", "missing", "seconds"]
 
 
-def run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def run_cli(
+    *args: str, timeout: float = 240, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "250"}
     return subprocess.run(
         [str(BIN / "paybridge"), *args],
         capture_output=True,
@@ -21,11 +23,12 @@ def run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str
         timeout=timeout,
         env=env,
         check=False,
+        cwd=cwd,
     )
 
 
-def test_demo_posts_each_expected_line_once() -> None:
-    result = run_cli("demo", "--payments", "60", "--exit", "--timeout", "180")
+def test_demo_posts_each_expected_line_once(tmp_path: Path) -> None:
+    result = run_cli("demo", "--payments", "60", "--exit", "--timeout", "180", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert list(summary)[: len(REQUIRED)] == REQUIRED  # the contract's keys come first
@@ -38,8 +41,38 @@ def test_demo_posts_each_expected_line_once() -> None:
     assert summary["expected_lines"] == summary["approved"] + sum(summary[k] for k in others)
     assert summary["reconciliation"] == "matched"
     assert Path(summary["report"]).is_file()
+    assert Path(summary["report"]).parent == tmp_path / "paybridge-demo" / "reports"
     assert "Traceback" not in result.stderr
     assert "4012000098765439" not in result.stdout + result.stderr
+
+    # The store stays in ./paybridge-demo/ and the last lines say how to read it.
+    tail = result.stderr.strip().splitlines()[-3:]
+    assert tail[0].startswith("The demo's store is kept in paybridge-demo/")
+    trace_line = tail[1].split()
+    assert trace_line[:2] == ["paybridge", "trace"] and trace_line[2].isdigit()
+    assert trace_line[3:] == ["--config", "paybridge-demo/paybridge.yaml"]
+    assert tail[2].split() == [
+        "paybridge",
+        "dlq",
+        "list",
+        "--config",
+        "paybridge-demo/paybridge.yaml",
+    ]
+    traced = run_cli(*trace_line[1:], "--json", cwd=tmp_path)
+    assert traced.returncode == 0, traced.stderr
+    lineage = json.loads(traced.stdout)
+    assert any(step["status"] == "posted" for step in lineage["steps"])
+    dead = run_cli("dlq", "list", "--config", "paybridge-demo/paybridge.yaml", cwd=tmp_path)
+    assert dead.returncode == 0 and "Dead letters" in dead.stdout
+
+
+def test_the_demo_never_empties_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    mine = tmp_path / "paybridge-demo"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("someone's", encoding="utf-8")
+    result = run_cli("demo", "--payments", "1", "--exit", cwd=tmp_path)
+    assert result.returncode == 2 and "is not a demo folder" in result.stderr
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
 
 
 def test_bad_input_is_a_clear_error_with_exit_code_2(tmp_path: Path) -> None:

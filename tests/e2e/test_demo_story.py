@@ -25,7 +25,13 @@ def quiet_console() -> tuple[Console, io.StringIO]:
 async def test_every_chapter_is_read_back(tmp_path: Path) -> None:
     console, out = quiet_console()
     summary = await run_demo(
-        40, exit_when_done=True, seed=3, console=console, timeout=120, report_dir=tmp_path
+        40,
+        exit_when_done=True,
+        seed=3,
+        console=console,
+        timeout=120,
+        report_dir=tmp_path,
+        store_dir=tmp_path / "store",
     )
     text = out.getvalue()
     assert summary.ok, text
@@ -61,7 +67,7 @@ async def test_without_exit_it_keeps_serving_and_names_the_report(tmp_path: Path
     with pytest.raises(Seen):
         await run_demo(
             10, exit_when_done=False, console=console, timeout=120, on_ready=ready,
-            report_dir=tmp_path,
+            report_dir=tmp_path, store_dir=tmp_path / "store",
         )  # fmt: skip
     assert answers == [200, 200]
     text = out.getvalue()

@@ -107,7 +107,7 @@ def build_engine(
     handler or a job the settings enable is not scheduled.
     """
     clock = clock or SystemClock()
-    store = store or open_store(settings.store.url, clock)
+    store = store or open_store(settings.store.url, clock, upgrade=settings.store.auto_upgrade)
     security = open_security(store.engine, clock=clock, audit=settings.audit)
 
     def vault(name: str) -> str:  # only touched when a setting says vault:NAME

@@ -35,6 +35,9 @@ SECRET_FIELDS = {
 
 class StoreSettings(Section):
     url: str = "sqlite:///var/paybridge.db"
+    # Migrate the schema to head when a process opens the store (a developer's SQLite file).
+    # A deployment sets false and runs `paybridge db upgrade` once before serve and workers.
+    auto_upgrade: bool = True
 
 
 class MappingSettings(Section):

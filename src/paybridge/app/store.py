@@ -26,9 +26,10 @@ class Store:
     cursors: Cursors
 
 
-def open_store(url: str, clock: Clock | None = None) -> Store:
+def open_store(url: str, clock: Clock | None = None, *, upgrade: bool = True) -> Store:
+    """The store at ``url``; ``upgrade=False`` (``store.auto_upgrade``) refuses one not at head."""
     clock = clock or SystemClock()
-    engine = open_engine(url)
+    engine = open_engine(url, upgrade=upgrade)
     return Store(
         engine=engine,
         queue=SqlQueue(engine, clock),

@@ -25,6 +25,7 @@ from paybridge.cli.common import (
     out,
     settings_from,
 )
+from paybridge.cli.db import db_app
 from paybridge.cli.mapping import mapping_app
 from paybridge.cli.reconcile import reconcile as reconcile_command
 from paybridge.cli.security import audit_app, keys_app, vault_app, webhooks_app
@@ -43,6 +44,7 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(xref_app, name="xref")
 
 app.add_typer(mapping_app, name="mapping")
+app.add_typer(db_app, name="db")
 app.add_typer(vault_app, name="vault")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
@@ -70,7 +72,8 @@ def demo(
     report_dir: Annotated[
         Path | None,
         typer.Option(
-            "--report-dir", help="Folder for the reconciliation report (default: a temp folder)."
+            "--report-dir",
+            help="Folder for the reconciliation report (default: paybridge-demo/reports).",
         ),
     ] = None,
 ) -> None:

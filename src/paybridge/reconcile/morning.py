@@ -21,18 +21,18 @@ class MorningReconciliation:
         self.reconciler = reconciler
         self.settings = settings
 
-    @property
-    def scheduled(self) -> ReconcileSettings:
-        """The settings of a scheduled run: settlement journals only with journal_on_schedule."""
-        journal = self.settings.settlement_journal and self.settings.journal_on_schedule
-        return self.settings.model_copy(update={"settlement_journal": journal})
-
     async def run(self, today: date) -> str:
         day = today - timedelta(days=1)
-        reconciler = self.reconciler(self.scheduled)
+        reconciler = self.reconciler(self.settings)
         outcomes = []
         for company in self.settings.companies:
-            report = await reconciler.run(day, company, heal=self.settings.heal_on_schedule)
+            report = await reconciler.run(
+                day,
+                company,
+                heal=self.settings.heal_on_schedule,
+                # A report unless a person turned the journal on for the schedule.
+                journal=self.settings.journal_on_schedule,
+            )
             folder = self.settings.reports_dir
             if folder is not None:
                 folder.mkdir(parents=True, exist_ok=True)

@@ -114,6 +114,7 @@ class ReconciliationReport:
     heals: tuple[HealAction, ...] = ()
     journals: tuple[JournalOutcome, ...] = ()
     heal_requested: bool = False
+    journal_requested: bool = False
     notes: tuple[str, ...] = ()
     # Steps that failed (e.g. a settlement journal D365 refused): the run is an error, exit 2.
     errors: tuple[str, ...] = ()
@@ -147,6 +148,7 @@ class ReconciliationReport:
                 "actions": [_jsonable(h) for h in self.heals],
             },
             "settlement_journals": [_jsonable(j) for j in self.journals],
+            "settlement_journal_requested": self.journal_requested,
             "notes": list(self.notes),
             "errors": list(self.errors),
         }

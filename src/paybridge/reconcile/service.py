@@ -70,9 +70,20 @@ class Reconciler:
     ids: IdFactory = field(default_factory=uuid_ids)
 
     async def run(
-        self, day: date, company: str, *, heal: bool = False, progress: Progress = quiet
+        self,
+        day: date,
+        company: str,
+        *,
+        heal: bool = False,
+        journal: bool = False,
+        progress: Progress = quiet,
     ) -> ReconciliationReport:
-        """Read, match, heal (when asked), write the settlement journals, and report."""
+        """Read, match and report; heal and write the settlement journals only when asked.
+
+        A run is a report by default: a settlement journal moves money between ledger accounts,
+        so it is written only with ``journal`` (``--journal``, or the morning job's
+        ``journal_on_schedule``) and while ``settlement_journal`` allows it.
+        """
         company = company.lower()
         self.settings.company(company)  # a company without settings fails before any read
         run_id = f"{day.isoformat()}-{self.ids()}"
@@ -80,7 +91,7 @@ class Reconciler:
         heals = self._heal(pt, result, run_id) if heal else []
         journals: dict[int, JournalOutcome] = {}
         errors: list[str] = []
-        if self.settings.settlement_journal:
+        if journal and self.settings.settlement_journal:
             journals, errors = await self._journals(company, pt, day)
         src = Sources(
             company=company, pt=pt.columns, d365=d365.columns, records=pt.records,
@@ -88,7 +99,9 @@ class Reconciler:
             expected_accounts=xref, paytrace_tz=self.paytrace_timezone,
             heals={f"{h.transaction_id}:{h.kind}": h for h in heals},
         )  # fmt: skip
-        return self._report(day, company, run_id, pt, result, src, heal, journals, errors)
+        return self._report(
+            day, company, run_id, pt, result, src, (heal, journal), journals, errors
+        )
 
     async def _match(
         self, day: date, company: str, progress: Progress
@@ -125,7 +138,7 @@ class Reconciler:
         pt: PayTraceDay,
         result: MatchResult,
         src: Sources,
-        heal: bool,
+        asked: tuple[bool, bool],
         journals: dict[int, JournalOutcome],
         errors: list[str],
     ) -> ReconciliationReport:
@@ -144,7 +157,8 @@ class Reconciler:
             skipped=skipped_entries(result),
             heals=tuple(src.heals.values()),
             journals=tuple(journals.values()),
-            heal_requested=heal,
+            heal_requested=asked[0],
+            journal_requested=asked[1],
             notes=tuple(
                 f"PayTrace transaction {r.transaction_id} in the day's batches moves no money "
                 f"({r.transaction_type or 'no type'}); not matched"

@@ -20,7 +20,8 @@ from paybridge.app.engine import Engine
 from paybridge.app.settings import Settings
 from paybridge.cli import reconcile as cli_module
 from paybridge.clock import SystemClock
-from paybridge.reconcile.render import render
+from paybridge.reconcile import MatchClass
+from paybridge.reconcile.render import render, render_csv_files
 from tests.conftest import asgi_client
 from tests.integration.reconcile.conftest import (
     D365,
@@ -46,10 +47,13 @@ async def test_every_format_carries_both_sides_and_the_action(world: World) -> N
     assert "03/10/2026" in page  # USMF's date format, not ISO
     assert "Post journal" in page and "Re-post it with --heal" in page
 
-    rows = list(csv.reader(io.StringIO(render(report, "csv").decode("utf-8-sig"))))
+    files = render_csv_files(report)
+    assert list(files)[:3] == ["summary.csv", "batches.csv", "exceptions.csv"]
+    rows = list(csv.reader(io.StringIO(files["exceptions.csv"].decode("utf-8-sig"))))
     mismatch = next(r for r in rows if c3 in r)
     assert "40.00 USD" in mismatch and "39.00 USD" in mismatch
     assert any("Correct" in cell for cell in mismatch)
+    assert {len(r) for r in rows} == {len(rows[0])}  # one table: every row as wide as its header
 
     book = load_workbook(io.BytesIO(render(report, "xlsx")))
     assert book.sheetnames == [
@@ -62,10 +66,23 @@ async def test_every_format_carries_both_sides_and_the_action(world: World) -> N
     amount = xl_row[header.index("PayTrace amount")]
     assert Decimal(str(amount.value)) == Decimal("40") and '"USD"' in amount.number_format
     assert Decimal(str(xl_row[header.index("D365 credit")].value)) == Decimal("39")
-    html_rows = page.count("<tr>") - len(book.sheetnames[1:])  # header rows
-    xlsx_rows = sum(book[n].max_row for n in book.sheetnames[1:]) - (len(book.sheetnames) - 1)
-    empty_tables = page.count(">None.</td>")
-    assert html_rows - empty_tables == xlsx_rows  # the same rows in both
+    # The same rows in every format: HTML body rows, XLSX rows inside the filter, CSV data rows.
+    html_rows = (
+        page.count("<tr>") - page.count("<thead><tr>") - page.count("<tfoot><tr>")
+    ) - page.count(">None.</td>")
+    filtered = [book[n].auto_filter.ref.split(":")[1] for n in book.sheetnames[1:]]
+    xlsx_rows = sum(int("".join(ch for ch in ref if ch.isdigit())) - 1 for ref in filtered)
+    csv_rows = sum(
+        len(list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))) - 1
+        for name, data in files.items()
+        if name != "summary.csv"
+    )
+    classes = len(MatchClass)  # in summary.csv, beside the run's facts
+    assert html_rows == xlsx_rows == csv_rows + classes
+    # Every exception row (one per D365 line of a duplicate) and batch folds its other fields.
+    exception_rows = sum(max(1, len(e.d365)) for e in report.exceptions)
+    assert page.count('<tr class="fold">') == exception_rows + len(report.batches)
+    assert " PDT</time>" in page  # every time names its zone
 
     machine = json.loads(render(report, "json"))
     assert machine["counts"]["amount_mismatch"] == 1 and machine["all_matched"] is False
@@ -142,6 +159,9 @@ def test_the_command_writes_the_report_and_exits_1_on_differences(
     args = ["--date", "2026-03-10", "--company", "usmf", "--format", fmt, "--out", str(out)]
     result = CliRunner().invoke(app, [*args, "--config", str(config)])
     assert result.exit_code == 1, result.output
+    if fmt == "csv":  # a folder, one table per file
+        assert {"summary.csv", "batches.csv", "exceptions.csv"} <= {p.name for p in out.iterdir()}
+        out = out / "exceptions.csv"
     data = out.read_bytes()
     assert data, "an empty report"
     if fmt == "json":
@@ -209,3 +229,58 @@ def test_errors_exit_2_with_one_line(
     result = CliRunner().invoke(app, [*args, "--config", str(config)])
     assert result.exit_code == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_command_reports_and_writes_a_journal_only_with_journal(
+    built: tuple[World, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Issue 15 item 7: a plain run is a report; --journal writes (and audits) the journals."""
+    from paybridge.cli.common import audit_log
+    from paybridge.store import open_engine
+    from tests.integration.reconcile.conftest import sandbox_settings
+
+    world, config = built
+    app = _cli(monkeypatch, world, tmp_path)
+    day = ["--date", "2026-03-10", "--format", "json", "--config", str(config)]
+
+    def headers() -> list[str]:
+        rows = world.d365_app.sandbox.store.tables["LedgerJournalHeaders"].rows.values()
+        described = [str(h.values.get("Description", "")) for h in rows]
+        return [text for text in described if text.startswith("PayBridge settlement")]
+
+    plain = CliRunner().invoke(app, day)
+    assert plain.exit_code == 1 and headers() == []
+    assert json.loads(plain.stdout)["settlement_journals"] == []
+    assert "no settlement journal (--journal writes it)" in plain.stderr
+    asked = CliRunner().invoke(app, [*day, "--journal"])
+    assert asked.exit_code == 1, asked.stderr
+    assert len(headers()) == 2 and "2 settlement journals" in asked.stderr
+    settings = sandbox_settings(tmp_path)
+    (row,) = audit_log(settings, open_engine(settings.store.url)).search(action="reconcile.")
+    assert row.action == "reconcile.journal" and row.outcome == "ok"
+    assert len(json.loads(row.detail)["journals"]) == 2
+
+
+def test_journal_is_refused_when_the_settings_turn_it_off(
+    built: tuple[World, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    world, config = built
+    config.write_text(
+        config.read_text(encoding="utf-8") + "  settlement_journal: false\n", encoding="utf-8"
+    )
+    app = _cli(monkeypatch, world, tmp_path)
+    result = CliRunner().invoke(app, ["--date", "2026-03-10", "--journal", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "reconcile.settlement_journal is false" in result.stderr
+
+
+def test_csv_out_must_be_a_folder(
+    built: tuple[World, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    world, config = built
+    app = _cli(monkeypatch, world, tmp_path)
+    taken = tmp_path / "taken.csv"
+    taken.write_text("x", encoding="utf-8")
+    args = ["--date", "2026-03-10", "--format", "csv", "--out", str(taken)]
+    result = CliRunner().invoke(app, [*args, "--config", str(config)])
+    assert result.exit_code == 2 and "writes a folder" in result.stderr

@@ -27,7 +27,7 @@ async def settlement_journals(world: World) -> dict[str, list[dict[str, Any]]]:
 @pytest.mark.anyio
 async def test_one_balanced_journal_per_batch_moves_the_net_to_the_bank(world: World) -> None:
     await build_day(world)
-    report = await world.reconciler.run(DAY, "usmf")
+    report = await world.reconciler.run(DAY, "usmf", journal=True)
     journals = await settlement_journals(world)
     assert sorted(journals) == ["PayBridge settlement batch 1", "PayBridge settlement batch 2"]
     one = journals["PayBridge settlement batch 1"]
@@ -48,7 +48,7 @@ async def test_one_balanced_journal_per_batch_moves_the_net_to_the_bank(world: W
 @pytest.mark.anyio
 async def test_the_journal_posts_in_d365(world: World) -> None:
     await build_day(world)
-    report = await world.reconciler.run(DAY, "usmf")
+    report = await world.reconciler.run(DAY, "usmf", journal=True)
     for outcome in report.journals:
         await world.post_journal(outcome.journal)  # F&O's voucher check passes: it balances
     headers = await world.engine.dynamics.query("LedgerJournalHeaders")
@@ -59,8 +59,8 @@ async def test_the_journal_posts_in_d365(world: World) -> None:
 @pytest.mark.anyio
 async def test_a_rerun_writes_no_second_journal(world: World) -> None:
     await build_day(world)
-    await world.reconciler.run(DAY, "usmf")
-    again = await world.reconciler.run(DAY, "usmf")
+    await world.reconciler.run(DAY, "usmf", journal=True)
+    again = await world.reconciler.run(DAY, "usmf", journal=True)
     assert [j.how for j in again.journals] == ["already", "already"]
     journals = await settlement_journals(world)
     assert [len(lines) for lines in journals.values()] == [2, 1]
@@ -70,9 +70,21 @@ async def test_a_rerun_writes_no_second_journal(world: World) -> None:
 async def test_a_lost_reply_is_resolved_by_looking_not_by_resending(world: World) -> None:
     await build_day(world)
     world.d365_app.sandbox.faults.script("commit_then_drop", path="/data/$batch")
-    first = await world.reconciler.run(DAY, "usmf")
+    first = await world.reconciler.run(DAY, "usmf", journal=True)
     assert first.exit_code == 2 and "batch 1" in first.errors[0]
-    again = await world.reconciler.run(DAY, "usmf")
+    again = await world.reconciler.run(DAY, "usmf", journal=True)
     assert again.errors == () and again.journals[0].how == "found"
     journals = await settlement_journals(world)
     assert [len(lines) for lines in journals.values()] == [2, 1]
+
+
+@pytest.mark.anyio
+async def test_a_run_is_a_report_unless_the_journal_is_asked_for(world: World) -> None:
+    """Issue 15 item 7: the first report run wrote a settlement journal (clearing -> bank)."""
+    await build_day(world)
+    report = await world.reconciler.run(DAY, "usmf", heal=False)
+    assert report.journals == () and report.journal_requested is False
+    assert await settlement_journals(world) == {}
+    assert all(b.journal is None for b in report.batches)
+    asked = await world.reconciler.run(DAY, "usmf", journal=True)
+    assert asked.journal_requested is True and len(asked.journals) == 2

@@ -38,7 +38,12 @@ def test_amounts_show_the_currency_and_its_decimals() -> None:
 
 def test_dates_and_times_in_the_company_format_and_zone() -> None:
     moment = datetime(2026, 3, 11, 3, 0, tzinfo=UTC)
-    assert format_cell(moment, "%m/%d/%Y", "America/Los_Angeles") == "03/10/2026 20:00"
+    assert format_cell(moment, "%m/%d/%Y", "America/Los_Angeles") == "03/10/2026 20:00 PDT"
+    winter = datetime(2026, 1, 15, 20, 0, tzinfo=UTC)
+    assert format_cell(winter, "%m/%d/%Y", "America/Los_Angeles") == "01/15/2026 12:00 PST"
+    # A zone without letters is named by its offset; a naive time is the report's UTC.
+    assert format_cell(winter, "%d.%m.%Y", "Asia/Dubai") == "16.01.2026 00:00 UTC+04:00"
+    assert format_cell(winter.replace(tzinfo=None), "%Y-%m-%d", "UTC") == "2026-01-15 20:00 UTC"
     assert format_cell(date(2026, 3, 10), "%d.%m.%Y", "Europe/Berlin") == "10.03.2026"
     assert format_cell(None, "%d", "UTC") == "" and format_cell(7, "%d", "UTC") == "7"
 

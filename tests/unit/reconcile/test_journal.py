@@ -149,14 +149,32 @@ def test_settings_refuse_unknown_brands_and_a_description_without_the_batch() ->
 
 
 def test_the_morning_run_writes_settlement_journals_only_when_asked() -> None:
+    import asyncio
+    from dataclasses import dataclass
+
     from paybridge.reconcile.morning import MorningReconciliation
-    from paybridge.reconcile.settings import ReconcileSettings
 
-    def never(_: ReconcileSettings) -> object:
-        raise AssertionError("not built here")
+    @dataclass
+    class Outcome:
+        exit_code: int = 0
 
-    assert MorningReconciliation(never, ReconcileSettings()).scheduled.settlement_journal is False  # type: ignore[arg-type]
-    asked = ReconcileSettings(journal_on_schedule=True)
-    assert MorningReconciliation(never, asked).scheduled.settlement_journal is True  # type: ignore[arg-type]
-    off = ReconcileSettings(journal_on_schedule=True, settlement_journal=False)
-    assert MorningReconciliation(never, off).scheduled.settlement_journal is False  # type: ignore[arg-type]
+    class Recording:
+        """Stands in for the Reconciler: records what each run was asked to do."""
+
+        def __init__(self) -> None:
+            self.asked: list[tuple[str, bool, bool]] = []
+
+        async def run(self, day: date, company: str, *, heal: bool, journal: bool) -> Outcome:
+            self.asked.append((company, heal, journal))
+            return Outcome()
+
+    def asked_of(settings: ReconcileSettings) -> list[tuple[str, bool, bool]]:
+        recording = Recording()
+        job = MorningReconciliation(lambda _: recording, settings)  # type: ignore[arg-type,return-value]
+        assert asyncio.run(job.run(date(2026, 3, 11))) == "usmf 2026-03-10: exit 0"
+        return recording.asked
+
+    assert asked_of(ReconcileSettings()) == [("usmf", False, False)]
+    assert asked_of(ReconcileSettings(journal_on_schedule=True)) == [("usmf", False, True)]
+    healing = ReconcileSettings(heal_on_schedule=True)
+    assert asked_of(healing) == [("usmf", True, False)]

@@ -13,25 +13,33 @@ from paybridge.reconcile.render.xlsx import render_xlsx
 from paybridge.reconcile.report import ReconciliationReport
 
 Format = Literal["html", "csv", "xlsx", "json"]
+FileFormat = Literal["html", "xlsx", "json"]  # one file each; CSV is one file per table
 FORMATS: tuple[Format, ...] = ("html", "csv", "xlsx", "json")
 
 
-def render(report: ReconciliationReport, fmt: Format) -> bytes:
-    """The report in ``fmt``, as the bytes of a file (UTF-8 for the text formats)."""
+def render(report: ReconciliationReport, fmt: FileFormat) -> bytes:
+    """The report in ``fmt``, as the bytes of one file (UTF-8 for the text formats)."""
     if fmt == "json":
         return (json.dumps(report.to_json(), indent=2, sort_keys=False) + "\n").encode("utf-8")
     doc = build_document(report)
     if fmt == "xlsx":
         return render_xlsx(doc)
-    if fmt == "csv":
-        return render_csv(doc).encode("utf-8-sig")  # the BOM makes Excel read it as UTF-8
     return render_html(doc).encode("utf-8")
+
+
+def render_csv_files(report: ReconciliationReport) -> dict[str, bytes]:
+    """File name -> bytes: ``summary.csv``, ``batches.csv``, ``exceptions.csv``, one per table."""
+    # The BOM makes Excel read each file as UTF-8.
+    return {
+        name: text.encode("utf-8-sig") for name, text in render_csv(build_document(report)).items()
+    }
 
 
 __all__ = [
     "FORMATS",
     "Amount",
     "Document",
+    "FileFormat",
     "Format",
     "Table",
     "build_document",
@@ -40,6 +48,7 @@ __all__ = [
     "format_cell",
     "render",
     "render_csv",
+    "render_csv_files",
     "render_html",
     "render_xlsx",
 ]

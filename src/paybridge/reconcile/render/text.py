@@ -1,4 +1,4 @@
-"""Cells as text for people: the company's date format, its time zone, amounts with their currency."""
+"""Cells as text for people: the company's date format, times with their zone, amounts with their currency."""
 
 from __future__ import annotations
 
@@ -34,11 +34,26 @@ def format_cell(cell: Cell, date_format: str, timezone: str) -> str:
     if isinstance(cell, Amount):
         return format_amount(cell)
     if isinstance(cell, datetime):
-        local = cell.astimezone(ZoneInfo(timezone))
-        return f"{local.strftime(date_format)} {local:%H:%M}"
+        local = local_time(cell, timezone)
+        return f"{local.strftime(date_format)} {local:%H:%M} {zone_name(local)}"
     if isinstance(cell, date):
         return cell.strftime(date_format)
     return str(cell)
+
+
+def local_time(moment: datetime, timezone: str) -> datetime:
+    """An aware time in ``timezone`` (a naive one is taken as UTC, as the report keeps them)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo("UTC"))
+    return aware.astimezone(ZoneInfo(timezone))
+
+
+def zone_name(local: datetime) -> str:
+    """The zone as people read it on a clock (``PDT``); its UTC offset where it has no letters."""
+    name = local.tzname() or ""
+    if name.isalpha():
+        return name
+    offset = local.strftime("%z")  # zones without an abbreviation are named "+03" and the like
+    return f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
 
 
 _EXCEL_PARTS = {
