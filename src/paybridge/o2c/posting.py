@@ -356,7 +356,7 @@ class PaymentPoster:
             # Its sale is still on its way (retrying, or in the dead letters until replayed):
             # the gap can only be measured against it, so the settlement waits for it.
             why = "settled, but D365 holds no line of the transaction yet: waiting for it"
-            r.outcomes.append(Outcome.retry(why, 60.0))
+            r.outcomes.append(Outcome.retry(why))  # on the topic's back-off, then a dead letter
             return
         kinds = {k.rsplit("-", 1)[-1] for k in lines}
         credited = kinds & {TransactionKind.SALE.value, TransactionKind.CAPTURE.value}

@@ -302,9 +302,10 @@ def redact_text(text: str) -> str:
     text = _TRACK1.sub(REDACTED, text)
     text = _TRACK2.sub(REDACTED, text)
     text = _mask_encoded(_mask_pans(text))
+    # Bearer first: `Authorization: Bearer <token>` would otherwise lose only the word "Bearer".
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     text = _KEY_VALUE.sub(lambda m: f"{m['head']}{m['q']}{REDACTED}{m['q']}", text)
-    text = _API_KEY.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
-    return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    return _API_KEY.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
 
 
 def _mask_number_field(item: Any) -> Any:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import logging
 
-from paybridge.security.cardguard import RedactingFilter
+import pytest
+
+from paybridge.security.cardguard import RedactingFilter, redact_text
 from paybridge.security.logredact import install_log_redaction
 
 
@@ -36,3 +38,15 @@ def test_handlers_get_one_filter_and_mask_any_logger() -> None:
         access.removeHandler(handler)
     assert "4111111111111111" not in stream.getvalue()
     assert "xxxxxxxxxxxx1111" in stream.getvalue()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Authorization: Bearer eyJhbGciOi.payload.signature",
+        "authorization=Bearer eyJhbGciOi.payload.signature",
+        "headers={'Authorization': 'Bearer eyJhbGciOi.payload.signature'}",
+    ],
+)
+def test_a_bearer_token_after_its_header_name_is_removed(line: str) -> None:
+    assert "payload.signature" not in redact_text(line)
