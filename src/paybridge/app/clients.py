@@ -42,6 +42,23 @@ def msal_provider(
     )
 
 
+def open_vault(settings: Settings) -> Vault:
+    """``vault:NAME`` resolution for commands that build no engine (``check``, ``mapping
+    check``): the store and its vault are opened on the first vault reference only."""
+    opened: list[Vault] = []
+
+    def get(name: str) -> str:
+        if not opened:
+            from paybridge.app.store import open_store
+            from paybridge.security.context import open_security
+
+            store = open_store(settings.store.url)
+            opened.append(open_security(store.engine, audit=settings.audit).vault.get)
+        return opened[0](name)
+
+    return get
+
+
 def templates_for(settings: Settings) -> TemplateSet:
     """The templates the engine maps with: the shipped ones, or the configured folder."""
     folder = settings.mapping.templates_dir
@@ -86,7 +103,6 @@ async def fetch_metadata(settings: Settings) -> bytes:
     async with httpx.AsyncClient(
         verify=settings.dynamics.verify_tls, timeout=settings.dynamics.timeout_seconds
     ) as http:
-        client = DynamicsClient(
-            http, base_url=settings.dynamics.base_url, token_provider=msal_provider(settings)
-        )
+        tokens = msal_provider(settings, vault=open_vault(settings))
+        client = DynamicsClient(http, base_url=settings.dynamics.base_url, token_provider=tokens)
         return await client.metadata_document()

@@ -16,6 +16,8 @@ from rich.text import Text
 
 from paybridge import __version__
 from paybridge.cli.charge import charge as charge_command
+from paybridge.cli.check import SkipCheckOption, require_access
+from paybridge.cli.check import check as check_command
 from paybridge.cli.common import (
     ConfigOption,
     audit_cli,
@@ -49,6 +51,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(webhooks_app, name="webhooks")
 app.command("reconcile")(reconcile_command)
 app.command("charge")(charge_command)
+app.command("check")(check_command)
 app.add_typer(subscriptions_app, name="subscriptions")
 
 
@@ -113,11 +116,13 @@ async def _until_signal(stop: asyncio.Event) -> None:
 def worker(
     config: ConfigOption = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Worker loops.")] = 1,
+    skip_check: SkipCheckOption = False,
 ) -> None:
     """Run the engine: the scheduler (PayTrace poller) and the queue workers, until SIGTERM."""
     from paybridge.app.engine import build_engine
 
     settings = settings_from(config)
+    require_access(settings, skip_check)
     _logging()
 
     async def main() -> None:
@@ -142,6 +147,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (web.host).")] = None,
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="TCP port (web.port).")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Worker loops.")] = 1,
+    skip_check: SkipCheckOption = False,
 ) -> None:
     """The API and the engine in one process (the embedded default), until SIGTERM.
 
@@ -158,6 +164,7 @@ def serve(
     if (web.tls_cert is None) != (web.tls_key is None):
         err.print("[red]error:[/red] web.tls_cert and web.tls_key go together")
         raise typer.Exit(2)
+    require_access(settings, skip_check)
     _logging()
 
     async def main() -> None:
