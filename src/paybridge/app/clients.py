@@ -33,6 +33,9 @@ def msal_provider(
             ),
             timeout=d.timeout_seconds,
         )
+    elif http_client is None:
+        # MSAL over httpx too: the same TLS trust as every other call (SSL_CERT_FILE, verify_tls).
+        http_client = httpx.Client(verify=d.verify_tls, timeout=d.timeout_seconds)
     return MsalTokenProvider(
         d.client_id,
         resolve_secret(d.client_secret, "dynamics.client_secret", vault=vault),

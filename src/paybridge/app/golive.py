@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 
@@ -175,7 +176,7 @@ def _secret_failure(exc: ConfigError) -> CheckResult:
     setting = exc.message.split(":", 1)[0]
     return failed("paybridge", "secret", exc.message,
                   f"set {setting} to env:NAME (with NAME in the environment) or vault:NAME "
-                  "(stored with `paybridge vault put`)", setting, essential=True)  # fmt: skip
+                  "(stored with `paybridge vault set NAME`)", setting, essential=True)  # fmt: skip
 
 
 async def check_access(
@@ -223,3 +224,13 @@ async def check_access(
             )  # fmt: skip
         except PayBridgeError as exc:  # a check that should have caught its own error
             raise ConfigError(f"access check: {exc}", operation="check") from exc
+
+
+def store_secret(config: Path, name: str, value: str) -> None:
+    """Put one secret into the vault of the store ``config`` names (``paybridge init``)."""
+    from paybridge.app.settings import load_settings
+    from paybridge.security.context import open_security
+
+    settings = load_settings(config, environ={})
+    store = open_store(settings.store.url)
+    open_security(store.engine, audit=settings.audit).vault.set(name, value)

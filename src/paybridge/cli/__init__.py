@@ -27,6 +27,7 @@ from paybridge.cli.common import (
     out,
     settings_from,
 )
+from paybridge.cli.init import init as init_command
 from paybridge.cli.mapping import mapping_app
 from paybridge.cli.reconcile import reconcile as reconcile_command
 from paybridge.cli.security import audit_app, keys_app, vault_app, webhooks_app
@@ -52,6 +53,7 @@ app.add_typer(webhooks_app, name="webhooks")
 app.command("reconcile")(reconcile_command)
 app.command("charge")(charge_command)
 app.command("check")(check_command)
+app.command("init")(init_command)
 app.add_typer(subscriptions_app, name="subscriptions")
 
 
