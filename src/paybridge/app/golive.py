@@ -186,10 +186,13 @@ async def check_access(
     paytrace_http: httpx.AsyncClient | None = None,
     dynamics_http: httpx.AsyncClient | None = None,
     token_provider: TokenProvider | None = None,
+    store: bool = True,
 ) -> AccessReport:
-    """``paybridge check``: every check, over clients built from ``settings`` (or injected)."""
+    """``paybridge check``: every check, over clients built from ``settings`` (or injected).
+
+    ``store=False`` leaves the store alone (the start-up gate: the engine opens it next)."""
     clock = clock or SystemClock()
-    preliminary = [_store_check(settings)]
+    preliminary = [_store_check(settings)] if store else []
     vault = open_vault(settings)
     pt, d = settings.paytrace, settings.dynamics
     async with (

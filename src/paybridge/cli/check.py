@@ -28,10 +28,10 @@ SkipCheckOption = Annotated[
 ]
 
 
-def run_check(settings: Settings) -> AccessReport:
+def run_check(settings: Settings, *, store: bool = True) -> AccessReport:
     from paybridge.app.golive import check_access
 
-    return asyncio.run(check_access(settings))
+    return asyncio.run(check_access(settings, store=store))
 
 
 def render(report: AccessReport) -> Table:
@@ -71,7 +71,7 @@ def require_access(settings: Settings, skip: bool) -> None:
     if skip:
         err.print("access check skipped (--skip-check)")
         return
-    report = run_check(settings)
+    report = run_check(settings, store=False)  # the engine opens the store right after
     for result in report.failures():
         if result not in report.blocking():
             err.print(Text(f"warning: {result.line()}"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from paybridge.errors import PayBridgeError, RetryableError
+from paybridge.errors import ConfigError, PayBridgeError
 
 Status = Literal["ok", "fail", "warn", "skip"]
 MARKS: dict[Status, str] = {"ok": "✓", "fail": "✗", "warn": "!", "skip": "-"}
@@ -55,8 +55,9 @@ def failed(
 def from_error(
     system: str, name: str, exc: PayBridgeError, fix: str, setting: str, *, essential: bool
 ) -> CheckResult:
-    """A failed probe: a transient failure (unreachable, 5xx, 429) proves no setting wrong."""
-    transient = isinstance(exc, RetryableError)
+    """A failed probe. Only a refusal (ConfigError: credentials, rights, a missing service)
+    proves a setting wrong; anything else (unreachable, 5xx, 429, an odd answer) may pass."""
+    transient = not isinstance(exc, ConfigError)
     return CheckResult(
         system, name, "fail", exc.message, fix, setting, essential, transient=transient
     )

@@ -160,8 +160,10 @@ class Worker:
     def _track_pause(self, topic: str, outcomes: Sequence[Outcome]) -> None:
         """A configuration refusal pauses the topic (one alert); a try that meets none resumes it."""
         refusal = next((o for o in outcomes if o.status == "pause"), None)
-        now = self._now()
         current = self.paused.get(topic)
+        if refusal is None and current is None:
+            return
+        now = self._now()
         if refusal is not None:
             until = now + timedelta(seconds=self.pause_seconds)
             if current is None:
