@@ -2,11 +2,12 @@
 
 Stable API (the PayTrace and D365 sandboxes both use it)::
 
-    plan = FaultPlan.named("flaky", seed=7)      # profiles: "none", "flaky", "chaos"
+    plan = FaultPlan.named("flaky", seed=7)   # profiles: "none", "flaky", "chaos", "storm", "outage"
     plan.script("commit_then_drop", path="/v1/transactions/sale/keyed", times=1)
     app = FaultInjector(app, plan)                # or FaultInjector(app, "chaos", seed=1)
     plan.report()    # {"profile", "seed", "injected": {kind: n}, "total", "script": [...]}
     plan.configure({"profile": "chaos", "seed": 3, "script": [...], "clear_script": true})
+    plan.configure({"profile": "storm", "stall_seconds": [6, 9]})   # stalls past a 5 s timeout
 
 Fault kinds (``FAULT_KINDS``):
 
@@ -20,6 +21,14 @@ Fault kinds (``FAULT_KINDS``):
 - ``commit_then_error_json`` / ``commit_then_error_html``: the app runs to completion (its
   state changes persist), and the client gets a 5xx instead of its answer (default 500 JSON,
   502 HTML): a gateway or a crash after the commit. Only a lookup can tell it from ``error_*``.
+- ``commit_then_stall``: the app runs to completion (its state changes persist), then its answer
+  is held for ``latency_seconds`` before it is sent: past the client's timeout, the client gives
+  up on a request that was done. The stall of the random profiles is drawn from the plan's
+  ``stall_seconds`` range (set it above the clients' timeouts).
+
+Profiles: ``flaky`` and ``chaos`` draw kinds at random (latency of at most 0.2 s and 1 s);
+``storm`` is ``chaos`` plus ``commit_then_stall``; ``outage`` answers every request with a 503
+(``error_json``): the service is down until the profile is switched off.
 
 Both breaking kinds send ``http.response.start`` and then raise ``DroppedConnection``
 (``reset`` raises its subclass ``ConnectionReset``): over a socket uvicorn then closes the
@@ -53,7 +62,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 FAULT_KINDS = (
     "error_json", "error_html", "throttle", "latency", "reset", "commit_then_drop",
-    "commit_then_error_json", "commit_then_error_html",
+    "commit_then_error_json", "commit_then_error_html", "commit_then_stall",
 )  # fmt: skip
 
 
@@ -122,8 +131,22 @@ PROFILES: dict[str, dict[str, float]] = {
         "commit_then_error_html": 0.02,
         "latency": 0.10,
     },
+    "storm": {
+        "error_json": 0.04,
+        "error_html": 0.02,
+        "throttle": 0.04,
+        "reset": 0.02,
+        "commit_then_drop": 0.03,
+        "commit_then_error_json": 0.02,
+        "commit_then_error_html": 0.02,
+        "commit_then_stall": 0.02,
+        "latency": 0.08,
+    },
+    "outage": {"error_json": 1.0},
 }
-_MAX_LATENCY = {"none": 0.0, "flaky": 0.2, "chaos": 1.0}
+_MAX_LATENCY = {"none": 0.0, "flaky": 0.2, "chaos": 1.0, "storm": 1.0, "outage": 0.0}
+# How long ``commit_then_stall`` holds an answer when the plan names no range (seconds).
+DEFAULT_STALL = (30.0, 40.0)
 
 
 @dataclass
@@ -134,6 +157,7 @@ class FaultPlan:
     seed: int = 0
     scripted: list[ScriptedFault] = field(default_factory=list)
     injected: dict[str, int] = field(default_factory=dict)
+    stall_seconds: tuple[float, float] = DEFAULT_STALL
 
     def __post_init__(self) -> None:
         self.set_profile(self.profile, self.seed)
@@ -180,7 +204,11 @@ class FaultPlan:
         roll = self.rng.random()
         for kind, chance in odds.items():
             if roll < chance:
-                delay = self.rng.uniform(0, _MAX_LATENCY[self.profile]) if kind == "latency" else 0
+                delay = 0.0
+                if kind == "latency":
+                    delay = self.rng.uniform(0, _MAX_LATENCY[self.profile])
+                elif kind == "commit_then_stall":
+                    delay = self.rng.uniform(*self.stall_seconds)
                 return Fault(kind, latency_seconds=delay, retry_after=self.rng.randint(1, 3))
             roll -= chance
         return None
@@ -194,11 +222,18 @@ class FaultPlan:
             "seed": self.seed,
             "injected": dict(self.injected),
             "total": sum(self.injected.values()),
+            "stall_seconds": list(self.stall_seconds),
             "script": [entry.to_json() for entry in self.scripted if entry.remaining > 0],
         }
 
     def configure(self, command: dict[str, Any]) -> dict[str, Any]:
-        """Apply an admin command (``profile``, ``seed``, ``script``, ``clear_script``, ``reset_counts``)."""
+        """Apply an admin command (``profile``, ``seed``, ``script``, ``clear_script``,
+        ``reset_counts``, ``stall_seconds``: ``[low, high]``)."""
+        if "stall_seconds" in command:
+            low, high = (float(x) for x in command["stall_seconds"])
+            if not 0 <= low <= high:
+                raise ValueError("stall_seconds must be [low, high] with 0 <= low <= high")
+            self.stall_seconds = (low, high)
         if command.get("clear_script"):
             self.scripted.clear()
         if command.get("reset_counts"):
@@ -273,6 +308,8 @@ class FaultInjector:
         elif fault.kind == "reset":
             await _start_then_break(send, 200, [])
             raise ConnectionReset("sandbox reset the connection before processing")
+        elif fault.kind == "commit_then_stall":
+            await self._commit_then_stall(fault, scope, receive, send)
         elif fault.kind in ("commit_then_error_json", "commit_then_error_html"):
             await self.app(scope, receive, _swallow)  # the work is done; its answer is lost
             if fault.kind == "commit_then_error_json":
@@ -284,6 +321,19 @@ class FaultInjector:
                 await _send(send, fault.status or 502, _HTML, "text/html; charset=utf-8")
         else:
             await self._commit_then_drop(scope, receive, send)
+
+    async def _commit_then_stall(
+        self, fault: Fault, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        held: list[Message] = []
+
+        async def hold(message: Message) -> None:
+            held.append(message)
+
+        await self.app(scope, receive, hold)  # done: the state changes persist
+        await self.sleep(fault.latency_seconds)
+        for message in held:  # a client that gave up is gone: the server just fails to send
+            await send(message)
 
     async def _commit_then_drop(self, scope: Scope, receive: Receive, send: Send) -> None:
         started: list[Message] = []

@@ -55,9 +55,10 @@ def test_the_chaos_run_catches_a_known_bad_build(tmp_path: Path, name: str) -> N
     env = {**os.environ, "PYTHONPATH": str(tree)}
     result = subprocess.run(
         # Small and on the mild fault profile: the scripted after-commit faults of the API
-        # phase are what these mutants trip on.
-        [str(BIN / "paybridge"), "chaos", "--payments", "20", "--kill-every", "2",
-         "--seed", "5", "--faults", "flaky", "--timeout", "150"],
+        # phase are what these mutants trip on. One worker, no outage, no store loss, no DST.
+        [str(BIN / "paybridge"), "chaos", "--payments", "12", "--kill-every", "2",
+         "--seed", "5", "--faults", "flaky", "--timeout", "150", "--workers", "1",
+         "--short-lease", "--outage-seconds", "0", "--store-loss", "none", "--no-dst"],
         capture_output=True, text=True, timeout=300, check=False, env=env,
     )  # fmt: skip
     report = json.loads(result.stdout.strip().splitlines()[-1])

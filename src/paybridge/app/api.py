@@ -27,7 +27,7 @@ def build_api(engine: Engine) -> FastAPI:
         )
         secrets.load()  # a missing secret is refused at start-up, naming the setting
         security.verifier(source, secrets)
-    app = create_web_app(charges=engine.charges, event_intake=engine.events)
+    app = create_web_app(charges=engine.charges, event_intake=engine.events, limits=settings.web)
     install_security(app, security)
     app.include_router(routes_charges.router)
     if routes_events.INBOUND_SOURCE in settings.web.event_secrets:

@@ -6,6 +6,7 @@ build settings in code (the demo, tests) may pass literal secrets, which never r
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,25 @@ class WebSettings(Section):
     event_secrets: dict[str, list[SecretStr]] = Field(default_factory=dict)
     charge_rate_per_second: float = Field(default=5.0, gt=0)
     charge_burst: int = Field(default=20, ge=1)
+    # A larger body is refused (413) before it is read; every request PayBridge takes is small.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # Seconds a client has to send the whole body once its headers are in (408 after that).
+    body_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Reverse proxies (addresses or CIDR blocks) whose X-Forwarded-For names the client in the
+    # audit log; nobody else's is believed. None by default.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"web.trusted_proxies: {entry!r} is no address or CIDR block"
+                ) from None
+        return value
 
 
 # The card brands a PayTrace BIN can be told apart by; "other" takes everything unrecognised.

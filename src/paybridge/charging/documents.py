@@ -83,16 +83,32 @@ def _root_fields(node: dict[str, Any]) -> set[str]:
     return set().union(*(_root_fields(dict(child)) for child in children))
 
 
+# F&O reads these in an OData ``eq`` as wildcards: ``InvoiceNumber eq '*'`` is every invoice.
+WILDCARDS = frozenset("*?")
+
+
+def _no_wildcards(field_name: str, number: str) -> str:
+    if WILDCARDS.intersection(number):
+        raise DataError(
+            f"invalid {field_name}",
+            fields={field_name: "must not contain * or ? (D365 reads them as wildcards)"},
+        )
+    return number
+
+
 async def read_document(
     dynamics: DynamicsClient, request: ChargeRequest, fields: Iterable[str] = ()
 ) -> Document:
     """The document the request names, with ``fields`` of its header too (what a template reads);
-    a DataError naming the field when D365 has none."""
+    a DataError naming the field when D365 has none, or when the number holds a wildcard (it is
+    never sent: D365 would read the company's whole list)."""
     company = request.company.lower()
     if request.invoice_number is not None:
-        return await _invoice(dynamics, company, request.invoice_number, fields)
+        number = _no_wildcards("invoice_number", request.invoice_number)
+        return await _invoice(dynamics, company, number, fields)
     assert request.sales_order_number is not None
-    return await _order(dynamics, company, request.sales_order_number, fields)
+    number = _no_wildcards("sales_order_number", request.sales_order_number)
+    return await _order(dynamics, company, number, fields)
 
 
 async def _header(

@@ -202,23 +202,81 @@ def chaos(
     payments: Annotated[int, typer.Option(min=1, max=1_000_000, help="Payments to make.")] = 300,
     seed: Annotated[int, typer.Option(help="RNG seed: faults, kills, storefront.")] = 1,
     kill_every: Annotated[
-        float, typer.Option(min=0.5, help="Mean seconds between SIGKILLs of the worker.")
+        float, typer.Option(min=0.5, help="Mean seconds between SIGKILLs of each worker.")
     ] = 3.0,
     faults: Annotated[
-        str, typer.Option(help="Sandbox fault profile: none, flaky, chaos.")
-    ] = "chaos",
+        str,
+        typer.Option(
+            help="Sandbox fault profile: none, flaky, chaos, or storm (chaos plus answers held "
+            "past the clients' timeouts after the commit)."
+        ),
+    ] = "storm",
     store_url: Annotated[
         str | None, typer.Option(help="Store URL (default: a temporary SQLite file).")
     ] = None,
     timeout: Annotated[
         float, typer.Option(help="Give up draining after this many seconds.")
     ] = 900.0,
+    workers: Annotated[
+        int, typer.Option(min=1, max=16, help="`paybridge worker` processes on the store.")
+    ] = 2,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=64, help="Worker loops in each worker process.")
+    ] = 4,
+    short_lease: Annotated[
+        bool,
+        typer.Option(
+            "--short-lease", help="A lease of 3 s instead of the product's default (120 s)."
+        ),
+    ] = False,
+    outage_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="D365 down this long halfway through (0: no outage); long enough to "
+            "dead-letter payments.",
+        ),
+    ] = 45.0,
+    store_loss: Annotated[
+        str,
+        typer.Option(
+            help="At two thirds: none, delete (a fresh store), or restore (the copy taken at "
+            "one third)."
+        ),
+    ] = "restore",
+    dst: Annotated[
+        bool,
+        typer.Option(
+            "--dst/--no-dst",
+            help="Live the next DST fall-back night of the merchant's zone (every clock shifted).",
+        ),
+    ] = True,
+    client_timeout: Annotated[
+        float, typer.Option(min=1, help="The PayTrace and D365 clients' timeout (seconds).")
+    ] = 5.0,
+    keep_logs: Annotated[
+        Path | None, typer.Option(help="Keep the processes' logs and the reconciliation here.")
+    ] = None,
+    without: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Leave out: adjust, void_refund, void_capture (storefront operations), heal, replay "
+            "(the operator's steps after the outage). Repeatable."
+        ),
+    ] = None,
 ) -> None:
-    """Faults on both sandboxes, a worker killed at random; prove nothing is lost or doubled."""
-    from paybridge.harness.chaos import run_chaos
+    """Faults, an outage, SIGKILLed workers, a lost store; prove nothing is lost or doubled."""
+    from paybridge.harness.chaos import FAULT_PROFILES, WITHOUT, run_chaos
 
-    if faults not in {"none", "flaky", "chaos"}:
-        err.print("[red]error:[/red] --faults: use none, flaky or chaos")
+    if faults not in FAULT_PROFILES:
+        err.print(f"[red]error:[/red] --faults: use {', '.join(FAULT_PROFILES)}")
+        raise typer.Exit(2)
+    left_out = frozenset(without or ())
+    if not left_out <= WITHOUT:
+        err.print(f"[red]error:[/red] --without: use {', '.join(sorted(WITHOUT))}")
+        raise typer.Exit(2)
+    if store_loss not in ("none", "delete", "restore"):
+        err.print("[red]error:[/red] --store-loss: use none, delete or restore")
         raise typer.Exit(2)
 
     def progress(n: int, total: int, kills: int) -> None:
@@ -228,14 +286,20 @@ def chaos(
     report = asyncio.run(
         run_chaos(
             payments, seed=seed, kill_every=kill_every, faults=faults, store_url=store_url,
-            timeout=timeout, progress=progress,
+            timeout=timeout, progress=progress, workers=workers, concurrency=concurrency,
+            short_lease=short_lease, outage_seconds=outage_seconds, store_loss=store_loss,
+            dst=dst, client_timeout=client_timeout, keep_logs=keep_logs, without=left_out,
         )
     )  # fmt: skip
     print(report.line())
-    if report.detail.get("card_numbers_kept"):
-        err.print(f"card numbers kept by PayBridge: {report.detail['card_numbers_kept']}")
-    if report.detail.get("worker_crashes"):
-        err.print(f"the worker exited by itself {report.detail['worker_crashes']} time(s)")
+    detail = report.detail
+    err.print(json.dumps({k: v for k, v in detail.items() if k != "examples"}, default=str))
+    for count, examples in detail.get("examples", {}).items():
+        err.print(f"{count}: " + "; ".join(examples))
+    if detail.get("card_numbers_kept"):
+        err.print(f"card numbers kept by PayBridge: {detail['card_numbers_kept']}")
+    if detail.get("worker_crashes"):
+        err.print(f"a worker exited by itself {detail['worker_crashes']} time(s)")
     if not report.ok:
         raise typer.Exit(1)
 

@@ -1,15 +1,28 @@
-"""`paybridge chaos`: prove exactly-once through faults, throttling and SIGKILLed workers.
+"""`paybridge chaos`: prove exactly-once through faults, outages, SIGKILLed workers and a lost store.
 
-The harness starts both sandboxes as separate processes (``paybridge-sandbox``), switches their
-fault profiles on, runs the engine as a separate ``paybridge worker`` process and kills it with
-SIGKILL at random moments, restarting it each time, while a storefront makes payments, voids and
-refunds. When the storefront is done, faults stop (outages end) and the backlog drains; then it
-reads both sandboxes and checks the invariant:
+The harness starts both sandboxes as separate processes (``paybridge-sandbox``) and runs the
+engine as the product runs: ``paybridge serve`` and N ``paybridge worker`` processes (each with
+several worker loops) on one store, with the product's default lease and attempts (or a short
+lease, ``short_lease``), each worker SIGKILLed at random moments on its own schedule. Then:
 
-* every approved PayTrace transaction state (sale, refund, void of a sale) is in D365 exactly
-  once, with the right amount and sign (``lost``, ``duplicated``);
-* nothing in D365 lacks a PayTrace transaction (counted in ``duplicated``);
-* no storefront charge request produced two PayTrace charges (``double_charges``).
+1. the storefront (``chaos_storefront``) sells, declines, authorizes and captures (in full and in
+   part), voids sales, captures and refunds, adjusts and refunds, while both sandboxes inject
+   faults: 5xx before and after the commit (JSON and HTML), 429, resets, dropped answers, and
+   answers held past the clients' timeouts (profile ``storm``);
+2. with ``dst`` every process lives the fall-back night of the merchant's zone (the next first
+   Sunday of November, see ``chaos_clock``): the sales are made in the repeated hour;
+3. the engine's cut-off job posts the journals as they fill;
+4. halfway, D365 is down for ``outage_seconds`` (every request a 503): payments exhaust their
+   attempts and are dead-lettered;
+5. at two thirds, every engine is stopped and the store deleted or put back from a copy taken at
+   one third (``store_loss``); the engines start again on it;
+6. a customer charges D365 invoices through ``paybridge serve``'s ``/v1/charges``
+   (``chaos_charges``), the first sales committing and losing their answer;
+7. faults stop, the backlog drains; the operator runs ``paybridge reconcile --heal`` for the day
+   and ``paybridge dlq replay --all`` as processes; the backlog drains again;
+8. the checks read both sandboxes (``chaos_checks``): per PayTrace transaction and per D365 line
+   lost, duplicated, wrong amount, wrong sign, wrong account, wrong currency; per charge request
+   double charges and wrong answers; and that no card number was kept.
 
 Nothing here imports the sandboxes: they are other programs, reached over HTTP only.
 """
@@ -21,51 +34,60 @@ import contextlib
 import json
 import os
 import random
-import socket
-import sys
 import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import httpx
-from pydantic import SecretStr
 from sqlalchemy import text
 
-from paybridge.app.clients import msal_provider
-from paybridge.app.settings import Settings
 from paybridge.app.store import Store, open_store
-from paybridge.clock import SystemClock
-from paybridge.connectors.dynamics import DynamicsClient, F, Query
-from paybridge.connectors.dynamics.settings import DynamicsSettings
+from paybridge.connectors.dynamics import F, Query
 from paybridge.connectors.paytrace import (
-    Address,
-    CreditCard,
-    CustomerCreateRequest,
-    CustomerSaleRequest,
     ExportByDateRangeRequest,
     PayTraceClient,
     TransactionRecord,
-    TransactionRefundRequest,
-    VoidRequest,
 )
-from paybridge.errors import DeclinedError, InDoubtError, PayBridgeError
 from paybridge.harness import chaos_charges
+from paybridge.harness.chaos_checks import LINE_FIELDS, MoneyCheck, check_lines
+from paybridge.harness.chaos_clock import ShiftedClock, dst_shift, shifted_env
+from paybridge.harness.chaos_ops import Fleet, StoreKeeper, cli, healed_count, replayed_count
+from paybridge.harness.chaos_setup import (
+    BIN,
+    MERCHANT_TZ,
+    PROFILES,
+    SECRETS,
+    dynamics_client,
+    free_port,
+    link_profiles,
+    open_profiles,
+    start_sandboxes,
+    worker_config,
+)
+from paybridge.harness.chaos_storefront import PLANTED_CARD, SKIPPABLE, Shop
 from paybridge.security.cardguard import card_numbers_in_text
 from paybridge.store import open_engine
 from paybridge.store.database import table_names
 
-BIN = Path(sys.executable).parent
-SECRETS = {
-    "PAYTRACE_USERNAME": "sandbox",
-    "PAYTRACE_PASSWORD": "sandbox",
-    "PAYTRACE_INTEGRATOR_ID": "SANDBOX00001",
-    "DYNAMICS_CLIENT_SECRET": "sandbox-secret",
-}
+__all__ = [
+    "PLANTED_CARD", "ChaosReport", "compare", "expected_lines", "run_chaos", "stored_card_numbers",
+    "worker_config",
+]  # fmt: skip
+
+StoreLoss = Literal["none", "delete", "restore"]
+FAULT_PROFILES = ("none", "flaky", "chaos", "storm")
+# What a run can leave out: storefront operations, and the operator's heal and replay.
+WITHOUT = SKIPPABLE | {"heal", "replay"}
+MONEY_COUNTS = (
+    "lost", "duplicated", "double_charges", "wrong_account", "wrong_currency", "wrong_amount",
+    "wrong_sign",
+)  # fmt: skip
 
 
 @dataclass
@@ -78,7 +100,19 @@ class ChaosReport:
     duplicated: int
     double_charges: int
     seconds: float
+    wrong_account: int = 0
+    wrong_currency: int = 0
+    wrong_amount: int = 0
+    wrong_sign: int = 0
+    workers: int = 1
+    dead_letters_replayed: int = 0
+    heals: int = 0
+    faults_by_kind: dict[str, int] = field(default_factory=dict)
     detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def money_ok(self) -> bool:
+        return all(getattr(self, name) == 0 for name in MONEY_COUNTS)
 
     @property
     def ok(self) -> bool:
@@ -87,268 +121,21 @@ class ChaosReport:
         charges = int(self.detail.get("api_wrong_outcomes", 0)) + int(
             self.detail.get("api_unresolved", 0)
         )
-        clean = not crashes and not cards and not charges
-        return self.lost == 0 and self.duplicated == 0 and self.double_charges == 0 and clean
+        return self.money_ok and not crashes and not cards and not charges
 
     def line(self) -> str:
+        """One JSON line: the counts (the first keys as they always were), then ``ok``."""
         data = asdict(self)
         data.pop("detail")
+        data["ok"] = self.ok
         return json.dumps(data, separators=(", ", ": "))
 
 
-def _port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def _wait_ready(url: str, deadline: float = 30.0) -> None:
-    start = time.monotonic()
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() - start < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(url)).status_code < 500:
-                    return
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
-
-
-@dataclass
-class Sandboxes:
-    paytrace: str
-    dynamics: str
-    processes: list[asyncio.subprocess.Process]
-
-    async def set_faults(self, profile: str, seed: int) -> None:
-        async with httpx.AsyncClient() as client:
-            for base in (self.paytrace, self.dynamics):
-                reply = await client.post(
-                    f"{base}/_sandbox/faults", json={"profile": profile, "seed": seed}
-                )
-                reply.raise_for_status()
-
-    async def faults_injected(self) -> int:
-        total = 0
-        async with httpx.AsyncClient() as client:
-            for base in (self.paytrace, self.dynamics):
-                report = (await client.get(f"{base}/_sandbox/faults")).json()
-                total += int(report.get("total", 0))
-        return total
-
-    async def stop(self) -> None:
-        for proc in self.processes:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(proc.wait(), timeout=5)
-
-
-async def start_sandboxes(logs: Path) -> Sandboxes:
-    procs = []
-    urls = []
-    for system, probe in (("paytrace", "/_sandbox/state/summary"), ("dynamics", "/_sandbox/state")):
-        port = _port()
-        log = (logs / f"{system}.log").open("wb")
-        procs.append(
-            await asyncio.create_subprocess_exec(
-                str(BIN / "paybridge-sandbox"), system, "--port", str(port), stdout=log, stderr=log
-            )
-        )
-        url = f"http://127.0.0.1:{port}"
-        await _wait_ready(url + probe)
-        urls.append(url)
-    return Sandboxes(urls[0], urls[1], procs)
-
-
-def worker_config(path: Path, sandboxes: Sandboxes, store_url: str, web_port: int = 8080) -> Path:
-    config = path / "paybridge.yaml"
-    config.write_text(
-        f"""store:
-  url: {store_url}
-paytrace:
-  base_url: {sandboxes.paytrace}
-  username: env:PAYTRACE_USERNAME
-  password: env:PAYTRACE_PASSWORD
-  integrator_id: env:PAYTRACE_INTEGRATOR_ID
-  poll_interval_seconds: 0.5
-  timeout_seconds: 10
-dynamics:
-  base_url: {sandboxes.dynamics}
-  tenant: sandbox-tenant
-  client_id: sandbox-client
-  client_secret: env:DYNAMICS_CLIENT_SECRET
-  login_redirect: {sandboxes.dynamics}
-  timeout_seconds: 20
-  # The storefront names its PayTrace profiles like the D365 accounts (see _accounts).
-  customer_match: xref_or_same_id
-worker:
-  max_attempts: 1000
-  lease_seconds: 8
-reconcile:
-  schedule_at: null
-web:
-  host: 127.0.0.1
-  port: {web_port}
-  charge_burst: 1000
-  charge_rate_per_second: 1000
-charging:
-  # Past the PayTrace client's timeout (10 s above): a charge not found by then was not made.
-  in_doubt_grace_seconds: 12
-""",
-        encoding="utf-8",
-    )
-    return config
-
-
-class Killer:
-    """Runs ``paybridge worker`` and SIGKILLs it at random moments, restarting it each time."""
-
-    def __init__(self, config: Path, log: Path, rng: random.Random, every: float) -> None:
-        self.config = config
-        self.log = log
-        self.rng = rng
-        self.every = every
-        self.kills = 0
-        self.crashes = 0
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        """Start a worker and wait until it says it is ready: a kill during start-up proves nothing."""
-        ready = self._readies()
-        out = self.log.open("ab")
-        self.proc = await asyncio.create_subprocess_exec(
-            # Faults are injected on purpose: the access check is for go-live, not for chaos.
-            str(BIN / "paybridge"), "worker", "--skip-check", "--config", str(self.config),
-            env={**os.environ, **SECRETS}, stdout=out, stderr=out,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while self._readies() == ready and self.proc.returncode is None:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the worker did not get ready in 60 s; see {self.log}")
-            await asyncio.sleep(0.05)
-
-    def _readies(self) -> int:
-        try:
-            return self.log.read_bytes().count(b"worker ready")
-        except FileNotFoundError:
-            return 0
-
-    async def run(self, until: asyncio.Event) -> None:
-        await self.start()
-        while not until.is_set():
-            assert self.proc is not None
-            exited = asyncio.create_task(self.proc.wait())
-            stopping = asyncio.create_task(until.wait())
-            await asyncio.wait(
-                {exited, stopping},
-                timeout=self.every * self.rng.uniform(0.5, 1.5),
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            for task in (exited, stopping):
-                task.cancel()
-            if until.is_set():
-                break
-            if self.proc.returncode is not None:
-                # It died on its own: a bug the run must report, not a kill it made.
-                self.crashes += 1
-                if self.crashes > 20:
-                    raise RuntimeError(f"the worker keeps exiting by itself; see {self.log}")
-            else:
-                self.proc.kill()
-                await self.proc.wait()
-                self.kills += 1
-            await self.start()
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.terminate()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.proc.wait(), timeout=15)
-            if self.proc.returncode is None:
-                self.proc.kill()
-
-
-@dataclass
-class Shop:
-    """The storefront: charges stored profiles, voids some, refunds some after settlement."""
-
-    client: PayTraceClient
-    rng: random.Random
-    made: int = 0
-    in_doubt_resolved: int = 0
-    unsettled: list[str] = field(default_factory=list)
-    settled: list[str] = field(default_factory=list)
-
-    async def _resolve(self, exc: InDoubtError, since: Any) -> TransactionRecord | None:
-        for _ in range(20):
-            try:
-                found = await self.client.find_transactions(exc.reference, since)
-            except PayBridgeError:
-                await asyncio.sleep(0.2)
-                continue
-            self.in_doubt_resolved += 1
-            return found[0] if found else None
-        raise RuntimeError(f"could not resolve in-doubt request {exc.reference}")
-
-    async def charge(self, profile: str, n: int) -> None:
-        invoice = f"CHAOS-{n:06d}"
-        amount = Decimal(self.rng.randint(500, 90_000)).scaleb(-2)
-        since = SystemClock().now() - timedelta(minutes=5)
-        for _attempt in range(30):
-            try:
-                reply = await self.client.sale_by_customer(
-                    CustomerSaleRequest(
-                        customer_id=profile, amount=amount, invoice_id=invoice,
-                        description=_order_text(n),
-                    )
-                )  # fmt: skip
-                self.unsettled.append(str(reply.transaction_id))
-                return
-            except DeclinedError:
-                return
-            except InDoubtError as exc:
-                record = await self._resolve(exc, since)
-                if record is not None:  # it went through: never charge the same request twice
-                    self.unsettled.append(str(record.transaction_id))
-                    return
-            except PayBridgeError:
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"storefront could not charge {invoice}")
-
-    async def maybe_void_or_refund(self, n: int) -> None:
-        with contextlib.suppress(PayBridgeError):
-            if n % 9 == 4 and self.unsettled:
-                target = self.unsettled.pop(self.rng.randrange(len(self.unsettled)))
-                await self.client.void(VoidRequest(transaction_id=int(target)))
-            if n % 25 == 0 and self.unsettled:
-                await self.client.settle()
-                self.settled.extend(self.unsettled)
-                self.unsettled.clear()
-            if n % 7 == 3 and self.settled:
-                target = self.settled.pop(self.rng.randrange(len(self.settled)))
-                await self.client.refund_for_transaction(
-                    TransactionRefundRequest(
-                        transaction_id=int(target), invoice_id=f"REFUND-{target}"
-                    )
-                )
-
-
-# A careless shop types a card number into the order text now and then: PayBridge must keep
-# none of it (the store and the worker log are scanned at the end).
-PLANTED_CARD = "4111 1111 1111 1111"
-
-
-def _order_text(n: int) -> str:
-    return f"Web order {n} paid with {PLANTED_CARD}" if n % 10 == 0 else f"Web order {n}"
-
-
 def stored_card_numbers(store_url: str, work: Path) -> list[str]:
-    """Card numbers found in the SQLite store's files (or every PostgreSQL table) and the worker log."""
-    texts = (
-        [(work / "worker.log").read_bytes().decode("latin-1")]
-        if (work / "worker.log").exists()
-        else []
-    )
+    """Card numbers found in the SQLite store's files (or every PostgreSQL table) and the engine
+    processes' logs (``worker*.log``, ``serve.log``)."""
+    logs = sorted(work.glob("worker*.log")) + sorted(work.glob("serve.log"))
+    texts = [log.read_bytes().decode("latin-1") for log in logs]
     if store_url.startswith("sqlite"):  # the raw files too: freed pages and the WAL keep old rows
         texts += [f.read_bytes().decode("latin-1") for f in sorted(work.glob("paybridge.db*"))]
     engine = open_engine(store_url)
@@ -361,7 +148,9 @@ def stored_card_numbers(store_url: str, work: Path) -> list[str]:
 
 
 def expected_lines(records: list[TransactionRecord]) -> dict[str, tuple[str, Decimal]]:
-    """PaymentId -> (side, amount) that D365 must hold, from PayTrace's own export."""
+    """PaymentId -> (side, amount) of sales, their voids and refunds, from PayTrace's export.
+
+    The demo's read-back; the chaos run checks with ``chaos_checks.check_lines``."""
     out: dict[str, tuple[str, Decimal]] = {}
     for rec in records:
         status = f"{rec.status_code} {rec.status_message}".lower()
@@ -396,174 +185,339 @@ def compare(
     return lost, duplicated
 
 
+SHORT_LEASE_SECONDS = 3.0
+# The run's clocks start this long before the fall-back: about the time its set-up takes, so
+# that the storefront sells in the repeated hour.
+DST_LEAD_SECONDS = 4.0
+LINES = "CustomerPaymentJournalLines"
+
+
+@dataclass(frozen=True)
+class ChaosPlan:
+    """What one run does (``paybridge chaos --help`` says each in words)."""
+
+    payments: int
+    seed: int = 1
+    kill_every: float = 3.0
+    faults: str = "storm"
+    store_url: str | None = None
+    timeout: float = 900.0
+    workers: int = 2
+    concurrency: int = 4
+    short_lease: bool = False
+    outage_seconds: float = 45.0
+    store_loss: StoreLoss = "restore"
+    dst: bool = True
+    client_timeout: float = 5.0
+    keep_logs: Path | None = None
+    without: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not self.without <= WITHOUT:
+            raise ValueError(f"without: use {', '.join(sorted(WITHOUT))}")
+        if self.faults not in FAULT_PROFILES:
+            raise ValueError(f"faults: use one of {', '.join(FAULT_PROFILES)}")
+        if self.store_loss not in ("none", "delete", "restore"):
+            raise ValueError("store_loss: use none, delete or restore")
+        if self.workers < 1 or self.concurrency < 1 or self.payments < 1:
+            raise ValueError("payments, workers and concurrency must be at least 1")
+
+
 async def run_chaos(
     payments: int,
     *,
     seed: int = 1,
     kill_every: float = 3.0,
-    faults: str = "chaos",
+    faults: str = "storm",
     store_url: str | None = None,
-    timeout: float = 600.0,
+    timeout: float = 900.0,
     progress: Any = None,
+    **options: Any,
 ) -> ChaosReport:
-    started = time.monotonic()
-    rng = random.Random(seed)
-    with tempfile.TemporaryDirectory(prefix="paybridge-chaos-") as tmp:
-        work = Path(tmp)
-        url = store_url or f"sqlite:///{work / 'paybridge.db'}"
-        boxes = await start_sandboxes(work)
-        api_port = _port()
-        config = worker_config(work, boxes, url, api_port)
-        killer = Killer(config, work / "worker.log", rng, kill_every)
-        done = asyncio.Event()
-        serve: asyncio.subprocess.Process | None = None
+    """One chaos run (see the module docstring); ``options`` are further ``ChaosPlan`` fields."""
+    plan = ChaosPlan(
+        payments, seed=seed, kill_every=kill_every, faults=faults, store_url=store_url,
+        timeout=timeout, **options,
+    )  # fmt: skip
+    return await ChaosRun(plan, progress).run()
+
+
+class ChaosRun:
+    """The phases of one run, in order; ``run`` returns the report."""
+
+    def __init__(self, plan: ChaosPlan, progress: Any = None) -> None:
+        self.plan = plan
+        self.progress = progress
+        self.rng = random.Random(plan.seed)
+        self.started = time.monotonic()
+        self.detail: dict[str, Any] = {
+            "store_loss": plan.store_loss,
+            "short_lease": plan.short_lease,
+        }
+        self.outage_requests = 0
+        self.token = ""
+        self.phases: dict[str, float] = {}
+
+    def _phase(self, name: str) -> None:
+        self.phases[name] = round(time.monotonic() - self.started, 1)
+
+    async def run(self) -> ChaosReport:
+        with tempfile.TemporaryDirectory(prefix="paybridge-chaos-") as tmp:
+            self.work = Path(tmp)
+            try:
+                return await self._run()
+            finally:
+                if self.plan.keep_logs is not None:
+                    self.plan.keep_logs.mkdir(parents=True, exist_ok=True)
+                    kept = ("*.log", "*.json", "paybridge.db*")
+                    for log in (f for pattern in kept for f in self.work.glob(pattern)):
+                        log.replace(self.plan.keep_logs / log.name)
+
+    async def _run(self) -> ChaosReport:
+        plan, work = self.plan, self.work
+        self.url = plan.store_url or f"sqlite:///{work / 'paybridge.db'}"
+        self.boxes = await start_sandboxes(work)
+        shift, fall_back = dst_shift(MERCHANT_TZ, DST_LEAD_SECONDS) if plan.dst else (0.0, None)
+        self.clock = ShiftedClock(shift)
+        self.keeper = StoreKeeper(self.url, work)
+        self._fleet: Fleet | None = None
         try:
+            if shift:
+                await self.boxes.advance_clocks(shift)
+            api_port = free_port()
+            lease = SHORT_LEASE_SECONDS if plan.short_lease else None
+            self.config = worker_config(
+                work, self.boxes, self.url, api_port, client_timeout=plan.client_timeout,
+                lease_seconds=lease, short_retries=plan.outage_seconds > 0,
+            )  # fmt: skip
+            self.env = shifted_env({**os.environ, **SECRETS}, shift)
+            self._fleet = Fleet(
+                BIN, self.config, self.env, work, self.rng, plan.workers, plan.concurrency,
+                plan.kill_every, api_port,
+            )  # fmt: skip
             async with (
-                httpx.AsyncClient(timeout=20) as pt_http,
+                httpx.AsyncClient(timeout=plan.client_timeout) as pt_http,
                 httpx.AsyncClient(timeout=60) as d_http,
             ):
-                shop = Shop(
-                    PayTraceClient(
-                        pt_http, username=SECRETS["PAYTRACE_USERNAME"],
-                        password=SECRETS["PAYTRACE_PASSWORD"],
-                        integrator_id=SECRETS["PAYTRACE_INTEGRATOR_ID"], base_url=boxes.paytrace,
-                    ),
-                    rng,
-                )  # fmt: skip
-                profiles = await _open_profiles(shop.client, 10)
-                env = {**os.environ, **SECRETS}
-                token = await chaos_charges.prepare(config, BIN, env)
-                serve = await _start_serve(config, work / "serve.log", env, api_port)
-                await boxes.set_faults(faults, seed)
-                killing = asyncio.create_task(killer.run(done))
-                for n in range(1, payments + 1):
-                    await shop.charge(rng.choice(profiles), n)
-                    await shop.maybe_void_or_refund(n)
-                    if progress is not None:
-                        progress(n, payments, killer.kills)
-                # Charges through the product's API while the faults go on; the first sales
-                # commit and lose their answer (a 5xx or a dropped connection).
-                await chaos_charges.script_after_commit_faults(boxes.paytrace)
-                api = chaos_charges.ApiCharges(f"http://127.0.0.1:{api_port}", token, rng)
-                await api.run(max(len(chaos_charges.AFTER_COMMIT) + 3, payments // 20))
-                await boxes.set_faults("none", seed)
-                injected = await boxes.faults_injected()
-                d365 = _dynamics(d_http, boxes)
-                store = open_store(url)
-                lost, duplicated, records = await _drain(shop.client, d365, store, started, timeout)
-                done.set()
-                await killing
+                shop = Shop(self._paytrace(pt_http), self.rng, plan.without & SKIPPABLE)
+                profiles = await open_profiles(shop.client)
+                await self._prepare()
+                await self.fleet.start()
+                stall = (plan.client_timeout + 1, plan.client_timeout + 4)
+                await self.boxes.set_faults(plan.faults, plan.seed, stall)
+                self._phase("set_up")
+                await self._storefront(shop, profiles)
+                self._phase("storefront")
+                await chaos_charges.script_after_commit_faults(self.boxes.paytrace)
+                api = chaos_charges.ApiCharges(f"http://127.0.0.1:{api_port}", self.token, self.rng)
+                await api.run(max(len(chaos_charges.AFTER_COMMIT) + 3, plan.payments // 20))
+                self._phase("api_charges")
+                await self.boxes.set_faults("none", plan.seed, stall)
+                await self.fleet.calm()
+                injected = await self.boxes.injected()
+                self.d365 = dynamics_client(d_http, self.boxes)
+                store = open_store(self.url, self.clock)
+                await self._settle(shop.client, store, complete=False)
+                self._phase("drained")
+                self.detail["dead_letters"] = store.queue.stats().dead
+                heals = await self._heal() if "heal" not in plan.without else 0
+                replayed = await self._replay() if "replay" not in plan.without else 0
+                self._phase("heal_and_replay")
+                check, records = await self._settle(shop.client, store, complete=True)
+                self._phase("drained_again")
+                self.detail["dead_letters_left"] = store.queue.stats().dead
                 found = sum(
                     1
                     for e in store.ledger.entries("paytrace:")
                     if e.detail.get("how", "").startswith("found")
                 )
-                invoices = Counter(
-                    r.invoice_id for r in records if r.transaction_type.upper() == "SALE"
-                )
-                double = sum(
-                    n - 1
-                    for inv, n in invoices.items()
-                    if inv and inv.startswith("CHAOS-") and n > 1
-                )
-                charged = chaos_charges.check(api.answers, records)
-                return ChaosReport(
-                    payments=payments,
-                    kills=killer.kills,
-                    faults=injected,
-                    in_doubt_resolved=found + shop.in_doubt_resolved,
-                    lost=lost,
-                    duplicated=duplicated,
-                    double_charges=double + charged.double_charges,
-                    seconds=round(time.monotonic() - started, 2),
-                    detail={
-                        "card_numbers_kept": len(stored_card_numbers(url, work)),
-                        "transactions": len(records),
-                        "store": url.split("?")[0].split(":")[0],
-                        "worker_crashes": killer.crashes,
-                        "api_charges": len(api.answers),
-                        "api_approved": sum(
-                            1 for a in api.answers.values() if a["status"] == "approved"
-                        ),
-                        "api_retries": api.retries,
-                        "api_double_charges": charged.double_charges,
-                        "api_wrong_outcomes": charged.wrong_outcomes,
-                        "api_unresolved": charged.unresolved,
-                    },
+                store.engine.dispose()
+                await self.fleet.stop()
+                return self._report(
+                    shop, api, check, records, injected, heals, replayed, found, fall_back
                 )
         finally:
-            done.set()
-            await killer.stop()
-            if serve is not None and serve.returncode is None:
-                serve.terminate()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(serve.wait(), timeout=15)
-            await boxes.stop()
+            if self._fleet is not None:
+                await self._fleet.stop()
+            await self.boxes.stop()
+            with contextlib.suppress(Exception):
+                self.keeper.drop_copy()
 
+    @property
+    def fleet(self) -> Fleet:
+        if self._fleet is None:
+            raise RuntimeError("the engine processes are not set up yet")
+        return self._fleet
 
-async def _start_serve(
-    config: Path, log: Path, env: dict[str, str], port: int
-) -> asyncio.subprocess.Process:
-    """``paybridge serve`` on the run's store: the API the chaos customer charges through (and a
-    second engine next to the killed worker)."""
-    out = log.open("ab")
-    proc = await asyncio.create_subprocess_exec(
-        str(BIN / "paybridge"), "serve", "--config", str(config), env=env, stdout=out, stderr=out,
-    )  # fmt: skip
-    await _wait_ready(f"http://127.0.0.1:{port}/health", deadline=60.0)
-    return proc
+    def _paytrace(self, http: httpx.AsyncClient) -> PayTraceClient:
+        return PayTraceClient(
+            http, username=SECRETS["PAYTRACE_USERNAME"], password=SECRETS["PAYTRACE_PASSWORD"],
+            integrator_id=SECRETS["PAYTRACE_INTEGRATOR_ID"], base_url=self.boxes.paytrace,
+            clock=self.clock, timeout=self.plan.client_timeout, merchant_tz=MERCHANT_TZ,
+        )  # fmt: skip
 
+    async def _prepare(self) -> None:
+        """What an operator sets up in a store: links of customers, an API key."""
+        self.token = await chaos_charges.prepare(self.config, BIN, self.env)
+        link_profiles(self.url, self.clock)
 
-async def _open_profiles(client: PayTraceClient, count: int) -> list[str]:
-    accounts = [f"US-{n:03d}" for n in range(1, 11)]
-    for account in accounts[:count]:
-        await client.create_customer(
-            CustomerCreateRequest(
-                customer_id=account,  # named like the D365 account: matched by the same-id rule
-                credit_card=CreditCard(
-                    number=SecretStr("4012000098765439"), expiration_month=12, expiration_year=2030
-                ),
-                billing_address=Address(name=f"Chaos {account}", zip="98101"),
+    async def _storefront(self, shop: Shop, profiles: list[str]) -> None:
+        plan, fleet = self.plan, self.fleet
+        total = plan.payments
+        copy_at, outage_at, loss_at = max(1, total // 3), max(1, total // 2), max(2, 2 * total // 3)
+        outage: asyncio.Task[None] | None = None
+        for n in range(1, total + 1):
+            await shop.step(self.rng.choice(profiles), n)
+            if n == copy_at and plan.store_loss == "restore":
+                self.keeper.snapshot()
+            if n == outage_at and plan.outage_seconds > 0:
+                outage = asyncio.create_task(self._outage())
+            if n == loss_at and plan.store_loss != "none":
+                await self._lose_store()
+            failed = fleet.failed()
+            if failed is not None:
+                raise RuntimeError(f"a worker process failed: {failed}")
+            if self.progress is not None:
+                self.progress(n, total, fleet.kills)
+        if outage is not None:
+            await outage
+        await shop.settle()  # the day's last batch: what reconcile --heal looks at
+
+    async def _outage(self) -> None:
+        """D365 answers every request with a 503 for ``outage_seconds``."""
+        before = (await self.boxes.injected())["dynamics"]["error_json"]
+        await self.boxes.configure(self.boxes.dynamics, {"profile": "outage"})
+        await asyncio.sleep(self.plan.outage_seconds)
+        await self.boxes.configure(
+            self.boxes.dynamics, {"profile": self.plan.faults, "seed": self.plan.seed}
+        )
+        self.outage_requests = (await self.boxes.injected())["dynamics"]["error_json"] - before
+
+    async def _lose_store(self) -> None:
+        """Every engine stopped, the store deleted or put back from the copy, engines started."""
+        await self.fleet.stop()
+        if self.plan.store_loss == "restore":
+            self.keeper.restore()
+        else:
+            self.keeper.delete()
+            await self._prepare()  # the operator sets the new store up again
+        await self.fleet.start()
+
+    async def _heal(self) -> int:
+        day = self.clock.now().astimezone(ZoneInfo(MERCHANT_TZ)).date()
+        code, said = await cli(
+            BIN, self.env, "reconcile", "--date", day.isoformat(), "--heal", "--format", "json",
+            "--out", str(self.work / "reconcile.json"), "--config", str(self.config),
+        )  # fmt: skip
+        if code not in (0, 1):
+            self.detail["heal_error"] = said[-500:]
+            return 0
+        return healed_count(said)
+
+    async def _replay(self) -> int:
+        code, said = await cli(
+            BIN, self.env, "dlq", "replay", "--all", "--config", str(self.config)
+        )
+        if code != 0:
+            self.detail["replay_error"] = said[-500:]
+            return 0
+        return replayed_count(said)
+
+    async def _records(self, paytrace: PayTraceClient) -> list[TransactionRecord]:
+        today = paytrace.local_date(self.clock.now())
+        request = ExportByDateRangeRequest(
+            start_date=today - timedelta(days=1), end_date=today + timedelta(days=1)
+        )
+        return await paytrace.export_by_date_range(request)
+
+    async def _settle(
+        self, paytrace: PayTraceClient, store: Store, *, complete: bool
+    ) -> tuple[MoneyCheck, list[TransactionRecord]]:
+        """Wait until the queue is idle and what D365 holds stops changing; with ``complete``
+        also until nothing is lost, or until it has not changed for a long while."""
+        stable, last = 0, None
+        while True:
+            records = await self._records(paytrace)
+            lines = await self.d365.query(
+                LINES, Query(filter=F("dataAreaId") == "usmf", select=LINE_FIELDS)
             )
+            check = check_lines(records, lines, PROFILES)
+            queue = store.queue.stats()
+            state = (tuple(check.counts().values()), queue.dead)
+            stable = stable + 1 if state == last and queue.ready + queue.leased == 0 else 0
+            last = state
+            done = (check.lost == 0 and stable >= 4) or stable >= 20 if complete else stable >= 6
+            if done or time.monotonic() - self.started > self.plan.timeout:
+                return check, records
+            await asyncio.sleep(0.5)
+
+    def _report(
+        self,
+        shop: Shop,
+        api: chaos_charges.ApiCharges,
+        check: MoneyCheck,
+        records: list[TransactionRecord],
+        injected: dict[str, Counter[str]],
+        heals: int,
+        replayed: int,
+        found: int,
+        fall_back: datetime | None,
+    ) -> ChaosReport:
+        kinds = injected["paytrace"] + injected["dynamics"]
+        kinds["error_json"] -= self.outage_requests
+        if self.outage_requests:
+            kinds["outage_503"] = self.outage_requests
+        charged = chaos_charges.check(api.answers, records)
+        detail = {
+            **self.detail,
+            "card_numbers_kept": len(stored_card_numbers(self.url, self.work)),
+            "transactions": len(records),
+            "d365_lines": check.lines,
+            "store": self.url.split("?")[0].split(":")[0],
+            "worker_crashes": self.fleet.crashes,
+            "storefront": dict(sorted(shop.did.items())),
+            "api_charges": len(api.answers),
+            "api_approved": sum(1 for a in api.answers.values() if a["status"] == "approved"),
+            "api_retries": api.retries,
+            "api_double_charges": charged.double_charges,
+            "api_wrong_outcomes": charged.wrong_outcomes,
+            "api_unresolved": charged.unresolved,
+            "phases": self.phases,
+            "examples": check.examples,
+        }
+        if fall_back is not None:
+            hour = (fall_back.timestamp(), fall_back.timestamp() + 3600)
+            detail["fall_back"] = fall_back.isoformat()
+            detail["sales_in_repeated_hour"] = sum(
+                1 for t in shop.sold_at if hour[0] <= t < hour[1]
+            )
+        return ChaosReport(
+            payments=self.plan.payments,
+            kills=self.fleet.kills,
+            faults=sum(kinds.values()),
+            in_doubt_resolved=found + shop.in_doubt_resolved,
+            lost=check.lost,
+            duplicated=check.duplicated,
+            double_charges=shop_double_charges(records) + charged.double_charges,
+            seconds=round(time.monotonic() - self.started, 2),
+            wrong_account=check.wrong_account,
+            wrong_currency=check.wrong_currency,
+            wrong_amount=check.wrong_amount,
+            wrong_sign=check.wrong_sign,
+            workers=self.plan.workers,
+            dead_letters_replayed=replayed,
+            heals=heals,
+            faults_by_kind=dict(sorted((k, v) for k, v in kinds.items() if v)),
+            detail=detail,
         )
-    return accounts[:count]
 
 
-def _dynamics(http: httpx.AsyncClient, boxes: Sandboxes) -> DynamicsClient:
-    settings = Settings(
-        dynamics=DynamicsSettings(
-            base_url=boxes.dynamics, tenant="sandbox-tenant", client_id="sandbox-client",
-            client_secret=SecretStr("sandbox-secret"), login_redirect=boxes.dynamics,
-        )
-    )  # fmt: skip
-    return DynamicsClient(http, base_url=boxes.dynamics, token_provider=msal_provider(settings))
-
-
-async def _drain(
-    paytrace: PayTraceClient, d365: DynamicsClient, store: Store, started: float, timeout: float
-) -> tuple[int, int, list[TransactionRecord]]:
-    """Wait until D365 holds every expected line, the queue is empty, and both stay so a while."""
-    today = paytrace.local_date(SystemClock().now())
-    request = ExportByDateRangeRequest(
-        start_date=today - timedelta(days=1), end_date=today + timedelta(days=1)
+def shop_double_charges(records: list[TransactionRecord]) -> int:
+    """Storefront requests (one reference each) that PayTrace carried out more than once."""
+    made = Counter(
+        r.invoice_id
+        for r in records
+        if r.invoice_id.startswith(("CHAOS-", "REFUND-"))
+        and "declin" not in f"{r.status_code} {r.status_message}".lower()
     )
-    stable = 0
-    last: tuple[int, int] = (-1, -1)
-    while True:
-        records = await paytrace.export_by_date_range(request)
-        expected = expected_lines(records)
-        lines = await d365.query(
-            "CustomerPaymentJournalLines",
-            Query(
-                filter=F("dataAreaId") == "usmf",
-                select=["PaymentId", "CreditAmount", "DebitAmount"],
-            ),
-        )
-        lost, duplicated = compare(expected, lines)
-        queue = store.queue.stats()
-        busy = queue.ready + queue.leased
-        stable = stable + 1 if (lost, duplicated) == last and busy == 0 else 0
-        last = (lost, duplicated)
-        if (lost == 0 and stable >= 4) or time.monotonic() - started > timeout:
-            return lost, duplicated, records
-        await asyncio.sleep(0.5)
+    return sum(n - 1 for n in made.values() if n > 1)

@@ -76,9 +76,8 @@ class ApiCharges:
 
 
 async def prepare(config: Path, binary: Path, env: dict[str, str]) -> str:
-    """Link each invoice's customer to its PayTrace profile; an operator key for the API."""
-    for account in INVOICES.values():
-        await _cli(binary, env, "xref", "link", account, f"usmf/{account}", "--config", str(config))
+    """An operator key for the API (``paybridge keys create``). The invoices' customers are
+    linked to their PayTrace profiles by the run (``chaos_setup.link_profiles``)."""
     created = await _cli(
         binary, env, "keys", "create", "--role", "operator", "--config", str(config)
     )

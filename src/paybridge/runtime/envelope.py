@@ -17,10 +17,11 @@ class Envelope:
     partition_key: str
     payload: dict[str, Any]
     id: int | None = None
-    attempts: int = 0
+    attempts: int = 0  # claims so far, this one included (the fencing token)
     created_at: datetime | None = None
     source: str = "internal"
     meta: dict[str, Any] = field(default_factory=dict)
+    failures: int = 0  # earlier attempts that ended in a retry (a killed worker's claim is not one)
 
     def payload_json(self) -> str:
         return json.dumps(self.payload, separators=(",", ":"), sort_keys=True, default=str)

@@ -138,6 +138,7 @@ class SqlQueue:
                 id=row["id"],
                 attempts=row["attempts"] + 1,
                 created_at=row["created_at"],
+                failures=row["failures"],
             )
             for row in rows
         ]
@@ -153,8 +154,11 @@ class SqlQueue:
     def retry(self, env: Envelope, delay_seconds: float, error: str) -> bool:
         not_before = self.clock.now() + timedelta(seconds=delay_seconds)
         return bool(
-            self._fenced([env], status=READY, not_before=not_before, last_error=error[:4000])
-        )
+            self._fenced(
+                [env], status=READY, not_before=not_before, last_error=error[:4000],
+                failures=queue.c.failures + 1,
+            )
+        )  # fmt: skip
 
     def dead(self, env: Envelope, reason: str) -> bool:
         return bool(
@@ -166,8 +170,8 @@ class SqlQueue:
         return self._fenced(envs, status=READY, lease_until=None, attempts=queue.c.attempts - 1)
 
     def postpone(self, envs: Sequence[Envelope], delay_seconds: float, reason: str) -> list[int]:
-        """Give leased messages back for later, their claim not counted as an attempt (their
-        topic is paused: the failure was the settings', not theirs)."""
+        """Give leased messages back for later, as ``release`` does: the claim counts neither as
+        an attempt nor as a failure (their topic is paused: the settings failed, not they)."""
         not_before = self.clock.now() + timedelta(seconds=delay_seconds)
         return self._fenced(
             envs, status=READY, lease_until=None, not_before=not_before,
@@ -206,7 +210,13 @@ class SqlQueue:
             result = conn.execute(
                 update(queue)
                 .where(queue.c.id == message_id, queue.c.status == DEAD)
-                .values(status=READY, attempts=0, not_before=self.clock.now(), dead_reason=None)
+                .values(
+                    status=READY,
+                    attempts=0,
+                    failures=0,
+                    not_before=self.clock.now(),
+                    dead_reason=None,
+                )
             )
             return result.rowcount == 1
 

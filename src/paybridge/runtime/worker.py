@@ -117,11 +117,26 @@ class Worker:
             return 0
         by_topic: dict[str, list[Envelope]] = {}
         for env in batch:
+            if self._crashed_too_often(env):
+                continue
             by_topic.setdefault(env.topic, []).append(env)
         for topic, envs in by_topic.items():
             await self._dispatch(topic, envs)
         self.stats.batches += 1
         return len(batch)
+
+    def _crashed_too_often(self, env: Envelope) -> bool:
+        """A message claimed again and again with no outcome kills its worker each time (a
+        poison message): after three times its topic's attempts it is a dead letter."""
+        policy = self.policies.get(env.topic, self.policy)
+        claims = env.attempts - env.failures
+        if claims <= 3 * policy.max_attempts:
+            return False
+        reason = f"claimed {claims} times without an outcome (its worker died each time)"
+        if self.queue.dead(env, reason):
+            self.stats.dead += 1
+            log.error("dead letter %s: %s", env.key, reason)
+        return True
 
     async def _dispatch(self, topic: str, envs: list[Envelope]) -> None:
         handler = self.handlers.get(topic)
@@ -204,17 +219,17 @@ class Worker:
                 done.append(env)
             elif outcome.status == "pause":
                 postponed.append(env)
-            elif outcome.status == "dead" or policy.exhausted(env.attempts):
+            elif outcome.status == "dead" or policy.exhausted(env.failures + 1):
                 reason = outcome.reason
                 if outcome.status != "dead":
-                    reason = f"gave up after {env.attempts} attempts: {reason}"
+                    reason = f"gave up after {env.failures + 1} attempts: {reason}"
                 if self.queue.dead(env, reason):
                     self.stats.dead += 1
                     log.error("dead letter %s: %s", env.key, reason)
                 else:
                     lost += 1
             else:
-                delay = policy.delay(env.attempts, self.rng, outcome.retry_after)
+                delay = policy.delay(env.failures + 1, self.rng, outcome.retry_after)
                 if self.queue.retry(env, delay, outcome.reason):
                     self.stats.retried += 1
                 else:

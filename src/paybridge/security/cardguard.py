@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import unquote
+
+from paybridge.security.cardscan import ScanBudget, TooDense, luhn_valid, pan_spans
+
+__all__ = ["ScanBudget", "TooDense", "luhn_valid"]
 
 REDACTED = "[REDACTED]"
 
@@ -29,12 +36,6 @@ NUMBER_KEYS = frozenset(
     {"number", "card_number", "credit_card_number", "account_number", "pan", "cc_number"}
 )
 
-# Digit groups joined by one space or dash; a candidate PAN is a window of consecutive groups.
-# A card number stands apart from letters: digits glued to letters belong to an identifier.
-_DIGIT_RUN = re.compile(r"(?<![0-9A-Za-z])\d+(?:[ -]\d+)*(?![0-9A-Za-z])")
-# Request ids and the like: their digit groups, dashes between, can pass Luhn by chance.
-_UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
-_DIGITS = re.compile(r"\d+")
 _TRACK1 = re.compile(r"%?B\d{12,19}\^[^^\n]{0,26}\^\d{4}[^?\s]*\??")
 _TRACK2 = re.compile(r";?\d{12,19}=\d{4}[^?\s]*\??")
 _KEY_NAMES = "|".join(sorted(CSC_KEYS | SECRET_KEYS | TRACK_KEYS, key=len, reverse=True))
@@ -51,6 +52,11 @@ _API_KEY = re.compile(r"\b(pb_[0-9a-f]{12}_)[A-Za-z0-9_-]{20,}")
 Kind = Literal["pan", "csc", "track"]
 
 
+def looks_like_api_key(text: str) -> bool:
+    """True when ``text`` holds a PayBridge API key (``pb_<id>_<secret>``)."""
+    return _API_KEY.search(text) is not None
+
+
 @dataclass(frozen=True)
 class CardFinding:
     """One piece of card data: where it is (JSON path, span in that string) and a safe form."""
@@ -62,109 +68,131 @@ class CardFinding:
     masked: str
 
 
-def luhn_valid(digits: str) -> bool:
-    """True when ``digits`` (only 0-9) passes the Luhn check."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if index % 2 == 1:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
-
-
 def mask_pan(digits: str) -> str:
     """PayTrace's own masked form: ``x`` for every digit but the last four."""
     return "x" * max(len(digits) - 4, 0) + digits[-4:]
 
 
-def _card_group(span: tuple[int, int]) -> bool:
-    return span[1] - span[0] <= 6
+# Cheap looks before a regex reads a whole text: CSC keys and track data are rare.
+_KEY_STEMS = ("csc", "cvv", "cvc", "code", "swipe", "track")
 
 
-def _longest_window(
-    chunk: str, groups: list[tuple[int, int]], first: int
-) -> tuple[int, str] | None:
-    """The longest Luhn-valid 13-19 digit window of groups starting at ``first``."""
-    digits = ""
-    best: tuple[int, str] | None = None
-    for last in range(first, len(groups)):
-        start, end = groups[last]
-        # Cards are printed in groups of at most 6 digits; longer groups are separate numbers.
-        if last > first and not (_card_group(groups[first]) and _card_group(groups[last])):
-            break
-        digits += chunk[start:end]
-        if len(digits) > 19:
-            break
-        if len(digits) >= 13 and luhn_valid(digits):
-            best = (last, digits)
-    return best
+def _track_spans(text: str) -> list[tuple[int, int]]:
+    if "^" not in text and "=" not in text:
+        return []
+    return [m.span() for pattern in (_TRACK1, _TRACK2) for m in pattern.finditer(text)]
 
 
-def _pan_spans(text: str) -> Iterator[tuple[int, int, str]]:
-    """(start, end, digits) of each Luhn-valid 13-19 digit card number in ``text``."""
-    uuids = [m.span() for m in _UUID.finditer(text)] if "-" in text else []
-    for run in _DIGIT_RUN.finditer(text):
-        if any(start <= run.start() and run.end() <= end for start, end in uuids):
-            continue
-        chunk = run.group()
-        groups = [m.span() for m in _DIGITS.finditer(chunk)]
-        first = 0
-        while first < len(groups):
-            best = _longest_window(chunk, groups, first)
-            if best is None:
-                first += 1
-                continue
-            last, digits = best
-            yield run.start() + groups[first][0], run.start() + groups[last][1], digits
-            first = last + 1
-
-
-def _text_findings(text: str, path: str) -> list[CardFinding]:
-    findings: list[CardFinding] = []
-    tracks: list[tuple[int, int]] = []
-    for pattern in (_TRACK1, _TRACK2):
-        for match in pattern.finditer(text):
-            tracks.append(match.span())
-            findings.append(CardFinding("track", path, match.start(), match.end(), REDACTED))
-    for start, end, digits in _pan_spans(text):
-        if not any(s <= start < e for s, e in tracks):
-            findings.append(CardFinding("pan", path, start, end, mask_pan(digits)))
+def _keyed_values(text: str) -> list[tuple[Kind, int, int]]:
+    if ":" not in text and "=" not in text:
+        return []
+    lower = text.lower()
+    if not any(stem in lower for stem in _KEY_STEMS):
+        return []
+    found: list[tuple[Kind, int, int]] = []
     for match in _KEY_VALUE.finditer(text):
         key = match.group("key").lower()
         if key in CSC_KEYS or key in TRACK_KEYS:
-            kind: Kind = "csc" if key in CSC_KEYS else "track"
-            findings.append(CardFinding(kind, path, match.start("value"), match.end(), REDACTED))
-    return findings
-
-
-def _walk(value: Any, path: str, out: list[CardFinding]) -> None:
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            child = f"{path}.{key}"
-            lower = str(key).lower()
-            if (lower in CSC_KEYS or lower in TRACK_KEYS) and item not in (None, ""):
-                kind: Kind = "csc" if lower in CSC_KEYS else "track"
-                out.append(CardFinding(kind, child, 0, len(str(item)), REDACTED))
-                continue
-            _walk(item, child, out)
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            _walk(item, f"{path}[{index}]", out)
-    elif isinstance(value, str):
-        out.extend(_text_findings(value, path))
-    elif isinstance(value, int) and not isinstance(value, bool):
-        out.extend(_text_findings(str(value), path))
-
-
-def find_card_numbers(value: Any) -> list[CardFinding]:
-    """Every card number (Luhn-valid, 13-19 digits), CSC and track datum in a value or text."""
-    found: list[CardFinding] = []
-    _walk(value, "$", found)
+            found.append(("csc" if key in CSC_KEYS else "track", match.start("value"), match.end()))
     return found
 
 
+def text_findings(text: str, path: str, budget: ScanBudget | None = None) -> list[CardFinding]:
+    """Card numbers, track data and ``csc=...`` in one text (TooDense past ``budget``)."""
+    tracks = _track_spans(text)
+    findings = [CardFinding("track", path, s, e, REDACTED) for s, e in tracks]
+    for start, end, digits in pan_spans(text, budget):
+        if not any(s <= start < e for s, e in tracks):
+            findings.append(CardFinding("pan", path, start, end, mask_pan(digits)))
+    findings += [CardFinding(k, path, s, e, REDACTED) for k, s, e in _keyed_values(text)]
+    return findings
+
+
+_SAFE_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+
+
+@dataclass
+class _Walk:
+    """One walk over a JSON-like value: where it is, what it found, what it may still cost."""
+
+    budget: ScanBudget
+    nodes: int
+    found: list[CardFinding] = field(default_factory=list)
+
+    def visit(self) -> None:
+        self.nodes -= 1
+        if self.nodes < 0:
+            raise TooDense(self.budget.limit)
+
+
+def render_path(segments: tuple[tuple[str | int, int], ...]) -> str:
+    """A JSON path that never repeats card data: unsafe keys are named by position (``[#3]``)."""
+    parts = ["$"]
+    for key, position in segments:
+        if isinstance(key, int):
+            parts.append(f"[{key}]")
+        else:
+            parts.append(f".{key}" if _SAFE_KEY.fullmatch(key) else f"[#{position}]")
+    path = "".join(parts)
+    try:
+        safe = len(path) <= 200 and not pan_spans(path)
+    except TooDense:
+        safe = False
+    return path if safe else "$" + "".join(f"[#{position}]" for _, position in segments)
+
+
+def _number_text(value: Any) -> str | None:
+    """The digits a number stands for, as a model would read it (4.012e15 is 4012000000000000)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return str(int(value)) if 1e12 <= abs(value) < 1e20 else None
+    return None
+
+
+def _walk(value: Any, path: tuple[tuple[str | int, int], ...], walk: _Walk) -> None:
+    walk.visit()
+    if isinstance(value, Mapping):
+        for position, (key, item) in enumerate(value.items()):
+            child = (*path, (str(key), position))
+            lower = str(key).lower()
+            if (lower in CSC_KEYS or lower in TRACK_KEYS) and item not in (None, ""):
+                kind: Kind = "csc" if lower in CSC_KEYS else "track"
+                walk.found.append(CardFinding(kind, render_path(child), 0, 0, REDACTED))
+                continue
+            if pan_spans(str(key), walk.budget):  # a key can carry a card number too
+                walk.found.append(CardFinding("pan", render_path(child), 0, 0, REDACTED))
+            _walk(item, child, walk)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _walk(item, (*path, (index, index)), walk)
+    elif isinstance(value, str):
+        found = text_findings(value, "", walk.budget)
+        if found:
+            where = render_path(path)
+            walk.found.extend(CardFinding(f.kind, where, f.start, f.end, f.masked) for f in found)
+    elif (digits := _number_text(value)) is not None:
+        for start, end, number in pan_spans(digits, walk.budget):
+            walk.found.append(CardFinding("pan", render_path(path), start, end, mask_pan(number)))
+
+
+def find_card_numbers(
+    value: Any, budget: ScanBudget | None = None, max_nodes: int = 1_000_000
+) -> list[CardFinding]:
+    """Every card number (Luhn-valid, 13-19 digits), CSC and track datum in a value or text.
+
+    Keys are read too. Raises TooDense when the value costs more than ``budget`` or has more
+    than ``max_nodes`` nodes: such a value is refused, never passed unread.
+    """
+    walk = _Walk(budget if budget is not None else ScanBudget(), max_nodes)
+    _walk(value, (), walk)
+    return walk.found
+
+
 _HEX_WORD = re.compile(r"[0-9A-Fa-f]{32,}")
+_UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 
 
 # How a card number looks when it is written down: 13-19 digits in one piece, or in the groups
@@ -194,20 +222,86 @@ def card_numbers_in_text(text: str) -> list[str]:
     return found
 
 
+_ANY_DIGIT = re.compile(r"\d")
+_TOKEN = re.compile(r"\S+")
+_ESCAPED = re.compile(r"%[0-9A-Fa-f]{2}|\\[uUx]")
+
+
+_BACKSLASH_ESCAPE = re.compile(
+    r"\\(?:u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|x[0-9A-Fa-f]{2}|[ntrbf/\\\"'])"
+)
+_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = match.group()[1:]
+    if code[0] in "uUx":
+        return chr(int(code[1:], 16)) if int(code[1:], 16) < 0x110000 else " "
+    return _SIMPLE_ESCAPES.get(code, code)
+
+
+def _decoded(token: str) -> str:
+    """What a token says once percent-encoding and backslash escapes are undone, NFKC-folded."""
+    text = unquote(token) if "%" in token else token
+    if "\\" in text:
+        text = _BACKSLASH_ESCAPE.sub(_escape, text)
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return unicodedata.normalize("NFKC", text)
+
+
+def json_unescaped(text: str) -> str:
+    """A *valid* JSON text with its string escapes undone, at C speed (``\\u0034`` is ``4``).
+
+    Valid JSON has no escape Python's ``unicode_escape`` codec does not know but ``\\/``.
+    """
+    if "\\" not in text:
+        return text
+    raw = text.replace("\\/", "\\u002f").encode("latin-1", "backslashreplace")
+    decoded = raw.decode("unicode_escape")
+    return decoded.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _mask_pans(text: str) -> str:
+    try:
+        spans = pan_spans(text)
+    except TooDense:  # too many long digit runs to tell apart: none of their digits is kept
+        return _ANY_DIGIT.sub("x", text)
+    if not spans:
+        return text
+    parts: list[str] = []
+    cursor = 0
+    for start, end, digits in spans:
+        parts += [text[cursor:start], mask_pan(digits)]
+        cursor = end
+    return "".join([*parts, text[cursor:]])
+
+
+def _mask_encoded(text: str) -> str:
+    """Tokens that hide a card number behind %-encoding, escapes or compatibility digits."""
+    if text.isascii() and not _ESCAPED.search(text):
+        return text
+
+    def token(match: re.Match[str]) -> str:
+        word = match.group()
+        try:
+            return REDACTED if pan_spans(_decoded(word)) else word
+        except TooDense:
+            return REDACTED
+
+    text = _TOKEN.sub(token, text)
+    try:
+        hidden = bool(pan_spans(_decoded(text)))
+    except TooDense:
+        hidden = True
+    # Still there across tokens (e.g. "4111%20 1111 ..."): the whole text goes.
+    return f"{REDACTED} (card data)" if hidden else text
+
+
 def redact_text(text: str) -> str:
     """``text`` with card numbers masked and CSC, track data, tokens and passwords removed."""
     text = _TRACK1.sub(REDACTED, text)
     text = _TRACK2.sub(REDACTED, text)
-    spans = list(_pan_spans(text))
-    if spans:
-        parts: list[str] = []
-        cursor = 0
-        for start, end, digits in spans:
-            parts.append(text[cursor:start])
-            parts.append(mask_pan(digits))
-            cursor = end
-        parts.append(text[cursor:])
-        text = "".join(parts)
+    text = _mask_encoded(_mask_pans(text))
     text = _KEY_VALUE.sub(lambda m: f"{m['head']}{m['q']}{REDACTED}{m['q']}", text)
     text = _API_KEY.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
     return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)

@@ -63,7 +63,8 @@ queue = Table(
     Column("partition_key", String(200), nullable=False),
     Column("payload", Text, nullable=False),
     Column("status", String(10), nullable=False),  # ready | leased | done | dead
-    Column("attempts", Integer, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False, default=0),  # claims: the fencing token
+    Column("failures", Integer, nullable=False, default=0, server_default="0"),  # retries
     Column("not_before", UtcDateTime(), nullable=False),
     Column("lease_until", UtcDateTime(), nullable=True),
     Column("leased_by", String(80), nullable=True),

@@ -232,7 +232,7 @@ async def test_unauthenticated_is_401_and_a_viewer_is_403(world: ChargeWorld) ->
 
 
 async def test_the_openapi_document_describes_charges_and_events(world: ChargeWorld) -> None:
-    spec = (await world.api.get("/openapi.json")).json()
+    spec = (await world.api.get("/openapi.json", headers=world.headers("viewer"))).json()
     post = spec["paths"]["/v1/charges"]["post"]
     assert {"201", "202", "402", "409", "422", "429"} <= set(post["responses"])
     assert any(p["name"] == "Idempotency-Key" for p in post["parameters"])

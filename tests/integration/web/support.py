@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 
+from paybridge.app.settings import WebSettings
 from paybridge.clock import ManualClock
 from paybridge.security.context import SecurityContext, open_security
 from paybridge.security.keyring import Keyring
@@ -52,7 +53,12 @@ def _stand_in_routes(app: FastAPI) -> None:
 
 
 def secured_app(
-    store_url: str, *, clock: ManualClock | None = None, charge_burst: int = 3
+    store_url: str,
+    *,
+    clock: ManualClock | None = None,
+    charge_burst: int = 3,
+    max_body: int = 64 * 1024,
+    trusted_proxies: tuple[str, ...] | list[str] = (),
 ) -> SecuredApp:
     clock = clock or ManualClock()
     engine = open_engine(store_url)
@@ -64,7 +70,9 @@ def secured_app(
         charge_burst=charge_burst,
     )
     security.verifier("test", [EVENT_SECRET])
-    app = create_web_app()
+    app = create_web_app(
+        WebSettings(max_body_bytes=max_body, trusted_proxies=list(trusted_proxies))
+    )
     install_security(app, security)
     _stand_in_routes(app)
     tokens = {role: security.api_keys.create(role, label=f"test {role}").token for role in ROLES}

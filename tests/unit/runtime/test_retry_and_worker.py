@@ -82,3 +82,33 @@ async def test_a_crashing_handler_never_loses_messages(tmp_path: Path) -> None:
     await worker.run_once()
     stats = queue.stats()
     assert stats.ready == 1 and stats.dead == 0
+
+
+@pytest.mark.anyio
+async def test_a_killed_worker_uses_none_of_the_messages_attempts(tmp_path: Path) -> None:
+    """A claim whose worker died (its lease ran out) is not a failed attempt: a healthy message
+    held by workers killed five times still gets every attempt of its policy; one that kills
+    every worker that takes it (a poison message) is a dead letter after three times that."""
+    clock = ManualClock()
+    queue = SqlQueue(open_engine(sqlite_url(tmp_path / "k.db")), clock)
+    queue.enqueue([Envelope(topic="t", key="poison", partition_key="b", payload={})])
+    policy = RetryPolicy(base_seconds=1, cap_seconds=1, max_attempts=3)
+    for n in range(10):  # claimed, then the worker is SIGKILLed: the lease runs out
+        if n == 5:
+            queue.enqueue([Envelope(topic="t", key="healthy", partition_key="a", payload={})])
+        assert len(queue.claim("doomed", 10, lease_seconds=5)) == (1 if n < 5 else 2)
+        clock.advance(6)
+    outcomes: list[str] = []
+
+    async def handler(envs: Sequence[Envelope]) -> list[Outcome]:
+        outcomes.extend(e.key for e in envs)
+        return [Outcome.retry("busy") for _ in envs]
+
+    worker = Worker(queue, {"t": handler}, policy=policy, rng=random.Random(1))
+    for _ in range(6):
+        await worker.run_once()
+        clock.advance(5)
+    assert outcomes.count("healthy") == 3 and "poison" not in outcomes
+    dead = {d["key"]: d["dead_reason"] for d in queue.dead_letters()}
+    assert dead["healthy"].startswith("gave up after 3 attempts")
+    assert "claimed 11 times without an outcome" in dead["poison"]  # 10 > 3 x 3

@@ -1,0 +1,317 @@
+"""The chaos run's processes and operator work: engines killed at random, the store lost, CLI chores.
+
+* ``Fleet``: ``paybridge serve`` (the API, an engine too) and N ``paybridge worker`` processes,
+  each SIGKILLed at random moments on its own schedule and started again;
+* ``StoreKeeper``: a copy of the store taken mid-run, then the store deleted or put back from
+  that copy while every engine is stopped (SQLite files; PostgreSQL tables copied in SQL);
+* ``cli``: an operator's ``paybridge`` command (``dlq replay``, ``reconcile --heal``, ...) as a
+  process on the run's settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import re
+import shutil
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy import Engine, create_engine, make_url, text
+
+from paybridge.store.database import table_names
+
+_READY = b"worker ready"
+
+
+async def wait_ready(url: str, deadline: float = 30.0) -> None:
+    start = time.monotonic()
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() - start < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(url)).status_code < 500:
+                    return
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+async def cli(
+    binary: Path, env: dict[str, str], *args: str, timeout: float = 180
+) -> tuple[int, str]:
+    """``paybridge <args>``: its exit code, and its stdout then stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        str(binary / "paybridge"), *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=timeout)
+    said = out.decode(errors="replace") + err.decode(errors="replace")
+    return int(proc.returncode or 0), said
+
+
+def replayed_count(said: str) -> int:
+    found = re.search(r"replaying (\d+) dead letter", said)
+    if found is None:
+        raise RuntimeError(f"dlq replay said nothing countable: {said[-300:]}")
+    return int(found.group(1))
+
+
+def healed_count(said: str) -> int:
+    found = re.search(r"(\d+) healed", said)
+    if found is None:
+        raise RuntimeError(f"reconcile --heal said nothing countable: {said[-300:]}")
+    return int(found.group(1))
+
+
+@dataclass
+class Killer:
+    """One ``paybridge worker`` process, SIGKILLed at random moments and started again."""
+
+    binary: Path
+    config: Path
+    env: dict[str, str]
+    log: Path
+    rng: random.Random
+    every: float
+    concurrency: int
+    kills: int = 0
+    crashes: int = 0
+    proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        """Start and wait until it says it is ready: a kill during start-up proves nothing."""
+        ready = self._readies()
+        out = self.log.open("ab")
+        self.proc = await asyncio.create_subprocess_exec(
+            # Faults are injected on purpose: the access check is for go-live, not for chaos.
+            str(self.binary / "paybridge"), "worker", "--skip-check", "--config", str(self.config),
+            "--concurrency", str(self.concurrency), env=self.env, stdout=out, stderr=out,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while self._readies() == ready and self.proc.returncode is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the worker did not get ready in 60 s; see {self.log}")
+            await asyncio.sleep(0.05)
+
+    def _readies(self) -> int:
+        try:
+            return self.log.read_bytes().count(_READY)
+        except FileNotFoundError:
+            return 0
+
+    async def run(self, until: asyncio.Event) -> None:
+        await self.start()
+        while not until.is_set():
+            proc = self.proc
+            if proc is None:
+                raise RuntimeError("the worker process is gone")
+            exited = asyncio.create_task(proc.wait())
+            stopping = asyncio.create_task(until.wait())
+            await asyncio.wait(
+                {exited, stopping},
+                timeout=self.every * self.rng.uniform(0.5, 1.5),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            for task in (exited, stopping):
+                task.cancel()
+            if until.is_set():
+                break
+            if proc.returncode is not None:
+                # It died on its own: a bug the run must report, not a kill it made.
+                self.crashes += 1
+                if self.crashes > 20:
+                    raise RuntimeError(f"the worker keeps exiting by itself; see {self.log}")
+            else:
+                proc.kill()
+                await proc.wait()
+                self.kills += 1
+            await self.start()
+
+    async def stop(self) -> None:
+        await _terminate(self.proc)
+
+
+async def _terminate(proc: asyncio.subprocess.Process | None) -> None:
+    if proc is None or proc.returncode is not None:
+        return
+    proc.terminate()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(proc.wait(), timeout=15)
+    if proc.returncode is None:
+        proc.kill()
+        await proc.wait()
+
+
+@dataclass
+class Fleet:
+    """``paybridge serve`` and ``workers`` worker processes on one store, killed independently."""
+
+    binary: Path
+    config: Path
+    env: dict[str, str]
+    work: Path
+    rng: random.Random
+    workers: int
+    concurrency: int
+    kill_every: float
+    api_port: int
+    killers: list[Killer] = field(default_factory=list)
+    serve: asyncio.subprocess.Process | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _until: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.killers = [
+            Killer(
+                self.binary,
+                self.config,
+                self.env,
+                self.work / f"worker-{n}.log",
+                random.Random(self.rng.random()),
+                self.kill_every,
+                self.concurrency,
+            )
+            for n in range(1, self.workers + 1)
+        ]
+
+    @property
+    def kills(self) -> int:
+        return sum(k.kills for k in self.killers)
+
+    @property
+    def crashes(self) -> int:
+        return sum(k.crashes for k in self.killers)
+
+    async def start(self) -> None:
+        out = (self.work / "serve.log").open("ab")
+        self.serve = await asyncio.create_subprocess_exec(
+            str(self.binary / "paybridge"), "serve", "--config", str(self.config), env=self.env,
+            stdout=out, stderr=out,
+        )  # fmt: skip
+        await wait_ready(f"http://127.0.0.1:{self.api_port}/health", deadline=60.0)
+        self._until = asyncio.Event()
+        self._tasks = [asyncio.create_task(k.run(self._until)) for k in self.killers]
+        await asyncio.sleep(0)
+
+    async def calm(self) -> None:
+        """No more kills; the processes keep running (what a killed one held waits out its lease)."""
+        self._until.set()
+        for task in self._tasks:
+            with contextlib.suppress(Exception):
+                await task
+        self._tasks = []
+
+    async def stop(self) -> None:
+        """Every engine process stopped (SIGTERM, as an operator would), nothing left running."""
+        await self.calm()
+        for killer in self.killers:
+            await killer.stop()
+        await _terminate(self.serve)
+        self.serve = None
+
+    def failed(self) -> BaseException | None:
+        """A killer that gave up (e.g. a worker that no longer starts)."""
+        for task in self._tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                return task.exception()
+        return None
+
+
+class StoreKeeper:
+    """Copies the store mid-run, then deletes it or puts the copy back (engines stopped)."""
+
+    def __init__(self, url: str, work: Path) -> None:
+        self.url = url
+        self.sqlite = url.startswith("sqlite")
+        self.copy = work / "paybridge-copy.db"
+        self.copied = False
+
+    def snapshot(self) -> None:
+        """A consistent copy while the engines run (SQLite's online backup; SQL on PostgreSQL)."""
+        if self.sqlite:
+            source = sqlite3.connect(self._path())
+            target = sqlite3.connect(self.copy)
+            with target:
+                source.backup(target)
+            source.close()
+            target.close()
+        else:
+            engine = self._engine()
+            schema, backup = self._schemas(engine)
+            with engine.begin() as conn:
+                conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{backup}" CASCADE'))
+                conn.execute(text(f'CREATE SCHEMA "{backup}"'))
+                for table in table_names(engine):
+                    conn.execute(
+                        text(f'CREATE TABLE "{backup}"."{table}" AS TABLE "{schema}"."{table}"')
+                    )
+            engine.dispose()
+        self.copied = True
+
+    def restore(self) -> None:
+        if not self.copied:
+            raise RuntimeError("no copy of the store was taken")
+        if self.sqlite:
+            self._remove_files()
+            shutil.copyfile(self.copy, self._path())
+            return
+        engine = self._engine()
+        schema, backup = self._schemas(engine)
+        tables = table_names(engine)
+        with engine.begin() as conn:
+            conn.execute(text("SET session_replication_role = replica"))  # no FK order needed
+            conn.execute(text(_truncate(schema, tables)))
+            for table in tables:
+                conn.execute(
+                    text(f'INSERT INTO "{schema}"."{table}" SELECT * FROM "{backup}"."{table}"')  # noqa: S608 - names from the schema
+                )
+        engine.dispose()
+
+    def delete(self) -> None:
+        """The store as on a new machine: no file (SQLite), empty tables (PostgreSQL)."""
+        if self.sqlite:
+            self._remove_files()
+            return
+        engine = self._engine()
+        schema, _ = self._schemas(engine)
+        tables = [t for t in table_names(engine) if t != "alembic_version"]
+        with engine.begin() as conn:
+            conn.execute(text(_truncate(schema, tables)))
+        engine.dispose()
+
+    def drop_copy(self) -> None:
+        if self.sqlite or not self.copied:
+            return
+        engine = self._engine()
+        _, backup = self._schemas(engine)
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{backup}" CASCADE'))
+        engine.dispose()
+
+    def _path(self) -> Path:
+        database = make_url(self.url).database
+        if not database:
+            raise RuntimeError(f"not a SQLite file: {self.url}")
+        return Path(database)
+
+    def _remove_files(self) -> None:
+        path = self._path()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+    def _engine(self) -> Engine:
+        return create_engine(self.url)
+
+    @staticmethod
+    def _schemas(engine: Engine) -> tuple[str, str]:
+        with engine.connect() as conn:
+            schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
+        return schema, f"{schema}_chaos_copy"
+
+
+def _truncate(schema: str, tables: list[str]) -> str:
+    return "TRUNCATE " + ", ".join(f'"{schema}"."{t}"' for t in tables)
