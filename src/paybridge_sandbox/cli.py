@@ -1,28 +1,78 @@
-"""`paybridge-sandbox paytrace|dynamics --port N [--state FILE] [--faults PROFILE]`: serve one emulator."""
+"""`paybridge-sandbox paytrace|dynamics --port N [--state FILE] [--faults PROFILE] [--tls-cert PEM
+--tls-key PEM] [--authority HOST:PORT]`: serve one emulator, and say where and with which logins."""
 
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from pathlib import Path
 from typing import Any
 
+HOST = "127.0.0.1"
 
-def _paytrace(state: Path | None, faults: str) -> Any:
+
+def _paytrace(args: argparse.Namespace) -> tuple[Any, list[str]]:
     from paybridge_sandbox.paytrace import create_app
     from paybridge_sandbox.paytrace.settings import PayTraceSandboxSettings
 
-    return create_app(PayTraceSandboxSettings(state_path=state, faults_profile=faults))
+    settings = PayTraceSandboxSettings(state_path=args.state, faults_profile=args.faults)
+    url = _url(args)
+    banner = [
+        f"paybridge-sandbox paytrace listening on {url}",
+        f"  paytrace.base_url:       {url}",
+        f"  paytrace.username:       {settings.username}",
+        f"  paytrace.password:       {settings.password}",
+        f"  paytrace.integrator_id:  {settings.integrator_id}",
+        f"  merchant time zone:      {settings.merchant_timezone} (paytrace.timezone)",
+    ]
+    return create_app(settings), banner
 
 
-def _dynamics(state: Path | None, faults: str) -> Any:
+def _dynamics(args: argparse.Namespace) -> tuple[Any, list[str]]:
     from paybridge_sandbox.dynamics import create_app
     from paybridge_sandbox.dynamics.settings import DynamicsSandboxSettings
 
-    return create_app(DynamicsSandboxSettings(state_path=state, fault_profile=faults))
+    url = _url(args)
+    # Over HTTPS the sandbox is its own Entra authority (MSAL needs https and OpenID discovery);
+    # over HTTP it answers for login.microsoftonline.com, reached through dynamics.login_redirect.
+    authority = args.authority or (f"{HOST}:{args.port}" if args.tls_cert else None)
+    options: dict[str, Any] = {"state_path": args.state, "fault_profile": args.faults}
+    if authority:
+        options["authority_host"] = authority
+    settings = DynamicsSandboxSettings(**options)
+    client = settings.clients[0]
+    banner = [
+        f"paybridge-sandbox dynamics listening on {url}",
+        f"  dynamics.base_url:       {url}",
+        f"  dynamics.tenant:         {settings.tenant}",
+        f"  dynamics.client_id:      {client.client_id}",
+        f"  dynamics.client_secret:  {client.client_secret}",
+    ]
+    if authority:
+        banner.append(f"  dynamics.authority_host: https://{authority}")
+        banner.append(
+            f"  OpenID discovery:        https://{authority}/{settings.tenant}/v2.0/.well-known/openid-configuration"
+        )
+    else:
+        banner.append(
+            f"  dynamics.login_redirect: {url}  (authority_host stays {settings.authority_host})"
+        )
+    banner.append("  companies usmf and usrt; journal name CustPay; bank account USMF OPER")
+    return create_app(settings), banner
 
 
 FACTORIES = {"paytrace": _paytrace, "dynamics": _dynamics}
+
+
+def _url(args: argparse.Namespace) -> str:
+    return f"{'https' if args.tls_cert else 'http'}://{HOST}:{args.port}"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -34,9 +84,27 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free)")
     parser.add_argument("--state", type=Path, default=None, help="SQLite file to keep state in")
     parser.add_argument("--faults", default="none", help="fault profile: none, flaky, chaos")
+    parser.add_argument("--tls-cert", type=Path, default=None, help="serve HTTPS: PEM certificate")
+    parser.add_argument("--tls-key", type=Path, default=None, help="serve HTTPS: PEM private key")
+    parser.add_argument(
+        "--authority",
+        default=None,
+        help="dynamics: the Entra authority host[:port] its OpenID discovery names "
+        "(default over HTTPS: this sandbox itself)",
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    for option in ("tls_cert", "tls_key"):
+        path = getattr(args, option)
+        if path is not None and not path.is_file():
+            parser.error(f"--{option.replace('_', '-')}: no such file {path}")
+    if args.authority and args.system != "dynamics":
+        parser.error("--authority is for the dynamics sandbox")
+    if args.port == 0:
+        args.port = _free_port()
     return args
 
 
@@ -45,8 +113,12 @@ def main(argv: list[str] | None = None) -> None:
 
     args = parse(sys.argv[1:] if argv is None else argv)
     try:
-        app = FACTORIES[args.system](args.state, args.faults)
+        app, banner = FACTORIES[args.system](args)
     except (ValueError, OSError) as exc:
         print(f"paybridge-sandbox: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+    print("\n".join(banner), flush=True)
+    tls: dict[str, Any] = {}
+    if args.tls_cert is not None:
+        tls = {"ssl_certfile": str(args.tls_cert), "ssl_keyfile": str(args.tls_key)}
+    uvicorn.run(app, host=HOST, port=args.port, log_level="warning", **tls)

@@ -33,6 +33,9 @@ def msal_provider(
             ),
             timeout=d.timeout_seconds,
         )
+    elif http_client is None:
+        # MSAL over httpx too: the same TLS trust as every other call (SSL_CERT_FILE, verify_tls).
+        http_client = httpx.Client(verify=d.verify_tls, timeout=d.timeout_seconds)
     return MsalTokenProvider(
         d.client_id,
         resolve_secret(d.client_secret, "dynamics.client_secret", vault=vault),
@@ -40,6 +43,23 @@ def msal_provider(
         f"{d.base_url.rstrip('/')}/.default",
         http_client=http_client,
     )
+
+
+def open_vault(settings: Settings) -> Vault:
+    """``vault:NAME`` resolution for commands that build no engine (``check``, ``mapping
+    check``): the store and its vault are opened on the first vault reference only."""
+    opened: list[Vault] = []
+
+    def get(name: str) -> str:
+        if not opened:
+            from paybridge.app.store import open_store
+            from paybridge.security.context import open_security
+
+            store = open_store(settings.store.url)
+            opened.append(open_security(store.engine, audit=settings.audit).vault.get)
+        return opened[0](name)
+
+    return get
 
 
 def templates_for(settings: Settings) -> TemplateSet:
@@ -86,7 +106,6 @@ async def fetch_metadata(settings: Settings) -> bytes:
     async with httpx.AsyncClient(
         verify=settings.dynamics.verify_tls, timeout=settings.dynamics.timeout_seconds
     ) as http:
-        client = DynamicsClient(
-            http, base_url=settings.dynamics.base_url, token_provider=msal_provider(settings)
-        )
+        tokens = msal_provider(settings, vault=open_vault(settings))
+        client = DynamicsClient(http, base_url=settings.dynamics.base_url, token_provider=tokens)
         return await client.metadata_document()

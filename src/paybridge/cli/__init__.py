@@ -16,6 +16,8 @@ from rich.text import Text
 
 from paybridge import __version__
 from paybridge.cli.charge import charge as charge_command
+from paybridge.cli.check import SkipCheckOption, require_access
+from paybridge.cli.check import check as check_command
 from paybridge.cli.common import (
     ConfigOption,
     audit_cli,
@@ -26,6 +28,7 @@ from paybridge.cli.common import (
     settings_from,
 )
 from paybridge.cli.db import db_app
+from paybridge.cli.init import init as init_command
 from paybridge.cli.mapping import mapping_app
 from paybridge.cli.reconcile import reconcile as reconcile_command
 from paybridge.cli.security import audit_app, keys_app, vault_app, webhooks_app
@@ -51,6 +54,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(webhooks_app, name="webhooks")
 app.command("reconcile")(reconcile_command)
 app.command("charge")(charge_command)
+app.command("check")(check_command)
+app.command("init")(init_command)
 app.add_typer(subscriptions_app, name="subscriptions")
 
 
@@ -116,11 +121,13 @@ async def _until_signal(stop: asyncio.Event) -> None:
 def worker(
     config: ConfigOption = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Worker loops.")] = 1,
+    skip_check: SkipCheckOption = False,
 ) -> None:
     """Run the engine: the scheduler (PayTrace poller) and the queue workers, until SIGTERM."""
     from paybridge.app.engine import build_engine
 
     settings = settings_from(config)
+    require_access(settings, skip_check)
     _logging()
 
     async def main() -> None:
@@ -145,6 +152,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (web.host).")] = None,
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="TCP port (web.port).")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Worker loops.")] = 1,
+    skip_check: SkipCheckOption = False,
 ) -> None:
     """The API and the engine in one process (the embedded default), until SIGTERM.
 
@@ -161,6 +169,7 @@ def serve(
     if (web.tls_cert is None) != (web.tls_key is None):
         err.print("[red]error:[/red] web.tls_cert and web.tls_key go together")
         raise typer.Exit(2)
+    require_access(settings, skip_check)
     _logging()
 
     async def main() -> None:

@@ -94,7 +94,8 @@ class Killer:
         ready = self._readies()
         out = self.log.open("ab")
         self.proc = await asyncio.create_subprocess_exec(
-            str(self.binary / "paybridge"), "worker", "--config", str(self.config),
+            # Faults are injected on purpose: the access check is for go-live, not for chaos.
+            str(self.binary / "paybridge"), "worker", "--skip-check", "--config", str(self.config),
             "--concurrency", str(self.concurrency), env=self.env, stdout=out, stderr=out,
         )  # fmt: skip
         deadline = time.monotonic() + 60

@@ -31,7 +31,7 @@ class Envelope:
 class Outcome:
     """What a handler says about one envelope."""
 
-    status: str  # "done" | "retry" | "dead"
+    status: str  # "done" | "retry" | "dead" | "pause" (a configuration refusal: not counted)
     reason: str = ""
     retry_after: float | None = None
 
@@ -46,3 +46,8 @@ class Outcome:
     @classmethod
     def dead(cls, reason: str) -> Outcome:
         return cls("dead", reason)
+
+    @classmethod
+    def pause(cls, reason: str) -> Outcome:
+        """Settings, credentials or rights are wrong: the topic waits, the attempt is not counted."""
+        return cls("pause", reason)

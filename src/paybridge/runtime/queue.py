@@ -169,6 +169,15 @@ class SqlQueue:
         """Give leased messages back untouched (graceful shutdown)."""
         return self._fenced(envs, status=READY, lease_until=None, attempts=queue.c.attempts - 1)
 
+    def postpone(self, envs: Sequence[Envelope], delay_seconds: float, reason: str) -> list[int]:
+        """Give leased messages back for later, as ``release`` does: the claim counts neither as
+        an attempt nor as a failure (their topic is paused: the settings failed, not they)."""
+        not_before = self.clock.now() + timedelta(seconds=delay_seconds)
+        return self._fenced(
+            envs, status=READY, lease_until=None, not_before=not_before,
+            attempts=queue.c.attempts - 1, last_error=reason[:4000],
+        )  # fmt: skip
+
     def renew(self, envs: Sequence[Envelope], lease_seconds: float) -> list[int]:
         """Extend the leases still held (a worker that is still working on them says so)."""
         until = self.clock.now() + timedelta(seconds=lease_seconds)

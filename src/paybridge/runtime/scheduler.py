@@ -14,6 +14,8 @@ from sqlalchemy import Engine, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from paybridge.clock import Clock
+from paybridge.errors import ConfigError
+from paybridge.runtime.alerts import Alert, AlertSink, log_alert, raise_alert
 from paybridge.store.schema import schedule_runs
 
 log = logging.getLogger("paybridge.scheduler")
@@ -66,14 +68,37 @@ class DailyJob:
 ScheduledJob = PeriodicJob | DailyJob
 
 
+@dataclass
+class PausedJob:
+    """A job held back since ``since`` by a configuration refusal; next tried at ``until``."""
+
+    reason: str
+    since: datetime
+    until: datetime
+
+
 class Scheduler:
+    """Runs each job once per slot; a job refused for its configuration (ConfigError) pauses:
+    one alert, then a quiet re-try every ``pause_seconds`` until it runs again (one more alert).
+    """
+
     def __init__(
-        self, engine: Engine, clock: Clock, jobs: list[ScheduledJob], *, worker: str
+        self,
+        engine: Engine,
+        clock: Clock,
+        jobs: list[ScheduledJob],
+        *,
+        worker: str,
+        alerts: AlertSink = log_alert,
+        pause_seconds: float = 60.0,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.jobs = jobs
         self.worker = worker
+        self.alerts = alerts
+        self.pause_seconds = pause_seconds
+        self.paused: dict[str, PausedJob] = {}
         self._done: dict[str, int] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
 
@@ -111,6 +136,9 @@ class Scheduler:
         for job in self.jobs:
             slot = job.slot(now)
             busy = job.name in self._running and not self._running[job.name].done()
+            held = job.name in self.paused and now < self.paused[job.name].until
+            if held:
+                continue  # the slot stays unclaimed: another worker may run it, or a later tick
             if busy or self._done.get(job.name) == slot or not self.claim(job, slot):
                 self._done[job.name] = slot
                 continue
@@ -127,9 +155,39 @@ class Scheduler:
         try:
             result = await job.invoke(slot)
             self._finish(job, slot, f"ok {result}" if result is not None else "ok")
+        except ConfigError as exc:  # the settings' fault: pause, alert once, re-try quietly
+            self._pause(job, str(exc))
+            self._finish(job, slot, f"paused: {exc}")
+            return
         except Exception as exc:  # a failed run is recorded; the next period tries again
             log.warning("job %s failed: %s", job.name, exc)
             self._finish(job, slot, f"failed: {type(exc).__name__}: {exc}")
+            return
+        self._resume(job)
+
+    def _pause(self, job: ScheduledJob, reason: str) -> None:
+        now = self.clock.now()
+        until = now + timedelta(seconds=self.pause_seconds)
+        current = self.paused.get(job.name)
+        if current is not None:
+            current.until, current.reason = until, reason
+            log.debug("job %s still paused: %s", job.name, reason)
+            return
+        self.paused[job.name] = PausedJob(reason, now, until)
+        log.error(
+            "job %s paused: %s; trying again every %.0fs", job.name, reason, self.pause_seconds
+        )
+        raise_alert(self.alerts, Alert("job.paused", job.name, reason, now))
+
+    def _resume(self, job: ScheduledJob) -> None:
+        current = self.paused.pop(job.name, None)
+        if current is None:
+            return
+        now = self.clock.now()
+        took = (now - current.since).total_seconds()
+        log.warning("job %s resumed after %.0fs paused", job.name, took)
+        reason = f"resumed after {took:.0f}s paused ({current.reason})"
+        raise_alert(self.alerts, Alert("job.resumed", job.name, reason, now, "info"))
 
     async def stop(self) -> None:
         """Wait for the runs in flight (a graceful shutdown finishes them)."""

@@ -8,10 +8,12 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from paybridge.errors import ConfigError, DataError, FatalError, InDoubtError, RetryableError
+from paybridge.runtime.alerts import Alert, AlertSink, log_alert, raise_alert
 from paybridge.runtime.envelope import Envelope, Outcome
 from paybridge.runtime.queue import SqlQueue
 from paybridge.runtime.retry import RetryPolicy
@@ -41,8 +43,23 @@ def outcome_for(exc: BaseException) -> Outcome:
     if isinstance(exc, InDoubtError):
         return Outcome.retry(f"in doubt, will look up {exc.reference!r}: {exc}")
     if isinstance(exc, ConfigError):
-        return Outcome.retry(f"configuration: {exc}")
+        # Settings, credentials or rights: every message of the topic would fail alike, so the
+        # topic pauses and no message's attempts are spent (see Worker._pause).
+        return Outcome.pause(f"configuration: {exc}")
     return Outcome.retry(f"unexpected {type(exc).__name__}: {exc}")
+
+
+def postponed_reason(outcomes: Sequence[Outcome]) -> str:
+    return next((o.reason for o in outcomes if o.status == "pause"), "topic paused")
+
+
+@dataclass
+class PausedTopic:
+    """A topic held back since ``since`` because of ``reason``; its next try is at ``until``."""
+
+    reason: str
+    since: datetime
+    until: datetime
 
 
 @dataclass
@@ -52,6 +69,7 @@ class WorkerStats:
     dead: int = 0
     batches: int = 0
     fenced: int = 0  # outcomes dropped because another worker held the message by then
+    postponed: int = 0  # messages given back uncounted while their topic was paused
     by_topic: dict[str, int] = field(default_factory=dict)
 
 
@@ -70,6 +88,9 @@ class Worker:
         sleep: Sleep = asyncio.sleep,
         idle_seconds: float = 0.2,
         wait: Wait = wait_or_stop,
+        alerts: AlertSink = log_alert,
+        pause_seconds: float = 30.0,
+        paused: dict[str, PausedTopic] | None = None,
     ) -> None:
         self.queue = queue
         self.handlers = handlers
@@ -82,6 +103,11 @@ class Worker:
         self.sleep = sleep
         self.idle_seconds = idle_seconds
         self.wait = wait
+        self.alerts = alerts
+        # A paused topic's messages come back this often: the re-probe of the condition.
+        self.pause_seconds = pause_seconds
+        # Shared with siblings: one pause and one alert per topic per process.
+        self.paused: dict[str, PausedTopic] = {} if paused is None else paused
         self.stats = WorkerStats()
 
     async def run_once(self) -> int:
@@ -114,6 +140,12 @@ class Worker:
 
     async def _dispatch(self, topic: str, envs: list[Envelope]) -> None:
         handler = self.handlers.get(topic)
+        pause = self.paused.get(topic)
+        if pause is not None and self._now() < pause.until:
+            # Held back: given back uncounted until the next re-probe.
+            delay = (pause.until - self._now()).total_seconds()
+            self.stats.postponed += len(self.queue.postpone(envs, delay, pause.reason))
+            return
         if handler is None:
             outcomes: Sequence[Outcome] = [Outcome.dead(f"no handler for topic {topic!r}")] * len(
                 envs
@@ -133,8 +165,37 @@ class Worker:
             outcomes = [
                 Outcome.retry(f"handler {topic!r} returned a wrong number of outcomes")
             ] * len(envs)
+        self._track_pause(topic, outcomes)
         self._apply(envs, outcomes, self.policies.get(topic, self.policy))
         self.stats.by_topic[topic] = self.stats.by_topic.get(topic, 0) + len(envs)
+
+    def _now(self) -> datetime:
+        return self.queue.clock.now()
+
+    def _track_pause(self, topic: str, outcomes: Sequence[Outcome]) -> None:
+        """A configuration refusal pauses the topic (one alert); a try that meets none resumes it."""
+        refusal = next((o for o in outcomes if o.status == "pause"), None)
+        current = self.paused.get(topic)
+        if refusal is None and current is None:
+            return
+        now = self._now()
+        if refusal is not None:
+            until = now + timedelta(seconds=self.pause_seconds)
+            if current is None:
+                self.paused[topic] = PausedTopic(refusal.reason, now, until)
+                log.error(
+                    "topic %s paused: %s; trying again every %.0fs, attempts not counted",
+                    topic, refusal.reason, self.pause_seconds,
+                )  # fmt: skip
+                raise_alert(self.alerts, Alert("topic.paused", topic, refusal.reason, now))
+            else:
+                current.until, current.reason = until, refusal.reason
+        elif current is not None:
+            del self.paused[topic]
+            took = (now - current.since).total_seconds()
+            log.warning("topic %s resumed after %.0fs paused", topic, took)
+            reason = f"resumed after {took:.0f}s paused ({current.reason})"
+            raise_alert(self.alerts, Alert("topic.resumed", topic, reason, now, "info"))
 
     async def _keep_leases(self, envs: Sequence[Envelope]) -> None:
         """While a handler works, renew its leases every third of the lease: a slow D365 call
@@ -150,11 +211,14 @@ class Worker:
         self, envs: Sequence[Envelope], outcomes: Sequence[Outcome], policy: RetryPolicy
     ) -> None:
         done: list[Envelope] = []
+        postponed: list[Envelope] = []
         lost = 0
         for env, outcome in zip(envs, outcomes, strict=True):
             assert env.id is not None
             if outcome.status == "done":
                 done.append(env)
+            elif outcome.status == "pause":
+                postponed.append(env)
             elif outcome.status == "dead" or policy.exhausted(env.failures + 1):
                 reason = outcome.reason
                 if outcome.status != "dead":
@@ -170,6 +234,10 @@ class Worker:
                     self.stats.retried += 1
                 else:
                     lost += 1
+        if postponed:
+            kept = self.queue.postpone(postponed, self.pause_seconds, postponed_reason(outcomes))
+            self.stats.postponed += len(kept)
+            lost += len(postponed) - len(kept)
         acked = self.queue.ack(done)
         self.stats.processed += len(acked)
         lost += len(done) - len(acked)
@@ -185,7 +253,8 @@ class Worker:
         return Worker(
             self.queue, self.handlers, name=name, batch_size=self.batch_size,
             lease_seconds=self.lease_seconds, policy=self.policy, policies=self.policies, rng=self.rng,
-            sleep=self.sleep, idle_seconds=self.idle_seconds, wait=self.wait,
+            sleep=self.sleep, idle_seconds=self.idle_seconds, wait=self.wait, alerts=self.alerts,
+            pause_seconds=self.pause_seconds, paused=self.paused,
         )  # fmt: skip
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -8,9 +8,37 @@ httpx's request line). So the filter goes on handlers: the root logger's and any
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 
 from paybridge.security.cardguard import RedactingFilter
+
+# "dynamics token: authority discovery failed" is a PayBridge error's "<system> <operation>:
+# message", not "token: <a token>". Only that shape (a system's name, the operation "token", a
+# colon, then a lower-case word that prose goes on from) is left alone; any other value after
+# "token:" (a JWT, an opaque token, a word at the end of a line) is still masked by the guard.
+_PROSE_AFTER_TOKEN = re.compile(
+    r"\b(?P<key>(?:dynamics|paytrace|d365|paybridge) token)(?=:\s[a-z]{2,24}\s+[a-z])"
+)
+_MARK = "\ue000"  # a private-use character: splits the key from its colon while redacting
+
+
+class LogRedactingFilter(RedactingFilter):
+    """The card-data guard for log lines, without reading prose after "token:" as a token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return super().filter(record)
+        if "oken" not in message:
+            return super().filter(record)
+        record.msg = _PROSE_AFTER_TOKEN.sub(lambda m: m["key"] + _MARK, message.replace(_MARK, ""))
+        record.args = None
+        kept = super().filter(record)
+        record.msg = str(record.msg).replace(_MARK, "")
+        return kept
+
 
 # Loggers that keep their own handlers instead of propagating to the root logger.
 OWN_HANDLER_LOGGERS = ("uvicorn", "uvicorn.access", "uvicorn.error")
@@ -30,6 +58,6 @@ def install_log_redaction(handlers: Iterable[logging.Handler] = (), *, global_: 
     added = 0
     for handler in dict.fromkeys(targets):
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
+            handler.addFilter(LogRedactingFilter())
             added += 1
     return added

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from paybridge_sandbox.dynamics.admin import admin_routes
 from paybridge_sandbox.dynamics.auth import Principal, TokenError
 from paybridge_sandbox.dynamics.errors import ODataError
-from paybridge_sandbox.dynamics.metadata import data_entities, public_entity, public_enumerations
+from paybridge_sandbox.dynamics.metadata_service import serve as serve_metadata
 from paybridge_sandbox.dynamics.odata import ODataRequest, Reply, error_reply, handle, json_reply
 from paybridge_sandbox.dynamics.settings import DynamicsSandboxSettings, SandboxClock
 from paybridge_sandbox.dynamics.state import Sandbox
@@ -206,17 +206,10 @@ async def metadata_service(request: Request) -> Response:
         return _unauthorized(exc)
     root = _service_root(sandbox, request).removesuffix("data/") + "Metadata/"
     path = unquote(request.path_params["path"])
-    payload: dict[str, Any] | None = None
-    if path == "DataEntities":
-        payload = data_entities(sandbox.schema, root)
-    elif path == "PublicEnumerations":
-        payload = public_enumerations(sandbox.schema, root)
-    elif path.startswith("PublicEntities('") and path.endswith("')"):
-        payload = public_entity(sandbox.schema, root, path[len("PublicEntities('") : -2])
-    if payload is None:
-        return _to_response(
-            error_reply(ODataError(404, f"Resource not found for the segment '{path}'."))
-        )
+    try:
+        payload = serve_metadata(sandbox.schema, root, path, request.url.query)
+    except ODataError as exc:
+        return _to_response(error_reply(exc))
     return _to_response(json_reply(200, payload))
 
 

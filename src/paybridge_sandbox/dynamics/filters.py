@@ -187,6 +187,8 @@ class _Parser:
             "datetime": "datetime",
             "enum": "enum",
         }.get(fdef.kind, "string")
+        if fdef.edm_type == "Edm.Boolean":  # the /Metadata service's flags (IsReadOnly, ...)
+            kind = "bool"
 
         def get(row: dict[str, Any]) -> Any:
             return row.get(name)

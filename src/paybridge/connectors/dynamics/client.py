@@ -161,6 +161,14 @@ class DynamicsClient:
         call = _Call("GET", url, "GET $metadata", False, accept="application/xml")
         return (await self._send(call)).content
 
+    async def get_json(self, path: str, params: Sequence[tuple[str, str]] = ()) -> Any:
+        """A read-only JSON GET under the environment URL, outside ``/data``: the REST metadata
+        service (``Metadata/DataEntities``) and custom-service listings (``api/services/G/S``)."""
+        query = encode_params(params)
+        url = f"{self.base_url}/{path.lstrip('/')}" + (f"?{query}" if query else "")
+        response = await self._send(_Call("GET", url, f"GET {path.split('?')[0]}", False))
+        return wire.loads(response.content) if response.content.strip() else None
+
     # -- writes --------------------------------------------------------------------------
 
     async def create(
