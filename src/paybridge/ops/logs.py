@@ -7,7 +7,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from paybridge.ops.settings import LoggingSettings
+from paybridge.ops.settings import QUIET_LOGGERS, LoggingSettings
 from paybridge.security.cardguard import redact
 from paybridge.security.logredact import install_log_redaction
 
@@ -53,8 +53,10 @@ def setup_logging(settings: LoggingSettings | None = None) -> logging.Handler:
     handler = logging.StreamHandler()
     handler.setFormatter(formatter_for(settings))
     logging.basicConfig(level=settings.level, handlers=[handler], force=True)
-    for name in settings.quiet:
-        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(settings.level)))
+    quiet_level = max(logging.WARNING, logging.getLevelName(settings.level))
+    for name in {*QUIET_LOGGERS, *settings.quiet}:
+        # A second call (serve sets up twice) may make a logger chatty again.
+        logging.getLogger(name).setLevel(quiet_level if name in settings.quiet else logging.NOTSET)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         # uvicorn's own handlers (when it made any) write in the same format.
         for own in logging.getLogger(name).handlers:
