@@ -115,7 +115,8 @@ def readiness_for(
 
     async def paytrace_probe() -> None:
         await paytrace.log_in()
-        await paytrace.export_batch()
+        today = paytrace.local_date(clock.now())
+        await paytrace.export_batches(today, today)  # read-only; an empty list is an answer
 
     async def dynamics_probe() -> None:
         await dynamics.page(PROBE_ENTITY, Query(top=1, select=["JournalBatchNumber"]))

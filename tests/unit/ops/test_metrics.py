@@ -49,7 +49,7 @@ def test_store_figures_and_process_counters_are_exported(store: Store, clock: Ma
     clock.advance(90)
     queue.enqueue([Envelope("charge.resolve", "c1", "c1", {})])
     (leased,) = [e for e in queue.claim("w", 1)]
-    dead = [e for e in queue.claim("w", 10) if e.key == "k1"][0]
+    dead = next(e for e in queue.claim("w", 10) if e.key == "k1")
     assert queue.dead(dead, "bad data") and dead.id is not None
     queue.triage(dead.id, "resolve", "cli:ana")
 
