@@ -32,6 +32,7 @@ class Mail:
     recipients: list[str]
     message: Message
     at: float  # time.monotonic() when it arrived
+    wall: float = 0.0  # time.time() when it arrived
 
     @property
     def subject(self) -> str:
@@ -53,7 +54,7 @@ class SmtpSink:
         content = envelope.original_content or b""
         self.mails.append(
             Mail(str(envelope.mail_from), [str(r) for r in envelope.rcpt_tos],
-                 message_from_bytes(content), time.monotonic())
+                 message_from_bytes(content), time.monotonic(), time.time())
         )  # fmt: skip
         return "250 OK"
 
@@ -78,6 +79,7 @@ class Delivery:
     headers: dict[str, str]
     body: bytes
     at: float
+    wall: float = 0.0
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -99,7 +101,9 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
             size = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(size)
             headers = {k.lower(): v for k, v in self.headers.items()}
-            receiver.deliveries.append(Delivery(self.path, headers, body, time.monotonic()))
+            receiver.deliveries.append(
+                Delivery(self.path, headers, body, time.monotonic(), time.time())
+            )
             self.send_response(receiver.status)
             self.end_headers()
 
