@@ -73,10 +73,6 @@ class AlertDesk:
             **(describe or {}),
         }
 
-    @property
-    def topics(self) -> frozenset[str]:
-        return frozenset(self.describe)
-
     # -- conditions ------------------------------------------------------------------------
 
     async def evaluate(self) -> str:

@@ -15,10 +15,10 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import Engine, delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -77,13 +77,6 @@ class Heartbeat:
         """A clean stop: the row goes (a missing process is not a stale one)."""
         with self.engine.begin() as conn:
             conn.execute(delete(ops_processes).where(ops_processes.c.name == self.name))
-
-    def touch(self, at: datetime) -> None:
-        """Set the row's time (tests of staleness)."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(ops_processes).where(ops_processes.c.name == self.name).values(seen_at=at)
-            )
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

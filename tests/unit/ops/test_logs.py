@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from paybridge.ops.logs import JsonFormatter, setup_logging
-from paybridge.ops.settings import LoggingSettings
+from paybridge.ops.settings import QUIET_LOGGERS, LoggingSettings
 from paybridge.security.cardguard import RedactingFilter
 
 CARD = "4012000098765439"
@@ -18,13 +18,18 @@ CARD = "4012000098765439"
 
 @pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    httpx_level = logging.getLogger("httpx").level
+    """setup_logging changes process-wide state: every handler's filters and formatter, levels."""
+    names = ("", "uvicorn", "uvicorn.error", "uvicorn.access", *QUIET_LOGGERS)
+    loggers = [logging.getLogger(n) for n in names]
+    saved = [(lg, list(lg.handlers), lg.level) for lg in loggers]
+    handlers = {h: (list(h.filters), h.formatter) for lg in loggers for h in lg.handlers}
     yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    logging.getLogger("httpx").setLevel(httpx_level)
+    for lg, kept, level in saved:
+        lg.handlers[:] = kept
+        lg.setLevel(level)
+    for handler, (filters, formatter) in handlers.items():
+        handler.filters[:] = filters
+        handler.setFormatter(formatter)
 
 
 def capture(handler: logging.Handler) -> io.StringIO:
