@@ -11,7 +11,9 @@ from __future__ import annotations
 PAYMENT_TOPIC = "payment"
 UNREADABLE_TOPIC = "payment.unreadable"
 CHARGE_RESOLVE_TOPIC = "charge.resolve"
-ALERT_TOPIC = "billing.alert"
+ALERT_TOPIC = "billing.alert"  # billing's dunning steps (handled by the alerting desk)
+ALERTS_TOPIC = "alert"  # an alert any part of the engine raises (runtime.alerts.alert_envelope)
+ALERT_DELIVERY_TOPIC = "alert.deliver"  # one alert to one channel, retried by the queue
 
 # Cursors (the store's bookmarks).
 D365_CUSTOMERS_CURSOR = "sync.d365_customers"

@@ -22,7 +22,7 @@ from paybridge_sandbox.paytrace import create_app as paytrace_app
 from tests.sandboxes import sandbox_engine, sandbox_http, sandbox_settings
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
-CAPABILITIES = ("o2c", "customers", "charging", "billing", "reconcile")
+CAPABILITIES = ("o2c", "customers", "charging", "billing", "reconcile", "ops")
 
 
 @asynccontextmanager
@@ -47,6 +47,7 @@ def documented() -> dict[str, tuple[set[str], set[str], set[str]]]:
                 "sync.enabled",
                 "billing.enabled",
                 "reconcile.schedule_at",
+                "alerting.evaluate_seconds",
             }
             rows[cells[0]] = (publishes, handles, jobs)
     return rows
@@ -82,6 +83,7 @@ async def test_jobs_follow_their_settings(tmp_path: Path) -> None:
     settings = sandbox_settings(tmp_path, reconcile=ReconcileSettings(schedule_at=None))
     async with engine_of(settings) as engine:
         assert sorted(job.name for job in engine.scheduler.jobs) == [
+            "alerts.evaluate",
             "charges.sweep",
             "paytrace.poll",
         ]

@@ -86,3 +86,41 @@ def test_unknown_keys_are_refused(tmp_path: Path) -> None:
     path.write_text("dynamics:\n  compnay: usmf\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="compnay"):
         load_settings(path, {})
+
+
+@pytest.mark.parametrize(
+    ("channel", "setting"),
+    [
+        ("{type: slack, url: 'https://hooks.slack.com/services/T0/B0/xyzzy'}", "slack.url"),
+        ("{type: teams, url: 'https://x.logic.azure.com/workflows/xyzzy'}", "slack.url"),
+        ("{type: webhook, url: 'https://pager.test/in', secret: xyzzy}", "slack.secret"),
+        (
+            "{type: email, host: smtp.test, sender: a@x.test, to: [b@x.test], username: pb, password: xyzzy}",
+            "slack.password",
+        ),
+    ],
+)
+def test_an_alert_channel_secret_in_a_file_is_refused(
+    tmp_path: Path, channel: str, setting: str
+) -> None:
+    path = tmp_path / "paybridge.yaml"
+    path.write_text(f"alerting:\n  channels:\n    slack: {channel}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    assert f"alerting.channels.{setting} must be a reference" in str(caught.value)
+    assert "xyzzy" not in str(caught.value)
+
+
+def test_logging_and_alerting_sections_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "paybridge.yaml"
+    path.write_text(
+        "logging: {level: warning, format: json}\n"
+        "alerting:\n  channels:\n    ops: {type: slack, url: env:SLACK_URL}\n"
+        "  rules: [{name: lag, when: lag, above: 120, channels: [ops]}]\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(path, {"PAYBRIDGE__METRICS__REQUIRE_KEY": "false"})
+    assert (settings.logging.level, settings.logging.format) == ("WARNING", "json")
+    assert settings.metrics.require_key is False
+    (rule,) = settings.alerting.rules
+    assert settings.alerting.channels_of(rule) == ["ops"]

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from paybridge.app.ops import RecordedReconciler
 from paybridge.app.settings import Settings
 from paybridge.app.store import Store
-from paybridge.billing.dunning import log_alerts
 from paybridge.billing.run import JOB_NAME as BILLING_JOB
 from paybridge.billing.run import BillingRun
 from paybridge.billing.store import SubscriptionStore
@@ -44,6 +44,7 @@ from paybridge.o2c.facts import EXPORT_TEMPLATE, FactTranslator
 from paybridge.o2c.ingest import PayTraceIngest
 from paybridge.o2c.order_status import ORDER_TEMPLATE
 from paybridge.o2c.posting import PAYMENT_TEMPLATE, PaymentPoster
+from paybridge.ops.desk import JOB_NAME as ALERTS_JOB
 from paybridge.reconcile.journal import LINE_TEMPLATE as SETTLEMENT_TEMPLATE
 from paybridge.reconcile.morning import JOB_NAME as MORNING_JOB
 from paybridge.reconcile.morning import MorningReconciliation
@@ -84,6 +85,7 @@ def enabled_jobs(settings: Settings) -> dict[str, str]:
         jobs[BILLING_JOB] = "billing.enabled"
     if settings.reconcile.schedule_at is not None:
         jobs[MORNING_JOB] = "reconcile.schedule_at"
+    jobs[ALERTS_JOB] = "alerting.evaluate_seconds"
     return jobs
 
 
@@ -207,13 +209,10 @@ def billing(parts: Parts) -> tuple[SubscriptionStore, BillingRun, Contribution]:
     jobs: list[PeriodicJob | DailyJob] = []
     if s.billing.enabled:
         jobs.append(PeriodicJob(BILLING_JOB, s.billing.interval_seconds, run.run))
-    # Alerts go to the log until the alerting channels exist; the topic is handled either way
+    # Its alerts (dunning steps) are handled by the alerting desk (app.ops), billing on or off
     # (a subscription changed from the CLI can raise one while billing is off).
     contribution = Contribution(
-        "billing",
-        publishes=frozenset({ALERT_TOPIC, PAYMENT_TOPIC}),
-        handlers={ALERT_TOPIC: log_alerts},
-        jobs=jobs,
+        "billing", publishes=frozenset({ALERT_TOPIC, PAYMENT_TOPIC}), jobs=jobs
     )
     return subscriptions, run, contribution
 
@@ -222,8 +221,8 @@ def reconciler(
     parts: Parts, settings: ReconcileSettings | None = None, ids: IdFactory | None = None
 ) -> Reconciler:
     s = parts.settings
-    return Reconciler(
-        paytrace=parts.paytrace, dynamics=parts.dynamics, queue=parts.store.queue,
+    return RecordedReconciler(
+        results=parts.store.engine, paytrace=parts.paytrace, dynamics=parts.dynamics, queue=parts.store.queue,
         intents=parts.store.intents, ledger=parts.store.ledger, xref=parts.store.xref,
         settings=settings or s.reconcile, currency=s.paytrace.currency,
         paytrace_timezone=s.paytrace.timezone, company_timezone=s.dynamics.timezone,

@@ -14,6 +14,7 @@ import httpx
 
 from paybridge.app import capabilities as caps
 from paybridge.app.clients import dynamics_client, paytrace_client, templates_for
+from paybridge.app.ops import operations, worker_counters
 from paybridge.app.settings import Settings
 from paybridge.app.store import Store, open_store
 from paybridge.billing.run import BillingRun
@@ -26,8 +27,12 @@ from paybridge.customers.sync import CustomerCreator, CustomerSync
 from paybridge.o2c.events import EventIntake
 from paybridge.o2c.ingest import PayTraceIngest
 from paybridge.o2c.posting import PaymentPoster
+from paybridge.ops.counters import MeteredClient, ProcessCounters
+from paybridge.ops.desk import AlertDesk
+from paybridge.ops.heartbeat import Heartbeat
 from paybridge.reconcile.service import Reconciler
 from paybridge.reconcile.settings import ReconcileSettings
+from paybridge.runtime.alerts import queue_sink
 from paybridge.runtime.retry import RetryPolicy
 from paybridge.runtime.scheduler import Scheduler
 from paybridge.runtime.wiring import Contribution, check_wiring
@@ -59,7 +64,11 @@ class Engine:
     worker: Worker
     scheduler: Scheduler
     contributions: list[Contribution]
+    counters: ProcessCounters
+    alerts: AlertDesk
+    heartbeat: Heartbeat
     owned_clients: list[httpx.AsyncClient] = field(default_factory=list)
+    workers: list[Worker] = field(default_factory=list)
 
     def reconciler(
         self, settings: ReconcileSettings | None = None, ids: IdFactory | None = None
@@ -80,10 +89,12 @@ class Engine:
         await self.scheduler.stop()
 
     async def run(self, stop: asyncio.Event, *, concurrency: int = 1) -> None:
-        workers = [self.worker] + [
+        self.workers = [self.worker] + [
             self.worker.sibling(f"{self.worker.name}-{n}") for n in range(2, concurrency + 1)
         ]
-        await asyncio.gather(self.schedule_loop(stop), *(w.run(stop) for w in workers))
+        await asyncio.gather(
+            self.schedule_loop(stop), self.heartbeat.run(stop), *(w.run(stop) for w in self.workers)
+        )
 
     async def aclose(self) -> None:
         for client in self.owned_clients:
@@ -114,15 +125,18 @@ def build_engine(
         return security.vault.get(name)
 
     owned: list[httpx.AsyncClient] = []
+    counters = ProcessCounters()  # this process's requests, 429s and errors (see ops.metrics)
     if paytrace_http is None:
-        paytrace_http = httpx.AsyncClient(
-            verify=settings.paytrace.verify_tls, timeout=settings.paytrace.timeout_seconds
-        )
+        paytrace_http = MeteredClient(
+            system="paytrace", counters=counters, verify=settings.paytrace.verify_tls,
+            timeout=settings.paytrace.timeout_seconds,
+        )  # fmt: skip
         owned.append(paytrace_http)
     if dynamics_http is None:
-        dynamics_http = httpx.AsyncClient(
-            verify=settings.dynamics.verify_tls, timeout=settings.dynamics.timeout_seconds
-        )
+        dynamics_http = MeteredClient(
+            system="dynamics", counters=counters, verify=settings.dynamics.verify_tls,
+            timeout=settings.dynamics.timeout_seconds,
+        )  # fmt: skip
         owned.append(dynamics_http)
     parts = caps.Parts(
         settings=settings,
@@ -136,19 +150,24 @@ def build_engine(
     o2c = caps.order_to_cash(parts, creator)
     charges, charging_part = caps.charging(parts)
     subscriptions, billing, billing_part = caps.billing(parts)
+    ops = operations(settings, store, security, clock, counters)
+    owned += ops.owned_clients
     contributions = [
         o2c.contribution,
         customer_part,
         charging_part,
         billing_part,
         caps.reconciliation(parts),
+        ops.contribution,
     ]
     handlers = check_wiring(contributions, caps.enabled_jobs(settings))
     ws = settings.worker
     name = worker_name or f"{socket.gethostname()}-{os.getpid()}"
+    alerts = queue_sink(store.queue)  # paused and resumed topics and jobs reach the channels
     worker = Worker(
         store.queue,
         handlers,
+        alerts=alerts,
         batch_size=ws.batch_size,
         lease_seconds=ws.lease_seconds,
         idle_seconds=ws.idle_seconds,
@@ -158,10 +177,16 @@ def build_engine(
         name=name,
     )
     jobs = [job for part in contributions for job in part.jobs]
-    return Engine(
+    heartbeat = Heartbeat(
+        store.engine, clock, name, counters, every_seconds=settings.metrics.heartbeat_seconds,
+        extra=lambda: worker_counters([w.stats for w in built.workers or [worker]]),
+    )  # fmt: skip
+    built = Engine(
         settings=settings, store=store, paytrace=parts.paytrace, dynamics=parts.dynamics,
         security=security, clock=clock, parts=parts, ingest=o2c.ingest, poster=o2c.poster,
         events=o2c.events, customers=creator, sync=sync, charges=charges, subscriptions=subscriptions,
-        billing=billing, worker=worker, scheduler=Scheduler(store.engine, clock, jobs, worker=name),
-        contributions=contributions, owned_clients=owned,
+        billing=billing, worker=worker, scheduler=Scheduler(store.engine, clock, jobs, worker=name, alerts=alerts),
+        contributions=contributions, counters=counters, alerts=ops.desk, heartbeat=heartbeat,
+        owned_clients=owned,
     )  # fmt: skip
+    return built

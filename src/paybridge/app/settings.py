@@ -22,6 +22,7 @@ from paybridge.connectors.paytrace.settings import PayTraceSettings
 from paybridge.customers.settings import CustomerSyncSettings
 from paybridge.errors import ConfigError
 from paybridge.o2c.settings import OrderToCashSettings, PollerSettings
+from paybridge.ops.settings import AlertingSettings, LoggingSettings, MetricsSettings, plain_secrets
 from paybridge.reconcile.settings import ReconcileSettings
 from paybridge.security.settings import AuditSettings
 
@@ -111,6 +112,9 @@ class Settings(Section):
     billing: BillingSettings = BillingSettings()
     charging: ChargingSettings = ChargingSettings()
     audit: AuditSettings = AuditSettings()
+    logging: LoggingSettings = LoggingSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    alerting: AlertingSettings = AlertingSettings()
 
     @field_validator("paytrace")
     @classmethod
@@ -148,6 +152,8 @@ def _refuse_plain_secrets(data: dict[str, Any], source: str) -> None:
         value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
         if isinstance(value, str) and not value.startswith(("env:", "vault:")):
             raise _plain_secret(source, f"{section}.{key}")
+    for setting in plain_secrets(data):
+        raise _plain_secret(source, setting)
     web = data.get("web")
     sources = web.get("event_secrets") if isinstance(web, dict) else None
     for name, refs in sources.items() if isinstance(sources, dict) else ():

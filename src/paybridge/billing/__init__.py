@@ -7,6 +7,7 @@
 - ``dunning``: retry days, D365 customer hold and release, ``billing.alert`` events.
 - ``settings``: the ``billing:`` section.
 
-Contributes: handler for ``billing.alert`` (to the log until the alert channels exist); job
-``billing.charge`` when ``billing.enabled``. Publishes approved charges through ``o2c.facts``.
+Contributes: ``dunning.describe_alert``, how a ``billing.alert`` reads as an alert (the alerting
+desk in ``ops`` handles the topic and sends it to the channels); job ``billing.charge`` when
+``billing.enabled``. Publishes approved charges through ``o2c.facts``.
 """

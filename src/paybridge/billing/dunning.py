@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +18,8 @@ from paybridge.clock import Clock
 from paybridge.connectors.dynamics import DynamicsClient
 from paybridge.errors import PayBridgeError
 from paybridge.keys import ALERT_TOPIC, HOLD_STEP, RELEASE_STEP
-from paybridge.runtime.envelope import Envelope, Outcome
+from paybridge.runtime.alerts import AlertNotice
+from paybridge.runtime.envelope import Envelope
 from paybridge.runtime.intents import IntentStore, Resolution
 from paybridge.runtime.ledger import Ledger
 from paybridge.runtime.queue import SqlQueue
@@ -52,16 +52,22 @@ def alert_envelope(kind: str, key: str, subscription_id: int, **facts: Any) -> E
     )
 
 
-async def log_alerts(envs: Sequence[Envelope]) -> list[Outcome]:
-    """The stand-in alerting channel: each alert becomes one warning in the log."""
-    for env in envs:
-        p = env.payload
-        log.warning(
-            "billing alert %s: subscription %s, charge %s, customer %s (D365 %s): %s",
-            p.get("kind"), p.get("subscription_id"), p.get("charge"), p.get("customer_id"),
-            p.get("d365"), p.get("reason") or "",
-        )  # fmt: skip
-    return [Outcome.done("alerted") for _ in envs]
+_SEVERITY = {"dunning_exhausted": "warning", "on_hold": "warning"}
+
+
+def describe_alert(payload: dict[str, Any]) -> AlertNotice:
+    """A ``billing.alert`` as the alerting desk sends it (rules of kind ``event``, the dunning kinds)."""
+    p = payload
+    kind = str(p.get("kind"))
+    summary = (
+        f"billing alert {kind}: subscription {p.get('subscription_id')}, charge {p.get('charge')}, "
+        f"customer {p.get('customer_id')} (D365 {p.get('d365')}): {p.get('reason') or ''}"
+    )
+    facts = {k: str(v) for k, v in p.items() if k not in ("kind", "reason") and v not in (None, "")}
+    return AlertNotice(
+        kind=kind, subject=f"{p.get('charge')} {kind} {p.get('attempt', 0)}", summary=summary,
+        severity=_SEVERITY.get(kind, "info"), facts=facts,
+    )  # fmt: skip
 
 
 class CustomerHold:

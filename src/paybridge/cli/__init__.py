@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from paybridge import __version__
+from paybridge.app.settings import Settings
+from paybridge.cli.alerts import alerts_app
 from paybridge.cli.charge import charge as charge_command
 from paybridge.cli.check import SkipCheckOption, require_access
 from paybridge.cli.check import check as check_command
@@ -28,6 +29,7 @@ from paybridge.cli.common import (
     settings_from,
 )
 from paybridge.cli.db import db_app
+from paybridge.cli.dlq import dlq_app
 from paybridge.cli.init import init as init_command
 from paybridge.cli.mapping import mapping_app
 from paybridge.cli.reconcile import reconcile as reconcile_command
@@ -41,7 +43,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-dlq_app = typer.Typer(help="Dead letters: list, show, replay, purge.", no_args_is_help=True)
 xref_app = typer.Typer(help="Cross-references between PayTrace and D365 ids.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(xref_app, name="xref")
@@ -57,6 +58,7 @@ app.command("charge")(charge_command)
 app.command("check")(check_command)
 app.command("init")(init_command)
 app.add_typer(subscriptions_app, name="subscriptions")
+app.add_typer(alerts_app, name="alerts")
 
 
 @app.command()
@@ -99,14 +101,11 @@ def demo(
         raise typer.Exit(1)
 
 
-def _logging() -> None:
-    """Log to stderr through the card-data redactor (uvicorn's and httpx's handlers too)."""
-    from paybridge.security.logredact import install_log_redaction
+def _logging(settings: Settings) -> None:
+    """Log to stderr as ``logging:`` says, through the card-data redactor (every handler)."""
+    from paybridge.ops.logs import setup_logging
 
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    install_log_redaction()
+    setup_logging(settings.logging)
 
 
 async def _until_signal(stop: asyncio.Event) -> None:
@@ -128,7 +127,7 @@ def worker(
 
     settings = settings_from(config)
     require_access(settings, skip_check)
-    _logging()
+    _logging(settings)
 
     async def main() -> None:
         engine = build_engine(settings)
@@ -170,14 +169,15 @@ def serve(
         err.print("[red]error:[/red] web.tls_cert and web.tls_key go together")
         raise typer.Exit(2)
     require_access(settings, skip_check)
-    _logging()
+    _logging(settings)
 
     async def main() -> None:
         engine = build_engine(settings)
         stop = asyncio.Event()
         server = EmbeddedServer(
             uvicorn.Config(
-                build_api(engine), host=host or web.host, port=port or web.port, log_level="info",
+                build_api(engine), host=host or web.host, port=port or web.port,
+                log_level=settings.logging.level.lower(),
                 ssl_certfile=str(web.tls_cert) if web.tls_cert else None,
                 ssl_keyfile=str(web.tls_key) if web.tls_key else None,
                 # uvicorn keeps its hands off logging: its access and error lines go through
@@ -185,7 +185,7 @@ def serve(
                 log_config=None,
             )
         )  # fmt: skip
-        _logging()  # again, after uvicorn's Config: every handler there is now is masked
+        _logging(settings)  # again, after uvicorn's Config: every handler there is now is masked
         await _until_signal(stop)
         serving = asyncio.create_task(server.serve())
         try:
@@ -324,7 +324,15 @@ def trace(
     prefix = f"paytrace:{transaction_id.strip()}:"
     seen = store.ledger.sightings(prefix)
     steps = store.ledger.entries(prefix)
+    histories = {
+        int(row["message"]["id"]): store.queue.history(int(row["message"]["id"]))
+        for row in seen
+        if row.get("message")
+    }
     if as_json:
+        for row in seen:
+            if row.get("message"):
+                row["message"]["history"] = histories[int(row["message"]["id"])]
         print(json.dumps({"seen": seen, "steps": [vars(s) for s in steps]}, default=str))
         return
     if not seen and not steps:
@@ -333,131 +341,50 @@ def trace(
     table = Table(title=f"PayTrace transaction {transaction_id}")
     for column in ("when", "fact", "step", "system", "record", "status", "attempts"):
         table.add_column(column)
+    why: list[str] = []
     for row in seen:
         message = row.get("message") or {}
+        status = str(message.get("status", ""))
+        if status == "dead":
+            status = f"dead ({message.get('triage_state') or 'open'}, dlq {message.get('id')})"
         table.add_row(
             str(row["received_at"]), row["key"], "seen", row["source"], "",
-            str(message.get("status", "")), str(message.get("attempts", "")),
+            status, str(message.get("attempts", "")),
         )  # fmt: skip
+        why += _why(row["key"], message, histories.get(int(message["id"]), []) if message else [])
     for step in steps:
         table.add_row(
             str(step.at), step.event_key, step.step, step.system,
             f"{step.entity} {step.entity_id}", step.status, str(step.attempts),
         )  # fmt: skip
     out.print(table)
+    for line in why:
+        out.print(Text(line))
 
 
-@dlq_app.command("list")
-@friendly
-def dlq_list(
-    config: ConfigOption = None,
-    match: Annotated[str | None, typer.Option(help="Only keys or reasons containing this.")] = None,
-) -> None:
-    """Dead letters with their reason."""
-    from paybridge.app.store import open_store
-
-    store = open_store(settings_from(config).store.url)
-    table = Table(title="Dead letters")
-    for column in ("id", "key", "attempts", "reason"):
-        table.add_column(column)
-    for row in store.queue.dead_letters(limit=1000, match=match):
-        # Keys and reasons carry ids from outside: text, never read as Rich markup.
-        table.add_row(*(Text(str(row[c])) for c in ("id", "key", "attempts", "dead_reason")))
-    out.print(table)
-
-
-@dlq_app.command("show")
-@friendly
-def dlq_show(
-    message_id: Annotated[int, typer.Argument(help="Dead letter id (see `dlq list`).")],
-    config: ConfigOption = None,
-) -> None:
-    """One dead letter: reason, attempts, last error and its payload (redacted)."""
-    from paybridge.app.store import open_store
-    from paybridge.security.cardguard import redact
-
-    row = open_store(settings_from(config).store.url).queue.dead_letter(message_id)
-    if row is None:
-        err.print(f"[red]error:[/red] message_id: no dead letter {message_id}")
-        raise typer.Exit(2)
-    payload = redact(json.loads(row["payload"]))
-    shown = {
-        k: row[k]
-        for k in (
-            "id",
-            "topic",
-            "key",
-            "attempts",
-            "dead_reason",
-            "last_error",
-            "created_at",
-            "updated_at",
+def _why(key: str, message: dict[str, Any], history: list[dict[str, Any]]) -> list[str]:
+    """Why a message died (now or before a replay), and what people did about it."""
+    lines: list[str] = []
+    for entry in history:
+        d = entry["detail"]
+        if entry["action"] == "replay":
+            lines.append(
+                f"{key}: died after {d.get('attempts')} attempts: {d.get('dead_reason')}; "
+                f"replayed by {entry['actor']} at {entry['at']}"
+            )
+        else:
+            note = f": {entry['comment']}" if entry.get("comment") else ""
+            lines.append(f"{key}: {entry['action']} by {entry['actor']} at {entry['at']}{note}")
+    if message.get("status") == "dead":
+        lines.append(
+            f"{key}: dead after {message.get('attempts')} attempts: {message.get('dead_reason')}"
+            f" (see `paybridge dlq show {message.get('id')}`)"
         )
-    }
-    print(json.dumps({**shown, "payload": payload}, indent=2, default=str))
-
-
-@dlq_app.command("replay")
-@friendly
-def dlq_replay(
-    message_id: Annotated[
-        int | None, typer.Argument(help="Dead letter id (see `dlq list`).")
-    ] = None,
-    all_: Annotated[
-        bool, typer.Option("--all", help="Replay every dead letter (with --match: those).")
-    ] = False,
-    match: Annotated[str | None, typer.Option(help="Only keys or reasons containing this.")] = None,
-    config: ConfigOption = None,
-) -> None:
-    """Put dead letters back in the queue after a fix: one by id, or all that match."""
-    from paybridge.app.store import open_store
-
-    if (message_id is None) == (not all_):
-        err.print("[red]error:[/red] message_id: give one id, or --all (optionally with --match)")
-        raise typer.Exit(2)
-    settings = settings_from(config)
-    store = open_store(settings.store.url)
-    queue = store.queue
-    ids = (
-        [message_id]
-        if message_id is not None
-        else [int(r["id"]) for r in queue.dead_letters(limit=1_000_000, match=match)]
-    )
-    done = [i for i in ids if queue.replay(i)]
-    found = message_id is None or bool(done)
-    audit_cli(
-        audit_log(settings, store.engine), "dlq.replay",
-        f"dlq:{message_id}" if message_id is not None else "dlq:all",
-        outcome="ok" if found else "not_found", match=match, replayed=len(done), ids=done[:200],
-    )  # fmt: skip
-    if not found:
-        err.print(f"[red]error:[/red] message_id: no dead letter {message_id}")
-        raise typer.Exit(2)
-    out.print(f"replaying {len(done)} dead letter(s)")
-
-
-@dlq_app.command("purge")
-@friendly
-def dlq_purge(
-    message_id: Annotated[int, typer.Argument(help="Dead letter id (see `dlq list`).")],
-    config: ConfigOption = None,
-) -> None:
-    """Drop one dead letter for good; the fact stays known, so it is not taken in again."""
-    from paybridge.app.store import open_store
-
-    settings = settings_from(config)
-    store = open_store(settings.store.url)
-    row = store.queue.dead_letter(message_id)
-    purged = store.queue.purge(message_id)
-    what = {"key": row["key"], "topic": row["topic"]} if row is not None else {}
-    audit_cli(
-        audit_log(settings, store.engine), "dlq.purge", f"dlq:{message_id}",
-        outcome="ok" if purged else "not_found", **what,
-    )  # fmt: skip
-    if not purged:
-        err.print(f"[red]error:[/red] message_id: no dead letter {message_id}")
-        raise typer.Exit(2)
-    out.print(f"purged {message_id}")
+    elif message.get("status") in ("ready", "leased") and message.get("last_error"):
+        lines.append(
+            f"{key}: retrying ({message.get('attempts')} attempts): {message['last_error']}"
+        )
+    return lines
 
 
 @xref_app.command("link")

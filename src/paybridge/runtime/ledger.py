@@ -97,11 +97,16 @@ class Ledger:
             ).mappings()
             messages = conn.execute(
                 select(
+                    queue.c.id,
+                    queue.c.topic,
                     queue.c.key,
                     queue.c.status,
                     queue.c.attempts,
                     queue.c.last_error,
                     queue.c.dead_reason,
+                    queue.c.triage_state,
+                    queue.c.assignee,
+                    queue.c.replays,
                     queue.c.created_at,
                     queue.c.updated_at,
                 ).where(queue.c.key.startswith(key_prefix, autoescape=True))

@@ -16,9 +16,19 @@ from sqlalchemy.engine import Connection
 
 from paybridge.clock import Clock
 from paybridge.runtime.envelope import Envelope
-from paybridge.store.schema import inbox, queue
+from paybridge.store.schema import dead_letter_log, inbox, queue
 
 READY, LEASED, DONE, DEAD = "ready", "leased", "done", "dead"
+# Dead-letter triage: the state each action leaves (None: unchanged).
+TRIAGE_OPEN, TRIAGE_RESOLVED, TRIAGE_IGNORED = "open", "resolved", "ignored"
+TRIAGE_STATES = (TRIAGE_OPEN, TRIAGE_RESOLVED, TRIAGE_IGNORED)
+TRIAGE_ACTIONS: dict[str, str | None] = {
+    "comment": None,
+    "assign": None,
+    "resolve": TRIAGE_RESOLVED,
+    "ignore": TRIAGE_IGNORED,
+    "reopen": TRIAGE_OPEN,
+}
 _CHUNK = 400  # rows per multi-row statement: well below both databases' parameter limits
 
 
@@ -204,21 +214,101 @@ class SqlQueue:
                 changed.extend(row[0] for row in result)
         return changed
 
-    def replay(self, message_id: int) -> bool:
-        """Put a dead letter back in line, attempts reset."""
+    def replay(self, message_id: int, actor: str = "system", comment: str | None = None) -> bool:
+        """Put a dead letter back in line, attempts reset; the log keeps why it died and who
+        replayed it (a replay reuses the message, so the link is the message's own history)."""
+        now = self.clock.now()
         with self.engine.begin() as conn:
+            row = (
+                conn.execute(select(queue).where(queue.c.id == message_id, queue.c.status == DEAD))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return False
             result = conn.execute(
                 update(queue)
                 .where(queue.c.id == message_id, queue.c.status == DEAD)
                 .values(
-                    status=READY,
-                    attempts=0,
-                    failures=0,
-                    not_before=self.clock.now(),
-                    dead_reason=None,
+                    status=READY, attempts=0, failures=0, not_before=now, dead_reason=None, triage_state=None,
+                    replays=queue.c.replays + 1, updated_at=now,
                 )
+            )  # fmt: skip
+            if result.rowcount != 1:
+                return False
+            detail = {
+                "dead_reason": row["dead_reason"],
+                "last_error": row["last_error"],
+                "attempts": row["attempts"],
+                "died_at": row["updated_at"].isoformat() if row["updated_at"] else None,
+                "replay": int(row["replays"] or 0) + 1,
+                "state_before": row["triage_state"] or TRIAGE_OPEN,
+            }
+            self._log(
+                conn, message_id, actor, "replay", "replayed", row["assignee"], comment, detail
             )
-            return result.rowcount == 1
+            return True
+
+    def triage(
+        self,
+        message_id: int,
+        action: str,
+        actor: str,
+        *,
+        comment: str | None = None,
+        assignee: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Comment on, resolve, ignore, reopen or assign a dead letter; None if there is none.
+
+        ``resolve`` (fixed another way, e.g. keyed in D365 by hand) and ``ignore`` (nothing to
+        do) keep the message dead but take it off the open list; ``reopen`` puts it back.
+        Every action, with its actor, is kept in ``dead_letter_log``.
+        """
+        if action not in TRIAGE_ACTIONS:
+            raise ValueError(f"unknown triage action {action!r}")
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            row = (
+                conn.execute(select(queue).where(queue.c.id == message_id, queue.c.status == DEAD))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            state = TRIAGE_ACTIONS[action] or (row["triage_state"] or TRIAGE_OPEN)
+            who = assignee if assignee is not None else row["assignee"]
+            conn.execute(
+                update(queue)
+                .where(queue.c.id == message_id, queue.c.status == DEAD)
+                .values(
+                    triage_state=None if state == TRIAGE_OPEN else state, assignee=who,
+                    triaged_by=actor, triaged_at=now,
+                )
+            )  # fmt: skip
+            self._log(conn, message_id, actor, action, state, who, comment, {})
+        return {**dict(row), "triage_state": state, "assignee": who, "triaged_by": actor}
+
+    def _log(
+        self, conn: Connection, message_id: int, actor: str, action: str, state: str,
+        assignee: str | None, comment: str | None, detail: dict[str, Any],
+    ) -> None:  # fmt: skip
+        conn.execute(
+            insert(dead_letter_log).values(
+                message_id=message_id, at=self.clock.now(), actor=actor[:120], action=action,
+                state=state, assignee=assignee, comment=comment[:4000] if comment else None,
+                detail=json.dumps(detail, default=str, sort_keys=True),
+            )
+        )  # fmt: skip
+
+    def history(self, message_id: int) -> list[dict[str, Any]]:
+        """What was done to a message after it died (comments, states, replays), oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(dead_letter_log)
+                .where(dead_letter_log.c.message_id == message_id)
+                .order_by(dead_letter_log.c.id)
+            ).mappings()
+            return [{**dict(r), "detail": json.loads(r["detail"] or "{}")} for r in rows]
 
     def payload(self, key: str) -> dict[str, Any] | None:
         """The payload of the message with ``key`` (the newest, if a replay made several)."""
@@ -231,17 +321,27 @@ class SqlQueue:
             ).scalar()
         return json.loads(text) if text is not None else None
 
-    def dead_letters(self, limit: int = 100, match: str | None = None) -> list[dict[str, Any]]:
-        """Dead letters, oldest first; ``match`` keeps those whose key or reason contains it."""
+    def dead_letters(
+        self, limit: int = 100, match: str | None = None, state: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Dead letters, oldest first; ``match`` keeps those whose key or reason contains it,
+        ``state`` those in that triage state (open, resolved, ignored; None: all)."""
         query = select(queue).where(queue.c.status == DEAD)
         if match:
             query = query.where(
                 queue.c.key.contains(match, autoescape=True)
                 | queue.c.dead_reason.contains(match, autoescape=True)
             )
+        if state == TRIAGE_OPEN:
+            query = query.where(queue.c.triage_state.is_(None))
+        elif state is not None:
+            query = query.where(queue.c.triage_state == state)
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(queue.c.id).limit(limit))
-            return [dict(row) for row in rows.mappings()]
+            return [
+                {**dict(row), "triage_state": row["triage_state"] or TRIAGE_OPEN}
+                for row in rows.mappings()
+            ]
 
     def dead_letter(self, message_id: int) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -250,7 +350,9 @@ class SqlQueue:
                 .mappings()
                 .first()
             )
-        return dict(row) if row is not None else None
+        if row is None:
+            return None
+        return {**dict(row), "triage_state": row["triage_state"] or TRIAGE_OPEN}
 
     def purge(self, message_id: int) -> bool:
         """Drop one dead letter for good (its inbox key stays, so the fact is not taken again)."""

@@ -72,6 +72,12 @@ queue = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("last_error", Text, nullable=True),
     Column("dead_reason", Text, nullable=True),
+    # Dead-letter triage (revision 0007_ops): open (NULL) | resolved | ignored, by whom, for whom.
+    Column("triage_state", String(10), nullable=True),
+    Column("assignee", String(120), nullable=True),
+    Column("triaged_by", String(120), nullable=True),
+    Column("triaged_at", UtcDateTime(), nullable=True),
+    Column("replays", Integer, nullable=False, default=0, server_default="0"),
 )
 Index("ix_queue_claim", queue.c.status, queue.c.not_before, queue.c.id)
 Index("ix_queue_partition", queue.c.partition_key, queue.c.status, queue.c.id)
@@ -141,3 +147,24 @@ schedule_runs = Table(
     Column("finished_at", UtcDateTime(), nullable=True),
     Column("outcome", Text, nullable=True),
 )
+
+# What happened to a dead letter after it died (revision 0007_ops): comments, state changes,
+# assignments and replays, each with who did it; a replay keeps the reason it died of.
+dead_letter_log = Table(
+    "dead_letter_log",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("message_id", BigInteger, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor", String(120), nullable=False),
+    Column(
+        "action", String(20), nullable=False
+    ),  # comment | resolve | ignore | reopen | assign | replay
+    Column("state", String(10), nullable=False),  # the state after the action
+    Column("assignee", String(120), nullable=True),
+    Column("comment", Text, nullable=True),
+    Column("detail", Text, nullable=False, default="{}"),
+)
+Index("ix_dead_letter_log_message", dead_letter_log.c.message_id, dead_letter_log.c.id)

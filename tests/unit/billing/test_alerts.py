@@ -1,12 +1,8 @@
-"""Alert events: one key per (charge, kind, attempt), card data redacted, logged by the stand-in channel."""
+"""Alert events: one key per (charge, kind, attempt), card data redacted, read as an alert notice."""
 
 from __future__ import annotations
 
-import logging
-
-import pytest
-
-from paybridge.billing.dunning import alert_envelope, log_alerts
+from paybridge.billing.dunning import alert_envelope, describe_alert
 from paybridge.keys import ALERT_TOPIC
 
 
@@ -23,14 +19,12 @@ def test_an_alert_is_keyed_per_charge_kind_and_attempt_and_redacted() -> None:
     assert again.key != env.key
 
 
-@pytest.mark.anyio
-async def test_the_stand_in_channel_logs_each_alert(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="paybridge.billing.dunning")
-    envs = [
-        alert_envelope("on_hold", "sub:1:2026-01-31", 1, d365="usmf/US-001", reason="held"),
-        alert_envelope("recovered", "sub:2:2026-02-28", 2, reason="paid"),
-    ]
-    outcomes = await log_alerts(envs)
-    assert [o.status for o in outcomes] == ["done", "done"]
-    assert "billing alert on_hold: subscription 1" in caplog.text
-    assert "billing alert recovered: subscription 2" in caplog.text
+def test_a_billing_alert_reads_as_a_notice_per_step() -> None:
+    held = describe_alert(
+        alert_envelope("on_hold", "sub:1:2026-01-31", 1, d365="usmf/US-001", reason="held").payload
+    )
+    again = describe_alert(alert_envelope("declined", "sub:1:2026-01-31", 1, attempt=2).payload)
+    assert held.kind == "on_hold" and held.severity == "warning"
+    assert held.summary.startswith("billing alert on_hold: subscription 1")
+    assert held.facts["d365"] == "usmf/US-001" and "kind" not in held.facts
+    assert again.severity == "info" and again.subject != held.subject  # one subject per step

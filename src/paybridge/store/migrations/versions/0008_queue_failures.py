@@ -5,7 +5,7 @@ a message used one of the message's attempts although nothing failed. ``failures
 attempts that ended in a retry; the retry policy gives up on those.
 
 Revision ID: 0008_queue_failures
-Revises: 0003_runtime
+Revises: 0007_ops
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_queue_failures"
-down_revision = "0003_runtime"
+down_revision = "0007_ops"
 branch_labels = None
 depends_on = None
 
