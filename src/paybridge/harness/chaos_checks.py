@@ -213,10 +213,11 @@ def _check_net(
         result.note("wrong_amount", what)
 
 
-def check_lineage(store_url: str, lines: list[dict[str, Any]]) -> tuple[int, int]:
-    """(doubled, missing): D365 lines whose fact has more than one "posted" lineage row in the
-    store, and lines with none. A worker that lost its lease and still recorded what it did
-    (no fencing) leaves two; an auditor reads the lineage, so it must be exactly one."""
+def check_lineage(store_url: str, lines: list[dict[str, Any]]) -> tuple[int, list[str]]:
+    """(doubled, missing): how many D365 lines' facts have more than one "posted" lineage row
+    in the store, and the PaymentIds of lines with none. A worker that lost its lease and still
+    recorded what it did (no fencing) leaves two; an auditor reads the lineage, so it must be
+    exactly one."""
     engine = open_engine(store_url)
     try:
         with engine.connect() as conn:
@@ -228,12 +229,14 @@ def check_lineage(store_url: str, lines: list[dict[str, Any]]) -> tuple[int, int
     finally:
         engine.dispose()
     posted = {str(key): int(n) for key, n in rows}
-    doubled = missing = 0
+    doubled, missing = 0, []
     for line in lines:
-        parsed = _transaction_of(str(line.get("PaymentId", "")))
+        pid = str(line.get("PaymentId", ""))
+        parsed = _transaction_of(pid)
         if parsed is None:
             continue
         n = posted.get(paytrace_fact(*parsed), 0)
         doubled += n > 1
-        missing += n == 0
+        if n == 0:
+            missing.append(pid)
     return doubled, missing
