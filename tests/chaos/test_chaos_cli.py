@@ -73,6 +73,7 @@ def test_chaos_run_loses_and_doubles_nothing(runs: dict[str, Any], store: str) -
     stdout, stderr = run.communicate(timeout=420)
     result = subprocess.CompletedProcess(run.args, run.returncode, stdout, stderr)
     assert "Traceback" not in result.stderr
+    assert result.stdout.strip(), f"no report (exit {result.returncode}): {result.stderr[-2000:]}"
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["payments"] == 45
     assert {k: report[k] for k in MONEY} == dict.fromkeys(MONEY, 0), result.stderr[-2000:]

@@ -482,7 +482,6 @@ class ChaosRun:
         charged = chaos_charges.check(api.answers, records)
         doubled, missing = check_lineage(self.url, self._lines)
         detail = {
-            "lineage_missing_examples": missing[:10],
             **self.detail,
             "card_numbers_kept": len(stored_card_numbers(self.url, self.work)),
             "transactions": len(records),
@@ -498,6 +497,7 @@ class ChaosRun:
             "api_unresolved": charged.unresolved,
             "phases": self.phases,
             "examples": check.examples,
+            "lineage_missing_examples": missing[:10],
         }
         if fall_back is not None:
             hour = (fall_back.timestamp(), fall_back.timestamp() + 3600)

@@ -237,7 +237,8 @@ class Fleet:
     async def start(self) -> None:
         out = (self.work / "serve.log").open("ab")
         self.serve = await asyncio.create_subprocess_exec(
-            str(self.binary / "paybridge"), "serve", "--config", str(self.config), env=self.env,
+            str(self.binary / "paybridge"), "serve", "--skip-check", "--config", str(self.config),
+            env=self.env,
             stdout=out, stderr=out,
         )  # fmt: skip
         await wait_ready(f"http://127.0.0.1:{self.api_port}/health", deadline=60.0)
