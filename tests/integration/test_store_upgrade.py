@@ -149,3 +149,24 @@ def test_serve_and_worker_refuse_a_store_behind_without_auto_upgrade(
     monkeypatch.delenv("PAYTRACE_USERNAME", raising=False)
     with pytest.raises(ConfigError, match=r"paytrace\.username"):
         build_engine(explicit)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["dlq", "list"], ["xref", "list"], ["trace", "123"], ["alerts", "status"]],
+)
+def test_commands_that_read_the_store_respect_auto_upgrade(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """With ``store.auto_upgrade: false`` no command upgrades the store behind the operator's
+    back: each refuses a store not at this code's schema and names ``paybridge db upgrade``."""
+    config = tmp_path / "paybridge.yaml"
+    config.write_text(
+        f"store:\n  url: sqlite:///{tmp_path / 'pb.db'}\n  auto_upgrade: false\n", encoding="utf-8"
+    )
+    runner = CliRunner()
+    refused = runner.invoke(app, [*command, "--config", str(config)])
+    assert refused.exit_code == 2, refused.output
+    assert "db upgrade" in refused.output
+    still = runner.invoke(app, ["db", "status", "--config", str(config)])
+    assert still.exit_code == 1  # nothing upgraded it

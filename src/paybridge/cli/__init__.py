@@ -27,6 +27,7 @@ from paybridge.cli.common import (
     friendly,
     out,
     settings_from,
+    store_of,
 )
 from paybridge.cli.db import db_app
 from paybridge.cli.dlq import dlq_app
@@ -315,12 +316,11 @@ def trace(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """The lineage of one payment: when each fact was seen, each step, and the D365 records."""
-    from paybridge.app.store import open_store
 
     if not transaction_id.strip().isdigit():
         err.print("[red]error:[/red] transaction_id: a PayTrace transaction id is a number")
         raise typer.Exit(2)
-    store = open_store(settings_from(config).store.url)
+    store = store_of(settings_from(config))
     prefix = f"paytrace:{transaction_id.strip()}:"
     seen = store.ledger.sightings(prefix)
     steps = store.ledger.entries(prefix)
@@ -395,14 +395,13 @@ def xref_link(
     config: ConfigOption = None,
 ) -> None:
     """Link a PayTrace customer profile to a D365 customer."""
-    from paybridge.app.store import open_store
 
     settings = settings_from(config)
     company, slash, account = d365_customer.partition("/")
     if not slash or not company or not account:
         err.print("[red]error:[/red] d365_customer: write it as company/account, e.g. usmf/US-001")
         raise typer.Exit(2)
-    store = open_store(settings.store.url)
+    store = store_of(settings)
     target = f"{company.lower()}/{account}"
     previous = store.xref.get("paytrace_customer", paytrace_customer)
     store.xref.link("paytrace_customer", paytrace_customer, target)
@@ -417,10 +416,9 @@ def xref_link(
 @friendly
 def xref_list(config: ConfigOption = None) -> None:
     """All PayTrace customer -> D365 customer links."""
-    from paybridge.app.store import open_store
 
     for source, target in sorted(
-        open_store(settings_from(config).store.url).xref.all("paytrace_customer").items()
+        store_of(settings_from(config)).xref.all("paytrace_customer").items()
     ):
         out.print(f"{source} -> {target}", markup=False, highlight=False)
 

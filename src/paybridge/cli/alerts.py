@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from paybridge.cli.common import ConfigOption, err, friendly, out, settings_from
+from paybridge.cli.common import ConfigOption, err, friendly, out, settings_from, store_of
 
 alerts_app = typer.Typer(help="Alert channels and rules: test, status.", no_args_is_help=True)
 
@@ -53,7 +53,6 @@ def alerts_status(config: ConfigOption = None) -> None:
     """The rules, their channels, and every subject firing now or before."""
     from sqlalchemy import select
 
-    from paybridge.app.store import open_store
     from paybridge.store.schema_ops import alert_state
 
     settings = settings_from(config)
@@ -68,7 +67,7 @@ def alerts_status(config: ConfigOption = None) -> None:
             ", ".join(alerting.channels_of(rule)) or "(log only)", f"{rule.repeat_seconds:g} s",
         )  # fmt: skip
     out.print(rules)
-    store = open_store(settings.store.url)
+    store = store_of(settings)
     with store.engine.connect() as conn:
         rows = (
             conn.execute(select(alert_state).order_by(alert_state.c.rule, alert_state.c.subject))

@@ -14,7 +14,8 @@ from rich.console import Console
 from sqlalchemy import Engine
 
 from paybridge.app.settings import Settings, load_settings
-from paybridge.clock import SystemClock
+from paybridge.app.store import Store, open_store
+from paybridge.clock import Clock, SystemClock
 from paybridge.errors import PayBridgeError
 from paybridge.security.audit import AuditLog
 from paybridge.security.auditkeys import AuditKeys, audit_locations
@@ -58,6 +59,12 @@ def settings_from(config: Path | None) -> Settings:
         err.print(f"[red]error:[/red] --config: no such file {config}")
         raise typer.Exit(2)
     return load_settings(config)
+
+
+def store_of(settings: Settings, clock: Clock | None = None) -> Store:
+    """The settings' store, upgraded on opening only as ``store.auto_upgrade`` allows (a store
+    not at this code's schema is then refused, naming ``paybridge db upgrade``)."""
+    return open_store(settings.store.url, clock, upgrade=settings.store.auto_upgrade)
 
 
 def cli_actor() -> str:

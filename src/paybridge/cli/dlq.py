@@ -20,6 +20,7 @@ from paybridge.cli.common import (
     friendly,
     out,
     settings_from,
+    store_of,
 )
 from paybridge.runtime.queue import TRIAGE_STATES
 
@@ -36,10 +37,9 @@ AssigneeOption = Annotated[str | None, typer.Option("--assignee", help="Who look
 
 
 def _store(config: Any) -> Any:
-    from paybridge.app.store import open_store
 
     settings = settings_from(config)
-    return settings, open_store(settings.store.url)
+    return settings, store_of(settings)
 
 
 @dlq_app.command("list")

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from paybridge.app.settings import load_settings
-from paybridge.cli.common import ConfigOption, err, friendly, out
+from paybridge.cli.common import ConfigOption, err, friendly, out, store_of
 from paybridge.errors import ConfigError, DataError
 
 mapping_app = typer.Typer(
@@ -120,14 +120,13 @@ def dry_run(
     config: ConfigOption = None,
 ) -> None:
     """Re-map a ledgered event with a newer template version and print what would differ."""
-    from paybridge.app.store import open_store
     from paybridge.keys import LINE_STEP
     from paybridge.mapping import dry_run_diff, format_diff
     from paybridge.o2c.posting import replay_context
 
     settings = load_settings(config)
     templates = _templates(config)
-    store = open_store(settings.store.url)
+    store = store_of(settings)
     entries = [
         e for e in store.ledger.entries(f"paytrace:{transaction_id}:") if e.step == LINE_STEP
     ]

@@ -34,6 +34,7 @@ from paybridge.cli.common import (
     friendly,
     out,
     settings_from,
+    store_of,
 )
 from paybridge.clock import SystemClock
 from paybridge.errors import DataError
@@ -62,11 +63,10 @@ def _open(config: Any) -> tuple[SubscriptionStore, Settings]:
 
 
 def _open_audited(config: Any) -> tuple[SubscriptionStore, Settings, AuditLog]:
-    from paybridge.app.store import open_store
 
     settings = settings_from(config)
     clock = SystemClock()
-    store = open_store(settings.store.url, clock)
+    store = store_of(settings, clock)
     subscriptions = SubscriptionStore(store.engine, clock, store.xref)
     return subscriptions, settings, audit_log(settings, store.engine)
 
