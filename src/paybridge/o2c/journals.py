@@ -13,7 +13,7 @@ from paybridge.connectors.dynamics import BatchOperation, ChangesetResult, Dynam
 from paybridge.connectors.dynamics.error_map import NotFoundError
 from paybridge.connectors.dynamics.query import encode_params
 from paybridge.connectors.dynamics.settings import DynamicsSettings
-from paybridge.errors import DataError, FatalError, PayBridgeError, RetryableError
+from paybridge.errors import ConfigError, DataError, FatalError, PayBridgeError, RetryableError
 from paybridge.keys import HEADER_STEP, LINE_STEP
 from paybridge.keys import LINE_DELETE_STEP as DELETE_STEP
 from paybridge.runtime.cursors import Cursors
@@ -375,7 +375,7 @@ class LineWriter:
 
 def _unknown(error: PayBridgeError) -> Outcome:
     """A look-up that failed: nothing is sent on a guess; the message's own reason is kept."""
-    if isinstance(error, DataError):
+    if isinstance(error, (DataError, ConfigError)):  # bad data dies; a refused login pauses
         return outcome_for(error)
     return Outcome.retry(f"cannot tell whether D365 holds the line: {error}")
 
