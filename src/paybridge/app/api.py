@@ -1,15 +1,17 @@
-"""The web app of a built engine: security (keys, roles, audit, card guard) and every router."""
+"""The web app of a built engine: security (keys, roles, audit, card guard), every router, the console."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from paybridge.app.console import console_services
 from paybridge.app.engine import Engine
 from paybridge.app.ops import metrics_for, readiness_for
 from paybridge.config import resolve_secret
 from paybridge.security.webhooks import SecretRefs
 from paybridge.web import routes_charges, routes_events, routes_ops
 from paybridge.web.app import create_web_app
+from paybridge.web.console import install_console
 from paybridge.web.routes_admin import install_security
 
 
@@ -38,4 +40,5 @@ def build_api(engine: Engine) -> FastAPI:
     app.include_router(routes_ops.ops_router(metrics_require_key=settings.metrics.require_key))
     if routes_events.INBOUND_SOURCE in settings.web.event_secrets:
         app.include_router(routes_events.router)  # only with secrets to verify its signatures
+    install_console(app, console_services(settings, engine.store, security))  # pages at /
     return app

@@ -81,6 +81,9 @@ class WebSettings(Section):
     # Reverse proxies (addresses or CIDR blocks) whose X-Forwarded-For names the client in the
     # audit log; nobody else's is believed. None by default.
     trusted_proxies: list[str] = Field(default_factory=list)
+    # The console's session cookie is sent over HTTPS only; unset: when tls_cert is set (say true
+    # behind a proxy that ends TLS).
+    secure_cookies: bool | None = None
 
     @field_validator("trusted_proxies")
     @classmethod

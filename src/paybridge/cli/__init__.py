@@ -7,7 +7,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -36,6 +36,7 @@ from paybridge.cli.mapping import mapping_app
 from paybridge.cli.reconcile import reconcile as reconcile_command
 from paybridge.cli.security import audit_app, keys_app, vault_app, webhooks_app
 from paybridge.cli.subscriptions import subscriptions_app
+from paybridge.cli.users import users_app
 
 app = typer.Typer(
     name="paybridge",
@@ -60,6 +61,7 @@ app.command("check")(check_command)
 app.command("init")(init_command)
 app.add_typer(subscriptions_app, name="subscriptions")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(users_app, name="users")
 
 
 @app.command()
@@ -320,71 +322,36 @@ def trace(
     if not transaction_id.strip().isdigit():
         err.print("[red]error:[/red] transaction_id: a PayTrace transaction id is a number")
         raise typer.Exit(2)
+    from paybridge.console.lineage import lineage_of
+
     store = store_of(settings_from(config))
-    prefix = f"paytrace:{transaction_id.strip()}:"
-    seen = store.ledger.sightings(prefix)
-    steps = store.ledger.entries(prefix)
-    histories = {
-        int(row["message"]["id"]): store.queue.history(int(row["message"]["id"]))
-        for row in seen
-        if row.get("message")
-    }
+    lineage = lineage_of(store.ledger, store.queue, transaction_id)
     if as_json:
-        for row in seen:
-            if row.get("message"):
-                row["message"]["history"] = histories[int(row["message"]["id"])]
-        print(json.dumps({"seen": seen, "steps": [vars(s) for s in steps]}, default=str))
+        print(json.dumps(lineage.to_json(), default=str))
         return
-    if not seen and not steps:
+    if not lineage.known:
         err.print(f"nothing known about PayTrace transaction {transaction_id}")
         raise typer.Exit(1)
     table = Table(title=f"PayTrace transaction {transaction_id}")
     for column in ("when", "fact", "step", "system", "record", "status", "attempts"):
         table.add_column(column)
-    why: list[str] = []
-    for row in seen:
-        message = row.get("message") or {}
+    for row in lineage.seen:
+        message = row.message or {}
         status = str(message.get("status", ""))
         if status == "dead":
             status = f"dead ({message.get('triage_state') or 'open'}, dlq {message.get('id')})"
         table.add_row(
-            str(row["received_at"]), row["key"], "seen", row["source"], "",
+            str(row.received_at), row.key, "seen", row.source, "",
             status, str(message.get("attempts", "")),
         )  # fmt: skip
-        why += _why(row["key"], message, histories.get(int(message["id"]), []) if message else [])
-    for step in steps:
+    for step in lineage.steps:
         table.add_row(
             str(step.at), step.event_key, step.step, step.system,
             f"{step.entity} {step.entity_id}", step.status, str(step.attempts),
         )  # fmt: skip
     out.print(table)
-    for line in why:
+    for line in lineage.why():
         out.print(Text(line))
-
-
-def _why(key: str, message: dict[str, Any], history: list[dict[str, Any]]) -> list[str]:
-    """Why a message died (now or before a replay), and what people did about it."""
-    lines: list[str] = []
-    for entry in history:
-        d = entry["detail"]
-        if entry["action"] == "replay":
-            lines.append(
-                f"{key}: died after {d.get('attempts')} attempts: {d.get('dead_reason')}; "
-                f"replayed by {entry['actor']} at {entry['at']}"
-            )
-        else:
-            note = f": {entry['comment']}" if entry.get("comment") else ""
-            lines.append(f"{key}: {entry['action']} by {entry['actor']} at {entry['at']}{note}")
-    if message.get("status") == "dead":
-        lines.append(
-            f"{key}: dead after {message.get('attempts')} attempts: {message.get('dead_reason')}"
-            f" (see `paybridge dlq show {message.get('id')}`)"
-        )
-    elif message.get("status") in ("ready", "leased") and message.get("last_error"):
-        lines.append(
-            f"{key}: retrying ({message.get('attempts')} attempts): {message['last_error']}"
-        )
-    return lines
 
 
 @xref_app.command("link")

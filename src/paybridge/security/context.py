@@ -1,4 +1,5 @@
-"""The security services over one store, built once: vault, API keys, audit log, replay guard, limits."""
+"""The security services over one store, built once: vault, API keys, console users and
+sessions, audit log, replay guard, limits."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from paybridge.security.audit import AuditLog
 from paybridge.security.auditkeys import AuditKeys, audit_locations
 from paybridge.security.keyring import Keyring, load_keyring
 from paybridge.security.ratelimit import RateLimiter
+from paybridge.security.sessions import Sessions
 from paybridge.security.settings import AuditSettings
+from paybridge.security.users import Users
 from paybridge.security.vault import Vault
 from paybridge.security.webhooks import SeenIds, WebhookVerifier
 
@@ -33,6 +36,8 @@ class SecurityContext:
     audit: AuditLog
     seen_ids: SeenIds
     charge_limiter: RateLimiter
+    users: Users
+    sessions: Sessions
     keyring: Keyring | None = None
     keyring_problem: str = ""
     verifiers: dict[str, WebhookVerifier] = field(default_factory=dict)
@@ -87,6 +92,8 @@ def open_security(
         audit=AuditLog(engine, clock, locations=locations, keys=AuditKeys(locations, environ)),
         seen_ids=SeenIds(engine),
         charge_limiter=RateLimiter(charge_rate, charge_burst, clock),
+        users=Users(engine, clock),
+        sessions=Sessions(engine, clock),
         keyring=keyring,
         keyring_problem=problem,
     )

@@ -1,0 +1,44 @@
+"""The web console: server-rendered pages (Jinja2, autoescaped) with htmx, served by ``paybridge
+serve`` at ``/`` beside the API. It receives ``ConsoleServices`` built by ``paybridge.app`` and
+builds nothing itself; its assets (htmx, CSS) ship in the package, so it works offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from paybridge.console.services import ConsoleServices
+from paybridge.web.console import pages, triage
+from paybridge.web.console.render import page
+from paybridge.web.console.session import ConsoleRefusal, visitor
+
+STATIC = Path(__file__).parent / "static"
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ConsoleRefusal)
+    if exc.status == 401:
+        target = request.url.path if request.method == "GET" else "/"
+        query = f"?{request.url.query}" if request.url.query and request.method == "GET" else ""
+        from urllib.parse import urlencode
+
+        return RedirectResponse(
+            "/signin?" + urlencode({"next": target + query}), status_code=303,
+            headers={"Cache-Control": "no-store"},
+        )  # fmt: skip
+    try:
+        who = visitor(request)
+    except ConsoleRefusal:
+        who = None
+    return page(request, "refused.html", status=exc.status, visitor=who, message=exc.message)
+
+
+def install_console(app: FastAPI, built: ConsoleServices) -> None:
+    app.state.console = built
+    app.add_exception_handler(ConsoleRefusal, _refused)
+    app.mount("/console-static", StaticFiles(directory=STATIC), name="console-static")
+    app.include_router(pages.router)
+    app.include_router(triage.router)
