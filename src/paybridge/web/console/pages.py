@@ -137,6 +137,7 @@ def _today(built: ConsoleServices, now: datetime) -> tuple[date, datetime]:
 def dashboard_data(built: ConsoleServices) -> dict[str, Any]:
     now = built.security.clock.now()
     day, start = _today(built, now)
+    built.payments.catch_up()  # the latency joins each line to its fact's approval time
     per_hour = built.activity.posted_per_hour(start, start + timedelta(days=1))
     hours = hours_between(start, now + timedelta(seconds=1))
     tallest = max([*per_hour.values(), 1])
@@ -252,26 +253,37 @@ class TimelineEntry:
     link: str = ""
 
 
-def timeline(built: ConsoleServices, transaction_id: str) -> tuple[list[TimelineEntry], list[str]]:
+def _history_entry(key: str, entry: dict[str, Any], dead: bool) -> TimelineEntry:
+    d = entry["detail"]
+    note = f": {entry['comment']}" if entry.get("comment") else ""
+    detail = f"by {entry['actor']}{note}"
+    if entry["action"] == "replay":
+        detail += f" (it had died after {d.get('attempts')} attempts: {d.get('dead_reason')})"
+    link = f"/errors/{entry['message_id']}" if dead else ""
+    return TimelineEntry(
+        entry["at"], "paybridge", f"dead letter {entry['action']}", key, str(entry["state"]),
+        detail, link,
+    )  # fmt: skip
+
+
+def timeline(built: ConsoleServices, transaction_id: str) -> list[TimelineEntry]:
+    """The lineage as one list in time order: sightings, what people did, each step."""
     lineage = built.lineage(transaction_id)
     out: list[TimelineEntry] = []
     for seen in lineage.seen:
         message = seen.message or {}
         status = str(message.get("status", ""))
-        if status == "dead":
+        dead = status == "dead"
+        if dead:
             status = f"dead ({message.get('triage_state') or 'open'})"
+        why = message.get("dead_reason") or message.get("last_error") or ""
         out.append(TimelineEntry(
-            seen.received_at, "paybridge", f"seen {seen.key.rsplit(':', 1)[-1]}",
-            seen.key, status, f"from {seen.source}; attempts {message.get('attempts', 0)}",
+            seen.received_at, "paybridge", f"seen {seen.key.rsplit(':', 1)[-1]}", seen.key,
+            status, f"from {seen.source}; attempts {message.get('attempts', 0)}"
+            + (f"; {why}" if why else ""),
             f"/payments/{transaction_id}/raw/{message['id']}" if message.get("id") else "",
         ))  # fmt: skip
-        for entry in seen.history:
-            note = f": {entry['comment']}" if entry.get("comment") else ""
-            out.append(TimelineEntry(
-                entry["at"], "paybridge", f"dead letter {entry['action']}", seen.key,
-                str(entry["state"]), f"by {entry['actor']}{note}",
-                f"/errors/{entry['message_id']}",
-            ))  # fmt: skip
+        out += [_history_entry(seen.key, entry, dead) for entry in seen.history]
     for step in lineage.steps:
         extra = ", ".join(f"{k} {v}" for k, v in sorted(step.detail.items()) if v not in ("", None))
         out.append(TimelineEntry(
@@ -279,7 +291,7 @@ def timeline(built: ConsoleServices, transaction_id: str) -> tuple[list[Timeline
             f"attempts {step.attempts}" + (f"; {extra}" if extra else ""),
         ))  # fmt: skip
     out.sort(key=lambda e: e.at)
-    return out, lineage.why()
+    return out
 
 
 @router.get("/payments/{transaction_id}", response_class=HTMLResponse)
@@ -288,11 +300,11 @@ async def payment(request: Request, who: Viewer, transaction_id: str) -> Respons
     if not transaction_id.isdigit() or len(transaction_id) > 40:
         raise ConsoleRefusal(404, "a PayTrace transaction id is a number")
     facts = await asyncio.to_thread(built.payments.of_transaction, transaction_id)
-    entries, why = await asyncio.to_thread(timeline, built, transaction_id)
+    entries = await asyncio.to_thread(timeline, built, transaction_id)
     if not facts and not entries:
         raise ConsoleRefusal(404, f"nothing is known of PayTrace transaction {transaction_id}")
     return page(request, "payment.html", visitor=who, nav="payments", tx=transaction_id,
-                facts=facts, entries=entries, why=why)  # fmt: skip
+                facts=facts, entries=entries)  # fmt: skip
 
 
 @router.get("/payments/{transaction_id}/raw/{message_id}", response_class=HTMLResponse)
