@@ -53,21 +53,22 @@ class Triage:
         self.xref = xref
         self.security = security
 
-    def groups(self, state: str) -> list[ReasonGroup]:
-        rows = self.queue.dead_letters(limit=MAX_BULK, state=_state(state))
+    def overview(
+        self, state: str, group: str = "", limit: int = 200
+    ) -> tuple[list[ReasonGroup], list[dict[str, Any]]]:
+        """The dead letters in ``state`` grouped by reason, and those of ``group`` (all: "")."""
+        rows = self.queue.dead_letter_summaries(_state(state), MAX_BULK)
         counts: Counter[str] = Counter()
         first: dict[str, int] = {}
+        chosen = []
         for row in rows:
-            group = reason_group(row["dead_reason"])
-            counts[group] += 1
-            first.setdefault(group, int(row["id"]))
-        return [ReasonGroup(r, n, first[r]) for r, n in counts.most_common()]
-
-    def letters(self, state: str, group: str = "", limit: int = 200) -> list[dict[str, Any]]:
-        rows = self.queue.dead_letters(limit=MAX_BULK, state=_state(state))
-        if group:
-            rows = [r for r in rows if reason_group(r["dead_reason"]) == group]
-        return rows[:limit]
+            reason = reason_group(row["dead_reason"])
+            counts[reason] += 1
+            first.setdefault(reason, int(row["id"]))
+            if not group or reason == group:
+                chosen.append(row)
+        groups = [ReasonGroup(r, n, first[r]) for r, n in counts.most_common()]
+        return groups, chosen[:limit]
 
     def letter(self, message_id: int) -> dict[str, Any] | None:
         row = self.queue.dead_letter(message_id)
@@ -105,7 +106,7 @@ class Triage:
     def replay_group(
         self, group: str, actor: str, client: str, comment: str | None = None
     ) -> list[int]:
-        ids = [int(r["id"]) for r in self.letters("open", group, limit=MAX_BULK)]
+        ids = [int(r["id"]) for r in self.overview("open", group, limit=MAX_BULK)[1]]
         return self.replay(ids, actor, client, target="dlq:group", comment=comment, match=group)
 
     def link_and_replay(

@@ -78,7 +78,7 @@ class Activity:
                 .join(payment_index, payment_index.c.key == ledger.c.event_key)
                 .where(ledger.c.step == LINE_STEP, ledger.c.status == "posted")
                 .where(ledger.c.at >= since)
-                .order_by(ledger.c.id.desc())
+                .order_by(ledger.c.at.desc())
                 .limit(LATENCY_SAMPLE)
             ).all()
         seconds = [max((at - approved).total_seconds(), 0.0) for at, approved in rows]

@@ -7,11 +7,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import ColumnElement, Engine, and_, delete, insert, select
 from sqlalchemy.engine import Connection
 
 from paybridge.clock import Clock
 from paybridge.store.schema import inbox, ledger, queue, xref
+
+
+def prefixed(conn: Connection, column: Any, prefix: str) -> ColumnElement[bool]:
+    """``column`` starts with ``prefix``. On SQLite also as a range, so the index is used (its
+    LIKE is case-insensitive and cannot); not on PostgreSQL, where a linguistic collation may
+    order a key before its own prefix's upper bound."""
+    starts: ColumnElement[bool] = column.startswith(prefix, autoescape=True)
+    if conn.dialect.name != "sqlite" or not prefix:
+        return starts
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return and_(column >= prefix, column < upper, starts)
 
 
 @dataclass(frozen=True)
@@ -70,7 +81,7 @@ class Ledger:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(ledger)
-                .where(ledger.c.event_key.startswith(key_prefix, autoescape=True))
+                .where(prefixed(conn, ledger.c.event_key, key_prefix))
                 .order_by(ledger.c.id)
             ).mappings()
             return [
@@ -93,7 +104,7 @@ class Ledger:
         """Inbox and queue rows for the keys under ``key_prefix``: when each fact was seen."""
         with self.engine.connect() as conn:
             seen = conn.execute(
-                select(inbox).where(inbox.c.key.startswith(key_prefix, autoescape=True))
+                select(inbox).where(prefixed(conn, inbox.c.key, key_prefix))
             ).mappings()
             messages = conn.execute(
                 select(
@@ -109,7 +120,7 @@ class Ledger:
                     queue.c.replays,
                     queue.c.created_at,
                     queue.c.updated_at,
-                ).where(queue.c.key.startswith(key_prefix, autoescape=True))
+                ).where(prefixed(conn, queue.c.key, key_prefix))
             ).mappings()
             by_key = {m["key"]: dict(m) for m in messages}
             return [{**dict(row), "message": by_key.get(row["key"])} for row in seen]

@@ -343,6 +343,22 @@ class SqlQueue:
                 for row in rows.mappings()
             ]
 
+    def dead_letter_summaries(self, state: str | None, limit: int) -> list[dict[str, Any]]:
+        """Dead letters in ``state`` (None: all), oldest first, without their payloads: id, key,
+        topic, attempts, triage state, assignee, reason, when they died."""
+        c = queue.c
+        query = select(
+            c.id, c.key, c.topic, c.attempts, c.triage_state, c.assignee, c.dead_reason,
+            c.updated_at,
+        ).where(c.status == DEAD)  # fmt: skip
+        if state == TRIAGE_OPEN:
+            query = query.where(c.triage_state.is_(None))
+        elif state is not None:
+            query = query.where(c.triage_state == state)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(c.id).limit(limit)).mappings()
+            return [{**dict(r), "triage_state": r["triage_state"] or TRIAGE_OPEN} for r in rows]
+
     def dead_letter(self, message_id: int) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = (

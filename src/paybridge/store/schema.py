@@ -117,6 +117,10 @@ ledger = Table(
 )
 Index("ix_ledger_event", ledger.c.event_key)
 Index("ix_ledger_entity", ledger.c.system, ledger.c.entity, ledger.c.entity_id)
+# The console (0009_console): lines posted per hour and the newest lines' latency by step and
+# time; whether a fact's line is posted by key and step (so a search does not take the first).
+Index("ix_ledger_step_at", ledger.c.step, ledger.c.status, ledger.c.at)
+Index("ix_ledger_event_step", ledger.c.event_key, ledger.c.step, ledger.c.status)
 
 cursors = Table(
     "cursors",

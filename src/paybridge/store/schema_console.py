@@ -51,6 +51,7 @@ payment_index = Table(
     Column("invoice_id", String(120), nullable=True),
     Column("order_id", String(120), nullable=True),
 )
+Index("ix_payment_index_key", payment_index.c.key)
 Index("ix_payment_index_tx", payment_index.c.transaction_id)
 Index("ix_payment_index_time", payment_index.c.occurred_at)
 Index("ix_payment_index_customer", payment_index.c.customer_id)

@@ -37,8 +37,7 @@ async def errors(request: Request, who: Viewer, state: str = "open", group: str 
     if state not in (*TRIAGE_STATES, "all"):
         state = "open"
     triage = services(request).triage
-    groups = await asyncio.to_thread(triage.groups, state)
-    letters = await asyncio.to_thread(triage.letters, state, group)
+    groups, letters = await asyncio.to_thread(triage.overview, state, group)
     return page(request, "errors.html", visitor=who, nav="errors", state=state, group=group,
                 groups=groups, letters=letters, states=(*TRIAGE_STATES, "all"),
                 done=DONE.get(done, ""))  # fmt: skip

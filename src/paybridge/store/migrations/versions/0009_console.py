@@ -1,4 +1,5 @@
-"""Console: users (scrypt password hashes), sign-in sessions (hashed tokens), the payment index.
+"""Console: users (scrypt password hashes), sign-in sessions (hashed tokens), the payment index,
+and an index of the ledger by step and time (the dashboard's lines per hour).
 
 A branch of its own from 0001, like each area's tables: nothing here alters another's.
 
@@ -56,13 +57,19 @@ def upgrade() -> None:
         sa.Column("order_id", sa.String(120), nullable=True),
     )
     for name, column in (
-        ("tx", "transaction_id"), ("time", "occurred_at"), ("customer", "customer_id"),
+        ("key", "key"), ("tx", "transaction_id"), ("time", "occurred_at"), ("customer", "customer_id"),
         ("invoice", "invoice_id"), ("order", "order_id"),
     ):  # fmt: skip
         op.create_index(f"ix_payment_index_{name}", "payment_index", [column])
+    # The dashboard's lines per hour and latency read posted lines by step and time.
+    op.create_index("ix_ledger_step_at", "ledger", ["step", "status", "at"])
+    # Whether a fact's line is posted, by key and step: a search must not take the index above.
+    op.create_index("ix_ledger_event_step", "ledger", ["event_key", "step", "status"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_ledger_event_step", table_name="ledger")
+    op.drop_index("ix_ledger_step_at", table_name="ledger")
     op.drop_table("payment_index")
     op.drop_table("console_sessions")
     op.drop_table("console_users")
