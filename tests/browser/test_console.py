@@ -97,9 +97,12 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
 
 
 def axe_scan(page: Any, name: str) -> None:
-    """axe-core inside the page; fails naming each serious or critical violation."""
+    """axe-core inside the page; fails naming each serious or critical violation. A framed
+    document (the reconciliation report) is scanned on its own page."""
     page.add_script_tag(path=str(ASSETS / "axe.min.js"))
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    result = page.evaluate(
+        "async () => await axe.run(document, {resultTypes: ['violations'], iframes: false})"
+    )
     bad = [
         f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
         for v in result["violations"]
@@ -244,3 +247,35 @@ def test_an_operator_resolves_then_edits_and_retries_so_the_payment_posts(
     shot(page, "edit-and-retry-posted")
     audit = console.world.cli("audit", "list", "--actor", "user:olga").stdout
     assert "xref.link" in audit and "dlq.replay" in audit and "dlq.resolve" in audit
+
+
+def test_a_reconciliation_day_is_opened_and_healed(page_for: Any, console: Console) -> None:
+    page = page_for("olga")
+    page.get_by_role("link", name="Reconciliation").click()
+    page.wait_for_url(re.compile(r"/reconcile$"))
+    axe_scan(page, "reconciliation calendar")
+    today = page.get_by_test_id("calendar").locator("tbody tr").first
+    cell = today.get_by_role("link")
+    assert cell.get_attribute("aria-label").endswith("not reconciled")
+    cell.click()
+    page.wait_for_url(re.compile(r"/reconcile/usmf/\d{4}-\d{2}-\d{2}$"))
+    report = page.frame_locator("iframe.report")
+    report.locator("h1").first.wait_for(timeout=60_000)
+    assert "usmf" in report.locator("h1").first.inner_text().lower()
+    axe_scan(page, "reconciliation day")
+    shot(page, "reconciliation-day")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download XLSX").click()
+    assert download.value.suggested_filename.endswith(".xlsx")
+    page.get_by_role("button", name="Heal this day").click()
+    page.wait_for_url(re.compile(r"done=heal"))
+    assert "Healed" in page.get_by_role("status").inner_text()
+    page.goto("/reconcile")
+    label = page.get_by_test_id("calendar").locator("tbody tr").first.get_by_role("link")
+    assert not label.get_attribute("aria-label").endswith("not reconciled")
+    shot(page, "reconciliation-calendar")
+    report_url = page.url.replace("/reconcile", "") + label.get_attribute("href") + "/report.html"
+    page.goto(report_url)
+    axe_scan(page, "reconciliation report")
+    audit = console.world.cli("audit", "list", "--action", "reconcile.").stdout
+    assert "reconcile.heal" in audit and "user:olga" in audit

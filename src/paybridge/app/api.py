@@ -40,5 +40,5 @@ def build_api(engine: Engine) -> FastAPI:
     app.include_router(routes_ops.ops_router(metrics_require_key=settings.metrics.require_key))
     if routes_events.INBOUND_SOURCE in settings.web.event_secrets:
         app.include_router(routes_events.router)  # only with secrets to verify its signatures
-    install_console(app, console_services(settings, engine.store, security))  # pages at /
+    install_console(app, console_services(settings, engine.store, security), engine.reconciler())
     return app

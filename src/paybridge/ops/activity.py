@@ -1,16 +1,16 @@
 """What the console's dashboard adds to the store figures: D365 lines posted per hour today,
-the approval -> ledger latency of the newest lines, and the HTTP requests of live processes.
+the approval -> ledger latency of the newest lines, the HTTP requests of live processes, and
+the reconciliation results by company and day (the calendar).
 
-Hours are grouped in SQL (by UTC hour, so a 100,000-line day reads 24 rows) and labelled in the
-merchant's time zone by the caller; the latency is taken over the newest ``LATENCY_SAMPLE``
+Hours are counted in the ledger's index by step and time and labelled in the merchant's time
+zone by the caller; the latency is taken over the newest ``LATENCY_SAMPLE``
 posted lines, joining each to its fact's approval time in the payment index.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine, func, select
 
@@ -19,6 +19,7 @@ from paybridge.ops.counters import REQUESTS
 from paybridge.ops.figures import ProcessBeat, stale
 from paybridge.store.schema import ledger
 from paybridge.store.schema_console import payment_index
+from paybridge.store.schema_ops import reconcile_runs
 
 LATENCY_SAMPLE = 1000
 
@@ -50,24 +51,24 @@ class Activity:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def posted_per_hour(self, since: datetime, until: datetime) -> dict[datetime, int]:
-        """D365 payment lines posted in [since, until), by the UTC hour they were posted in."""
-        with self.engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                hour: Any = func.date_trunc("hour", ledger.c.at)
-            else:
-                hour = func.strftime("%Y-%m-%d %H:00:00", ledger.c.at)
-            rows = conn.execute(
-                select(hour, func.count())
-                .where(ledger.c.step == LINE_STEP, ledger.c.status == "posted")
-                .where(ledger.c.at >= since, ledger.c.at < until)
-                .group_by(hour)
-            ).all()
+    def posted_per_hour(self, hours: list[datetime]) -> dict[datetime, int]:
+        """D365 payment lines posted in each hour starting at ``hours`` (aware, an hour long).
+
+        One count per hour over the index by step, status and time: a busy day's lines are
+        counted in the index, never read (grouping by a formatted time would read each row).
+        """
+        step = (ledger.c.step == LINE_STEP, ledger.c.status == "posted")
         out: dict[datetime, int] = {}
-        for bucket, count in rows:
-            at = bucket if isinstance(bucket, datetime) else datetime.fromisoformat(str(bucket))
-            at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-            out[at] = out.get(at, 0) + int(count)
+        with self.engine.connect() as conn:
+            for hour in hours:
+                out[hour] = int(
+                    conn.execute(
+                        select(func.count()).where(
+                            *step, ledger.c.at >= hour, ledger.c.at < hour + timedelta(hours=1)
+                        )
+                    ).scalar()
+                    or 0
+                )
         return out
 
     def latency(self, since: datetime) -> Latency:
@@ -103,11 +104,33 @@ def requests(beats: list[ProcessBeat], now: datetime, stale_after: float) -> lis
 
 
 def hours_between(since: datetime, until: datetime) -> list[datetime]:
-    """The UTC hours starting in [since, until)."""
-    start = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    """The hours from ``since`` (a local midnight, say) that start before ``until``."""
     hours = []
+    start = since.astimezone(UTC)
     while start < until:
-        if start >= since - timedelta(hours=1):
-            hours.append(start)
+        hours.append(start)
         start += timedelta(hours=1)
     return hours
+
+
+@dataclass(frozen=True)
+class ReconciledDay:
+    company: str
+    day: date
+    differences: int
+    errors: int
+    at: datetime
+
+    @property
+    def result(self) -> str:
+        return "error" if self.errors else ("differences" if self.differences else "agrees")
+
+
+def reconciled_days(engine: Engine, since: date) -> list[ReconciledDay]:
+    """The newest reconciliation result of each company and day from ``since`` on."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(reconcile_runs).where(reconcile_runs.c.day >= since)).mappings()
+        return [
+            ReconciledDay(r["company"], r["day"], int(r["differences"]), int(r["errors"]), r["at"])
+            for r in rows
+        ]

@@ -252,3 +252,38 @@ async def test_an_api_key_signs_in_with_its_role_and_sign_out_ends_the_session(
     assert out.status_code == 303
     assert world.engine.security.sessions.get(token) is None
     assert (await world.web.get("/errors")).status_code == 303
+
+
+@pytest.mark.anyio
+async def test_a_reconciliation_day_is_opened_downloaded_and_healed(world: World) -> None:
+    web, engine = world.web, world.engine
+    day = START.date().isoformat()
+    await sign_in(web, username="vic", password=PASSWORD)
+    calendar = await web.get("/reconcile")
+    assert calendar.status_code == 200
+    assert f'aria-label="usmf {day}: not reconciled"' in calendar.text
+    opened = await web.get(f"/reconcile/usmf/{day}")
+    assert opened.status_code == 200 and f'src="/reconcile/usmf/{day}/report.html"' in opened.text
+    assert "Heal this day" not in opened.text and "Download XLSX" not in opened.text
+    report = await web.get(f"/reconcile/usmf/{day}/report.html")
+    assert report.status_code == 200 and report.text.startswith("<!DOCTYPE html>")
+    assert "script-src" not in report.headers["content-security-policy"]
+    assert report.headers["x-frame-options"] == "SAMEORIGIN"
+    calendar = await web.get("/reconcile")
+    assert f'aria-label="usmf {day}: not reconciled"' not in calendar.text  # the run was recorded
+    assert (await web.get(f"/reconcile/usmf/{day}/report.xlsx")).status_code == 403
+    assert (await web.get("/reconcile/nowhere/2026-03-10")).status_code == 404
+
+    web.cookies.clear()
+    await sign_in(web, username="olga", password=PASSWORD)
+    page = await web.get(f"/reconcile/usmf/{day}")
+    assert "Heal this day" in page.text
+    xlsx = await web.get(f"/reconcile/usmf/{day}/report.xlsx")
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    assert f'filename="reconcile-usmf-{day}.xlsx"' in xlsx.headers["content-disposition"]
+    csvs = await web.get(f"/reconcile/usmf/{day}/report.zip")
+    assert csvs.status_code == 200 and csvs.content[:2] == b"PK"
+    healed = await web.post(f"/reconcile/usmf/{day}/heal", data={"csrf": csrf_of(page)})
+    assert healed.status_code == 303 and healed.headers["location"].endswith("?done=heal")
+    (row,) = engine.security.audit.search(action="reconcile.heal")
+    assert row.actor == "user:olga" and row.target == f"reconcile:usmf/{day}"

@@ -5,13 +5,15 @@ builds nothing itself; its assets (htmx, CSS) ship in the package, so it works o
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from paybridge.console.services import ConsoleServices
-from paybridge.web.console import pages, triage
+from paybridge.reconcile.service import Reconciler
+from paybridge.web.console import pages, reconcile, triage
 from paybridge.web.console.render import page
 from paybridge.web.console.session import ConsoleRefusal, visitor
 
@@ -23,8 +25,6 @@ async def _refused(request: Request, exc: Exception) -> Response:
     if exc.status == 401:
         target = request.url.path if request.method == "GET" else "/"
         query = f"?{request.url.query}" if request.url.query and request.method == "GET" else ""
-        from urllib.parse import urlencode
-
         return RedirectResponse(
             "/signin?" + urlencode({"next": target + query}), status_code=303,
             headers={"Cache-Control": "no-store"},
@@ -36,9 +36,16 @@ async def _refused(request: Request, exc: Exception) -> Response:
     return page(request, "refused.html", status=exc.status, visitor=who, message=exc.message)
 
 
-def install_console(app: FastAPI, built: ConsoleServices) -> None:
+def install_console(
+    app: FastAPI, built: ConsoleServices, reconciler: Reconciler | None = None
+) -> None:
+    """The pages on ``app``. The reconciliation pages need ``reconciler`` (the engine's, whose
+    runs are recorded; ``build_api`` always gives it): without one they are not mounted."""
     app.state.console = built
     app.add_exception_handler(ConsoleRefusal, _refused)
     app.mount("/console-static", StaticFiles(directory=STATIC), name="console-static")
     app.include_router(pages.router)
     app.include_router(triage.router)
+    if reconciler is not None:
+        app.state.console_reconciler = reconciler
+        app.include_router(reconcile.router)

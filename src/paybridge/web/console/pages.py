@@ -138,8 +138,8 @@ def dashboard_data(built: ConsoleServices) -> dict[str, Any]:
     now = built.security.clock.now()
     day, start = _today(built, now)
     built.payments.catch_up()  # the latency joins each line to its fact's approval time
-    per_hour = built.activity.posted_per_hour(start, start + timedelta(days=1))
     hours = hours_between(start, now + timedelta(seconds=1))
+    per_hour = built.activity.posted_per_hour(hours)
     tallest = max([*per_hour.values(), 1])
     bars = [
         Bar(hour.astimezone(built.merchant_zone).strftime("%H:00"), per_hour.get(hour, 0),

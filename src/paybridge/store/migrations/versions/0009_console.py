@@ -58,7 +58,7 @@ def upgrade() -> None:
     )
     for name, column in (
         ("key", "key"), ("tx", "transaction_id"), ("time", "occurred_at"), ("customer", "customer_id"),
-        ("invoice", "invoice_id"), ("order", "order_id"),
+        ("invoice", "invoice_id"), ("order", "order_id"), ("amount", "amount_e4"),
     ):  # fmt: skip
         op.create_index(f"ix_payment_index_{name}", "payment_index", [column])
     # The dashboard's lines per hour and latency read posted lines by step and time.
