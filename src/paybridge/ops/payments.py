@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import Engine, and_, exists, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
 
 from paybridge.keys import LINE_STEP, PAYMENT_TOPIC
@@ -103,7 +104,18 @@ class PaymentIndex:
         self.engine = engine
 
     def catch_up(self, limit: int | None = 20_000) -> int:
-        """Index the ``payment`` messages not indexed yet (at most ``limit``); how many were added."""
+        """Index the ``payment`` messages not indexed yet (at most ``limit``); how many were added.
+
+        Two processes catching up at once collide on the primary key: the one that loses adds
+        nothing this time (the other added the same rows).
+        """
+        try:
+            return self._catch_up(limit)
+        except IntegrityError:
+            log.info("payment index: another process indexed the same messages")
+            return 0
+
+    def _catch_up(self, limit: int | None) -> int:
         added = 0
         with self.engine.begin() as conn:
             newest = conn.execute(select(func.max(payment_index.c.message_id))).scalar() or 0

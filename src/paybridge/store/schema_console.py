@@ -53,8 +53,8 @@ payment_index = Table(
 )
 Index("ix_payment_index_key", payment_index.c.key)
 Index("ix_payment_index_tx", payment_index.c.transaction_id)
-Index("ix_payment_index_time", payment_index.c.occurred_at)
+# Time order with the amount in the index: an amount range is checked without reading rows.
+Index("ix_payment_index_time", payment_index.c.occurred_at, payment_index.c.amount_e4)
 Index("ix_payment_index_customer", payment_index.c.customer_id)
 Index("ix_payment_index_invoice", payment_index.c.invoice_id)
 Index("ix_payment_index_order", payment_index.c.order_id)
-Index("ix_payment_index_amount", payment_index.c.amount_e4)

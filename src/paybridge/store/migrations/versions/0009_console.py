@@ -57,10 +57,11 @@ def upgrade() -> None:
         sa.Column("order_id", sa.String(120), nullable=True),
     )
     for name, column in (
-        ("key", "key"), ("tx", "transaction_id"), ("time", "occurred_at"), ("customer", "customer_id"),
-        ("invoice", "invoice_id"), ("order", "order_id"), ("amount", "amount_e4"),
+        ("key", "key"), ("tx", "transaction_id"), ("customer", "customer_id"),
+        ("invoice", "invoice_id"), ("order", "order_id"),
     ):  # fmt: skip
         op.create_index(f"ix_payment_index_{name}", "payment_index", [column])
+    op.create_index("ix_payment_index_time", "payment_index", ["occurred_at", "amount_e4"])
     # The dashboard's lines per hour and latency read posted lines by step and time.
     op.create_index("ix_ledger_step_at", "ledger", ["step", "status", "at"])
     # Whether a fact's line is posted, by key and step: a search must not take the index above.
