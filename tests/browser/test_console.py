@@ -226,6 +226,7 @@ def test_an_operator_resolves_then_edits_and_retries_so_the_payment_posts(
     page.wait_for_url(re.compile(r"done=resolve"))
     assert page.get_by_test_id("state").inner_text() == "resolved"
     assert "customer not linked yet" in page.get_by_test_id("history").inner_text()
+    shot(page, "dead-letter-operator")
 
     edit = page.get_by_role("form", name=re.compile("Edit and retry"))
     edit.get_by_label("D365 customer (company/account)").fill("usmf/US-001")

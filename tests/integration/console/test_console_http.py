@@ -287,3 +287,14 @@ async def test_a_reconciliation_day_is_opened_downloaded_and_healed(world: World
     assert healed.status_code == 303 and healed.headers["location"].endswith("?done=heal")
     (row,) = engine.security.audit.search(action="reconcile.heal")
     assert row.actor == "user:olga" and row.target == f"reconcile:usmf/{day}"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("target", ["//evil.example/x", "/\\evil.example", "https://evil.example"])
+async def test_sign_in_goes_back_to_this_site_only(world: World, target: str) -> None:
+    form = await world.web.get("/signin")
+    done = await world.web.post(
+        "/signin",
+        data={"csrf": csrf_of(form), "next": target, "username": "vic", "password": PASSWORD},
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/"

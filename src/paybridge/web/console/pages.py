@@ -39,7 +39,9 @@ PAGE_SIZE = 50
 
 
 def _safe_next(target: str) -> str:
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    """A path on this site only: never ``//host`` or ``/\\host`` (browsers read both as a host)."""
+    ok = target.startswith("/") and not target.startswith("//") and "\\" not in target
+    return target if ok and len(target) <= 2000 else "/"
 
 
 def _redirect(target: str) -> RedirectResponse:
