@@ -82,6 +82,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         world.write_settings({"metrics": {"heartbeat_seconds": 1}})
         add_user(world, "vic", "viewer")
         add_user(world, "olga", "operator")
+        add_user(world, "ada", "admin")
         serve = world.start_engine("serve")
         for profile in ("US-001", "NOBODY-7"):
             world.paytrace.create_customer(profile)
@@ -280,3 +281,21 @@ def test_a_reconciliation_day_is_opened_and_healed(page_for: Any, console: Conso
     axe_scan(page, "reconciliation report")
     audit = console.world.cli("audit", "list", "--action", "reconcile.").stdout
     assert "reconcile.heal" in audit and "user:olga" in audit
+
+
+def test_an_admin_reads_users_keys_and_the_verified_audit_log(
+    page_for: Any, console: Console
+) -> None:
+    page = page_for("ada")
+    page.get_by_role("link", name="Admin").click()
+    page.wait_for_url(re.compile(r"/admin$"))
+    users = page.get_by_test_id("users").inner_text()
+    assert "vic" in users and "olga" in users and "operator" in users
+    axe_scan(page, "admin")
+    page.get_by_role("link", name="The audit log").click()
+    page.get_by_label("Action (or prefix)").fill("dlq.")
+    page.get_by_role("button", name="Filter and verify the chain").click()
+    page.wait_for_url(re.compile(r"verify=1"))
+    assert "The chain verifies" in page.get_by_test_id("verify").inner_text()
+    axe_scan(page, "audit log")
+    shot(page, "audit-log")

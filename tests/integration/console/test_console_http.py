@@ -298,3 +298,30 @@ async def test_sign_in_goes_back_to_this_site_only(world: World, target: str) ->
         data={"csrf": csrf_of(form), "next": target, "username": "vic", "password": PASSWORD},
     )
     assert done.status_code == 303 and done.headers["location"] == "/"
+
+
+@pytest.mark.anyio
+async def test_admin_pages_show_users_keys_and_a_verified_audit_log_to_admins_only(
+    world: World,
+) -> None:
+    web, engine = world.web, world.engine
+    engine.security.users.add("ada", PASSWORD, "admin")
+    issued = engine.security.api_keys.create("viewer", label="storefront reader")
+    await sign_in(web, username="olga", password=PASSWORD)
+    assert (await web.get("/admin")).status_code == 403
+    assert ">Admin</a>" not in (await web.get("/")).text
+    web.cookies.clear()
+    await sign_in(web, username="ada", password=PASSWORD)
+    page = await web.get("/admin")
+    assert page.status_code == 200 and ">Admin</a>" in page.text
+    for shown in ("olga", "operator", issued.key.key_id, "storefront reader", "active"):
+        assert shown in page.text
+    assert PASSWORD not in page.text and "scrypt$" not in page.text
+    log = await web.get("/admin/audit", params={"action": "console.signin", "verify": "1"})
+    rows = log.text[log.text.index('data-testid="audit"') :]
+    assert rows.count("console.signin") == 2 and "user:ada" in rows and "auth.forbidden" not in rows
+    assert "The chain verifies" in log.text
+    bad = await web.get("/admin/audit", params={"since": "yesterday"})
+    assert 'aria-invalid="true"' in bad.text
+    (listed, *_) = engine.security.audit.search(action="audit.list")
+    assert listed.actor == "user:ada"
