@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from paybridge.app.store import Store, open_store
 from paybridge.connectors.dynamics import F, Query
@@ -316,6 +317,8 @@ class ChaosRun:
                 await self.fleet.start()
                 stall = (plan.client_timeout + 1, plan.client_timeout + 4)
                 await self.boxes.set_faults(plan.faults, plan.seed, stall)
+                if plan.short_lease:
+                    await self._slow_commits()
                 self._phase("set_up")
                 await self._storefront(shop, profiles)
                 self._phase("storefront")
@@ -329,6 +332,7 @@ class ChaosRun:
                 self.d365 = dynamics_client(d_http, self.boxes)
                 store = open_store(self.url, self.clock)
                 await self._settle(shop.client, store, complete=False)
+                await self.fleet.thaw()
                 self._phase("drained")
                 self.detail["dead_letters"] = store.queue.stats().dead
                 heals = await self._heal() if "heal" not in plan.without else 0
@@ -349,6 +353,7 @@ class ChaosRun:
                 )
         finally:
             if self._fleet is not None:
+                await self._fleet.thaw()
                 await self._fleet.stop()
             await self.boxes.stop()
             with contextlib.suppress(Exception):
@@ -393,6 +398,18 @@ class ChaosRun:
         if outage is not None:
             await outage
         await shop.settle()  # the day's last batch: what reconcile --heal looks at
+
+    async def _slow_commits(self) -> None:
+        """With the short lease, D365's ``$batch`` answers come late for a while (after the
+        commit, within the client's timeout): a worker frozen then has written lines it has not
+        recorded yet, and wakes up in time to read D365's answer (with a client timeout well
+        above the lease), the window where only fencing keeps it from recording what the worker
+        that took its messages over found."""
+        late = min(self.plan.client_timeout - 1.5, 3 * SHORT_LEASE_SECONDS)
+        await self.boxes.configure(self.boxes.dynamics, {"script": [{
+            "fault": "commit_then_stall", "path": "/data/$batch", "method": "POST",
+            "times": max(10, self.plan.payments // 2), "latency_seconds": max(1.0, late),
+        }]})  # fmt: skip
 
     async def _outage(self) -> None:
         """D365 answers every request with a 503 for ``outage_seconds``."""
@@ -454,7 +471,11 @@ class ChaosRun:
             )
             check = check_lines(records, lines, PROFILES)
             self._lines = lines
-            queue = store.queue.stats()
+            try:
+                queue = store.queue.stats()
+            except OperationalError:  # a frozen worker holds SQLite's write lock: look again
+                await asyncio.sleep(0.5)
+                continue
             state = (tuple(check.counts().values()), queue.dead)
             stable = stable + 1 if state == last and queue.ready + queue.leased == 0 else 0
             last = state
@@ -498,6 +519,7 @@ class ChaosRun:
             "phases": self.phases,
             "examples": check.examples,
             "lineage_missing_examples": missing[:10],
+            "pauses_in_flight": self.fleet.pauses_in_flight,
         }
         if fall_back is not None:
             hour = (fall_back.timestamp(), fall_back.timestamp() + 3600)
