@@ -166,7 +166,7 @@ class LineJob:
 
     event_key: str
     intent: Intent
-    template_version: str
+    template_version: str | None
 
     @property
     def company(self) -> str:
@@ -178,6 +178,8 @@ class LineJob:
 
 
 Done = tuple[LineJob, dict[str, Any], str]  # the job, the line D365 holds, how it got there
+FOUND_UNRECORDED = "found in D365, not in the store"
+ADOPTED_FIELDS = ("PaymentId", "dataAreaId", "JournalBatchNumber", "LineNumber")
 
 
 class LineWriter:
@@ -229,6 +231,29 @@ class LineWriter:
             if not recorded:
                 outcomes[i] = Outcome.retry("another worker holds this line now", 1.0)
         return [o or Outcome.retry("unresolved") for o in outcomes]
+
+    def adopt(self, held: Sequence[tuple[str, dict[str, Any]]]) -> int:
+        """(fact key, the line D365 holds for it) of lines this store has no record of (a store
+        restored from a backup, say, whose facts PayTrace no longer shows: a voided capture
+        reads as an authorization and its void): recorded done with their lineage, "found in
+        D365", so the lineage names every line PayBridge wrote. Fenced like every transition;
+        returns how many were recorded."""
+        known = self.bulk.get_many(LINE_STEP, [key for key, _ in held])
+        todo = [(key, row) for key, row in held if key not in known or known[key].status != DONE]
+        if not todo:
+            return 0
+        fresh = [
+            (key, str(row["PaymentId"]), {
+                "company": str(row["dataAreaId"]),
+                "body": {f: row[f] for f in ADOPTED_FIELDS if f in row},
+                "adopted": True,
+            })
+            for key, row in todo if key not in known
+        ]  # fmt: skip
+        intents = {**known, **self.bulk.plan_many(LINE_STEP, "d365", fresh)}
+        jobs = [LineJob(key, intents[key], None) for key, _ in todo]
+        found = [(job, row, FOUND_UNRECORDED) for job, (_, row) in zip(jobs, todo, strict=True)]
+        return sum(recorded for _, recorded in self._record(found, jobs))
 
     async def look_up(
         self, jobs: Sequence[LineJob]

@@ -314,12 +314,17 @@ class PaymentPoster:
             answers = await batch_reads(self.d365, reads)
         except PayBridgeError as exc:  # a ConfigError: nothing can be read
             answers = [exc] * len(todo)
+        others: list[tuple[str, dict[str, Any]]] = []  # the transaction's other states' lines
         for r, answer in zip(todo, answers, strict=True):
             if isinstance(answer, PayBridgeError):
                 r.outcomes.append(outcome_for(answer))
                 continue
             ids = {payment_id(r.tx.model_copy(update={"kind": k})): k for k in HELD_KINDS}
             lines = {str(row["PaymentId"]): row for row in answer if row.get("PaymentId") in ids}
+            others += [
+                (paytrace_fact(r.tx.transaction_id, ids[pid].value), row)
+                for pid, row in lines.items() if ids[pid] is not r.tx.kind
+            ]  # fmt: skip
             if lines:  # the line's account and company are D365's, whatever the store knows
                 first = next(iter(lines.values()))
                 r.company = str(first["dataAreaId"])
@@ -328,6 +333,8 @@ class PaymentPoster:
                 self._reversal(r, lines)
             else:
                 self._adjustment(r, lines)
+        if others and self.lines.adopt(others):
+            log.info("lines D365 holds and the store had no record of: recorded as found")
 
     def _reversal(self, r: Routed, lines: dict[str, dict[str, Any]]) -> None:
         """A void undoes whatever D365 holds for the transaction (sale, capture, refund, adjust)."""
