@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from paybridge.app import capabilities as caps
-from paybridge.app.clients import dynamics_client, paytrace_client, templates_for
+from paybridge.app.clients import adfs_provider, dynamics_client, paytrace_client, templates_for
 from paybridge.app.ops import operations, worker_counters
 from paybridge.app.settings import Settings
 from paybridge.app.store import Store, open_store
@@ -132,6 +132,15 @@ def build_engine(
             timeout=settings.paytrace.timeout_seconds,
         )  # fmt: skip
         owned.append(paytrace_http)
+    if token_provider is None and settings.dynamics.auth == "adfs":
+        # AD FS is its own server: its requests (and refusals) are counted as system "adfs".
+        adfs_http = dynamics_http or MeteredClient(
+            system="adfs", counters=counters, verify=settings.dynamics.verify_tls,
+            timeout=settings.dynamics.timeout_seconds,
+        )  # fmt: skip
+        if adfs_http is not dynamics_http:
+            owned.append(adfs_http)
+        token_provider = adfs_provider(settings, adfs_http, vault)
     if dynamics_http is None:
         dynamics_http = MeteredClient(
             system="dynamics", counters=counters, verify=settings.dynamics.verify_tls,
