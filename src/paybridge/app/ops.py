@@ -8,6 +8,7 @@ results are recorded from the reports the reconcile capability returns.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -96,11 +97,14 @@ def operations(
     return Operations(counters, desk, figures, contribution, owned)
 
 
-def metrics_for(settings: Settings, store: Store, clock: Clock) -> Metrics:
+def metrics_for(
+    settings: Settings, store: Store, clock: Clock, topics: Sequence[str] = ()
+) -> Metrics:
+    """``/metrics``: ``topics`` (those the engine handles) are reported even when empty."""
     latency = LatencyTail(store.engine)
     latency.start()  # lines posted from now on
     collector = StoreCollector(
-        StoreFigures(store.engine), clock, latency=latency,
+        StoreFigures(store.engine, topics), clock, latency=latency,
         cache_seconds=settings.metrics.cache_seconds,
         stale_after_seconds=settings.metrics.stale_after_seconds,
     )  # fmt: skip
