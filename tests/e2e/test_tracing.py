@@ -55,9 +55,18 @@ def test_a_payment_is_one_trace_from_poll_to_d365_write(
         def traced() -> dict[str, list[Any]]:
             return spans_of([d.body for d in collector.deliveries if d.path == "/v1/traces"])
 
+        def chain(spans: dict[str, list[Any]]) -> list[Any]:
+            """The D365 write span and its ancestors, as far as the collector has them (a parent
+            ends after its child, so it may come in a later export)."""
+            by_id = {span.span_id: span for found in spans.values() for _, span in found}
+            chained = [span for _, span in spans.get("d365 write journal lines", [])[:1]]
+            while chained and chained[-1].parent_span_id in by_id:
+                chained.append(by_id[chained[-1].parent_span_id])
+            return chained
+
         found = wait_for(
-            "the collector has the D365 write span", traced,
-            lambda spans: "d365 write journal lines" in spans, timeout=20, watch=[worker],
+            "the collector has the D365 write span and its parents", traced,
+            lambda spans: len(chain(spans)) >= 3, timeout=20, watch=[worker],
         )  # fmt: skip
     assert {d.headers["content-type"] for d in collector.deliveries} == {"application/x-protobuf"}
     ((service, write),) = found["d365 write journal lines"]
