@@ -58,6 +58,10 @@ def _dynamics(args: argparse.Namespace) -> tuple[Any, list[str]]:
         banner.append(
             f"  dynamics.login_redirect: {url}  (authority_host stays {settings.authority_host})"
         )
+    banner.append(
+        f"  as AD FS (on-premises):  dynamics.auth: adfs, dynamics.adfs_url: {url}"
+        "  (same client id and secret)"
+    )
     banner.append("  companies usmf and usrt; journal name CustPay; bank account USMF OPER")
     return create_app(settings), banner
 

@@ -30,7 +30,7 @@ def build_api(engine: Engine) -> FastAPI:
         security.verifier(source, secrets)
     app = create_web_app(
         charges=engine.charges, event_intake=engine.events, limits=settings.web,
-        metrics=metrics_for(settings, engine.store, engine.clock),
+        metrics=metrics_for(settings, engine.store, engine.clock, sorted(engine.worker.handlers)),
         readiness=readiness_for(settings, engine.store.engine, engine.paytrace, engine.dynamics, engine.clock),
     )  # fmt: skip
     install_security(app, security)

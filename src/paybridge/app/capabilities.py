@@ -52,6 +52,7 @@ from paybridge.reconcile.service import Reconciler
 from paybridge.reconcile.settings import ReconcileSettings
 from paybridge.runtime.envelope import Envelope, Outcome
 from paybridge.runtime.scheduler import DailyJob, PeriodicJob
+from paybridge.runtime.tracing import NO_TRACING, Tracer
 from paybridge.runtime.wiring import Contribution
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class Parts:
     dynamics: DynamicsClient
     templates: TemplateSet
     clock: Clock
+    tracer: Tracer = NO_TRACING
 
 
 def enabled_jobs(settings: Settings) -> dict[str, str]:
@@ -108,7 +110,7 @@ def order_to_cash(parts: Parts, creator: CustomerCreator) -> OrderToCash:
         parts.dynamics, store.intents, store.ledger, store.xref, store.cursors, s.dynamics,
         parts.templates.get(PAYMENT_TEMPLATE), o2c=s.o2c,
         order_template=parts.templates.get(ORDER_TEMPLATE), customers=creator,
-        paytrace=parts.paytrace,
+        paytrace=parts.paytrace, tracer=parts.tracer,
     )  # fmt: skip
     poller = ChangePoller(
         parts.paytrace,

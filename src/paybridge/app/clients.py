@@ -10,6 +10,7 @@ from paybridge.app.settings import Settings
 from paybridge.clock import Clock
 from paybridge.config import resolve_secret
 from paybridge.connectors.dynamics import (
+    AdfsTokenProvider,
     DynamicsClient,
     MsalTokenProvider,
     RequestLimiter,
@@ -43,6 +44,30 @@ def msal_provider(
         f"{d.base_url.rstrip('/')}/.default",
         http_client=http_client,
     )
+
+
+def adfs_provider(
+    settings: Settings, http: httpx.AsyncClient, vault: Vault | None = None
+) -> AdfsTokenProvider:
+    """AD FS client credentials (on-premises F&O): ``dynamics.auth: adfs``."""
+    d = settings.dynamics
+    assert d.adfs_url is not None  # the settings refuse adfs without it
+    return AdfsTokenProvider(
+        d.adfs_url,
+        d.client_id,
+        resolve_secret(d.client_secret, "dynamics.client_secret", vault=vault),
+        d.adfs_resource or d.base_url,
+        http=http,
+    )
+
+
+def dynamics_tokens(
+    settings: Settings, http: httpx.AsyncClient, vault: Vault | None = None
+) -> TokenProvider:
+    """D365's tokens as ``dynamics.auth`` says: Entra ID through MSAL, or AD FS over ``http``."""
+    if settings.dynamics.auth == "adfs":
+        return adfs_provider(settings, http, vault)
+    return msal_provider(settings, vault=vault)
 
 
 def open_vault(settings: Settings) -> Vault:
@@ -88,14 +113,16 @@ def dynamics_client(
     http: httpx.AsyncClient,
     clock: Clock,
     vault: Vault | None,
-    token_provider: TokenProvider | None = None,
+    tokens: TokenProvider | None = None,
 ) -> DynamicsClient:
-    """The D365 client; every call of the process goes through one shared request limiter."""
+    """The D365 client; every call of the process goes through one shared request limiter.
+
+    Without ``tokens``, an AD FS token request goes over ``http`` too."""
     d = settings.dynamics
     return DynamicsClient(
         http,
         base_url=d.base_url,
-        token_provider=token_provider or msal_provider(settings, vault=vault),
+        token_provider=tokens or dynamics_tokens(settings, http, vault),
         clock=clock,
         limiter=RequestLimiter(rate=d.requests_per_second, burst=d.request_burst),
     )
@@ -106,6 +133,6 @@ async def fetch_metadata(settings: Settings) -> bytes:
     async with httpx.AsyncClient(
         verify=settings.dynamics.verify_tls, timeout=settings.dynamics.timeout_seconds
     ) as http:
-        tokens = msal_provider(settings, vault=open_vault(settings))
+        tokens = dynamics_tokens(settings, http, open_vault(settings))
         client = DynamicsClient(http, base_url=settings.dynamics.base_url, token_provider=tokens)
         return await client.metadata_document()

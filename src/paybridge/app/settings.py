@@ -22,7 +22,13 @@ from paybridge.connectors.paytrace.settings import PayTraceSettings
 from paybridge.customers.settings import CustomerSyncSettings
 from paybridge.errors import ConfigError
 from paybridge.o2c.settings import OrderToCashSettings, PollerSettings
-from paybridge.ops.settings import AlertingSettings, LoggingSettings, MetricsSettings, plain_secrets
+from paybridge.ops.settings import (
+    AlertingSettings,
+    LoggingSettings,
+    MetricsSettings,
+    TracingSettings,
+    plain_secrets,
+)
 from paybridge.reconcile.settings import ReconcileSettings
 from paybridge.security.settings import AuditSettings
 
@@ -114,6 +120,7 @@ class Settings(Section):
     audit: AuditSettings = AuditSettings()
     logging: LoggingSettings = LoggingSettings()
     metrics: MetricsSettings = MetricsSettings()
+    tracing: TracingSettings = TracingSettings()
     alerting: AlertingSettings = AlertingSettings()
 
     @field_validator("paytrace")

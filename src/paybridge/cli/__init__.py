@@ -91,9 +91,10 @@ def demo(
     try:
         summary = asyncio.run(
             run_demo(
-                payments, exit_when_done=exit_, seed=seed, timeout=timeout, report_dir=report_dir
+                payments, exit_when_done=exit_, seed=seed, timeout=timeout, report_dir=report_dir,
+                on_done=lambda done: print(summary_json(done), flush=True),
             )
-        )
+        )  # fmt: skip
     except KeyboardInterrupt:
         err.print("stopped")
         return

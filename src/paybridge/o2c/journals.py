@@ -26,6 +26,7 @@ from paybridge.runtime.intents import (
     IntentStore,
 )
 from paybridge.runtime.ledger import Ledger
+from paybridge.runtime.tracing import NO_TRACING, Attributes, Tracer
 from paybridge.runtime.worker import outcome_for
 
 log = logging.getLogger(__name__)
@@ -192,12 +193,18 @@ class LineWriter:
     """
 
     def __init__(
-        self, d365: DynamicsClient, intents: IntentStore, ledger: Ledger, book: JournalBook
+        self,
+        d365: DynamicsClient,
+        intents: IntentStore,
+        ledger: Ledger,
+        book: JournalBook,
+        tracer: Tracer = NO_TRACING,
     ) -> None:
         self.d365 = d365
         self.bulk = intents
         self.ledger = ledger
         self.book = book
+        self.tracer = tracer
 
     async def write(self, jobs: Sequence[LineJob]) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(jobs)
@@ -287,11 +294,18 @@ class LineWriter:
                             reference=job.payment_id)]
             for job in jobs
         ]  # fmt: skip
-        try:
-            results = await self.d365.batch(ops)
-        except PayBridgeError as exc:  # only ConfigError escapes batch(); nothing was written
-            self.bulk.set_many([(job.intent, PLANNED, {}) for job in jobs])
-            return [outcome_for(exc)] * len(jobs)
+        companies = ",".join(sorted({job.company for job in jobs}))
+        attributes: Attributes = {"paybridge.lines": len(jobs), "paybridge.company": companies}
+        with self.tracer.span(
+            "d365 write journal lines", kind="client", attributes=attributes
+        ) as span:
+            try:
+                results = await self.d365.batch(ops)
+            except PayBridgeError as exc:  # only ConfigError escapes batch(); nothing written
+                span.set_error(type(exc).__name__)
+                self.bulk.set_many([(job.intent, PLANNED, {}) for job in jobs])
+                return [outcome_for(exc)] * len(jobs)
+            span.set_attribute("paybridge.refused", sum(1 for r in results if not r.ok))
         if len(jobs) > 1 and _refused_as_a_whole(results):
             # The request was refused before any line was looked at (one bad line can do that):
             # nothing was written, so halve it until each line meets its own answer (the lines

@@ -42,6 +42,7 @@ from paybridge.runtime.cursors import Cursors
 from paybridge.runtime.envelope import Envelope, Outcome
 from paybridge.runtime.intents import DONE, PLANNED, Intent, IntentStore
 from paybridge.runtime.ledger import Ledger, Xref
+from paybridge.runtime.tracing import NO_TRACING, Tracer
 from paybridge.runtime.worker import outcome_for
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ class PaymentPoster:
         order_template: CompiledTemplate | None = None,
         customers: CustomerSource | None = None,
         paytrace: DeclineDetail | None = None,
+        tracer: Tracer = NO_TRACING,
     ) -> None:
         self.template = template
         self.d365 = dynamics
@@ -134,7 +136,7 @@ class PaymentPoster:
         self.customers = customers
         self.paytrace = paytrace
         self.book = JournalBook(dynamics, intents, cursors, settings)
-        self.lines = LineWriter(dynamics, intents, ledger, self.book)
+        self.lines = LineWriter(dynamics, intents, ledger, self.book, tracer)
         self.orders = OrderStatusWriter(
             dynamics, intents, ledger, order_template, self.o2c, cursors
         )

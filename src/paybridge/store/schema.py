@@ -78,6 +78,8 @@ queue = Table(
     Column("triaged_by", String(120), nullable=True),
     Column("triaged_at", UtcDateTime(), nullable=True),
     Column("replays", Integer, nullable=False, default=0, server_default="0"),
+    # Trace context of the publisher, JSON (revision 0009_queue_headers); NULL when none.
+    Column("headers", Text, nullable=True),
 )
 Index("ix_queue_claim", queue.c.status, queue.c.not_before, queue.c.id)
 Index("ix_queue_partition", queue.c.partition_key, queue.c.status, queue.c.id)
