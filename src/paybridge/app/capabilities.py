@@ -188,6 +188,7 @@ def charging(parts: Parts) -> tuple[ChargeService, Contribution]:
         ledger=store.ledger, xref=store.xref, queue=store.queue,
         records=records, documents=DocumentCharges(store.cursors, records), clock=parts.clock,
         currency=s.paytrace.currency.upper(), in_doubt_grace=timedelta(seconds=grace),
+        first_lookback=timedelta(days=s.charging.first_send_lookback_days),
         invoice_template=parts.templates.get(INVOICE_CHARGE_TEMPLATE),
         order_template=parts.templates.get(ORDER_CHARGE_TEMPLATE),
     )  # fmt: skip
