@@ -374,6 +374,15 @@ class Dynamics(_Sandbox):
             url = data.get("@odata.nextLink")
         return rows
 
+    def create(self, entity: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /data/<entity>``: what a person (or another integration) adds in D365."""
+        reply = self.http.post(
+            f"/data/{entity}", json=body, headers={"Authorization": f"Bearer {self.token()}"}
+        )
+        if reply.status_code != 201:
+            raise AssertionError(f"D365 POST {entity} answered {reply.status_code}: {reply.text}")
+        return dict(reply.json())
+
     def payment_lines(self, reference: str) -> list[dict[str, Any]]:
         """CustomerPaymentJournalLines whose PaymentReference is the PayTrace transaction id."""
         return self.query("CustomerPaymentJournalLines", f"PaymentReference eq '{reference}'")

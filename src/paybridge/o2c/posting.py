@@ -436,7 +436,7 @@ class PaymentPoster:
         for (company, day), rows in groups.items():
             try:  # a journal that cannot be had holds up its own company and day only
                 journal = await self.book.journal(company, day)
-                numbers = self.book.numbers(company, journal, len(rows))
+                numbers = await self.book.numbers(company, journal, len(rows))
             except PayBridgeError as exc:
                 for r in rows:
                     r.outcomes.append(outcome_for(exc))
