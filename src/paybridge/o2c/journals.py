@@ -363,7 +363,10 @@ class LineWriter:
             return Outcome.done("found"), None
         if isinstance(looked, PayBridgeError):
             return _unknown(looked), None
-        replanned = await self._replan(job, error)
+        try:
+            replanned = await self._replan(job, error)
+        except PayBridgeError as exc:  # the read a re-plan needs failed: refused, so planned
+            return _unknown(exc), (job.intent, PLANNED, {})
         if replanned is not None:
             return Outcome.retry(f"{error} (re-planned)", 0.0), (job.intent, PLANNED, replanned)
         return outcome_for(error), (job.intent, PLANNED, {})

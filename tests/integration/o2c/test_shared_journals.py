@@ -145,3 +145,48 @@ async def test_a_planned_line_whose_number_a_person_took_meanwhile_is_replayed(
     (line2,) = await world.lines(f"PT-{second}-sale")
     assert Decimal(str(line2["LineNumber"])) > Decimal(str(planned))
     assert_clean(world)
+
+
+async def test_a_re_plan_whose_read_fails_waits_for_the_next_attempt(
+    make_world: WorldFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The number is taken and the read of the journal's highest line fails: nothing was
+    written, the line is planned again and the next attempt writes it once."""
+    world = await make_world()
+    await world.profile("SHARE-4", "US-001")
+    first = await world.sell("SHARE-4", "51.00")
+    await world.drain()
+    (line1,) = await world.lines(f"PT-{first}-sale")
+    journal = line1["JournalBatchNumber"]
+    second = await world.sell("SHARE-4", "52.00")
+    await world.engine.ingest.poll_once()
+    client = world.poster.lines.d365
+    real_batch, real_page = client.batch, client.page
+    refused: list[int] = []
+
+    async def person_first(changesets: Sequence[Sequence[BatchOperation]]) -> list[ChangesetResult]:
+        posts = [op for cs in changesets for op in cs if op.method == "POST"]
+        if posts and not refused:
+            refused.append(1)
+            number = posts[0].body["LineNumber"] if posts[0].body else None
+            await hand_line(world, journal, "7.00", LineNumber=number)
+
+            async def unreachable(*args: Any, **kwargs: Any) -> Any:
+                from paybridge.errors import RetryableError
+
+                raise RetryableError("service unavailable", system="d365", retry_after=1.0)
+
+            monkeypatch.setattr(client, "page", unreachable)
+        return await real_batch(changesets)
+
+    monkeypatch.setattr(client, "batch", person_first)
+    assert await world.engine.worker.run_once() == 1
+    assert await world.lines(f"PT-{second}-sale") == []
+    intent = world.engine.store.intents.get(f"paytrace:{second}:sale", LINE_STEP)
+    assert intent is not None and intent.status == "planned"
+
+    monkeypatch.setattr(client, "page", real_page)
+    world.clock.advance(60)
+    await world.drain()
+    assert len(await world.lines(f"PT-{second}-sale")) == 1
+    assert_clean(world)
