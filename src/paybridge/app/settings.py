@@ -42,7 +42,9 @@ class StoreSettings(Section):
 
 
 class MappingSettings(Section):
-    # A folder of templates (all versions side by side) replacing the shipped ones.
+    # A folder of templates laid over the shipped ones: a template here joins the shipped
+    # versions of its name (the highest version maps; older ones stay for dry-run), a copy of a
+    # shipped name@version replaces it, and every name not here stays shipped.
     templates_dir: Path | None = None
 
 

@@ -1,0 +1,59 @@
+"""Issue 20, item 3, from outside: ``mapping.templates_dir`` holding one edited template is laid
+over the shipped set; ``paybridge serve`` starts from it and maps with the edited version."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.product import World, open_world
+from tests.e2e.test_product_capabilities import one_line
+
+pytestmark = pytest.mark.slow
+
+SHIPPED = Path(__file__).parents[2] / "src" / "paybridge" / "mapping" / "templates"
+LINE_TEMPLATE = "payment_to_customer_payment_line"
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    with open_world(tmp_path) as opened:
+        yield opened
+
+
+def edited_template(folder: Path, name: str, *lines: str) -> Path:
+    """The shipped template ``name`` as version 2 with ``lines`` added under ``fields:``."""
+    folder.mkdir(exist_ok=True)
+    v1 = (SHIPPED / f"{name}.yaml").read_text(encoding="utf-8")
+    assert "\nversion: 1\n" in v1 and v1.rstrip().splitlines()[-1].startswith("  ")
+    v2 = v1.replace("\nversion: 1\n", "\nversion: 2\n") + "".join(f"{line}\n" for line in lines)
+    path = folder / f"{name}_v2.yaml"
+    path.write_text(v2, encoding="utf-8")
+    return path
+
+
+def test_a_folder_with_one_edited_template_serves(world: World) -> None:
+    folder = world.tmp / "templates"
+    mine = edited_template(folder, LINE_TEMPLATE, "  PaymentNotes: description")
+    world.paytrace.create_customer("SHOP-E2E-TPL")
+    world.write_settings({"mapping": {"templates_dir": str(folder)}})
+    world.cli("xref", "link", "SHOP-E2E-TPL", "usmf/US-001")
+
+    shown = world.cli("mapping", "list").stdout.splitlines()
+    rows = {line.split()[0]: line for line in shown if "@" in line.split()[0]}
+    assert f"[in use; {mine}]" in rows[f"{LINE_TEMPLATE}@2"], shown
+    assert "[older; shipped]" in rows[f"{LINE_TEMPLATE}@1"], shown
+    assert "[in use; shipped]" in rows["paytrace_customer_to_d365_customer@1"], shown
+
+    world.start_engine("serve")
+    sale = world.paytrace.call(
+        "/v1/transactions/sale/by_customer",
+        {"customer_id": "SHOP-E2E-TPL", "amount": "18.20", "description": "Web order 5521"},
+    )["transaction_id"]
+    line = one_line(world, str(sale), timeout=30)
+    assert line["PaymentNotes"] == "Web order 5521"
+    assert line["PaymentId"] == f"PT-{sale}-sale"
+    trace = world.cli("trace", str(sale), "--json").stdout
+    assert f'"{LINE_TEMPLATE}@2"' in trace, trace
