@@ -1,5 +1,6 @@
-"""Issue 20, item 3, from outside: ``mapping.templates_dir`` holding one edited template is laid
-over the shipped set; ``paybridge serve`` starts from it and maps with the edited version."""
+"""Issue 20, items 3 and 2, from outside: ``mapping.templates_dir`` holding one edited template is
+laid over the shipped set; ``paybridge serve`` starts from it and maps with the edited version,
+which reads PayTrace's own fields (discretionary data, the shop's invoice id) into the D365 line."""
 
 from __future__ import annotations
 
@@ -36,7 +37,12 @@ def edited_template(folder: Path, name: str, *lines: str) -> Path:
 
 def test_a_folder_with_one_edited_template_serves(world: World) -> None:
     folder = world.tmp / "templates"
-    mine = edited_template(folder, LINE_TEMPLATE, "  PaymentNotes: description")
+    mine = edited_template(
+        folder,
+        LINE_TEMPLATE,
+        "  PaymentNotes: join_nonempty(' / ', description, discretionary_data.Region, "
+        "paytrace_invoice_id)",
+    )
     world.paytrace.create_customer("SHOP-E2E-TPL")
     world.write_settings({"mapping": {"templates_dir": str(folder)}})
     world.cli("xref", "link", "SHOP-E2E-TPL", "usmf/US-001")
@@ -50,10 +56,14 @@ def test_a_folder_with_one_edited_template_serves(world: World) -> None:
     world.start_engine("serve")
     sale = world.paytrace.call(
         "/v1/transactions/sale/by_customer",
-        {"customer_id": "SHOP-E2E-TPL", "amount": "18.20", "description": "Web order 5521"},
-    )["transaction_id"]
+        {
+            "customer_id": "SHOP-E2E-TPL", "amount": "18.20", "description": "Web order",
+            "invoice_id": "WEB-5521", "discretionary_data": {"Region": "West"},
+        },
+    )["transaction_id"]  # fmt: skip
     line = one_line(world, str(sale), timeout=30)
-    assert line["PaymentNotes"] == "Web order 5521"
+    assert line["PaymentNotes"] == "Web order / West / WEB-5521"
+    assert line["MarkedInvoice"] == ""  # WEB-5521 names no D365 invoice
     assert line["PaymentId"] == f"PT-{sale}-sale"
     trace = world.cli("trace", str(sale), "--json").stdout
     assert f'"{LINE_TEMPLATE}@2"' in trace, trace
