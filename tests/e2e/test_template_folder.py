@@ -67,3 +67,45 @@ def test_a_folder_with_one_edited_template_serves(world: World) -> None:
     assert line["PaymentId"] == f"PT-{sale}-sale"
     trace = world.cli("trace", str(sale), "--json").stdout
     assert f'"{LINE_TEMPLATE}@2"' in trace, trace
+
+
+def test_a_charge_carries_a_d365_invoice_field_and_the_templates_description(
+    world: World,
+) -> None:
+    """Item 1: a version 2 of ``invoice_to_paytrace_sale`` maps the invoice's LedgerVoucher into
+    PayTrace's discretionary data; ``POST /v1/charges`` charges the invoice through it, and the
+    payment comes back to D365 with the voucher (through a payment line template copy)."""
+    folder = world.tmp / "templates"
+    edited_template(
+        folder,
+        "invoice_to_paytrace_sale",
+        "  discretionary_data.LedgerVoucher:",
+        "    expr: LedgerVoucher || `null`",
+        "    type: string",
+        "    optional: true",
+    )
+    edited_template(
+        folder,
+        LINE_TEMPLATE,
+        "  PaymentNotes: concat('Voucher ', discretionary_data.LedgerVoucher)",
+    )
+    world.paytrace.create_customer("SHOP-E2E-CHG")
+    world.write_settings({"mapping": {"templates_dir": str(folder)}})
+    world.cli("xref", "link", "SHOP-E2E-CHG", "usmf/US-001")
+    operator = world.api_key("operator")
+    world.start_engine("serve")
+
+    key = "e2e-template-charge"
+    body = {"company": "usmf", "invoice_number": "CIV-000101", "amount": "25.00"}
+    with world.api(operator) as api:
+        answer = api.post("/v1/charges", json=body, headers={"Idempotency-Key": key})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["status"] == "approved", answer.json()
+    (sale,) = world.paytrace.approved_sales(lambda t: t.get("invoice_id") == "CIV-000101")
+    assert sale["discretionary_data"] == {"LedgerVoucher": "ARI-000101"}, sale
+    assert sale["description"] == f"PayBridge charge {key} Invoice CIV-000101 (usmf)", sale
+    assert sale["customer_id"] == "SHOP-E2E-CHG"
+
+    line = one_line(world, str(sale["transaction_id"]), timeout=30)
+    assert line["PaymentNotes"] == "Voucher ARI-000101"
+    assert line["MarkedInvoice"] == "CIV-000101"
