@@ -44,6 +44,7 @@ SECRETS = {
     "PAYTRACE_PASSWORD": PAYTRACE_LOGIN["password"],
     "PAYTRACE_INTEGRATOR_ID": PAYTRACE_LOGIN["integrator_id"],
     "DYNAMICS_CLIENT_SECRET": D365_CLIENT["client_secret"],
+    "CARD_LINK_SECRET": "e2e card-on-file link signing secret",
 }
 MERCHANT_TZ = "America/Los_Angeles"  # the PayTrace sandbox's merchant time zone (its default)
 TEST_CARD = {"number": "4012000098765439", "expiration_month": 12, "expiration_year": 2030}

@@ -19,7 +19,7 @@ from paybridge.charging.settings import ChargingSettings
 from paybridge.config import Section
 from paybridge.connectors.dynamics.settings import DynamicsSettings
 from paybridge.connectors.paytrace.settings import PayTraceSettings
-from paybridge.customers.settings import CustomerSyncSettings
+from paybridge.customers.settings import CardRequestSettings, CustomerSyncSettings
 from paybridge.errors import ConfigError
 from paybridge.o2c.settings import OrderToCashSettings, PollerSettings
 from paybridge.ops.settings import AlertingSettings, LoggingSettings, MetricsSettings, plain_secrets
@@ -31,6 +31,7 @@ SECRET_FIELDS = {
     ("paytrace", "password"),
     ("paytrace", "integrator_id"),
     ("dynamics", "client_secret"),
+    ("cards", "link_secret"),
 }
 
 
@@ -108,6 +109,7 @@ class Settings(Section):
     mapping: MappingSettings = MappingSettings()
     o2c: OrderToCashSettings = OrderToCashSettings()
     sync: CustomerSyncSettings = CustomerSyncSettings()
+    cards: CardRequestSettings = CardRequestSettings()
     poller: PollerSettings = PollerSettings()
     web: WebSettings = WebSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
