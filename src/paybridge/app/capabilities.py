@@ -8,7 +8,7 @@ collects them and refuses to start when they don't fit (``runtime.wiring.check_w
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,12 +26,15 @@ from paybridge.charging.service import (
     ChargeService,
 )
 from paybridge.clock import Clock, IdFactory, uuid_ids
+from paybridge.config import resolve_secret
 from paybridge.connectors.dynamics import DynamicsClient
 from paybridge.connectors.paytrace import PayTraceClient
 from paybridge.connectors.paytrace.poller import ChangePoller
+from paybridge.customers.card_links import CardLinks
 from paybridge.customers.sync import (
     TO_D365_TEMPLATE,
     TO_PAYTRACE_TEMPLATE,
+    CardTokens,
     CustomerCreator,
     CustomerSync,
     NewCustomerPolicy,
@@ -163,20 +166,37 @@ def new_customer_policy(settings: Settings) -> NewCustomerPolicy:
     )
 
 
-def customers(parts: Parts) -> tuple[CustomerCreator, CustomerSync | None, Contribution]:
+def customers(
+    parts: Parts, vault: Callable[[str], str]
+) -> tuple[CustomerCreator, CustomerSync | None, CardLinks, Contribution]:
     s, store = parts.settings, parts.store
     creator = CustomerCreator(
         parts.paytrace, parts.dynamics, store.intents, store.xref,
         parts.templates.get(TO_D365_TEMPLATE), s.dynamics, new_customer_policy(s), s.sync,
     )  # fmt: skip
+    both_ways = CustomerSync(
+        creator, store.cursors, store.ledger, parts.templates.get(TO_PAYTRACE_TEMPLATE), s.sync
+    )
     jobs: list[PeriodicJob | DailyJob] = []
-    sync = None
     if s.sync.enabled:
-        sync = CustomerSync(
-            creator, store.cursors, store.ledger, parts.templates.get(TO_PAYTRACE_TEMPLATE), s.sync
-        )
-        jobs.append(PeriodicJob(SYNC_JOB, s.sync.interval_seconds, sync.run))
-    return creator, sync, Contribution("customers", jobs=jobs)
+        jobs.append(PeriodicJob(SYNC_JOB, s.sync.interval_seconds, both_ways.run))
+    links = card_links(parts, CardTokens(both_ways, store.intents), vault)
+    sync = both_ways if s.sync.enabled else None
+    return creator, sync, links, Contribution("customers", jobs=jobs)
+
+
+def card_links(parts: Parts, tokens: CardTokens, vault: Callable[[str], str]) -> CardLinks:
+    """Card-on-file links: on when ``cards.link_secret`` is set (resolved when a link is made)."""
+    s = parts.settings
+    ref = s.cards.link_secret
+    secret = (
+        None if ref is None else (lambda: resolve_secret(ref, "cards.link_secret", vault=vault))
+    )
+    base = s.cards.public_url or f"http://{s.web.host}:{s.web.port}"
+    return CardLinks(
+        tokens, parts.store.cursors, parts.clock, s.cards, secret=secret, base_url=base,
+        protect_js_url=s.paytrace.protect_js_url,
+    )  # fmt: skip
 
 
 def charging(parts: Parts) -> tuple[ChargeService, Contribution]:

@@ -18,7 +18,7 @@ from paybridge.connectors.dynamics import (
 )
 from paybridge.connectors.dynamics.transport import RedirectTransport
 from paybridge.connectors.paytrace import PayTraceClient
-from paybridge.mapping import TemplateSet, load_templates
+from paybridge.mapping import TemplateSet, load_overlay, load_templates
 
 Vault = Callable[[str], str]
 
@@ -88,9 +88,9 @@ def open_vault(settings: Settings) -> Vault:
 
 
 def templates_for(settings: Settings) -> TemplateSet:
-    """The templates the engine maps with: the shipped ones, or the configured folder."""
+    """The templates the engine maps with: the shipped ones, with the configured folder's over them."""
     folder = settings.mapping.templates_dir
-    return load_templates(folder) if folder is not None else load_templates()
+    return load_overlay(folder) if folder is not None else load_templates()
 
 
 def paytrace_client(

@@ -23,6 +23,7 @@ from paybridge.charging.service import ChargeService
 from paybridge.clock import Clock, IdFactory, SystemClock
 from paybridge.connectors.dynamics import DynamicsClient, TokenProvider
 from paybridge.connectors.paytrace import PayTraceClient
+from paybridge.customers.card_links import CardLinks
 from paybridge.customers.sync import CustomerCreator, CustomerSync
 from paybridge.o2c.events import EventIntake
 from paybridge.o2c.ingest import PayTraceIngest
@@ -59,6 +60,7 @@ class Engine:
     events: EventIntake
     customers: CustomerCreator
     sync: CustomerSync | None
+    cards: CardLinks
     charges: ChargeService
     subscriptions: SubscriptionStore
     billing: BillingRun
@@ -163,7 +165,7 @@ def build_engine(
         clock=clock,
         tracer=tracer,
     )
-    creator, sync, customer_part = caps.customers(parts)
+    creator, sync, cards, customer_part = caps.customers(parts, vault)
     o2c = caps.order_to_cash(parts, creator)
     charges, charging_part = caps.charging(parts)
     subscriptions, billing, billing_part = caps.billing(parts)
@@ -202,7 +204,7 @@ def build_engine(
     built = Engine(
         settings=settings, store=store, paytrace=parts.paytrace, dynamics=parts.dynamics,
         security=security, clock=clock, parts=parts, ingest=o2c.ingest, poster=o2c.poster,
-        events=o2c.events, customers=creator, sync=sync, charges=charges, subscriptions=subscriptions,
+        events=o2c.events, customers=creator, sync=sync, cards=cards, charges=charges, subscriptions=subscriptions,
         billing=billing, worker=worker, scheduler=Scheduler(store.engine, clock, jobs, worker=name, alerts=alerts, tracer=tracer),
         contributions=contributions, counters=counters, alerts=ops.desk, heartbeat=heartbeat,
         tracer=tracer, owned_clients=owned,

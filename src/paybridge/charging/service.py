@@ -402,7 +402,10 @@ def _transaction(detail: dict[str, Any]) -> Transaction:
     else:
         kind, state = TransactionKind.SALE, TransactionStatus.APPROVED
     order = detail["document_number"] if detail["document_type"] == "sales_order" else None
-    invoice = (detail.get("request") or {}).get("invoice_id") or detail["document_number"]
+    sent = detail.get("request") or {}
+    invoice = sent.get("invoice_id") or detail["document_number"]
+    # What PayTrace keeps of the request and echoes in its export, as the poller would see it.
+    extra = sent.get("discretionary_data") or {}
     return Transaction(
         transaction_id=str(detail["transaction_id"]), kind=kind, status=state,
         amount=Money.of(Decimal(str(detail["amount"])), str(detail["currency"])),
@@ -410,4 +413,6 @@ def _transaction(detail: dict[str, Any]) -> Transaction:
         customer_id=detail["customer_id"], invoice_id=invoice, order_id=order,
         description=str(detail["description"]), approval_code=str(detail.get("approval_code") or ""),
         masked_card=detail.get("masked_card") or None,
+        customer_reference_id=sent.get("customer_reference_id") or None,
+        discretionary_data={str(k): str(v) for k, v in extra.items() if v is not None},
     )  # fmt: skip

@@ -445,7 +445,7 @@ class PaymentPoster:
         for (company, day), rows in groups.items():
             try:  # a journal that cannot be had holds up its own company and day only
                 journal = await self.book.journal(company, day)
-                numbers = self.book.numbers(company, journal, len(rows))
+                numbers = await self.book.numbers(company, journal, len(rows))
             except PayBridgeError as exc:
                 for r in rows:
                     r.outcomes.append(outcome_for(exc))
@@ -493,9 +493,7 @@ class PaymentPoster:
         invoice: str | None, order: str | None, signed: Decimal | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         """Translate through the versioned template; only an open invoice of this customer is marked."""
-        source = tx.model_dump(mode="json")
-        source["invoice_id"] = invoice
-        source["order_id"] = order
+        source = line_source(tx.model_dump(mode="json"), invoice, order)
         result = self.template.apply(
             source,
             context={
@@ -572,14 +570,24 @@ class PaymentPoster:
             r.outcomes.append(outcome)
 
 
+def line_source(payload: dict[str, Any], invoice: str | None, order: str | None) -> dict[str, Any]:
+    """The payment line template's source: the fact, with ``invoice_id`` the D365 invoice the
+    line marks (or none) and ``order_id`` the order it prepays; the shop's own invoice number
+    from PayTrace stays readable as ``paytrace_invoice_id``."""
+    return {
+        **payload,
+        "paytrace_invoice_id": payload.get("invoice_id"),
+        "invoice_id": invoice,
+        "order_id": order,
+    }
+
+
 def replay_context(
     payload: dict[str, Any], detail: dict[str, Any], settings: DynamicsSettings
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The source and context a payment line was mapped with, rebuilt from its intent's body."""
     body = detail.get("body", {})
-    source = dict(payload)
-    source["invoice_id"] = body.get("MarkedInvoice") or None
-    source["order_id"] = detail.get("order_id") or None
+    source = line_source(payload, body.get("MarkedInvoice") or None, detail.get("order_id") or None)
     context = {
         "company": body.get("dataAreaId", detail.get("company")),
         "journal_batch_number": body.get("JournalBatchNumber"),
