@@ -323,6 +323,10 @@ class ChaosRun:
                 api = chaos_charges.ApiCharges(f"http://127.0.0.1:{api_port}", self.token, self.rng)
                 await api.run(max(len(chaos_charges.AFTER_COMMIT) + 3, plan.payments // 20))
                 self._phase("api_charges")
+                await chaos_charges.script_after_commit_faults(self.boxes.paytrace)
+                by_cli = chaos_charges.CliCharges(BIN, self.config, self.env, self.rng)
+                await by_cli.run(max(len(chaos_charges.AFTER_COMMIT), plan.payments // 50))
+                self._phase("cli_charges")
                 await self.boxes.set_faults("none", plan.seed, stall)
                 await self.fleet.calm()
                 injected = await self.boxes.injected()
@@ -346,7 +350,7 @@ class ChaosRun:
                 store.engine.dispose()
                 await self.fleet.stop()
                 return self._report(
-                    shop, api, check, records, injected, heals, replayed, found, fall_back
+                    shop, api, by_cli, check, records, injected, heals, replayed, found, fall_back
                 )
         finally:
             if self._fleet is not None:
@@ -485,6 +489,7 @@ class ChaosRun:
         self,
         shop: Shop,
         api: chaos_charges.ApiCharges,
+        by_cli: chaos_charges.CliCharges,
         check: MoneyCheck,
         records: list[TransactionRecord],
         injected: dict[str, Counter[str]],
@@ -497,7 +502,7 @@ class ChaosRun:
         kinds["error_json"] -= self.outage_requests
         if self.outage_requests:
             kinds["outage_503"] = self.outage_requests
-        charged = chaos_charges.check(api.answers, records)
+        charged = chaos_charges.check({**api.answers, **by_cli.answers}, records)
         doubled, missing = check_lineage(self.url, self._lines)
         detail = {
             **self.detail,
@@ -510,6 +515,10 @@ class ChaosRun:
             "api_charges": len(api.answers),
             "api_approved": sum(1 for a in api.answers.values() if a["status"] == "approved"),
             "api_retries": api.retries,
+            "cli_charges": len(by_cli.answers),
+            "cli_approved": sum(1 for a in by_cli.answers.values() if a["status"] == "approved"),
+            "cli_retries": by_cli.retries,
+            # The charge checks cover both customers: the API's keys and the CLI's.
             "api_double_charges": charged.double_charges,
             "api_wrong_outcomes": charged.wrong_outcomes,
             "api_unresolved": charged.unresolved,
