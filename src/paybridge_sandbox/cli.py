@@ -1,5 +1,6 @@
 """`paybridge-sandbox paytrace|dynamics --port N [--state FILE] [--faults PROFILE] [--tls-cert PEM
---tls-key PEM] [--authority HOST:PORT]`: serve one emulator, and say where and with which logins."""
+--tls-key PEM] [--authority HOST:PORT] [--journal-line-numbers assign|require]`: serve one
+emulator, and say where and with which logins."""
 
 from __future__ import annotations
 
@@ -37,7 +38,11 @@ def _dynamics(args: argparse.Namespace) -> tuple[Any, list[str]]:
     # Over HTTPS the sandbox is its own Entra authority (MSAL needs https and OpenID discovery);
     # over HTTP it answers for login.microsoftonline.com, reached through dynamics.login_redirect.
     authority = args.authority or (f"{HOST}:{args.port}" if args.tls_cert else None)
-    options: dict[str, Any] = {"state_path": args.state, "fault_profile": args.faults}
+    options: dict[str, Any] = {
+        "state_path": args.state,
+        "fault_profile": args.faults,
+        "journal_line_numbers": args.journal_line_numbers,
+    }
     if authority:
         options["authority_host"] = authority
     settings = DynamicsSandboxSettings(**options)
@@ -58,6 +63,10 @@ def _dynamics(args: argparse.Namespace) -> tuple[Any, list[str]]:
         banner.append(
             f"  dynamics.login_redirect: {url}  (authority_host stays {settings.authority_host})"
         )
+    banner.append(
+        f"  as AD FS (on-premises):  dynamics.auth: adfs, dynamics.adfs_url: {url}"
+        "  (same client id and secret)"
+    )
     banner.append("  companies usmf and usrt; journal name CustPay; bank account USMF OPER")
     return create_app(settings), banner
 
@@ -91,6 +100,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default=None,
         help="dynamics: the Entra authority host[:port] its OpenID discovery names "
         "(default over HTTPS: this sandbox itself)",
+    )
+    parser.add_argument(
+        "--journal-line-numbers",
+        choices=("assign", "require"),
+        default="assign",
+        help="dynamics: a journal line created without LineNumber is numbered one past the "
+        "journal's highest (assign) or refused (require)",
     )
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:

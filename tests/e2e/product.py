@@ -44,6 +44,7 @@ SECRETS = {
     "PAYTRACE_PASSWORD": PAYTRACE_LOGIN["password"],
     "PAYTRACE_INTEGRATOR_ID": PAYTRACE_LOGIN["integrator_id"],
     "DYNAMICS_CLIENT_SECRET": D365_CLIENT["client_secret"],
+    "CARD_LINK_SECRET": "e2e card-on-file link signing secret",
 }
 MERCHANT_TZ = "America/Los_Angeles"  # the PayTrace sandbox's merchant time zone (its default)
 TEST_CARD = {"number": "4012000098765439", "expiration_month": 12, "expiration_year": 2030}
@@ -373,6 +374,15 @@ class Dynamics(_Sandbox):
             rows.extend(data.get("value", []))
             url = data.get("@odata.nextLink")
         return rows
+
+    def create(self, entity: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /data/<entity>``: what a person (or another integration) adds in D365."""
+        reply = self.http.post(
+            f"/data/{entity}", json=body, headers={"Authorization": f"Bearer {self.token()}"}
+        )
+        if reply.status_code != 201:
+            raise AssertionError(f"D365 POST {entity} answered {reply.status_code}: {reply.text}")
+        return dict(reply.json())
 
     def payment_lines(self, reference: str) -> list[dict[str, Any]]:
         """CustomerPaymentJournalLines whose PaymentReference is the PayTrace transaction id."""

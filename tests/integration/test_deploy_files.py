@@ -8,6 +8,9 @@ here even where the tool is missing. The image's payload, the wheel, is built ev
 from __future__ import annotations
 
 import configparser
+import copy
+import importlib.resources
+import json
 import os
 import re
 import shutil
@@ -17,6 +20,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 from pydantic import BaseModel, SecretStr
@@ -31,21 +35,28 @@ BIN = Path(sys.executable).parent
 SETTINGS_IN_CONTAINER = "/etc/paybridge/paybridge.yaml"
 
 
-def _docker_engine() -> bool:
-    """A Docker engine answers (the client alone is not enough to build or run)."""
+def _docker_engine() -> str | None:
+    """None when a Docker engine answers; else why not (the client alone cannot build or run)."""
     if shutil.which("docker") is None:
-        return False
+        return "no docker client is installed"
     probe = subprocess.run(["docker", "info"], capture_output=True, text=True, check=False)
-    return probe.returncode == 0
+    if probe.returncode == 0:
+        return None
+    said = [ln.strip() for ln in (probe.stderr + probe.stdout).splitlines() if ln.strip()]
+    why = next((ln for ln in said if "daemon" in ln.lower() or "error" in ln.lower()), "")
+    return f"the docker client finds no engine ({why or f'docker info exited {probe.returncode}'})"
 
 
-def _compose_plugin() -> bool:
+def _compose_plugin() -> str | None:
+    """None when ``docker compose`` (the v2 plugin) runs; else why not."""
     if shutil.which("docker") is None:
-        return False
+        return "no docker client is installed"
     probe = subprocess.run(
         ["docker", "compose", "version"], capture_output=True, text=True, check=False
     )
-    return probe.returncode == 0
+    if probe.returncode == 0:
+        return None
+    return "the docker client has no compose plugin (`docker compose version` fails)"
 
 
 # -- compose ------------------------------------------------------------------------------------
@@ -100,9 +111,105 @@ def test_compose_holds_no_secret_only_references_to_deploy_env(compose: dict[str
     assert "/deploy/.env" in ignored
 
 
+# -- the compose file against the compose specification's JSON schema, without Docker --------------
+
+# ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, ${VAR:+alt}, ${VAR+alt},
+# $VAR; $$ is a literal $ (the compose specification's interpolation).
+_VARIABLE = re.compile(
+    r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
+    r"|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+class InterpolationError(ValueError):
+    pass
+
+
+def interpolate(value: Any, env: dict[str, str]) -> Any:
+    """What ``docker compose config`` does to the file before it validates it."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def one(match: re.Match[str]) -> str:
+        if match["escaped"]:
+            return "$"
+        name = match["braced"] or match["plain"]
+        op, arg = match["op"], match["arg"] or ""
+        unset = name not in env
+        empty = unset or env[name] == ""
+        if op in (":-", "-"):
+            return arg if (empty if op == ":-" else unset) else env[name]
+        if op in (":?", "?"):
+            if empty if op == ":?" else unset:
+                raise InterpolationError(f"required variable {name} is missing a value: {arg}")
+            return env[name]
+        if op in (":+", "+"):
+            return "" if (empty if op == ":+" else unset) else arg
+        return env.get(name, "")
+
+    return _VARIABLE.sub(one, value)
+
+
+@pytest.fixture(scope="module")
+def compose_schema() -> dict[str, Any]:
+    """The compose specification's schema, as check-jsonschema vendors it (kept current there)."""
+    vendor = importlib.resources.files("check_jsonschema.builtin_schemas.vendor")
+    schema: dict[str, Any] = json.loads(vendor.joinpath("compose-spec.json").read_text("utf-8"))
+    return schema
+
+
+def compose_problems(document: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    return sorted(
+        f"{'.'.join(str(p) for p in error.absolute_path) or '(top)'}: {error.message}"
+        for error in validator.iter_errors(document)
+    )
+
+
+def test_the_compose_file_is_valid_against_the_compose_spec_schema(
+    compose: dict[str, Any], compose_schema: dict[str, Any]
+) -> None:
+    """Docker-free: interpolated as compose does, then checked against the specification."""
+    env = {"POSTGRES_PASSWORD": "compose-config-check"}
+    assert compose_problems(compose, compose_schema) == []  # as written
+    resolved = interpolate(compose, env)
+    assert compose_problems(resolved, compose_schema) == []
+    assert resolved["services"]["worker"]["deploy"]["replicas"] == "2"  # ${PAYBRIDGE_WORKERS:-2}
+    assert resolved["services"]["serve"]["ports"] == ["127.0.0.1:8080:8080"]
+    with pytest.raises(InterpolationError, match="POSTGRES_PASSWORD"):
+        interpolate(compose, {})  # as `docker compose config` refuses it without the password
+
+
+@pytest.mark.parametrize(
+    ("break_it", "where"),
+    [
+        (lambda c: c["services"]["serve"].update(restarts="always"), "services.serve"),
+        (lambda c: c["services"]["migrate"]["depends_on"]["db"].update(condition="healthy"),
+         "services.migrate.depends_on"),
+        (lambda c: c["services"]["worker"].update(stop_grace_period=60), "services.worker.stop_grace_period"),
+        (lambda c: c.update(volume={"x": {}}), "(top)"),
+    ],
+)  # fmt: skip
+def test_the_schema_check_refuses_a_broken_compose_file(
+    compose: dict[str, Any], compose_schema: dict[str, Any], break_it: Any, where: str
+) -> None:
+    broken = copy.deepcopy(compose)
+    break_it(broken)
+    problems = compose_problems(broken, compose_schema)
+    assert problems and any(p.startswith(where) for p in problems), problems
+
+
 def test_docker_compose_config_accepts_it(tmp_path: Path) -> None:
-    if not _compose_plugin():
-        pytest.skip("docker compose is not installed here (the structural checks above ran)")
+    why = _compose_plugin()
+    if why is not None:
+        pytest.skip(
+            f"docker compose cannot run here: {why}; the file was validated against the "
+            "compose-spec schema instead (test_the_compose_file_is_valid_against_the_compose_spec_schema)"
+        )
     env = {**os.environ, "POSTGRES_PASSWORD": "compose-config-check"}
     result = subprocess.run(
         ["docker", "compose", "-f", str(DEPLOY / "compose.yaml"), "config", "--quiet"],
@@ -184,10 +291,14 @@ def test_the_wheel_the_image_installs_builds_with_its_entry_point_and_license(
 
 @pytest.mark.slow
 def test_the_image_builds_and_runs_as_a_user(tmp_path: Path) -> None:
-    if not _docker_engine():
+    why = _docker_engine()
+    if why is not None:
         if IN_CI and os.environ.get("PAYBRIDGE_REQUIRE_DOCKER"):
-            pytest.fail("PAYBRIDGE_REQUIRE_DOCKER is set but no Docker engine answers")
-        pytest.skip("no Docker engine on this machine (the Dockerfile was checked structurally)")
+            pytest.fail(f"PAYBRIDGE_REQUIRE_DOCKER is set but {why}")
+        pytest.skip(
+            f"the image cannot be built here: {why}; the Dockerfile was checked structurally "
+            "and the wheel it installs was built (test_the_wheel_the_image_installs_...)"
+        )
     tag = "paybridge:deploy-test"
     built = subprocess.run(
         ["docker", "build", "-f", str(DEPLOY / "Dockerfile"), "-t", tag, str(ROOT)],

@@ -124,3 +124,12 @@ def test_logging_and_alerting_sections_are_read(tmp_path: Path) -> None:
     assert settings.metrics.require_key is False
     (rule,) = settings.alerting.rules
     assert settings.alerting.channels_of(rule) == ["ops"]
+
+
+def test_the_card_link_secret_is_a_reference_never_written_in_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "paybridge.yaml"
+    path.write_text("cards:\n  link_secret: hunter2-written-in-the-file\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"cards\.link_secret must be a reference"):
+        load_settings(path, environ={})
+    path.write_text("cards:\n  link_secret: env:CARD_LINK_SECRET\n", encoding="utf-8")
+    assert load_settings(path, environ={}).cards.link_secret is not None

@@ -8,7 +8,7 @@ collects them and refuses to start when they don't fit (``runtime.wiring.check_w
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,12 +26,15 @@ from paybridge.charging.service import (
     ChargeService,
 )
 from paybridge.clock import Clock, IdFactory, uuid_ids
+from paybridge.config import resolve_secret
 from paybridge.connectors.dynamics import DynamicsClient
 from paybridge.connectors.paytrace import PayTraceClient
 from paybridge.connectors.paytrace.poller import ChangePoller
+from paybridge.customers.card_links import CardLinks
 from paybridge.customers.sync import (
     TO_D365_TEMPLATE,
     TO_PAYTRACE_TEMPLATE,
+    CardTokens,
     CustomerCreator,
     CustomerSync,
     NewCustomerPolicy,
@@ -52,6 +55,7 @@ from paybridge.reconcile.service import Reconciler
 from paybridge.reconcile.settings import ReconcileSettings
 from paybridge.runtime.envelope import Envelope, Outcome
 from paybridge.runtime.scheduler import DailyJob, PeriodicJob
+from paybridge.runtime.tracing import NO_TRACING, Tracer
 from paybridge.runtime.wiring import Contribution
 
 log = logging.getLogger(__name__)
@@ -72,6 +76,7 @@ class Parts:
     dynamics: DynamicsClient
     templates: TemplateSet
     clock: Clock
+    tracer: Tracer = NO_TRACING
 
 
 def enabled_jobs(settings: Settings) -> dict[str, str]:
@@ -108,7 +113,7 @@ def order_to_cash(parts: Parts, creator: CustomerCreator) -> OrderToCash:
         parts.dynamics, store.intents, store.ledger, store.xref, store.cursors, s.dynamics,
         parts.templates.get(PAYMENT_TEMPLATE), o2c=s.o2c,
         order_template=parts.templates.get(ORDER_TEMPLATE), customers=creator,
-        paytrace=parts.paytrace,
+        paytrace=parts.paytrace, tracer=parts.tracer,
     )  # fmt: skip
     poller = ChangePoller(
         parts.paytrace,
@@ -161,20 +166,37 @@ def new_customer_policy(settings: Settings) -> NewCustomerPolicy:
     )
 
 
-def customers(parts: Parts) -> tuple[CustomerCreator, CustomerSync | None, Contribution]:
+def customers(
+    parts: Parts, vault: Callable[[str], str]
+) -> tuple[CustomerCreator, CustomerSync | None, CardLinks, Contribution]:
     s, store = parts.settings, parts.store
     creator = CustomerCreator(
         parts.paytrace, parts.dynamics, store.intents, store.xref,
         parts.templates.get(TO_D365_TEMPLATE), s.dynamics, new_customer_policy(s), s.sync,
     )  # fmt: skip
+    both_ways = CustomerSync(
+        creator, store.cursors, store.ledger, parts.templates.get(TO_PAYTRACE_TEMPLATE), s.sync
+    )
     jobs: list[PeriodicJob | DailyJob] = []
-    sync = None
     if s.sync.enabled:
-        sync = CustomerSync(
-            creator, store.cursors, store.ledger, parts.templates.get(TO_PAYTRACE_TEMPLATE), s.sync
-        )
-        jobs.append(PeriodicJob(SYNC_JOB, s.sync.interval_seconds, sync.run))
-    return creator, sync, Contribution("customers", jobs=jobs)
+        jobs.append(PeriodicJob(SYNC_JOB, s.sync.interval_seconds, both_ways.run))
+    links = card_links(parts, CardTokens(both_ways, store.intents), vault)
+    sync = both_ways if s.sync.enabled else None
+    return creator, sync, links, Contribution("customers", jobs=jobs)
+
+
+def card_links(parts: Parts, tokens: CardTokens, vault: Callable[[str], str]) -> CardLinks:
+    """Card-on-file links: on when ``cards.link_secret`` is set (resolved when a link is made)."""
+    s = parts.settings
+    ref = s.cards.link_secret
+    secret = (
+        None if ref is None else (lambda: resolve_secret(ref, "cards.link_secret", vault=vault))
+    )
+    base = s.cards.public_url or f"http://{s.web.host}:{s.web.port}"
+    return CardLinks(
+        tokens, parts.store.cursors, parts.clock, s.cards, secret=secret, base_url=base,
+        protect_js_url=s.paytrace.protect_js_url,
+    )  # fmt: skip
 
 
 def charging(parts: Parts) -> tuple[ChargeService, Contribution]:
@@ -186,6 +208,7 @@ def charging(parts: Parts) -> tuple[ChargeService, Contribution]:
         ledger=store.ledger, xref=store.xref, queue=store.queue,
         records=records, documents=DocumentCharges(store.cursors, records), clock=parts.clock,
         currency=s.paytrace.currency.upper(), in_doubt_grace=timedelta(seconds=grace),
+        first_lookback=timedelta(days=s.charging.first_send_lookback_days),
         invoice_template=parts.templates.get(INVOICE_CHARGE_TEMPLATE),
         order_template=parts.templates.get(ORDER_CHARGE_TEMPLATE),
     )  # fmt: skip

@@ -10,6 +10,7 @@ from paybridge.app.settings import Settings
 from paybridge.clock import Clock
 from paybridge.config import resolve_secret
 from paybridge.connectors.dynamics import (
+    AdfsTokenProvider,
     DynamicsClient,
     MsalTokenProvider,
     RequestLimiter,
@@ -17,7 +18,7 @@ from paybridge.connectors.dynamics import (
 )
 from paybridge.connectors.dynamics.transport import RedirectTransport
 from paybridge.connectors.paytrace import PayTraceClient
-from paybridge.mapping import TemplateSet, load_templates
+from paybridge.mapping import TemplateSet, load_overlay, load_templates
 
 Vault = Callable[[str], str]
 
@@ -45,6 +46,30 @@ def msal_provider(
     )
 
 
+def adfs_provider(
+    settings: Settings, http: httpx.AsyncClient, vault: Vault | None = None
+) -> AdfsTokenProvider:
+    """AD FS client credentials (on-premises F&O): ``dynamics.auth: adfs``."""
+    d = settings.dynamics
+    assert d.adfs_url is not None  # the settings refuse adfs without it
+    return AdfsTokenProvider(
+        d.adfs_url,
+        d.client_id,
+        resolve_secret(d.client_secret, "dynamics.client_secret", vault=vault),
+        d.adfs_resource or d.base_url,
+        http=http,
+    )
+
+
+def dynamics_tokens(
+    settings: Settings, http: httpx.AsyncClient, vault: Vault | None = None
+) -> TokenProvider:
+    """D365's tokens as ``dynamics.auth`` says: Entra ID through MSAL, or AD FS over ``http``."""
+    if settings.dynamics.auth == "adfs":
+        return adfs_provider(settings, http, vault)
+    return msal_provider(settings, vault=vault)
+
+
 def open_vault(settings: Settings) -> Vault:
     """``vault:NAME`` resolution for commands that build no engine (``check``, ``mapping
     check``): the store and its vault are opened on the first vault reference only."""
@@ -63,9 +88,9 @@ def open_vault(settings: Settings) -> Vault:
 
 
 def templates_for(settings: Settings) -> TemplateSet:
-    """The templates the engine maps with: the shipped ones, or the configured folder."""
+    """The templates the engine maps with: the shipped ones, with the configured folder's over them."""
     folder = settings.mapping.templates_dir
-    return load_templates(folder) if folder is not None else load_templates()
+    return load_overlay(folder) if folder is not None else load_templates()
 
 
 def paytrace_client(
@@ -88,14 +113,16 @@ def dynamics_client(
     http: httpx.AsyncClient,
     clock: Clock,
     vault: Vault | None,
-    token_provider: TokenProvider | None = None,
+    tokens: TokenProvider | None = None,
 ) -> DynamicsClient:
-    """The D365 client; every call of the process goes through one shared request limiter."""
+    """The D365 client; every call of the process goes through one shared request limiter.
+
+    Without ``tokens``, an AD FS token request goes over ``http`` too."""
     d = settings.dynamics
     return DynamicsClient(
         http,
         base_url=d.base_url,
-        token_provider=token_provider or msal_provider(settings, vault=vault),
+        token_provider=tokens or dynamics_tokens(settings, http, vault),
         clock=clock,
         limiter=RequestLimiter(rate=d.requests_per_second, burst=d.request_burst),
     )
@@ -106,6 +133,6 @@ async def fetch_metadata(settings: Settings) -> bytes:
     async with httpx.AsyncClient(
         verify=settings.dynamics.verify_tls, timeout=settings.dynamics.timeout_seconds
     ) as http:
-        tokens = msal_provider(settings, vault=open_vault(settings))
+        tokens = dynamics_tokens(settings, http, open_vault(settings))
         client = DynamicsClient(http, base_url=settings.dynamics.base_url, token_provider=tokens)
         return await client.metadata_document()

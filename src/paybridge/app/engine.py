@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import httpx
 
 from paybridge.app import capabilities as caps
-from paybridge.app.clients import dynamics_client, paytrace_client, templates_for
-from paybridge.app.ops import operations, worker_counters
+from paybridge.app.clients import adfs_provider, dynamics_client, paytrace_client, templates_for
+from paybridge.app.ops import operations, tracer_for, worker_counters
 from paybridge.app.settings import Settings
 from paybridge.app.store import Store, open_store
 from paybridge.billing.run import BillingRun
@@ -23,6 +23,7 @@ from paybridge.charging.service import ChargeService
 from paybridge.clock import Clock, IdFactory, SystemClock
 from paybridge.connectors.dynamics import DynamicsClient, TokenProvider
 from paybridge.connectors.paytrace import PayTraceClient
+from paybridge.customers.card_links import CardLinks
 from paybridge.customers.sync import CustomerCreator, CustomerSync
 from paybridge.o2c.events import EventIntake
 from paybridge.o2c.ingest import PayTraceIngest
@@ -35,6 +36,7 @@ from paybridge.reconcile.settings import ReconcileSettings
 from paybridge.runtime.alerts import queue_sink
 from paybridge.runtime.retry import RetryPolicy
 from paybridge.runtime.scheduler import Scheduler
+from paybridge.runtime.tracing import Tracer
 from paybridge.runtime.wiring import Contribution, check_wiring
 from paybridge.runtime.worker import Worker
 from paybridge.security.context import SecurityContext, open_security
@@ -58,6 +60,7 @@ class Engine:
     events: EventIntake
     customers: CustomerCreator
     sync: CustomerSync | None
+    cards: CardLinks
     charges: ChargeService
     subscriptions: SubscriptionStore
     billing: BillingRun
@@ -67,6 +70,7 @@ class Engine:
     counters: ProcessCounters
     alerts: AlertDesk
     heartbeat: Heartbeat
+    tracer: Tracer
     owned_clients: list[httpx.AsyncClient] = field(default_factory=list)
     workers: list[Worker] = field(default_factory=list)
 
@@ -99,6 +103,7 @@ class Engine:
     async def aclose(self) -> None:
         for client in self.owned_clients:
             await client.aclose()
+        self.tracer.shutdown()
 
 
 def build_engine(
@@ -111,14 +116,18 @@ def build_engine(
     token_provider: TokenProvider | None = None,
     store: Store | None = None,
     worker_name: str | None = None,
+    tracer: Tracer | None = None,
 ) -> Engine:
     """The engine; clients are built from settings unless injected (tests pass sandboxes).
 
     Raises ConfigError, naming the topic or job, when a topic some capability publishes has no
-    handler or a job the settings enable is not scheduled.
+    handler or a job the settings enable is not scheduled. ``tracer`` replaces the one
+    ``tracing:`` describes (tests pass one with an in-memory exporter).
     """
     clock = clock or SystemClock()
+    tracer = tracer or tracer_for(settings)
     store = store or open_store(settings.store.url, clock, upgrade=settings.store.auto_upgrade)
+    store.queue.tracer = tracer  # every message published carries its publisher's trace
     security = open_security(store.engine, clock=clock, audit=settings.audit)
 
     def vault(name: str) -> str:  # only touched when a setting says vault:NAME
@@ -132,6 +141,15 @@ def build_engine(
             timeout=settings.paytrace.timeout_seconds,
         )  # fmt: skip
         owned.append(paytrace_http)
+    if token_provider is None and settings.dynamics.auth == "adfs":
+        # AD FS is its own server: its requests (and refusals) are counted as system "adfs".
+        adfs_http = dynamics_http or MeteredClient(
+            system="adfs", counters=counters, verify=settings.dynamics.verify_tls,
+            timeout=settings.dynamics.timeout_seconds,
+        )  # fmt: skip
+        if adfs_http is not dynamics_http:
+            owned.append(adfs_http)
+        token_provider = adfs_provider(settings, adfs_http, vault)
     if dynamics_http is None:
         dynamics_http = MeteredClient(
             system="dynamics", counters=counters, verify=settings.dynamics.verify_tls,
@@ -145,8 +163,9 @@ def build_engine(
         dynamics=dynamics_client(settings, dynamics_http, clock, vault, token_provider),
         templates=templates_for(settings),
         clock=clock,
+        tracer=tracer,
     )
-    creator, sync, customer_part = caps.customers(parts)
+    creator, sync, cards, customer_part = caps.customers(parts, vault)
     o2c = caps.order_to_cash(parts, creator)
     charges, charging_part = caps.charging(parts)
     subscriptions, billing, billing_part = caps.billing(parts)
@@ -175,6 +194,7 @@ def build_engine(
         policies={topic: RetryPolicy(**retry.model_dump()) for topic, retry in ws.retry.items()},
         rng=rng,
         name=name,
+        tracer=tracer,
     )
     jobs = [job for part in contributions for job in part.jobs]
     heartbeat = Heartbeat(
@@ -184,9 +204,9 @@ def build_engine(
     built = Engine(
         settings=settings, store=store, paytrace=parts.paytrace, dynamics=parts.dynamics,
         security=security, clock=clock, parts=parts, ingest=o2c.ingest, poster=o2c.poster,
-        events=o2c.events, customers=creator, sync=sync, charges=charges, subscriptions=subscriptions,
-        billing=billing, worker=worker, scheduler=Scheduler(store.engine, clock, jobs, worker=name, alerts=alerts),
+        events=o2c.events, customers=creator, sync=sync, cards=cards, charges=charges, subscriptions=subscriptions,
+        billing=billing, worker=worker, scheduler=Scheduler(store.engine, clock, jobs, worker=name, alerts=alerts, tracer=tracer),
         contributions=contributions, counters=counters, alerts=ops.desk, heartbeat=heartbeat,
-        owned_clients=owned,
+        tracer=tracer, owned_clients=owned,
     )  # fmt: skip
     return built

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from paybridge.app.clients import msal_provider, open_vault, templates_for
+from paybridge.app.clients import dynamics_tokens, open_vault, templates_for
 from paybridge.app.schema import metadata_schemas
 from paybridge.app.settings import Settings
 from paybridge.app.store import open_store
@@ -137,6 +137,7 @@ def access_plan(settings: Settings) -> AccessPlan:
         records=tuple(_records(settings)),
         fields=tuple(_fields(settings)),
         posting_service=o2c.posting_service if o2c.post_journals else None,
+        d365_auth=settings.dynamics.auth,
     )
 
 
@@ -210,7 +211,7 @@ async def check_access(
             paytrace = None
             preliminary.append(_secret_failure(exc))
         try:
-            tokens = token_provider or msal_provider(settings, vault=vault)
+            tokens = token_provider or dynamics_tokens(settings, d_http, vault)
             client = DynamicsClient(
                 d_http, base_url=d.base_url, token_provider=tokens, clock=clock, retries=1
             )

@@ -8,6 +8,7 @@ results are recorded from the reports the reconcile capability returns.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -25,6 +26,7 @@ from paybridge.config import resolve_secret
 from paybridge.connectors.dynamics import DynamicsClient
 from paybridge.connectors.dynamics.query import Query
 from paybridge.connectors.paytrace import PayTraceClient
+from paybridge.errors import ConfigError
 from paybridge.keys import ALERT_DELIVERY_TOPIC, ALERT_TOPIC, ALERTS_TOPIC
 from paybridge.ops.channels import build_senders
 from paybridge.ops.counters import MeteredClient, ProcessCounters
@@ -38,6 +40,7 @@ from paybridge.reconcile.load_paytrace import Progress, quiet
 from paybridge.reconcile.report import ReconciliationReport
 from paybridge.reconcile.service import Reconciler
 from paybridge.runtime.scheduler import DailyJob, PeriodicJob
+from paybridge.runtime.tracing import NO_TRACING, Tracer
 from paybridge.runtime.wiring import Contribution
 from paybridge.security.context import SecurityContext
 from paybridge.store.schema_ops import reconcile_runs
@@ -94,11 +97,14 @@ def operations(
     return Operations(counters, desk, figures, contribution, owned)
 
 
-def metrics_for(settings: Settings, store: Store, clock: Clock) -> Metrics:
+def metrics_for(
+    settings: Settings, store: Store, clock: Clock, topics: Sequence[str] = ()
+) -> Metrics:
+    """``/metrics``: ``topics`` (those the engine handles) are reported even when empty."""
     latency = LatencyTail(store.engine)
     latency.start()  # lines posted from now on
     collector = StoreCollector(
-        StoreFigures(store.engine), clock, latency=latency,
+        StoreFigures(store.engine, topics), clock, latency=latency,
         cache_seconds=settings.metrics.cache_seconds,
         stale_after_seconds=settings.metrics.stale_after_seconds,
     )  # fmt: skip
@@ -181,3 +187,18 @@ def worker_counters(stats: list[Any]) -> list[dict[str, Any]]:
     return [
         {"name": "worker_messages", "labels": {"outcome": k}, "value": v} for k, v in totals.items()
     ]
+
+
+def tracer_for(settings: Settings) -> Tracer:
+    """OpenTelemetry when ``tracing.enabled`` (imported only then), else ``NO_TRACING``."""
+    if not settings.tracing.enabled:
+        return NO_TRACING
+    try:
+        from paybridge.ops.tracing import build_tracer
+    except ImportError as exc:  # the otel extra is not installed
+        raise ConfigError(
+            "tracing.enabled: OpenTelemetry is not installed: pip install 'paybridge[otel]' "
+            "(or set tracing.enabled: false)",
+            operation="settings",
+        ) from exc
+    return build_tracer(settings.tracing)

@@ -27,6 +27,7 @@ NOTES = {
     "dynamics.base_url": "The F&O environment URL, e.g. `https://contoso.operations.dynamics.com` (without `/data`).",
     "dynamics.tenant": "The Entra ID directory (tenant) id of the app registration.",
     "dynamics.client_id": "The app registration's Application (client) ID, registered in F&O under Microsoft Entra ID applications.",
+    "dynamics.client_secret": "Entra ID: the app registration's client secret (its Value); AD FS: the server application's shared secret.",
     "dynamics.authority_host": "Entra ID's login host (`https://login.microsoftonline.com`; a sovereign cloud's, or a sandbox's over HTTPS).",
     "dynamics.company": "The legal entity (dataAreaId) payments are posted to.",
     "dynamics.timezone": "The company's time zone: journal days and the cut-off are its days.",
@@ -71,11 +72,14 @@ environment) or `vault:NAME` (the credential vault, `paybridge vault set NAME`).
 """
 
 
-def field_comments(model: type[BaseModel]) -> dict[str, str]:
-    """The comment lines right above each field in the class body, joined."""
+def field_comments(model: type[BaseModel]) -> tuple[dict[str, str], dict[str, str]]:
+    """The comment lines right above each field in the class body, joined; and, for a field
+    with none under a commented one (no blank line between), that one's (``tls_cert``,
+    ``tls_key``): a note in NOTES wins over such a shared comment."""
     comments: dict[str, str] = {}
+    shared: dict[str, str] = {}
     pending: list[str] = []
-    previous = ""  # a field right under a commented one shares its comment (tls_cert, tls_key)
+    previous = ""
     for line in inspect.getsource(model).splitlines():
         stripped = line.strip()
         if stripped.startswith("#"):
@@ -83,12 +87,16 @@ def field_comments(model: type[BaseModel]) -> dict[str, str]:
             continue
         match = _FIELD.match(line)
         if match and match.group(1) in model.model_fields:
-            comments[match.group(1)] = " ".join(pending) or previous
-            previous = comments[match.group(1)]
+            own = " ".join(pending)
+            if own:
+                comments[match.group(1)] = own
+            elif previous:
+                shared[match.group(1)] = previous
+            previous = own or previous
         else:
             previous = ""
         pending = []
-    return comments
+    return comments, shared
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
@@ -127,13 +135,13 @@ def _section(path: str, model: type[BaseModel]) -> Iterator[str]:
         yield " ".join(doc.split()) + "\n"
     yield "| setting | type | default | what it is |"
     yield "|---|---|---|---|"
-    comments = field_comments(model)
+    comments, shared = field_comments(model)
     nested: list[tuple[str, type[BaseModel]]] = []
     for name, info in model.model_fields.items():
         key = f"{path}.{name}"
         secret = " **Secret**: `env:NAME` or `vault:NAME`." if _is_secret(path, name) else ""
         said = comments.get(name, "") or NOTES.get(re.sub(r"\.<name>", "", key), "")
-        said = said or NOTES.get(key, "")
+        said = said or NOTES.get(key, "") or shared.get(name, "")
         text = (said + secret).strip().replace("|", "\\|")
         yield f"| `{key}` | {_type_name(info.annotation)} | {_default(info)} | {text} |"
         origin = typing.get_origin(info.annotation)

@@ -19,10 +19,16 @@ from paybridge.charging.settings import ChargingSettings
 from paybridge.config import Section
 from paybridge.connectors.dynamics.settings import DynamicsSettings
 from paybridge.connectors.paytrace.settings import PayTraceSettings
-from paybridge.customers.settings import CustomerSyncSettings
+from paybridge.customers.settings import CardRequestSettings, CustomerSyncSettings
 from paybridge.errors import ConfigError
 from paybridge.o2c.settings import OrderToCashSettings, PollerSettings
-from paybridge.ops.settings import AlertingSettings, LoggingSettings, MetricsSettings, plain_secrets
+from paybridge.ops.settings import (
+    AlertingSettings,
+    LoggingSettings,
+    MetricsSettings,
+    TracingSettings,
+    plain_secrets,
+)
 from paybridge.reconcile.settings import ReconcileSettings
 from paybridge.security.settings import AuditSettings
 
@@ -31,6 +37,7 @@ SECRET_FIELDS = {
     ("paytrace", "password"),
     ("paytrace", "integrator_id"),
     ("dynamics", "client_secret"),
+    ("cards", "link_secret"),
 }
 
 
@@ -42,7 +49,9 @@ class StoreSettings(Section):
 
 
 class MappingSettings(Section):
-    # A folder of templates (all versions side by side) replacing the shipped ones.
+    # A folder of templates laid over the shipped ones: a template here joins the shipped
+    # versions of its name (the highest version maps; older ones stay for dry-run), a copy of a
+    # shipped name@version replaces it, and every name not here stays shipped.
     templates_dir: Path | None = None
 
 
@@ -109,6 +118,7 @@ class Settings(Section):
     mapping: MappingSettings = MappingSettings()
     o2c: OrderToCashSettings = OrderToCashSettings()
     sync: CustomerSyncSettings = CustomerSyncSettings()
+    cards: CardRequestSettings = CardRequestSettings()
     poller: PollerSettings = PollerSettings()
     web: WebSettings = WebSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
@@ -117,6 +127,7 @@ class Settings(Section):
     audit: AuditSettings = AuditSettings()
     logging: LoggingSettings = LoggingSettings()
     metrics: MetricsSettings = MetricsSettings()
+    tracing: TracingSettings = TracingSettings()
     alerting: AlertingSettings = AlertingSettings()
 
     @field_validator("paytrace")

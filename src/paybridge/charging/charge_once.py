@@ -35,7 +35,7 @@ from paybridge.connectors.paytrace import (
 from paybridge.connectors.paytrace.codes import decline_reason
 from paybridge.connectors.paytrace.poller import change_kinds
 from paybridge.errors import DataError, DeclinedError, InDoubtError, PayBridgeError
-from paybridge.runtime.intents import Intent, IntentStore
+from paybridge.runtime.intents import PLANNED, Intent, IntentStore
 from paybridge.security.cardguard import find_card_numbers
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ CODE_FIELDS = frozenset({"customer_id", "amount"})
 # The lookup reads PayTrace's export from this long before the charge was made (and the client's
 # clock-skew day before that).
 LOOKUP_MARGIN = timedelta(minutes=5)
+# How far back a charge this store never sent is looked up before its first send.
+FIRST_LOOKBACK = timedelta(days=7)
 
 
 def charge_body(
@@ -122,6 +124,7 @@ class ChargeOnce:
         currency: str,
         grace: timedelta,
         declines_final: bool,
+        first_lookback: timedelta = FIRST_LOOKBACK,
     ) -> None:
         self.paytrace = paytrace
         self.intents = intents
@@ -129,6 +132,7 @@ class ChargeOnce:
         self.currency = currency.upper()
         self.grace = grace
         self.declines_final = declines_final
+        self.first_lookback = first_lookback
 
     async def ready(self) -> None:
         """Log in to PayTrace before the send time is recorded: the grace of a look-up runs
@@ -158,7 +162,21 @@ class ChargeOnce:
         ``sent_at`` is when the intent was last sent (the grace runs from it), ``since`` when the
         charge began (the lookup reads from there). Raises ``InDoubtError`` while the outcome is
         unknown and the definite refusals of ``execute_once`` (nothing was charged).
+
+        A charge this store never sent is looked up first (``first_lookback``): a store restored
+        from a backup, or new, knows nothing of what it charged since, and a client retrying
+        with its key must get that charge, not a second one.
         """
+        if intent.status == PLANNED and intent.attempts == 0 and self.first_lookback:
+            now = self.clock.now()
+            earlier = await self.find(
+                intent, sent_at=now - self.grace, since=now - self.first_lookback
+            )
+            if earlier is not None and self.intents.complete(intent, earlier):
+                log.warning("%s: charged before this store knew of it; not charged again",
+                            intent.reference)  # fmt: skip
+                return Charged("found", earlier)
+            intent = self.intents.get(intent.event_key, intent.step) or intent
         try:
             resolution = await self.intents.execute_once(
                 intent,

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from paybridge.charging.charge_once import CODE_FIELDS, ChargeOnce, charge_body
+from paybridge.charging.charge_once import CODE_FIELDS, FIRST_LOOKBACK, ChargeOnce, charge_body
 from paybridge.charging.documents import (
     INVOICES,
     ORDERS,
@@ -114,6 +114,8 @@ class ChargeService:
     # How long PayTrace may still be working on a charge whose reply was lost (its timeout and
     # some): before that, "not found" proves nothing.
     in_doubt_grace: timedelta = timedelta(minutes=5)
+    # A key never charged by this store is looked up this far back before its first send.
+    first_lookback: timedelta = FIRST_LOOKBACK
     _reads: dict[str, frozenset[str]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -131,7 +133,7 @@ class ChargeService:
         """The exactly-once sender, with this service's current currency and grace."""
         return ChargeOnce(
             self.paytrace, self.intents, self.clock, currency=self.currency,
-            grace=self.in_doubt_grace, declines_final=True,
+            grace=self.in_doubt_grace, declines_final=True, first_lookback=self.first_lookback,
         )  # fmt: skip
 
     async def charge(self, request: ChargeRequest, key: str) -> ChargeOutcome:
@@ -400,7 +402,10 @@ def _transaction(detail: dict[str, Any]) -> Transaction:
     else:
         kind, state = TransactionKind.SALE, TransactionStatus.APPROVED
     order = detail["document_number"] if detail["document_type"] == "sales_order" else None
-    invoice = (detail.get("request") or {}).get("invoice_id") or detail["document_number"]
+    sent = detail.get("request") or {}
+    invoice = sent.get("invoice_id") or detail["document_number"]
+    # What PayTrace keeps of the request and echoes in its export, as the poller would see it.
+    extra = sent.get("discretionary_data") or {}
     return Transaction(
         transaction_id=str(detail["transaction_id"]), kind=kind, status=state,
         amount=Money.of(Decimal(str(detail["amount"])), str(detail["currency"])),
@@ -408,4 +413,6 @@ def _transaction(detail: dict[str, Any]) -> Transaction:
         customer_id=detail["customer_id"], invoice_id=invoice, order_id=order,
         description=str(detail["description"]), approval_code=str(detail.get("approval_code") or ""),
         masked_card=detail.get("masked_card") or None,
+        customer_reference_id=sent.get("customer_reference_id") or None,
+        discretionary_data={str(k): str(v) for k, v in extra.items() if v is not None},
     )  # fmt: skip

@@ -13,3 +13,7 @@ class ChargingSettings(Section):
     in_doubt_grace_seconds: float | None = Field(default=None, gt=0)
     # How often charges left pending by a dead process are handed to the resolver.
     sweep_interval_seconds: float = Field(default=60.0, gt=0)
+    # A key this store never charged is looked up in PayTrace this many days back before its
+    # first send: a store restored from a backup (or new) must not charge again what it charged
+    # since. 0 turns the look-up off (one PayTrace export request less per new charge).
+    first_send_lookback_days: int = Field(default=7, ge=0, le=45)

@@ -29,6 +29,7 @@ from paybridge.cli.common import (
     settings_from,
     store_of,
 )
+from paybridge.cli.customers import customers_app
 from paybridge.cli.db import db_app
 from paybridge.cli.dlq import dlq_app
 from paybridge.cli.init import init as init_command
@@ -50,6 +51,7 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(xref_app, name="xref")
 
 app.add_typer(mapping_app, name="mapping")
+app.add_typer(customers_app, name="customers")
 app.add_typer(db_app, name="db")
 app.add_typer(vault_app, name="vault")
 app.add_typer(keys_app, name="keys")
@@ -93,9 +95,10 @@ def demo(
     try:
         summary = asyncio.run(
             run_demo(
-                payments, exit_when_done=exit_, seed=seed, timeout=timeout, report_dir=report_dir
+                payments, exit_when_done=exit_, seed=seed, timeout=timeout, report_dir=report_dir,
+                on_done=lambda done: print(summary_json(done), flush=True),
             )
-        )
+        )  # fmt: skip
     except KeyboardInterrupt:
         err.print("stopped")
         return

@@ -19,8 +19,28 @@ SECRETS = (
     ("paytrace.username", "PAYTRACE_USERNAME", "PayTrace API user"),
     ("paytrace.password", "PAYTRACE_PASSWORD", "PayTrace API password"),
     ("paytrace.integrator_id", "PAYTRACE_INTEGRATOR_ID", "PayTrace integrator id"),
-    ("dynamics.client_secret", "DYNAMICS_CLIENT_SECRET", "Entra ID client secret (its Value)"),
+    (
+        "dynamics.client_secret",
+        "DYNAMICS_CLIENT_SECRET",
+        "D365 client secret (Entra ID: its Value)",
+    ),
 )
+
+ENTRA = """\
+  # Entra ID: directory (tenant) id and the app registration's Application (client) ID; the app
+  # must be registered in F&O (System administration > Setup > Microsoft Entra ID applications).
+  tenant: {tenant}
+  client_id: {client_id}
+"""
+
+ADFS = """\
+  # AD FS (on-premises F&O): the server application of the F&O application group, granted on its
+  # Web API, and registered in F&O (System administration > Setup > Microsoft Entra ID
+  # applications) with its client identifier.
+  auth: adfs
+  adfs_url: {adfs_url}
+{adfs_resource}  client_id: {client_id}
+"""
 
 TEMPLATE = """\
 # PayBridge settings, written by `paybridge init`. Every setting: docs/settings.md.
@@ -43,11 +63,7 @@ paytrace:
 dynamics:
   # The environment URL, without /data.
   base_url: {dynamics_url}
-  # Entra ID: directory (tenant) id and the app registration's Application (client) ID; the app
-  # must be registered in F&O (System administration > Setup > Microsoft Entra ID applications).
-  tenant: {tenant}
-  client_id: {client_id}
-  client_secret: {ref_dynamics_client_secret}
+{sign_in}  client_secret: {ref_dynamics_client_secret}
 {authority}  # The legal entity (dataAreaId), the customer payment journal name (type CustPayment)
   # and the bank account the payment lines are offset to.
   company: {company}
@@ -119,7 +135,16 @@ def init(
     dynamics_url: Annotated[
         str | None, typer.Option(help="dynamics.base_url (without /data)")
     ] = None,
-    tenant: Annotated[str | None, typer.Option(help="dynamics.tenant")] = None,
+    auth: Annotated[
+        str, typer.Option(help="dynamics.auth: entra (cloud F&O) or adfs (on-premises F&O)")
+    ] = "entra",
+    adfs_url: Annotated[
+        str | None, typer.Option(help="dynamics.adfs_url (with --auth adfs)")
+    ] = None,
+    adfs_resource: Annotated[
+        str | None, typer.Option(help="dynamics.adfs_resource (with --auth adfs; default: the URL)")
+    ] = None,
+    tenant: Annotated[str | None, typer.Option(help="dynamics.tenant (Entra ID)")] = None,
     client_id: Annotated[str | None, typer.Option(help="dynamics.client_id")] = None,
     authority_host: Annotated[str | None, typer.Option(help="dynamics.authority_host")] = None,
     login_redirect: Annotated[
@@ -140,6 +165,15 @@ def init(
 
     if secrets not in ("env", "vault"):
         raise ConfigError("--secrets: use env or vault", operation="init")
+    if auth not in ("entra", "adfs"):
+        raise ConfigError("--auth: use entra or adfs", operation="init")
+    if auth == "entra" and (adfs_url or adfs_resource):
+        raise ConfigError("--adfs-url: give --auth adfs with it", operation="init")
+    if auth == "adfs" and (tenant or authority_host or login_redirect):
+        raise ConfigError(
+            "--auth adfs: --tenant, --authority-host and --login-redirect are for Entra ID",
+            operation="init",
+        )
     if output.exists() and not force:
         raise ConfigError(
             f"--output: {output} exists (give --force to replace it)", operation="init"
@@ -150,13 +184,23 @@ def init(
         return _value(given, prompt, default, tty)
 
     values = {
-        "path": output,
         "store_url": ask(store_url, "Store URL (store.url)", "sqlite:///var/paybridge.db"),
         "paytrace_url": ask(paytrace_url, "PayTrace URL (paytrace.base_url)", "https://api.paytrace.com"),
         "timezone": ask(timezone, "Merchant time zone (paytrace.timezone)", "America/Los_Angeles"),
         "dynamics_url": ask(dynamics_url, "Dynamics url (dynamics.base_url)").rstrip("/").removesuffix("/data"),
-        "tenant": ask(tenant, "Tenant (dynamics.tenant)"),
-        "client_id": ask(client_id, "Client id (dynamics.client_id)"),
+    }  # fmt: skip
+    if auth == "adfs":
+        sign_in = ADFS.format(
+            adfs_url=json.dumps(ask(adfs_url, "Adfs url (dynamics.adfs_url)")),
+            adfs_resource=f"  adfs_resource: {json.dumps(adfs_resource)}\n" if adfs_resource else "",
+            client_id=json.dumps(ask(client_id, "Client id (dynamics.client_id)")),
+        )  # fmt: skip
+    else:
+        sign_in = ENTRA.format(
+            tenant=json.dumps(ask(tenant, "Tenant (dynamics.tenant)")),
+            client_id=json.dumps(ask(client_id, "Client id (dynamics.client_id)")),
+        )
+    values |= {
         "company": ask(company, "Company (dynamics.company)", "usmf").lower(),
         "journal_name": ask(journal_name, "Journal name (dynamics.journal_name)", "CustPay"),
         "bank_account": ask(bank_account, "Bank account (dynamics.bank_account)"),
@@ -168,8 +212,8 @@ def init(
         lines += f"  authority_host: {json.dumps(authority_host)}\n"
     if login_redirect:
         lines += f"  # A sandbox answers for Entra ID here (never set for a real tenant).\n  login_redirect: {json.dumps(login_redirect)}\n"
-    values = {k: v if k == "path" else json.dumps(v) for k, v in values.items()}
-    values["authority"] = lines
+    values = {k: json.dumps(v) for k, v in values.items()}
+    values |= {"path": str(output), "sign_in": sign_in, "authority": lines}
     values["company_key"] = values["company"]
     output.parent.mkdir(parents=True, exist_ok=True)
     if secrets == "vault":

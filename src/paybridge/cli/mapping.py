@@ -51,9 +51,17 @@ def _context(pairs: list[str]) -> dict[str, str]:
 @mapping_app.command("list")
 @friendly
 def list_templates(config: ConfigOption = None) -> None:
-    """Every template and its versions."""
-    for template in _templates(config):
-        out.print(f"{template.ref:55} {template.source} -> {template.target}")
+    """Every template and its versions: which one maps (in use), and where each comes from."""
+    from paybridge.mapping import origin
+
+    templates = _templates(config)
+    for template in templates:
+        used = "in use" if templates.in_use(template) else "older"
+        out.print(
+            f"{template.ref:45} {template.source} -> {template.target}  "
+            f"[{used}; {origin(template)}]",
+            markup=False,
+        )
 
 
 @mapping_app.command("check")

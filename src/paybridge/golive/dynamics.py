@@ -50,19 +50,45 @@ def base_url_problem(base_url: str) -> CheckResult:
     return ok(SYSTEM, "environment URL", base_url, essential=True)
 
 
-async def check_token(tokens: TokenProvider) -> CheckResult:
+# AD FS's MSIS codes (as AD FS answers them) -> the setting to fix, and how.
+_ADFS_TOKEN_FIXES = (
+    (("MSIS9607",), "dynamics.client_id",
+     "AD FS has no client with this identifier: set dynamics.client_id to the client identifier "
+     "of the server application in the F&O application group"),
+    (("MSIS9622", "invalid_client"), "dynamics.client_secret",
+     "AD FS refused the client secret: put the server application's shared secret in "
+     "dynamics.client_secret (as env:NAME or vault:NAME); a reset secret needs the new one"),
+    (("MSIS9602", "invalid_resource"), "dynamics.adfs_resource",
+     "AD FS knows no such resource: set dynamics.adfs_resource to the application group's Web "
+     "API identifier (by default dynamics.base_url, the AOS URL)"),
+    (("MSIS9605", "unauthorized_client", "access_denied"), "dynamics.client_id",
+     "AD FS does not let this client reach F&O: grant the server application on the "
+     "application group's Web API (Client permissions)"),
+)  # fmt: skip
+
+
+async def check_token(tokens: TokenProvider, auth: str = "entra") -> CheckResult:
+    adfs = auth == "adfs"
+    issuer = "AD FS" if adfs else "Entra ID"
     try:
         await tokens.token()
     except PayBridgeError as exc:
         text = exc.message
-        for needles, setting, fix in _TOKEN_FIXES:
+        for needles, setting, fix in _ADFS_TOKEN_FIXES if adfs else _TOKEN_FIXES:
             if isinstance(exc, ConfigError) and any(n in text for n in needles):
                 return from_error(SYSTEM, "token", exc, fix, setting, essential=True)
-        fix = (
-            "no token from Entra ID: check dynamics.authority_host, dynamics.tenant and the network"
-        )
-        return from_error(SYSTEM, "token", exc, fix, "dynamics.authority_host", essential=True)
-    return ok(SYSTEM, "token", "issued by Entra ID", essential=True)
+        if adfs:
+            fix, setting = (
+                "no token from AD FS: set dynamics.adfs_url to the AD FS server "
+                "(e.g. https://adfs.contoso.com) and check the network", "dynamics.adfs_url",
+            )  # fmt: skip
+        else:
+            fix, setting = (
+                "no token from Entra ID: check dynamics.authority_host, dynamics.tenant and "
+                "the network", "dynamics.authority_host",
+            )  # fmt: skip
+        return from_error(SYSTEM, "token", exc, fix, setting, essential=True)
+    return ok(SYSTEM, "token", f"issued by {issuer}", essential=True)
 
 
 def _access_fix(exc: PayBridgeError, client_id: str) -> tuple[str, str]:
@@ -260,7 +286,7 @@ async def check_dynamics(
     base = base_url_problem(client.base_url)
     if base.status == "fail":
         return [base]
-    token = await check_token(tokens)
+    token = await check_token(tokens, plan.d365_auth)
     if token.status == "fail":
         return [base, token]
     check = DynamicsCheck(client, plan, client_id)

@@ -4,6 +4,7 @@ records the settings name (company, journal names, accounts, payment method), fi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class AccessPlan:
     # "Group/Service/operation" of the journal posting service, when the engine posts journals.
     posting_service: str | None = None
     max_skew_seconds: float = 120.0
+    # Who issues D365's token: Entra ID (cloud) or AD FS (on-premises); the token's fixes differ.
+    d365_auth: Literal["entra", "adfs"] = "entra"
     paytrace_vault: bool = True
     paytrace_batches: bool = True
     notes: tuple[str, ...] = field(default_factory=tuple)

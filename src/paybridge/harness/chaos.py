@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from paybridge.app.store import Store, open_store
 from paybridge.connectors.dynamics import F, Query
@@ -124,11 +125,8 @@ class ChaosReport:
         charges = int(self.detail.get("api_wrong_outcomes", 0)) + int(
             self.detail.get("api_unresolved", 0)
         )
-        # A missing lineage row is reported (with examples) but not yet judged: after a store
-        # restored mid-run an odd line shows none, under investigation (issue 13).
-        return (
-            self.money_ok and not crashes and not cards and not charges and not self.lineage_doubled
-        )
+        lineage = self.lineage_doubled + self.lineage_missing  # every line exactly one row
+        return self.money_ok and not crashes and not cards and not charges and not lineage
 
     def line(self) -> str:
         """One JSON line: the counts (the first keys as they always were), then ``ok``."""
@@ -316,6 +314,8 @@ class ChaosRun:
                 await self.fleet.start()
                 stall = (plan.client_timeout + 1, plan.client_timeout + 4)
                 await self.boxes.set_faults(plan.faults, plan.seed, stall)
+                if plan.short_lease:
+                    await self._slow_commits()
                 self._phase("set_up")
                 await self._storefront(shop, profiles)
                 self._phase("storefront")
@@ -323,12 +323,17 @@ class ChaosRun:
                 api = chaos_charges.ApiCharges(f"http://127.0.0.1:{api_port}", self.token, self.rng)
                 await api.run(max(len(chaos_charges.AFTER_COMMIT) + 3, plan.payments // 20))
                 self._phase("api_charges")
+                await chaos_charges.script_after_commit_faults(self.boxes.paytrace)
+                by_cli = chaos_charges.CliCharges(BIN, self.config, self.env, self.rng)
+                await by_cli.run(max(len(chaos_charges.AFTER_COMMIT), plan.payments // 50))
+                self._phase("cli_charges")
                 await self.boxes.set_faults("none", plan.seed, stall)
                 await self.fleet.calm()
                 injected = await self.boxes.injected()
                 self.d365 = dynamics_client(d_http, self.boxes)
                 store = open_store(self.url, self.clock)
                 await self._settle(shop.client, store, complete=False)
+                await self.fleet.thaw()
                 self._phase("drained")
                 self.detail["dead_letters"] = store.queue.stats().dead
                 heals = await self._heal() if "heal" not in plan.without else 0
@@ -345,10 +350,11 @@ class ChaosRun:
                 store.engine.dispose()
                 await self.fleet.stop()
                 return self._report(
-                    shop, api, check, records, injected, heals, replayed, found, fall_back
+                    shop, api, by_cli, check, records, injected, heals, replayed, found, fall_back
                 )
         finally:
             if self._fleet is not None:
+                await self._fleet.thaw()
                 await self._fleet.stop()
             await self.boxes.stop()
             with contextlib.suppress(Exception):
@@ -393,6 +399,18 @@ class ChaosRun:
         if outage is not None:
             await outage
         await shop.settle()  # the day's last batch: what reconcile --heal looks at
+
+    async def _slow_commits(self) -> None:
+        """With the short lease, D365's ``$batch`` answers come late for a while (after the
+        commit, within the client's timeout): a worker frozen then has written lines it has not
+        recorded yet, and wakes up in time to read D365's answer (with a client timeout well
+        above the lease), the window where only fencing keeps it from recording what the worker
+        that took its messages over found."""
+        late = min(self.plan.client_timeout - 1.5, 3 * SHORT_LEASE_SECONDS)
+        await self.boxes.configure(self.boxes.dynamics, {"script": [{
+            "fault": "commit_then_stall", "path": "/data/$batch", "method": "POST",
+            "times": max(10, self.plan.payments // 2), "latency_seconds": max(1.0, late),
+        }]})  # fmt: skip
 
     async def _outage(self) -> None:
         """D365 answers every request with a 503 for ``outage_seconds``."""
@@ -454,7 +472,11 @@ class ChaosRun:
             )
             check = check_lines(records, lines, PROFILES)
             self._lines = lines
-            queue = store.queue.stats()
+            try:
+                queue = store.queue.stats()
+            except OperationalError:  # a frozen worker holds SQLite's write lock: look again
+                await asyncio.sleep(0.5)
+                continue
             state = (tuple(check.counts().values()), queue.dead)
             stable = stable + 1 if state == last and queue.ready + queue.leased == 0 else 0
             last = state
@@ -467,6 +489,7 @@ class ChaosRun:
         self,
         shop: Shop,
         api: chaos_charges.ApiCharges,
+        by_cli: chaos_charges.CliCharges,
         check: MoneyCheck,
         records: list[TransactionRecord],
         injected: dict[str, Counter[str]],
@@ -479,7 +502,7 @@ class ChaosRun:
         kinds["error_json"] -= self.outage_requests
         if self.outage_requests:
             kinds["outage_503"] = self.outage_requests
-        charged = chaos_charges.check(api.answers, records)
+        charged = chaos_charges.check({**api.answers, **by_cli.answers}, records)
         doubled, missing = check_lineage(self.url, self._lines)
         detail = {
             **self.detail,
@@ -492,12 +515,17 @@ class ChaosRun:
             "api_charges": len(api.answers),
             "api_approved": sum(1 for a in api.answers.values() if a["status"] == "approved"),
             "api_retries": api.retries,
+            "cli_charges": len(by_cli.answers),
+            "cli_approved": sum(1 for a in by_cli.answers.values() if a["status"] == "approved"),
+            "cli_retries": by_cli.retries,
+            # The charge checks cover both customers: the API's keys and the CLI's.
             "api_double_charges": charged.double_charges,
             "api_wrong_outcomes": charged.wrong_outcomes,
             "api_unresolved": charged.unresolved,
             "phases": self.phases,
             "examples": check.examples,
             "lineage_missing_examples": missing[:10],
+            "pauses_in_flight": self.fleet.pauses_in_flight,
         }
         if fall_back is not None:
             hour = (fall_back.timestamp(), fall_back.timestamp() + 3600)

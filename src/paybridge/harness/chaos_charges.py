@@ -1,4 +1,5 @@
-"""The chaos run's API customer: D365 invoices charged through `paybridge serve`'s /v1/charges.
+"""The chaos run's charging customers: D365 invoices charged through `paybridge serve`'s
+/v1/charges, and through `paybridge charge` processes.
 
 A caller that retries with the same ``Idempotency-Key`` until it hears a final answer (approved,
 declined, refused), as the API asks. PayTrace is scripted to commit the first sales of this phase
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -75,6 +77,52 @@ class ApiCharges:
         return {"status": "unresolved", "request": body}
 
 
+@dataclass
+class CliCharges:
+    """Charges through ``paybridge charge`` processes, each run again with its ``--key`` until
+    it prints a final answer (approved, declined, or refused with exit code 2), as the command's
+    own words ask after an answer in doubt."""
+
+    binary: Path
+    config: Path
+    env: dict[str, str]
+    rng: random.Random
+    deadline_seconds: float = 120.0
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    retries: int = 0
+
+    async def run(self, count: int) -> None:
+        for n in range(count):
+            invoice = self.rng.choice(sorted(INVOICES))
+            amount = Decimal(self.rng.randint(100, 999)).scaleb(-2)
+            key = f"chaos-cli-{n:04d}"
+            body = {"company": "usmf", "invoice_number": invoice, "amount": str(amount)}
+            self.answers[key] = await self._charge(key, body)
+
+    async def _charge(self, key: str, body: dict[str, str]) -> dict[str, Any]:
+        args = (
+            "charge", "--company", body["company"], "--invoice", body["invoice_number"],
+            "--amount", body["amount"], "--key", key, "--config", str(self.config),
+        )  # fmt: skip
+        started = time.monotonic()
+        while time.monotonic() - started < self.deadline_seconds:
+            code, said = await _run(self.binary, self.env, *args)
+            found = _TRANSACTION.search(said)
+            tid = found.group(1) if found else None
+            if code == 0 and said.startswith("approved:"):
+                return {"status": "approved", "transaction_id": tid, "request": body}
+            if code == 1 and said.startswith("declined:"):
+                return {"status": "declined", "transaction_id": tid, "request": body}
+            if code == 2:
+                return {"status": "refused", "request": body, "said": said[-300:]}
+            self.retries += 1  # in doubt, or an error on the way: the same key again
+            await asyncio.sleep(0.3)
+        return {"status": "unresolved", "request": body}
+
+
+_TRANSACTION = re.compile(r"PayTrace transaction (\d+)")
+
+
 async def prepare(config: Path, binary: Path, env: dict[str, str]) -> str:
     """An operator key for the API (``paybridge keys create``). The invoices' customers are
     linked to their PayTrace profiles by the run (``chaos_setup.link_profiles``)."""
@@ -85,14 +133,21 @@ async def prepare(config: Path, binary: Path, env: dict[str, str]) -> str:
 
 
 async def _cli(binary: Path, env: dict[str, str], *args: str) -> str:
+    code, said = await _run(binary, env, *args)
+    if code != 0:
+        raise RuntimeError(f"paybridge {' '.join(args[:2])} failed: {said[-500:]}")
+    return said
+
+
+async def _run(binary: Path, env: dict[str, str], *args: str) -> tuple[int, str]:
+    """A ``paybridge`` command: its exit code and what it printed (stdout, then stderr)."""
     proc = await asyncio.create_subprocess_exec(
         str(binary / "paybridge"), *args, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    if proc.returncode != 0:
-        raise RuntimeError(f"paybridge {' '.join(args[:2])} failed: {err.decode()[-500:]}")
-    return out.decode()
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    code = proc.returncode if proc.returncode is not None else -1
+    return code, out.decode() if code == 0 else out.decode() + err.decode()
 
 
 def _is_approved_sale(record: TransactionRecord) -> bool:

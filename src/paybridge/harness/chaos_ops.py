@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, bindparam, create_engine, func, make_url, select, text
 
+from paybridge.keys import LINE_STEP
 from paybridge.store.database import table_names
+from paybridge.store.schema import intents, queue
 
 _READY = b"worker ready"
 
@@ -78,14 +80,18 @@ class Killer:
     rng: random.Random
     every: float
     concurrency: int
-    # A share of the moments freezes the worker (SIGSTOP) for ``pause_seconds`` instead: a
-    # stalled process (GC, a frozen VM) whose lease runs out while it holds messages, then
-    # wakes up and goes on with them. Only fencing keeps it from changing what it lost.
-    pause_share: float = 0.0
+    # Besides the kills, the worker is frozen (SIGSTOP) for ``pause_seconds`` whenever it is
+    # caught mid-write (see ``_holding``), then left alone as long again: a stalled process (GC,
+    # a frozen VM) whose lease runs out while it holds messages, then wakes up and goes on with
+    # them. Only fencing keeps it from changing what it lost. (0, 0): never frozen.
     pause_seconds: tuple[float, float] = (0.0, 0.0)
+    # One frozen worker at a time: a frozen process may hold SQLite's write lock, and two
+    # freezes back to back would outlast the store's busy timeout for everyone else.
+    one_frozen: asyncio.Lock = field(default_factory=asyncio.Lock)
     store_url: str = ""  # where to see that the worker holds a lease (the moment to freeze it)
     kills: int = 0
     pauses: int = 0
+    pauses_in_flight: int = 0  # freezes while a D365 journal line write of it was in flight
     crashes: int = 0
     proc: asyncio.subprocess.Process | None = None
 
@@ -111,6 +117,7 @@ class Killer:
             return 0
 
     async def run(self, until: asyncio.Event) -> None:
+        """Kill at random moments until ``until`` (the process is started first)."""
         await self.start()
         while not until.is_set():
             proc = self.proc
@@ -132,46 +139,79 @@ class Killer:
                 self.crashes += 1
                 if self.crashes > 20:
                     raise RuntimeError(f"the worker keeps exiting by itself; see {self.log}")
-            elif self.pause_share and self.rng.random() < self.pause_share:
-                if await self._holding(proc.pid, within=self.every):
-                    proc.send_signal(signal.SIGSTOP)
-                    try:
-                        await asyncio.sleep(self.rng.uniform(*self.pause_seconds))
-                    finally:
-                        proc.send_signal(signal.SIGCONT)
-                    self.pauses += 1
-                continue
             else:
                 proc.kill()
                 await proc.wait()
                 self.kills += 1
             await self.start()
 
+    async def freeze(self, until: asyncio.Event) -> None:
+        """Freeze it whenever it is caught mid-write, until ``until`` (runs beside ``run``; a
+        freeze is not a kill, so it goes on while the queue drains)."""
+        while not until.is_set() and self.pause_seconds[1]:
+            proc = self.proc
+            if proc is None or proc.returncode is not None:
+                await asyncio.sleep(0.1)  # being started again after a kill
+                continue
+            held = await self._holding(proc.pid, within=self.every)
+            if not held or until.is_set():
+                continue
+            pause = self.rng.uniform(*self.pause_seconds)
+            async with self.one_frozen:
+                try:
+                    proc.send_signal(signal.SIGSTOP)
+                except ProcessLookupError:  # killed meanwhile
+                    continue
+                try:
+                    await asyncio.sleep(pause)
+                finally:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.send_signal(signal.SIGCONT)
+                await asyncio.sleep(_THAWED)  # it finishes what it held before the next freeze
+            self.pauses += 1
+            self.pauses_in_flight += held == IN_FLIGHT
+            await asyncio.sleep(pause)  # then leave it alone a while: work must get done
+
     async def stop(self) -> None:
         await _terminate(self.proc)
 
-    async def _holding(self, pid: int, *, within: float) -> bool:
-        """Wait (up to ``within`` seconds) until the worker holds a leased message: a freeze
-        then leaves work half done for another worker to take over."""
+    async def _holding(self, pid: int, *, within: float) -> str:
+        """Wait (up to ``within`` seconds) for the best moment to freeze the worker: while one of
+        its D365 journal line writes is in flight (the line may be committed and not yet
+        recorded: only fencing keeps the frozen worker from recording it a second time after
+        another took the message over), else while it holds any leased message. Returns
+        ``IN_FLIGHT``, ``HOLDING`` or "" (neither: no freeze)."""
         if not self.store_url:
-            return True
+            return HOLDING
         engine = create_engine(self.store_url)
         deadline = time.monotonic() + within
         # Its loops are named <host>-<pid> and <host>-<pid>-<n> (``paybridge worker``).
-        query = text(
-            "SELECT count(*) FROM queue WHERE status = 'leased'"
-            " AND (leased_by LIKE :one OR leased_by LIKE :loop)"
-        )
-        who = {"one": f"%-{pid}", "loop": f"%-{pid}-%"}
+        who = {"one": f"%-{pid}", "loop": f"%-{pid}-%", "step": LINE_STEP}
         try:
+            holding = False
             while time.monotonic() < deadline:
                 with engine.connect() as conn:
-                    if conn.execute(query, who).scalar():
-                        return True
+                    if conn.execute(_IN_FLIGHT, who).scalar():
+                        return IN_FLIGHT
+                    holding = bool(conn.execute(_HOLDING, who).scalar())
                 await asyncio.sleep(0.02)
         finally:
             engine.dispose()
-        return False
+        return HOLDING if holding else ""
+
+
+IN_FLIGHT, HOLDING = "in_flight", "holding"
+_THAWED = 2.0  # seconds after a freeze before any worker of the fleet is frozen again
+_MINE = (queue.c.status == "leased") & (
+    queue.c.leased_by.like(bindparam("one")) | queue.c.leased_by.like(bindparam("loop"))
+)
+_HOLDING = select(func.count()).select_from(queue).where(_MINE)
+# A journal line intent is ``sent`` from just before its ``$batch`` until the outcome is recorded.
+_IN_FLIGHT = (
+    select(func.count())
+    .select_from(queue.join(intents, intents.c.event_key == queue.c.key))
+    .where(_MINE, intents.c.step == bindparam("step"), intents.c.status == "sent")
+)
 
 
 async def _terminate(proc: asyncio.subprocess.Process | None) -> None:
@@ -198,14 +238,17 @@ class Fleet:
     concurrency: int
     kill_every: float
     api_port: int
-    pause_seconds: float = 0.0  # > 0: a third of the moments freeze a worker this long or more
+    pause_seconds: float = 0.0  # > 0: workers caught mid-write are frozen this long (+0-2 s)
     store_url: str = ""
     killers: list[Killer] = field(default_factory=list)
     serve: asyncio.subprocess.Process | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _until: asyncio.Event = field(default_factory=asyncio.Event)
+    _freezers: list[asyncio.Task[None]] = field(default_factory=list)
+    _thaw: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
+        one_frozen = asyncio.Lock()
         self.killers = [
             Killer(
                 self.binary,
@@ -215,8 +258,8 @@ class Fleet:
                 random.Random(self.rng.random()),
                 self.kill_every,
                 self.concurrency,
-                pause_share=1 / 3 if self.pause_seconds else 0.0,
-                pause_seconds=(self.pause_seconds, self.pause_seconds * 2),
+                pause_seconds=(self.pause_seconds, self.pause_seconds + 2),
+                one_frozen=one_frozen,
                 store_url=self.store_url,
             )
             for n in range(1, self.workers + 1)
@@ -229,6 +272,10 @@ class Fleet:
     @property
     def pauses(self) -> int:
         return sum(k.pauses for k in self.killers)
+
+    @property
+    def pauses_in_flight(self) -> int:
+        return sum(k.pauses_in_flight for k in self.killers)
 
     @property
     def crashes(self) -> int:
@@ -244,6 +291,8 @@ class Fleet:
         await wait_ready(f"http://127.0.0.1:{self.api_port}/health", deadline=60.0)
         self._until = asyncio.Event()
         self._tasks = [asyncio.create_task(k.run(self._until)) for k in self.killers]
+        if not self._freezers:  # once per run: a store loss starts the processes again
+            self._freezers = [asyncio.create_task(k.freeze(self._thaw)) for k in self.killers]
         await asyncio.sleep(0)
 
     async def calm(self) -> None:
@@ -253,6 +302,13 @@ class Fleet:
             with contextlib.suppress(Exception):
                 await task
         self._tasks = []
+
+    async def thaw(self) -> None:
+        """No more freezes (the run has seen the queue drained under them)."""
+        self._thaw.set()
+        for task in self._freezers:
+            with contextlib.suppress(Exception):
+                await task
 
     async def stop(self) -> None:
         """Every engine process stopped (SIGTERM, as an operator would), nothing left running."""
@@ -264,7 +320,7 @@ class Fleet:
 
     def failed(self) -> BaseException | None:
         """A killer that gave up (e.g. a worker that no longer starts)."""
-        for task in self._tasks:
+        for task in [*self._tasks, *self._freezers]:
             if task.done() and not task.cancelled() and task.exception() is not None:
                 return task.exception()
         return None

@@ -116,6 +116,9 @@ async def start_sandboxes(logs: Path) -> Sandboxes:
     return Sandboxes(urls[0], urls[1], procs)
 
 
+SHORT_LEASE_BATCH = 5
+
+
 def worker_config(
     path: Path,
     sandboxes: Sandboxes,
@@ -126,10 +129,17 @@ def worker_config(
     lease_seconds: float | None = None,
     short_retries: bool = True,
 ) -> Path:
-    """The run's settings file. ``lease_seconds`` None keeps the product's default lease;
+    """The run's settings file. ``lease_seconds`` None keeps the product's default lease (and
+    batch size);
     ``short_retries`` waits less between attempts (never fewer attempts), so that an outage of
     a minute exhausts them; without it the product's default backoff."""
-    lease = f"\n  lease_seconds: {lease_seconds}" if lease_seconds is not None else ""
+    # The short lease is for fencing: small batches, so that many writes are in flight and a
+    # worker frozen mid-write holds few messages (the others are taken over sooner).
+    lease = (
+        f"\n  lease_seconds: {lease_seconds}\n  batch_size: {SHORT_LEASE_BATCH}"
+        if lease_seconds is not None
+        else ""
+    )
     retry = "".join(
         f"\n    {topic}:\n      base_seconds: 0.5\n      cap_seconds: 4"
         for topic in (PAYMENT_TOPIC, UNREADABLE_TOPIC, CHARGE_RESOLVE_TOPIC, ALERT_TOPIC)

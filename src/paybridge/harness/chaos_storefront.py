@@ -109,7 +109,7 @@ class Shop:
     async def _refund(self, target: int, n: int) -> None:
         partial = n % 2 == 1
         record = await self._read(target)
-        if record is None:
+        if record is None or not record.settled.strip():  # only a settled sale is refundable
             return
         amount = Decimal(str(record.amount))
         amount = (amount / 2).quantize(Decimal("0.01")) if partial else amount
@@ -166,8 +166,11 @@ class Shop:
             try:
                 await self.client.settle()
                 break
-            except PayBridgeError:  # a settle that happened is seen below; one that did not,
-                await asyncio.sleep(0.2)  # is sent again: settling twice moves no money
+            except PayBridgeError:  # a settle whose answer was lost is sent again: settling
+                await asyncio.sleep(0.2)  # twice moves no money
+        else:  # never answered: what it settled, if anything, is refunded only once seen settled
+            self.did["settle_unanswered"] += 1
+            return
         self.settled.extend(self.sales + self.captures)
         self.sales.clear()
         self.captures.clear()

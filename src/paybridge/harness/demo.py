@@ -145,10 +145,12 @@ async def run_demo(
     console: Console | None = None,
     timeout: float = 300.0,
     on_ready: Callable[[str, str], Awaitable[None]] | None = None,
+    on_done: Callable[[DemoSummary], None] | None = None,
     report_dir: Path | None = None,
     store_dir: Path | None = None,
 ) -> DemoSummary:
-    """Run the story; without ``exit_when_done`` keep everything serving until cancelled.
+    """Run the story; without ``exit_when_done`` keep everything serving until cancelled
+    (``on_done`` gets the summary first: the CLI prints it, as ``--exit`` does at the end).
 
     The store is kept in ``store_dir`` (default ``./paybridge-demo``), the last run's replaced.
     """
@@ -181,9 +183,13 @@ async def run_demo(
                 story = Story(engine, shop, api, secret, console, payments, started, timeout)
                 summary = await story.run(reports)
             if not exit_when_done:
+                if on_done is not None:
+                    on_done(summary)
                 console.print(
                     f"Demo running. PayTrace sandbox {pt_url} (user sandbox/sandbox), "
                     f"D365 sandbox {d_url}/data, PayBridge API {api_url}/docs.\n"
+                    f"Its metrics: curl {api_url}/metrics (what a Prometheus scrape of "
+                    "`paybridge serve` reads)\n"
                     f"Reconciliation report: {summary.report}\n"
                     f"Store: {_shown(store.parent)}{os.sep} (`paybridge trace <id> --config "
                     f"{_shown(settings_file)}` reads it, now or after the demo)\nCtrl-C to stop."

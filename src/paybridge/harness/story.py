@@ -46,6 +46,7 @@ from paybridge.errors import DeclinedError
 from paybridge.harness.chaos import compare, expected_lines
 from paybridge.model import Money
 from paybridge.o2c.settings import OrderToCashSettings, PollerSettings
+from paybridge.ops.settings import MetricsSettings
 from paybridge.reconcile.render import render
 from paybridge.reconcile.settings import ReconcileSettings
 from paybridge.security.webhooks import sign
@@ -213,6 +214,9 @@ def demo_settings(
         reconcile=ReconcileSettings(schedule_at=None, settlement_journal=False),
         # Subscriptions are billed by the engine's billing job, as in production, every second.
         billing=BillingSettings(enabled=True, interval_seconds=1.0),
+        # The demo's API listens on 127.0.0.1 only: its /metrics needs no key, and its own
+        # counters reach the store every second.
+        metrics=MetricsSettings(require_key=False, heartbeat_seconds=1.0),
     )  # fmt: skip
 
 

@@ -8,8 +8,10 @@ from paybridge.mapping.loader import (
     SHIPPED_DIR,
     TemplateSet,
     compile_text,
+    load_overlay,
     load_template,
     load_templates,
+    origin,
 )
 from paybridge.mapping.preview import FieldDiff, dry_run_diff, format_diff, preview, render_json
 from paybridge.mapping.schema import EntitySchema, FieldSchema, schema_from_entity_json
@@ -47,8 +49,10 @@ __all__ = [
     "default_registry",
     "dry_run_diff",
     "format_diff",
+    "load_overlay",
     "load_template",
     "load_templates",
+    "origin",
     "preview",
     "render_json",
     "schema_from_entity_json",

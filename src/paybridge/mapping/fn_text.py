@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal
 from typing import Any
@@ -31,6 +32,27 @@ def text(value: Any) -> str | None:
     if isinstance(value, int):
         return str(value)
     raise MappingValueError(f"cannot turn {type(value).__name__} into text")
+
+
+def text_values(value: Any) -> dict[str, str]:
+    """An object's entries as text, nulls left out (PayTrace's discretionary data, say).
+
+    A nested object or list becomes its JSON text rather than a refusal: a merchant's odd field
+    must not stop a payment from being posted.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MappingValueError(f"text_values needs an object, got {type(value).__name__}")
+    out: dict[str, str] = {}
+    for key, item in value.items():
+        if item is None:
+            continue
+        if isinstance(item, (dict, list)):
+            out[str(key)] = json.dumps(item, sort_keys=True, default=str)
+        else:
+            out[str(key)] = str(text(item))
+    return out
 
 
 def _str_arg(value: Any, what: str) -> str:

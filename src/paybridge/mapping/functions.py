@@ -184,6 +184,7 @@ def _core_specs() -> list[FunctionSpec]:
         _spec("add", m.add, 2, 2, DECIMAL), _spec("subtract", m.subtract, 2, 2, DECIMAL),
         _spec("exponent", m.exponent, 1, 1, INTEGER),
         _spec("text", x.text, 1, 1, STRING), _spec("concat", x.concat, 1, None, STRING),
+        _spec("text_values", x.text_values, 1, 1, OBJECT),
         _spec("join_nonempty", x.join_nonempty, 2, None, STRING), _spec("join_lines", x.join_lines, 1, None, STRING),
         _spec("line", x.line, 2, 2, STRING), _spec("split", x.split, 2, 2, LIST),
         _spec("split_name", x.split_name, 1, 1, OBJECT), _spec("truncate", x.truncate, 2, 2, STRING),

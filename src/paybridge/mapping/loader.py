@@ -1,4 +1,5 @@
-"""Loading templates: one file, or a whole folder all-or-nothing, into a versioned ``TemplateSet``."""
+"""Loading templates: one file, a whole folder all-or-nothing, or a folder over the shipped set,
+into a versioned ``TemplateSet``."""
 
 from __future__ import annotations
 
@@ -62,6 +63,23 @@ def load_templates(
     return TemplateSet(loaded)
 
 
+def load_overlay(
+    directory: str | Path, registry: FunctionRegistry | None = None, base: str | Path = SHIPPED_DIR
+) -> TemplateSet:
+    """The shipped templates with ``directory``'s laid over them.
+
+    A template in the folder joins the shipped versions of its name, so the highest version
+    of a name is the one the engine maps with, and the older ones stay for ``dry-run`` and the
+    ledger's references; the folder's copy of a shipped ``name@version`` replaces it. Names the
+    folder does not hold stay shipped. The folder loads all-or-nothing like ``load_templates``.
+    """
+    shared = registry or default_registry()
+    own = load_templates(directory, shared)
+    mine = {template.ref for template in own}
+    shipped = [t for t in load_templates(base, shared) if t.ref not in mine]
+    return TemplateSet([*shipped, *own])
+
+
 def _duplicates(templates: list[CompiledTemplate]) -> list[TemplateProblem]:
     seen: dict[str, CompiledTemplate] = {}
     problems = []
@@ -111,6 +129,10 @@ class TemplateSet:
     def latest(self) -> list[CompiledTemplate]:
         return [self.get(name) for name in self.names()]
 
+    def in_use(self, template: CompiledTemplate) -> bool:
+        """Whether ``template`` is the version its name maps with (the highest)."""
+        return self.versions(template.name)[-1:] == [template.version]
+
     def check_pins(self, pins: Mapping[str, str]) -> list[str]:
         """Compare with fingerprints recorded earlier (``name@version`` -> fingerprint): a template
         whose content changed without a new version is reported, since the ledger's history of
@@ -131,3 +153,9 @@ class TemplateSet:
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._by_name.values())
+
+
+def origin(template: CompiledTemplate) -> str:
+    """Where a template comes from: ``shipped``, or the file it was loaded from."""
+    file = Path(template.file)
+    return "shipped" if file.parent.resolve() == SHIPPED_DIR.resolve() else str(file)

@@ -59,6 +59,8 @@ class Transaction(BaseModel):
     customer_id: str | None = None
     invoice_id: str | None = None
     order_id: str | None = None
+    # PayTrace's Level 2 customer reference (a PO number, 17 characters at most).
+    customer_reference_id: str | None = None
     description: str = ""
     response_code: int | None = None
     approval_code: str = ""

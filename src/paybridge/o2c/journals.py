@@ -6,11 +6,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from paybridge.connectors.dynamics import BatchOperation, ChangesetResult, DynamicsClient, F, Query
-from paybridge.connectors.dynamics.error_map import NotFoundError
+from paybridge.connectors.dynamics.error_map import NotFoundError, RecordExistsError
 from paybridge.connectors.dynamics.query import encode_params
 from paybridge.connectors.dynamics.settings import DynamicsSettings
 from paybridge.errors import ConfigError, DataError, FatalError, PayBridgeError, RetryableError
@@ -26,6 +26,7 @@ from paybridge.runtime.intents import (
     IntentStore,
 )
 from paybridge.runtime.ledger import Ledger
+from paybridge.runtime.tracing import NO_TRACING, Attributes, Tracer
 from paybridge.runtime.worker import outcome_for
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ LINES = "CustomerPaymentJournalLines"
 HEADERS = "CustomerPaymentJournalHeaders"
 MARKING = ("MarkedInvoice", "MarkedInvoiceCompany", "SettleVoucher")
 _CHUNK = 400  # keys per IN (...) clause: well below SQLite's and PostgreSQL's parameter limits
+RENUMBER_ROUNDS = 3  # times a line whose number was taken is re-planned and sent in one pass
 
 
 async def batch_reads(
@@ -147,8 +149,38 @@ class JournalBook:
         self._numbers[(company, day, generation)] = number
         return number
 
-    def numbers(self, company: str, journal: str, count: int) -> list[int]:
-        return self.cursors.next_numbers(f"journal-line:{company}:{journal}", count)
+    async def numbers(self, company: str, journal: str, count: int) -> list[int]:
+        """The next ``count`` line numbers of ``journal``, past every number already in use.
+
+        People add lines to the same journal (D365 numbers theirs one past the highest), so the
+        numbers start past the highest line D365 holds now, and past every number this store
+        handed out (lines of other workers still on their way). A person who takes a number
+        between this read and the write makes D365 refuse it; the writer then looks and
+        re-plans (``LineWriter``).
+        """
+        highest = await self.highest_line(company, journal)
+        name = f"journal-line:{company}:{journal}"
+        while True:  # compare-and-set, like ``Cursors.next_numbers``, from a floor
+            current = self.cursors.get(name)
+            start = max(int(current or 0), highest) + 1
+            if self.cursors.advance_if(name, current or "", str(start + count - 1)):
+                return list(range(start, start + count))
+
+    async def highest_line(self, company: str, journal: str) -> int:
+        """The highest line number in ``journal`` that D365 holds (0 when it holds none)."""
+        page = await self.d365.page(
+            LINES,
+            Query(
+                filter=(F("JournalBatchNumber") == journal) & (F("dataAreaId") == company),
+                select=["LineNumber"],
+                orderby=["LineNumber desc"],
+                top=1,
+                cross_company=True,
+            ),
+        )
+        numbers = [Decimal(str(r["LineNumber"])) for r in page.value if "LineNumber" in r]
+        # A person may number a line 2.5 to slot it between two: the next whole number is free.
+        return int(max(numbers, default=Decimal(0)).to_integral_value(ROUND_CEILING))
 
     async def is_posted(self, company: str, journal: str) -> bool:
         row = await self.d365.get(
@@ -166,7 +198,7 @@ class LineJob:
 
     event_key: str
     intent: Intent
-    template_version: str
+    template_version: str | None
 
     @property
     def company(self) -> str:
@@ -178,6 +210,8 @@ class LineJob:
 
 
 Done = tuple[LineJob, dict[str, Any], str]  # the job, the line D365 holds, how it got there
+FOUND_UNRECORDED = "found in D365, not in the store"
+ADOPTED_FIELDS = ("PaymentId", "dataAreaId", "JournalBatchNumber", "LineNumber")
 
 
 class LineWriter:
@@ -190,12 +224,18 @@ class LineWriter:
     """
 
     def __init__(
-        self, d365: DynamicsClient, intents: IntentStore, ledger: Ledger, book: JournalBook
+        self,
+        d365: DynamicsClient,
+        intents: IntentStore,
+        ledger: Ledger,
+        book: JournalBook,
+        tracer: Tracer = NO_TRACING,
     ) -> None:
         self.d365 = d365
         self.bulk = intents
         self.ledger = ledger
         self.book = book
+        self.tracer = tracer
 
     async def write(self, jobs: Sequence[LineJob]) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(jobs)
@@ -230,6 +270,29 @@ class LineWriter:
                 outcomes[i] = Outcome.retry("another worker holds this line now", 1.0)
         return [o or Outcome.retry("unresolved") for o in outcomes]
 
+    def adopt(self, held: Sequence[tuple[str, dict[str, Any]]]) -> int:
+        """(fact key, the line D365 holds for it) of lines this store has no record of (a store
+        restored from a backup, say, whose facts PayTrace no longer shows: a voided capture
+        reads as an authorization and its void): recorded done with their lineage, "found in
+        D365", so the lineage names every line PayBridge wrote. Fenced like every transition;
+        returns how many were recorded."""
+        known = self.bulk.get_many(LINE_STEP, [key for key, _ in held])
+        todo = [(key, row) for key, row in held if key not in known or known[key].status != DONE]
+        if not todo:
+            return 0
+        fresh = [
+            (key, str(row["PaymentId"]), {
+                "company": str(row["dataAreaId"]),
+                "body": {f: row[f] for f in ADOPTED_FIELDS if f in row},
+                "adopted": True,
+            })
+            for key, row in todo if key not in known
+        ]  # fmt: skip
+        intents = {**known, **self.bulk.plan_many(LINE_STEP, "d365", fresh)}
+        jobs = [LineJob(key, intents[key], None) for key, _ in todo]
+        found = [(job, row, FOUND_UNRECORDED) for job, (_, row) in zip(jobs, todo, strict=True)]
+        return sum(recorded for _, recorded in self._record(found, jobs))
+
     async def look_up(
         self, jobs: Sequence[LineJob]
     ) -> dict[str, dict[str, Any] | PayBridgeError | None]:
@@ -255,34 +318,67 @@ class LineWriter:
             found[job.payment_id] = exact[0] if exact else None
         return found
 
-    async def _send(self, jobs: Sequence[LineJob], done: list[Done]) -> list[Outcome]:
-        """Send claimed lines in one ``$batch``; each gets its own outcome and its own reason."""
+    async def _send(
+        self, jobs: Sequence[LineJob], done: list[Done], rounds: int = RENUMBER_ROUNDS
+    ) -> list[Outcome]:
+        """Send claimed lines in one ``$batch``; each gets its own outcome and its own reason.
+
+        A line whose number a person's line took meanwhile (and which D365 does not hold under
+        its PaymentId) is re-planned with a fresh number and sent again at once, up to
+        ``rounds`` times; after that it waits for the next attempt like any retry.
+        """
         ops = [
             [BatchOperation(method="POST", entity_set=LINES, body=job.intent.detail["body"],
                             reference=job.payment_id)]
             for job in jobs
         ]  # fmt: skip
-        try:
-            results = await self.d365.batch(ops)
-        except PayBridgeError as exc:  # only ConfigError escapes batch(); nothing was written
-            self.bulk.set_many([(job.intent, PLANNED, {}) for job in jobs])
-            return [outcome_for(exc)] * len(jobs)
+        companies = ",".join(sorted({job.company for job in jobs}))
+        attributes: Attributes = {"paybridge.lines": len(jobs), "paybridge.company": companies}
+        with self.tracer.span(
+            "d365 write journal lines", kind="client", attributes=attributes
+        ) as span:
+            try:
+                results = await self.d365.batch(ops)
+            except PayBridgeError as exc:  # only ConfigError escapes batch(); nothing written
+                span.set_error(type(exc).__name__)
+                self.bulk.set_many([(job.intent, PLANNED, {}) for job in jobs])
+                return [outcome_for(exc)] * len(jobs)
+            span.set_attribute("paybridge.refused", sum(1 for r in results if not r.ok))
         if len(jobs) > 1 and _refused_as_a_whole(results):
             # The request was refused before any line was looked at (one bad line can do that):
             # nothing was written, so halve it until each line meets its own answer (the lines
             # stay claimed by this worker throughout).
             half = len(jobs) // 2
-            return await self._send(jobs[:half], done) + await self._send(jobs[half:], done)
+            return await self._send(jobs[:half], done, rounds) + await self._send(
+                jobs[half:], done, rounds
+            )
         outcomes: list[Outcome] = []
-        changes: list[tuple[Intent, str, dict[str, Any]]] = []
-        for job, result in zip(jobs, results, strict=True):
+        changes: list[tuple[int, tuple[Intent, str, dict[str, Any]]]] = []
+        renumbered: set[int] = set()
+        for i, (job, result) in enumerate(zip(jobs, results, strict=True)):
             outcome, change = await self._settle(job, result, done)
             outcomes.append(outcome)
             if change is not None:
-                changes.append(change)
-        for (intent, _, _), changed in zip(changes, self.bulk.set_many(changes), strict=True):
+                changes.append((i, change))
+                if isinstance(result.error, RecordExistsError) and change[2]:
+                    renumbered.add(i)
+        again: list[tuple[int, Intent]] = []
+        applied = self.bulk.set_many([change for _, change in changes])
+        for (i, (intent, status, extra)), changed in zip(changes, applied, strict=True):
             if not changed:
                 log.warning("%s: another worker holds this line now", intent.event_key)
+            elif i in renumbered and rounds > 0:
+                again.append((i, replace(intent, status=status, detail={**intent.detail, **extra})))
+        if again:
+            claims = self.bulk.claim_many([intent for _, intent in again])
+            resend = [
+                (i, replace(jobs[i], intent=mine))
+                for (i, _), mine in zip(again, claims, strict=True)
+                if mine is not None
+            ]
+            sent = await self._send([job for _, job in resend], done, rounds - 1)
+            for (i, _), outcome in zip(resend, sent, strict=True):
+                outcomes[i] = outcome
         return outcomes
 
     async def _settle(
@@ -306,7 +402,10 @@ class LineWriter:
             return Outcome.done("found"), None
         if isinstance(looked, PayBridgeError):
             return _unknown(looked), None
-        replanned = await self._replan(job, error)
+        try:
+            replanned = await self._replan(job, error)
+        except PayBridgeError as exc:  # the read a re-plan needs failed: refused, so planned
+            return _unknown(exc), (job.intent, PLANNED, {})
         if replanned is not None:
             return Outcome.retry(f"{error} (re-planned)", 0.0), (job.intent, PLANNED, replanned)
         return outcome_for(error), (job.intent, PLANNED, {})
@@ -316,8 +415,13 @@ class LineWriter:
         if not isinstance(error, DataError):
             return None
         text = str(error)
+        if isinstance(error, RecordExistsError):
+            # Its number is taken (a person's line; our own would have been found by its
+            # PaymentId just now): the same journal, a number past the highest D365 holds.
+            journal = str(job.intent.detail["body"]["JournalBatchNumber"])
+            return await self._moved_detail(job, journal)
         if "has been posted" in text:
-            return self._moved_detail(job, await self._move(job))
+            return await self._moved_detail(job, await self._move(job))
         body = job.intent.detail["body"]
         if "remaining amount" in text and body.get("MarkedInvoice"):
             # The invoice is (being) paid by other lines: this payment goes on account instead.
@@ -335,8 +439,8 @@ class LineWriter:
             journal = await self.book.journal(job.company, day)
         return journal
 
-    def _moved_detail(self, job: LineJob, journal: str) -> dict[str, Any]:
-        (number,) = self.book.numbers(job.company, journal, 1)
+    async def _moved_detail(self, job: LineJob, journal: str) -> dict[str, Any]:
+        (number,) = await self.book.numbers(job.company, journal, 1)
         body = {**job.intent.detail["body"], "JournalBatchNumber": journal, "LineNumber": number}
         return {"body": body}
 

@@ -42,6 +42,7 @@ from paybridge.runtime.cursors import Cursors
 from paybridge.runtime.envelope import Envelope, Outcome
 from paybridge.runtime.intents import DONE, PLANNED, Intent, IntentStore
 from paybridge.runtime.ledger import Ledger, Xref
+from paybridge.runtime.tracing import NO_TRACING, Tracer
 from paybridge.runtime.worker import outcome_for
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ class PaymentPoster:
         order_template: CompiledTemplate | None = None,
         customers: CustomerSource | None = None,
         paytrace: DeclineDetail | None = None,
+        tracer: Tracer = NO_TRACING,
     ) -> None:
         self.template = template
         self.d365 = dynamics
@@ -134,7 +136,7 @@ class PaymentPoster:
         self.customers = customers
         self.paytrace = paytrace
         self.book = JournalBook(dynamics, intents, cursors, settings)
-        self.lines = LineWriter(dynamics, intents, ledger, self.book)
+        self.lines = LineWriter(dynamics, intents, ledger, self.book, tracer)
         self.orders = OrderStatusWriter(
             dynamics, intents, ledger, order_template, self.o2c, cursors
         )
@@ -314,12 +316,17 @@ class PaymentPoster:
             answers = await batch_reads(self.d365, reads)
         except PayBridgeError as exc:  # a ConfigError: nothing can be read
             answers = [exc] * len(todo)
+        others: list[tuple[str, dict[str, Any]]] = []  # the transaction's other states' lines
         for r, answer in zip(todo, answers, strict=True):
             if isinstance(answer, PayBridgeError):
                 r.outcomes.append(outcome_for(answer))
                 continue
             ids = {payment_id(r.tx.model_copy(update={"kind": k})): k for k in HELD_KINDS}
             lines = {str(row["PaymentId"]): row for row in answer if row.get("PaymentId") in ids}
+            others += [
+                (paytrace_fact(r.tx.transaction_id, ids[pid].value), row)
+                for pid, row in lines.items() if ids[pid] is not r.tx.kind
+            ]  # fmt: skip
             if lines:  # the line's account and company are D365's, whatever the store knows
                 first = next(iter(lines.values()))
                 r.company = str(first["dataAreaId"])
@@ -328,6 +335,8 @@ class PaymentPoster:
                 self._reversal(r, lines)
             else:
                 self._adjustment(r, lines)
+        if others and self.lines.adopt(others):
+            log.info("lines D365 holds and the store had no record of: recorded as found")
 
     def _reversal(self, r: Routed, lines: dict[str, dict[str, Any]]) -> None:
         """A void undoes whatever D365 holds for the transaction (sale, capture, refund, adjust)."""
@@ -436,7 +445,7 @@ class PaymentPoster:
         for (company, day), rows in groups.items():
             try:  # a journal that cannot be had holds up its own company and day only
                 journal = await self.book.journal(company, day)
-                numbers = self.book.numbers(company, journal, len(rows))
+                numbers = await self.book.numbers(company, journal, len(rows))
             except PayBridgeError as exc:
                 for r in rows:
                     r.outcomes.append(outcome_for(exc))
@@ -484,9 +493,7 @@ class PaymentPoster:
         invoice: str | None, order: str | None, signed: Decimal | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         """Translate through the versioned template; only an open invoice of this customer is marked."""
-        source = tx.model_dump(mode="json")
-        source["invoice_id"] = invoice
-        source["order_id"] = order
+        source = line_source(tx.model_dump(mode="json"), invoice, order)
         result = self.template.apply(
             source,
             context={
@@ -563,14 +570,24 @@ class PaymentPoster:
             r.outcomes.append(outcome)
 
 
+def line_source(payload: dict[str, Any], invoice: str | None, order: str | None) -> dict[str, Any]:
+    """The payment line template's source: the fact, with ``invoice_id`` the D365 invoice the
+    line marks (or none) and ``order_id`` the order it prepays; the shop's own invoice number
+    from PayTrace stays readable as ``paytrace_invoice_id``."""
+    return {
+        **payload,
+        "paytrace_invoice_id": payload.get("invoice_id"),
+        "invoice_id": invoice,
+        "order_id": order,
+    }
+
+
 def replay_context(
     payload: dict[str, Any], detail: dict[str, Any], settings: DynamicsSettings
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The source and context a payment line was mapped with, rebuilt from its intent's body."""
     body = detail.get("body", {})
-    source = dict(payload)
-    source["invoice_id"] = body.get("MarkedInvoice") or None
-    source["order_id"] = detail.get("order_id") or None
+    source = line_source(payload, body.get("MarkedInvoice") or None, detail.get("order_id") or None)
     context = {
         "company": body.get("dataAreaId", detail.get("company")),
         "journal_batch_number": body.get("JournalBatchNumber"),

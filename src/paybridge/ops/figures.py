@@ -83,8 +83,10 @@ def _age(now: datetime, then: datetime | None) -> float:
 class StoreFigures:
     """Reads ``Figures`` in a handful of grouped queries (no row is read one by one)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, topics: Sequence[str] = ()) -> None:
         self.engine = engine
+        # The topics the engine handles: each is reported, with zeros when nothing waits.
+        self.topics = tuple(topics)
 
     def read(self, now: datetime) -> Figures:
         with self.engine.connect() as conn:
@@ -132,7 +134,7 @@ class StoreFigures:
             )  # fmt: skip
         return Figures(
             at=now,
-            topics=_topics(now, waiting, dead),
+            topics=_topics(now, waiting, dead, self.topics),
             in_doubt=[InDoubt(s, st, int(n), _age(now, oldest)) for s, st, n, oldest in doubt],
             charges={str(k): int(v) for k, v in api.items()},
             billing={str(k): int(v) for k, v in periods.items()},
@@ -182,8 +184,10 @@ class StoreFigures:
         return int(n or 0)
 
 
-def _topics(now: datetime, waiting: Sequence[Any], dead: Sequence[Any]) -> dict[str, TopicFigures]:
-    acc: dict[str, dict[str, Any]] = {}
+def _topics(
+    now: datetime, waiting: Sequence[Any], dead: Sequence[Any], known: Sequence[str] = ()
+) -> dict[str, TopicFigures]:
+    acc: dict[str, dict[str, Any]] = {topic: {"topic": topic, "dead": {}} for topic in known}
     for topic, status, count, oldest in waiting:
         entry = acc.setdefault(topic, {"topic": topic, "dead": {}})
         entry[status] = int(count)

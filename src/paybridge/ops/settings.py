@@ -1,5 +1,5 @@
-"""``logging:``, ``metrics:`` and ``alerting:`` settings: log level and format, scrape and probe
-periods, alert rules and the channels they go to."""
+"""``logging:``, ``metrics:``, ``tracing:`` and ``alerting:`` settings: log level and format,
+scrape and probe periods, OpenTelemetry traces, alert rules and the channels they go to."""
 
 from __future__ import annotations
 
@@ -41,6 +41,30 @@ class MetricsSettings(Section):
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     # A process silent for longer is reported stale; its row is dropped after a day.
     stale_after_seconds: float = Field(default=60.0, gt=0)
+
+
+class TracingSettings(Section):
+    """``tracing:``: OpenTelemetry traces across poll -> queue -> D365 write (the ``otel`` extra:
+    ``pip install 'paybridge[otel]'``; ``paybridge[otel-otlp]`` for the OTLP exporter)."""
+
+    # Record spans: a scheduled job's run, the worker's batch of a topic (a child of the
+    # publisher's span, whose context travels with each message), D365 journal line writes.
+    # Off: nothing of OpenTelemetry is imported.
+    enabled: bool = False
+    # otlp: OTLP over HTTP (protobuf) to a collector; console: one JSON span a line on stdout.
+    exporter: Literal["otlp", "console"] = "otlp"
+    # The collector's OTLP/HTTP traces URL, e.g. http://collector:4318/v1/traces (None: the
+    # exporter's default, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or http://localhost:4318/v1/traces).
+    endpoint: str | None = None
+    # service.name of every span's resource.
+    service_name: str = Field(default="paybridge", min_length=1)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"tracing.endpoint: {value!r} is not an http(s) URL")
+        return value
 
 
 class EmailChannel(Section):

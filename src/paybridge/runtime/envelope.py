@@ -20,7 +20,9 @@ class Envelope:
     attempts: int = 0  # claims so far, this one included (the fencing token)
     created_at: datetime | None = None
     source: str = "internal"
-    meta: dict[str, Any] = field(default_factory=dict)
+    # Trace context (W3C ``traceparent``/``tracestate``) of whoever published it, when tracing
+    # is on: the worker's span continues that trace (see ``runtime.tracing``).
+    headers: dict[str, str] = field(default_factory=dict)
     failures: int = 0  # earlier attempts that ended in a retry (a killed worker's claim is not one)
 
     def payload_json(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from paybridge.clock import Clock
 from paybridge.runtime.envelope import Envelope
+from paybridge.runtime.tracing import NO_TRACING, Tracer
 from paybridge.store.schema import dead_letter_log, inbox, queue
 
 READY, LEASED, DONE, DEAD = "ready", "leased", "done", "dead"
@@ -44,9 +45,11 @@ class QueueStats:
 class SqlQueue:
     """A queue in the store; the inbox insert and the enqueue share one transaction."""
 
-    def __init__(self, engine: Engine, clock: Clock) -> None:
+    def __init__(self, engine: Engine, clock: Clock, tracer: Tracer = NO_TRACING) -> None:
         self.engine = engine
         self.clock = clock
+        # With tracing on, each message carries its publisher's trace context (``headers``).
+        self.tracer = tracer
 
     def publish(self, conn: Connection, envelopes: Sequence[Envelope]) -> list[bool]:
         """Enqueue inside the caller's transaction; returns, per envelope, whether it was new.
@@ -55,6 +58,9 @@ class SqlQueue:
         what went in: a key already there (or repeated in this call) is a counted duplicate.
         """
         now = self.clock.now()
+        context = self.tracer.headers()
+        if context:
+            envelopes = [env if env.headers else replace(env, headers=context) for env in envelopes]
         first: dict[str, Envelope] = {}
         for env in envelopes:
             first.setdefault(env.key, env)
@@ -97,6 +103,7 @@ class SqlQueue:
             "key": env.key,
             "partition_key": env.partition_key,
             "payload": env.payload_json(),
+            "headers": json.dumps(env.headers, sort_keys=True) if env.headers else None,
             "status": READY,
             "attempts": 0,
             "not_before": now,
@@ -149,6 +156,7 @@ class SqlQueue:
                 attempts=row["attempts"] + 1,
                 created_at=row["created_at"],
                 failures=row["failures"],
+                headers=json.loads(row["headers"]) if row["headers"] else {},
             )
             for row in rows
         ]

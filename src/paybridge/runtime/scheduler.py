@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from paybridge.clock import Clock
 from paybridge.errors import ConfigError
 from paybridge.runtime.alerts import Alert, AlertSink, log_alert, raise_alert
+from paybridge.runtime.tracing import NO_TRACING, Attributes, Tracer
 from paybridge.store.schema import schedule_runs
 
 log = logging.getLogger("paybridge.scheduler")
@@ -91,8 +92,11 @@ class Scheduler:
         worker: str,
         alerts: AlertSink = log_alert,
         pause_seconds: float = 60.0,
+        tracer: Tracer = NO_TRACING,
     ) -> None:
         self.engine = engine
+        # Each run is a span: what it publishes continues its trace (``runtime.tracing``).
+        self.tracer = tracer
         self.clock = clock
         self.jobs = jobs
         self.worker = worker
@@ -152,17 +156,21 @@ class Scheduler:
         return names
 
     async def _run(self, job: ScheduledJob, slot: int) -> None:
-        try:
-            result = await job.invoke(slot)
-            self._finish(job, slot, f"ok {result}" if result is not None else "ok")
-        except ConfigError as exc:  # the settings' fault: pause, alert once, re-try quietly
-            self._pause(job, str(exc))
-            self._finish(job, slot, f"paused: {exc}")
-            return
-        except Exception as exc:  # a failed run is recorded; the next period tries again
-            log.warning("job %s failed: %s", job.name, exc)
-            self._finish(job, slot, f"failed: {type(exc).__name__}: {exc}")
-            return
+        attributes: Attributes = {"paybridge.job": job.name, "paybridge.slot": slot}
+        with self.tracer.span(f"job {job.name}", attributes=attributes) as span:
+            try:
+                result = await job.invoke(slot)
+                self._finish(job, slot, f"ok {result}" if result is not None else "ok")
+            except ConfigError as exc:  # the settings' fault: pause, alert once, re-try quietly
+                span.set_error("paused: configuration")
+                self._pause(job, str(exc))
+                self._finish(job, slot, f"paused: {exc}")
+                return
+            except Exception as exc:  # a failed run is recorded; the next period tries again
+                span.set_error(type(exc).__name__)
+                log.warning("job %s failed: %s", job.name, exc)
+                self._finish(job, slot, f"failed: {type(exc).__name__}: {exc}")
+                return
         self._resume(job)
 
     def _pause(self, job: ScheduledJob, reason: str) -> None:

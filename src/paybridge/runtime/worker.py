@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ from paybridge.runtime.alerts import Alert, AlertSink, log_alert, raise_alert
 from paybridge.runtime.envelope import Envelope, Outcome
 from paybridge.runtime.queue import SqlQueue
 from paybridge.runtime.retry import RetryPolicy
+from paybridge.runtime.tracing import NO_TRACING, Attributes, Tracer
 
 log = logging.getLogger("paybridge.worker")
 
@@ -91,8 +93,10 @@ class Worker:
         alerts: AlertSink = log_alert,
         pause_seconds: float = 30.0,
         paused: dict[str, PausedTopic] | None = None,
+        tracer: Tracer = NO_TRACING,
     ) -> None:
         self.queue = queue
+        self.tracer = tracer
         self.handlers = handlers
         self.name = name
         self.batch_size = batch_size
@@ -153,10 +157,7 @@ class Worker:
         else:
             renewing = asyncio.create_task(self._keep_leases(envs))
             try:
-                outcomes = await handler(envs)
-            except Exception as exc:  # one failure for the whole batch; classified, never lost
-                log.warning("handler %s failed for %d messages: %s", topic, len(envs), exc)
-                outcomes = [outcome_for(exc)] * len(envs)
+                outcomes = await self._handle(topic, handler, envs)
             finally:
                 renewing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -168,6 +169,33 @@ class Worker:
         self._track_pause(topic, outcomes)
         self._apply(envs, outcomes, self.policies.get(topic, self.policy))
         self.stats.by_topic[topic] = self.stats.by_topic.get(topic, 0) + len(envs)
+
+    async def _handle(
+        self, topic: str, handler: Handler, envs: list[Envelope]
+    ) -> Sequence[Outcome]:
+        """The handler's outcomes, in a span that continues the publishers' traces: a child of
+        the first message's, linked to the others'."""
+        traces = list(
+            {tuple(sorted(e.headers.items())): e.headers for e in envs if e.headers}.values()
+        )
+        attributes: Attributes = {
+            "messaging.destination.name": topic,
+            "messaging.batch.message_count": len(envs),
+        }
+        with self.tracer.span(
+            f"process {topic}", kind="consumer", attributes=attributes,
+            parent=traces[0] if traces else None, links=traces[1:],
+        ) as span:  # fmt: skip
+            try:
+                outcomes = await handler(envs)
+            except Exception as exc:  # one failure for the whole batch; classified, never lost
+                log.warning("handler %s failed for %d messages: %s", topic, len(envs), exc)
+                span.set_error(type(exc).__name__)
+                return [outcome_for(exc)] * len(envs)
+            counts = Counter(o.status for o in outcomes)
+            for status, count in sorted(counts.items()):
+                span.set_attribute(f"paybridge.outcomes.{status}", count)
+            return outcomes
 
     def _now(self) -> datetime:
         return self.queue.clock.now()
@@ -254,7 +282,7 @@ class Worker:
             self.queue, self.handlers, name=name, batch_size=self.batch_size,
             lease_seconds=self.lease_seconds, policy=self.policy, policies=self.policies, rng=self.rng,
             sleep=self.sleep, idle_seconds=self.idle_seconds, wait=self.wait, alerts=self.alerts,
-            pause_seconds=self.pause_seconds, paused=self.paused,
+            pause_seconds=self.pause_seconds, paused=self.paused, tracer=self.tracer,
         )  # fmt: skip
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -78,6 +78,8 @@ queue = Table(
     Column("triaged_by", String(120), nullable=True),
     Column("triaged_at", UtcDateTime(), nullable=True),
     Column("replays", Integer, nullable=False, default=0, server_default="0"),
+    # Trace context of the publisher, JSON (revision 0009_queue_headers); NULL when none.
+    Column("headers", Text, nullable=True),
 )
 Index("ix_queue_claim", queue.c.status, queue.c.not_before, queue.c.id)
 Index("ix_queue_partition", queue.c.partition_key, queue.c.status, queue.c.id)
@@ -117,7 +119,7 @@ ledger = Table(
 )
 Index("ix_ledger_event", ledger.c.event_key)
 Index("ix_ledger_entity", ledger.c.system, ledger.c.entity, ledger.c.entity_id)
-# The console (0009_console): lines posted per hour and the newest lines' latency by step and
+# The console (0010_console): lines posted per hour and the newest lines' latency by step and
 # time; whether a fact's line is posted by key and step (so a search does not take the first).
 Index("ix_ledger_step_at", ledger.c.step, ledger.c.status, ledger.c.at)
 Index("ix_ledger_event_step", ledger.c.event_key, ledger.c.step, ledger.c.status)

@@ -1,4 +1,4 @@
-"""The console's tables (revision 0009_console): users, sign-in sessions, and the payment index.
+"""The console's tables (revision 0010_console): users, sign-in sessions, and the payment index.
 
 A user's password is kept only as a scrypt hash; a session only as the SHA-256 of its random
 token. The payment index is a read model of the ``payment`` messages' payloads (transaction,

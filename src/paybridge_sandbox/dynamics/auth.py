@@ -42,6 +42,11 @@ class Principal:
     company: str
 
 
+def _adfs_error(error: str, description: str) -> TokenError:
+    """AD FS answers a refused token request with 400 and a bare OAuth error body."""
+    return TokenError(400, {"error": error, "error_description": description})
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -154,26 +159,40 @@ class Authority:
         }
 
     def issue_adfs(self, form: dict[str, str], basic: tuple[str, str] | None) -> dict[str, Any]:
+        """AD FS's client-credentials grant; refusals as AD FS words them (HTTP 400, an MSIS
+        code): MSIS9607 an unknown client, MSIS9622 a wrong secret, MSIS9602 an unknown
+        resource."""
         if form.get("grant_type") != "client_credentials":
-            raise TokenError(
-                400,
-                {
-                    "error": "unsupported_grant_type",
-                    "error_description": "MSIS9611: The authorization server does "
-                    "not support the requested 'grant_type'.",
-                },
+            raise _adfs_error(
+                "unsupported_grant_type",
+                "MSIS9611: The authorization server does not support the requested 'grant_type'. "
+                "The authorization server only supports 'authorization_code' or "
+                "'client_credentials' or 'refresh_token' as the grant type.",
             )
         client_id, secret = basic or (form.get("client_id", ""), form.get("client_secret", ""))
         client = self.settings.client(client_id)
-        if client is None or not hmac.compare_digest(client.client_secret, secret):
-            raise TokenError(
-                401,
-                {
-                    "error": "invalid_client",
-                    "error_description": "MSIS9623: The client credentials are not valid.",
-                },
+        if client is None:
+            raise _adfs_error(
+                "invalid_client",
+                "MSIS9607: The 'client_id' parameter in the request is invalid. "
+                "No registered client is found with this identifier.",
+            )
+        if not hmac.compare_digest(client.client_secret, secret):
+            raise _adfs_error(
+                "invalid_client",
+                "MSIS9622: Client authentication failed. "
+                "Please verify the credential provided for client authentication is valid.",
             )
         resource = form.get("resource", "").strip()
+        allowed = self.settings.resources
+        if not resource or (
+            allowed is not None and resource.rstrip("/") not in {r.rstrip("/") for r in allowed}
+        ):
+            raise _adfs_error(
+                "invalid_resource",
+                "MSIS9602: The received 'resource' parameter is invalid. The authorization "
+                "server can not find a registered resource with the specified identifier.",
+            )
         lifetime = self.settings.token_lifetime_seconds
         return {
             "access_token": self._sign(client, resource, version="1.0"),

@@ -2,7 +2,8 @@
 
 Behaviours the spec marks uncertain are settings here, defaulting to the most likely real one:
 keyed access to another company without ``cross-company=true`` (404), unescaped ``-`` inside a
-customer/bank display value (refused), If-Match (checked when sent, not required).
+customer/bank display value (refused), If-Match (checked when sent, not required), a journal line
+created without a line number (numbered one past the journal's highest).
 """
 
 from __future__ import annotations
@@ -81,6 +82,10 @@ class DynamicsSandboxSettings:
     if_match: Literal["check", "require", "ignore"] = "check"
     keyed_other_company_needs_cross_company: bool = True
     unescaped_display_values: Literal["reject", "accept"] = "reject"
+    # A journal line created without LineNumber: numbered one past the journal's highest
+    # ("assign", as the F&O client does for a person) or refused ("require"). The spec leaves
+    # open which the OData entity does; PayBridge always sends a number and works with both.
+    journal_line_numbers: Literal["assign", "require"] = "assign"
     seed: bool = True
     rng_seed: int | None = None
 

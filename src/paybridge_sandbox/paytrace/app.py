@@ -41,6 +41,7 @@ from paybridge_sandbox.paytrace import (
     exports,
     lifecycle,
     protect,
+    protect_js,
     recurring,
 )
 from paybridge_sandbox.paytrace.auth import bearer_problem, grant_fields, invalid_token, issue_token
@@ -96,6 +97,8 @@ class Dispatcher:
         try:
             if path == "/oauth/token" and request.method == "POST":
                 return await self.token(request)
+            if request.method == "GET" and path in (protect_js.SCRIPT_PATH, protect_js.FIELDS_PATH):
+                return self.browser(request, path)
             if path.startswith("/_sandbox/"):
                 status, reply = await admin.handle(sandbox, request, path)
                 return self.respond(status, reply)
@@ -107,6 +110,13 @@ class Dispatcher:
             return await self.business(request, handler)
         finally:
             sandbox.after_request()
+
+    def browser(self, request: Request, path: str) -> Response:
+        """Protect's script and hosted fields: what a browser loads, not JSON."""
+        if path == protect_js.SCRIPT_PATH:
+            return Response(protect_js.SCRIPT, media_type="text/javascript; charset=utf-8")
+        known = request.query_params.get("clientKey", "") in self.sandbox.state.client_keys
+        return Response(protect_js.fields_page(known), media_type="text/html; charset=utf-8")
 
     async def token(self, request: Request) -> Response:
         raw = await request.body()

@@ -58,11 +58,13 @@ def redeem(sandbox: PayTraceSandbox, body: JsonObject) -> ProtectToken:
 
 
 def client_key(sandbox: PayTraceSandbox, ctx: RequestContext, body: JsonObject) -> JsonObject:
+    key = secrets.token_urlsafe(48)
+    sandbox.state.client_keys.add(key)
     return {
         "success": True,
         "response_code": 1,
         "status_message": "Your request has been successfully completed.",
-        "clientKey": secrets.token_urlsafe(48),
+        "clientKey": key,
     }
 
 

@@ -80,7 +80,7 @@ def record(sandbox: PayTraceSandbox, txn: Transaction, include_bin: bool = False
             "expiration_year": txn.card.expiration_year % 100,
         }
     settled = us_datetime(sandbox.local(txn.settled_at)) if txn.settled_at else ""
-    return {
+    out: JsonObject = {
         "transaction_id": txn.transaction_id,
         "credit_card": card,
         "transaction_type": txn.transaction_type,
@@ -107,6 +107,9 @@ def record(sandbox: PayTraceSandbox, txn: Transaction, include_bin: bool = False
         "settled": settled,
         "customer_id": txn.customer_id,
     }
+    if txn.discretionary_data:  # echoed as on the sale's own reply (spec §6)
+        out["discretionary_data"] = txn.discretionary_data
+    return out
 
 
 def record_json(sandbox: PayTraceSandbox, txn: Transaction, include_bin: bool = False) -> str:

@@ -141,6 +141,7 @@ class SandboxState:
         self.checks: dict[int, Check] = {}
         self.tokens: dict[str, datetime] = {}
         self.protect_tokens: dict[str, ProtectToken] = {}
+        self.client_keys: set[str] = set()  # Protect client keys issued (hosted fields check them)
         self.counters = Counters(
             transaction_id=settings.first_transaction_id,
             check_transaction_id=settings.first_check_transaction_id,

@@ -68,6 +68,10 @@ async def test_a_template_v2_field_reaches_paytraces_discretionary_data(
     # The API's payment fact says what PayTrace's own record says.
     payload = custom.engine.store.queue.payload(answer["payment_event"]["key"])
     assert payload is not None and payload["description"] == txn.description
+    assert payload["discretionary_data"] == {"LedgerVoucher": "ARI-000101"}
+    # PayTrace's export of the same sale, which the poller reads, says the same.
+    record = await custom.engine.paytrace.export_by_id(int(txn.transaction_id))
+    assert record is not None and record.discretionary_data == payload["discretionary_data"]
 
 
 async def test_the_shipped_templates_map_invoices_and_orders(world: ChargeWorld) -> None:

@@ -69,7 +69,7 @@ async def test_adfs_token_form_post_authenticates_the_client() -> None:
             await wrong.token()
     assert tokens.token_url == ADFS + "/adfs/oauth2/token"
     assert count == 2  # the default company's two journal names
-    assert refused.value.status == 401
+    assert refused.value.status == 400
     assert "invalid_client" in str(refused.value)
 
 

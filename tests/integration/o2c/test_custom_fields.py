@@ -1,21 +1,19 @@
 """A custom field added to the templates as the README says reaches D365 through the running engine.
 
-PayTrace discretionary data -> ``paytrace_export_to_transaction`` v3 (``discretionary_data.Region``)
--> the canonical Transaction -> ``payment_to_customer_payment_line`` v2 -> the D365 payment line.
+PayTrace discretionary data -> the shipped ``paytrace_export_to_transaction`` (every entry, as
+text) -> the canonical Transaction -> ``payment_to_customer_payment_line`` v2, the one template in
+``mapping.templates_dir`` -> the D365 payment line.
 
 The D365 sandbox serves the standard entity fields only and refuses any other property (as F&O
 does before an extension is deployed), so a real extension field (``xyzRegion``) is proven up to
 the body PayBridge sends, and refused there; ``PaymentNotes``, a standard field PayBridge does not
-map, stands in for it to prove the value lands in D365. The PayTrace sandbox prints export records
-as PayTrace documents them, without ``discretionary_data``; ``EchoDiscretionaryData`` adds what the
-charge sent, as an account whose exports carry it would.
+map, stands in for it to prove the value lands in D365. The PayTrace sandbox echoes a sale's
+``discretionary_data`` in its export records, as PayTrace does.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -42,40 +40,6 @@ from tests.sandboxes import D365, PT, open_profile, sandbox_engine, sandbox_sett
 
 pytestmark = pytest.mark.anyio
 
-REGION = """\
-  discretionary_data.Region:
-    expr: discretionary_data.Region
-    optional: true
-"""
-
-
-class EchoDiscretionaryData(SandboxTransport):
-    """PayTrace sandbox, but export records carry the discretionary data their charge sent."""
-
-    def __init__(self, app: object) -> None:
-        super().__init__(app)
-        self.sent: dict[int, dict[str, str]] = {}
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await super().handle_async_request(request)
-        path = request.url.path
-        if path.startswith("/v1/transactions/sale/"):
-            data = json.loads(request.content).get("discretionary_data")
-            if data:
-                reply = json.loads(await response.aread())
-                self.sent[int(reply["transaction_id"])] = data
-        elif "/export/" in path or path.endswith("/transaction_list"):
-            text = (await response.aread()).decode()
-            spliced = re.sub(r'"transaction_id":\s*(\d+),', self._splice, text)
-            headers = [(k, v) for k, v in response.headers.items() if k.lower() != "content-length"]
-            return httpx.Response(response.status_code, headers=headers, content=spliced.encode())
-        return response
-
-    def _splice(self, found: re.Match[str]) -> str:
-        data = self.sent.get(int(found[1]))
-        extra = f'"discretionary_data":{json.dumps(data)},' if data else ""
-        return f"{found[0]}{extra}"
-
 
 class Recorder(SandboxTransport):
     """D365 sandbox, keeping every request body PayBridge sends."""
@@ -90,13 +54,9 @@ class Recorder(SandboxTransport):
 
 
 def template_folder(tmp_path: Path, payment_fields: str) -> Path:
-    """The shipped templates, plus the two copies a user makes to add the region."""
+    """A folder holding the one copy a user makes: the payment line template as version 2."""
     folder = tmp_path / "templates"
-    shutil.copytree(SHIPPED_DIR, folder)
-    export = (SHIPPED_DIR / "paytrace_export_to_transaction.yaml").read_text(encoding="utf-8")
-    (folder / "paytrace_export_to_transaction_v3.yaml").write_text(
-        export.replace("version: 2", "version: 3") + REGION, encoding="utf-8"
-    )
+    folder.mkdir()
     payment = (SHIPPED_DIR / "payment_to_customer_payment_line.yaml").read_text(encoding="utf-8")
     (folder / "payment_to_customer_payment_line_v2.yaml").write_text(
         payment.replace("version: 1", "version: 2") + payment_fields, encoding="utf-8"
@@ -105,7 +65,7 @@ def template_folder(tmp_path: Path, payment_fields: str) -> Path:
 
 
 class World:
-    def __init__(self, engine: Engine, paytrace: EchoDiscretionaryData, d365: Recorder) -> None:
+    def __init__(self, engine: Engine, paytrace: SandboxTransport, d365: Recorder) -> None:
         self.engine, self.paytrace, self.d365 = engine, paytrace, d365
 
     async def sale(self, region: str) -> str:
@@ -129,7 +89,7 @@ class World:
 
 async def open_world(tmp_path: Path, payment_fields: str) -> AsyncIterator[World]:
     pt_app, d365_app = paytrace_app(clock=SandboxClock(START)), dynamics_app()
-    paytrace, d365 = EchoDiscretionaryData(pt_app), Recorder(d365_app)
+    paytrace, d365 = SandboxTransport(pt_app), Recorder(d365_app)
     settings = sandbox_settings(
         tmp_path, mapping=MappingSettings(templates_dir=template_folder(tmp_path, payment_fields))
     )
@@ -183,3 +143,31 @@ async def test_an_extension_field_is_sent_and_the_sandbox_refuses_it(extension: 
             select(queue.c.last_error).where(queue.c.key == f"paytrace:{tid}:sale")
         ).one()
     assert "The property 'xyzRegion' does not exist on type" in error
+
+
+@pytest.fixture
+async def references(tmp_path: Path) -> AsyncIterator[World]:
+    fields = "  PaymentNotes: join_nonempty(' / ', paytrace_invoice_id, customer_reference_id)\n"
+    async for world in open_world(tmp_path, fields):
+        yield world
+
+
+async def test_the_shops_invoice_id_and_customer_reference_reach_the_line(
+    references: World,
+) -> None:
+    """The sale's invoice_id names no D365 invoice (the shop's order number): the line marks
+    nothing, yet the template still reads the shop's number and the Level 2 reference."""
+    await open_profile(references.engine, "SHOP-R", "US-001")
+    reply = await references.engine.paytrace.sale_by_customer(
+        CustomerSaleRequest(
+            customer_id="SHOP-R", amount=Decimal("19.00"), invoice_id="WEB-5521",
+            customer_reference_id="PO-9",
+        )
+    )  # fmt: skip
+    await references.engine.ingest.poll_once()
+    while await references.engine.worker.run_once():
+        pass
+    line = await references.line(str(reply.transaction_id))
+    assert line is not None
+    assert line["PaymentNotes"] == "WEB-5521 / PO-9"
+    assert line["MarkedInvoice"] == ""

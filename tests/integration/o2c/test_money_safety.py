@@ -15,7 +15,12 @@ import pytest
 from pydantic import ValidationError
 
 from paybridge.connectors.dynamics import BatchOperation, ChangesetResult
-from paybridge.connectors.paytrace import AdjustRequest, TransactionRefundRequest, VoidRequest
+from paybridge.connectors.paytrace import (
+    AdjustRequest,
+    CaptureRequest,
+    TransactionRefundRequest,
+    VoidRequest,
+)
 from paybridge.errors import DataError, InDoubtError, RetryableError
 from paybridge.keys import LINE_STEP
 from paybridge.model import Money, Transaction, TransactionKind, TransactionStatus
@@ -379,3 +384,33 @@ async def test_an_adjust_settled_before_its_dead_lettered_sale_is_replayed(
         for r in rows
     )
     assert net == Decimal("75.00") and len(rows) == 2
+
+
+async def test_a_restored_store_records_the_line_of_a_capture_voided_since(
+    make_world: WorldFactory, tmp_path: Path
+) -> None:
+    """A capture posted, then the store restored from a copy older than it, then the capture
+    voided in PayTrace: PayTrace's export now shows an authorization and its void, never the
+    capture again. The void reverses the capture line D365 holds, and the lineage names that
+    line too (found in D365), so an auditor sees every line PayBridge wrote."""
+    world = await make_world()
+    await world.profile("CAPT-1", "US-001")
+    again = await _fresh_store(world, tmp_path, "restored.db")  # the copy: before the capture
+    again.engine.store.xref.link("paytrace_customer", "CAPT-1", "usmf/US-001")
+    auth = await world.sell("CAPT-1", "59.57", auth=True)
+    await world.engine.paytrace.capture(CaptureRequest(transaction_id=int(auth)))
+    await world.drain()
+    assert len(await world.lines(f"PT-{auth}-capture")) == 1
+
+    await world.engine.paytrace.void(VoidRequest(transaction_id=int(auth)))
+    await again.drain()  # the restored store takes over
+    (void,) = await again.lines(f"PT-{auth}-void")
+    assert Decimal(str(void["DebitAmount"])) == Decimal("59.57")
+    store = again.engine.store
+    assert store.queue.payload(f"paytrace:{auth}:capture") is None  # never seen by this store
+    (entry,) = [
+        e for e in store.ledger.entries(f"paytrace:{auth}:capture") if e.step == LINE_STEP
+    ]  # fmt: skip
+    assert entry.status == "posted" and entry.detail["how"] == "found in D365, not in the store"
+    intent = store.intents.get(f"paytrace:{auth}:capture", LINE_STEP)
+    assert intent is not None and intent.status == DONE

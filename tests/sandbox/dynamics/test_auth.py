@@ -79,7 +79,8 @@ async def test_v1_and_adfs_endpoints_take_resource() -> None:
     assert v1.status_code == 200
     assert v1.json()["resource"] == BASE and v1.json()["expires_in"] == "3599"
     assert adfs.json()["token_type"] == "bearer"
-    assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_client"
+    assert bad.json()["error_description"].startswith("MSIS9622:")
     assert data.status_code == 200
 
 

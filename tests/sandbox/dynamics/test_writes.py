@@ -195,3 +195,25 @@ async def test_lenient_mode_escapes_whole_account_display_values() -> None:
     assert created.status_code == 201, created.text
     assert created.json()["AccountDisplayValue"] == "US\\-001"
     assert created.json()["CustomerName"] == "Contoso Retail San Diego"
+
+
+@pytest.mark.anyio
+async def test_a_line_without_a_number_is_numbered_past_the_highest_or_refused() -> None:
+    without = {"LineNumber": 0}
+    async with await authorised(make_app()) as client:
+        batch = await new_journal(client)
+        await client.post(LINES, json=payment_line(batch, LineNumber=7, PaymentReference="A"))
+        assigned = await client.post(
+            LINES, json=payment_line(batch, PaymentReference="B") | without
+        )
+        taken = await client.post(LINES, json=payment_line(batch, LineNumber=8))
+    assert assigned.status_code == 201, assigned.text
+    assert assigned.json()["LineNumber"] == 8
+    assert taken.status_code == 400 and "The record already exists." in inner_message(taken)
+    async with await authorised(make_app(journal_line_numbers="require")) as client:
+        batch = await new_journal(client)
+        refused = await client.post(LINES, json=payment_line(batch) | without)
+        numbered = await client.post(LINES, json=payment_line(batch, LineNumber=3))
+    assert refused.status_code == 400
+    assert "Field 'Line Number' must be filled in." in inner_message(refused)
+    assert numbered.status_code == 201 and numbered.json()["LineNumber"] == 3

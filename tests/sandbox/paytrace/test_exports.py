@@ -166,3 +166,17 @@ async def test_large_exports_only_read_their_own_days(pt: Harness) -> None:
         pt.clock.advance(timedelta(days=1).total_seconds())
     assert len(await pt.export("01/16/2026", "01/16/2026")) == 1
     assert len(await pt.export("01/01/2026", "01/31/2026")) == 3
+
+
+async def test_discretionary_data_is_echoed_in_exports(pt: Harness) -> None:
+    """PayTrace echoes a transaction's discretionary data (spec §6); none, no key (doc example)."""
+    data = {"Region": "West", "Store": "17"}
+    with_data = await pt.sale("12.00", discretionary_data=data)
+    without = await pt.sale("13.00")
+    records = {r["transaction_id"]: r for r in await pt.export()}
+    assert records[with_data["transaction_id"]]["discretionary_data"] == data
+    assert "discretionary_data" not in records[without["transaction_id"]]
+    by_id = await pt.ok(
+        "/v1/transactions/export/by_id", {"transaction_id": str(with_data["transaction_id"])}
+    )
+    assert by_id["transactions"][0]["discretionary_data"] == data

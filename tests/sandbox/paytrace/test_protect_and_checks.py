@@ -140,3 +140,22 @@ async def test_check_decline_and_validation(pt: Harness) -> None:
     assert unknown["errors"] == {"30": ["Customer ID, zz, was not found or is incomplete."]}
     blank = parse(await pt.post("/v1/checks/manage/void", {"check_transaction_id": ""}))
     assert list(blank["errors"]) == ["60"]
+
+
+async def test_protect_script_and_hosted_fields_are_served_for_the_browser(pt: Harness) -> None:
+    """What a page loads: protect.min.js (PTPayment) and the fields it frames; the fields know
+    whether their client key is one the sandbox issued."""
+    script = await pt.client.get("/js/protect.min.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith(
+        "text/javascript"
+    )
+    assert "window.PTPayment" in script.text and "/_sandbox/protect/fields" in script.text
+    headers = {"Authorization": f"Bearer {await pt.token()}"}
+    issued = (await pt.client.post("/v1/payment_fields/token/create", headers=headers)).json()
+    known = await pt.client.get(
+        "/_sandbox/protect/fields", params={"clientKey": issued["clientKey"]}
+    )
+    unknown = await pt.client.get("/_sandbox/protect/fields", params={"clientKey": "made-up"})
+    assert known.status_code == 200 and "const CLIENT_KEY_OK = true;" in known.text
+    assert 'id="CC"' in known.text and "/_sandbox/protect/tokenize" in known.text
+    assert "const CLIENT_KEY_OK = false;" in unknown.text

@@ -8,11 +8,14 @@ import pytest
 
 from paybridge.errors import ConfigError
 from paybridge.mapping import (
+    SHIPPED_DIR,
     TemplateError,
     TemplateSet,
     compile_text,
+    load_overlay,
     load_template,
     load_templates,
+    origin,
 )
 
 GOOD = """\
@@ -155,6 +158,45 @@ def test_a_folder_loads_all_or_nothing(tmp_path: Path) -> None:
     files = {Path(p.file).name for p in caught.value.problems}
     assert files == {"c.yaml", "d.yml"}
     assert any("demo@1 is also defined in" in p.message for p in caught.value.problems)
+
+
+def test_a_folder_is_laid_over_the_shipped_templates(tmp_path: Path) -> None:
+    """A folder holding one edited template: that name maps with the folder's highest version,
+    its shipped version stays for dry-run, and every other name stays shipped."""
+    name = "payment_to_customer_payment_line"
+    shipped = load_templates()
+    v1 = (SHIPPED_DIR / f"{name}.yaml").read_text(encoding="utf-8")
+    (tmp_path / "mine.yaml").write_text(
+        v1.replace("version: 1\n", "version: 2\n") + "  PaymentNotes: description\n"
+    )
+    (tmp_path / "new.yaml").write_text(GOOD)
+    overlay = load_overlay(tmp_path)
+    assert set(overlay.names()) == {*shipped.names(), "demo"}
+    assert overlay.versions(name) == [1, 2]
+    mine = overlay.get(name)
+    assert (mine.version, origin(mine)) == (2, str(tmp_path / "mine.yaml"))
+    assert overlay.in_use(mine) and not overlay.in_use(overlay.get(name, 1))
+    assert origin(overlay.get(name, 1)) == "shipped"
+    other = overlay.get("invoice_to_paytrace_sale")
+    assert origin(other) == "shipped" and other.fingerprint == shipped.get(other.name).fingerprint
+    assert origin(overlay.get("demo")) == str(tmp_path / "new.yaml")
+
+
+def test_a_folder_copy_of_a_shipped_version_replaces_it(tmp_path: Path) -> None:
+    name = "invoice_to_paytrace_sale"
+    v1 = (SHIPPED_DIR / f"{name}.yaml").read_text(encoding="utf-8")
+    (tmp_path / "copy.yaml").write_text(v1 + "  discretionary_data.Note: \"'x'\"\n")
+    overlay = load_overlay(tmp_path)
+    assert overlay.versions(name) == [1]
+    assert origin(overlay.get(name)) == str(tmp_path / "copy.yaml")
+    assert overlay.get(name).fingerprint != load_templates().get(name).fingerprint
+
+
+def test_a_broken_folder_template_refuses_the_overlay(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(BROKEN)
+    with pytest.raises(TemplateError) as caught:
+        load_overlay(tmp_path)
+    assert {Path(p.file).name for p in caught.value.problems} == {"bad.yaml"}
 
 
 def test_empty_folder_and_unreadable_file(tmp_path: Path) -> None:

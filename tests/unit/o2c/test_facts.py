@@ -99,7 +99,7 @@ def test_free_text_is_redacted_and_an_unreadable_record_keeps_its_reason(
     env = facts.envelope(broken, "event")
     assert (env.topic, env.key, env.source) == (UNREADABLE_TOPIC, "paytrace:7:sale", "event")
     reason = env.payload["reason"]
-    assert reason.startswith("cannot translate: paytrace_export_to_transaction@2")
+    assert reason.startswith("cannot translate: paytrace_export_to_transaction@3")
     assert "amount.amount" in reason and "occurred_at" in reason
     assert "4111 1111 1111 1111" not in str(env.payload)  # a card typed into any field
     with pytest.raises(UntranslatableChange) as caught:
@@ -110,8 +110,8 @@ def test_free_text_is_redacted_and_an_unreadable_record_keeps_its_reason(
 
 def with_lines(template: CompiledTemplate, *lines: str) -> CompiledTemplate:
     """The template as a user's copy: version raised, lines added under ``fields:``."""
-    text = Path(template.file).read_text(encoding="utf-8").replace("version: 2", "version: 3")
-    compiled, problems = compile_text(text + "".join(f"{s}\n" for s in lines), "v3.yaml")
+    text = Path(template.file).read_text(encoding="utf-8").replace("version: 3", "version: 4")
+    compiled, problems = compile_text(text + "".join(f"{s}\n" for s in lines), "v4.yaml")
     assert compiled is not None, problems
     return compiled
 
@@ -119,25 +119,36 @@ def with_lines(template: CompiledTemplate, *lines: str) -> CompiledTemplate:
 def test_a_field_added_to_the_template_reaches_the_fact(template: CompiledTemplate) -> None:
     custom = with_lines(
         template,
-        "  discretionary_data.Region:", "    expr: discretionary_data.Region", "    optional: true",
+        "  discretionary_data.Region:", "    expr: upper(discretionary_data.Region)",
+        "    optional: true",
     )  # fmt: skip
     region = change(discretionary_data={"Region": "West", "Other": 5})
     tx = translate_change(region, currency="USD", timezone=LA, template=custom)
-    assert tx.discretionary_data == {"Region": "West"}
+    assert tx.discretionary_data == {"Region": "WEST", "Other": "5"}
     assert translate_change(change(), currency="USD", timezone=LA, template=custom) == (
         translate_change(change(), currency="USD", timezone=LA, template=template)
     )
-    # The shipped version leaves discretionary data out, as the hand-written translation did.
-    assert (
-        translate_change(region, currency="USD", timezone=LA, template=template).discretionary_data
-        == {}
+
+
+def test_paytraces_own_fields_reach_the_fact(template: CompiledTemplate) -> None:
+    """Discretionary data (every entry, as text), the Level 2 customer reference and the shop's
+    invoice id travel into the canonical Transaction with the shipped template."""
+    record = change(
+        discretionary_data={"Region": "West", "Seats": 5, "Blank": None, "Tags": ["a"]},
+        customer_reference_id=" PO-7781 ",
     )
+    tx = translate_change(record, currency="USD", timezone=LA, template=template)
+    assert tx.discretionary_data == {"Region": "West", "Seats": "5", "Tags": '["a"]'}
+    assert tx.customer_reference_id == "PO-7781"
+    assert tx.invoice_id == "INV-1"
+    bare = translate_change(change(), currency="USD", timezone=LA, template=template)
+    assert bare.discretionary_data == {} and bare.customer_reference_id is None
 
 
 def test_a_template_must_keep_the_changes_fact(template: CompiledTemplate) -> None:
-    text = Path(template.file).read_text(encoding="utf-8").replace("version: 2", "version: 3")
+    text = Path(template.file).read_text(encoding="utf-8").replace("version: 3", "version: 4")
     forced, problems = compile_text(
-        text.replace("kind: var('kind')", "kind: \"'sale'\""), "v3.yaml"
+        text.replace("kind: var('kind')", "kind: \"'sale'\""), "v4.yaml"
     )
     assert forced is not None, problems
     with pytest.raises(UntranslatableChange, match="made the fact paytrace:7:sale of the change"):

@@ -152,3 +152,21 @@ def test_a_store_that_does_not_answer_is_store_up_zero(
     broken = create_engine("sqlite:////nonexistent-folder/pb.db")
     got = samples(Metrics(StoreCollector(StoreFigures(broken), clock)).render().decode())
     assert got == {("paybridge_store_up", ()): 0}
+
+
+def test_the_topics_the_engine_handles_are_reported_when_nothing_waits(
+    store: Store, clock: ManualClock
+) -> None:
+    store.queue.enqueue([Envelope("payment", "k1", "p1", {})])
+    (env,) = store.queue.claim("w", 1)
+    store.queue.ack([env])
+    collector = StoreCollector(
+        StoreFigures(store.engine, ("alert", "payment")), clock, cache_seconds=0
+    )
+    got = samples(Metrics(collector).render().decode())
+    for topic in ("alert", "payment"):
+        assert got[("paybridge_queue_depth", (("status", "ready"), ("topic", topic)))] == 0
+        assert got[("paybridge_queue_oldest_age_seconds", (("topic", topic),))] == 0
+        assert got[("paybridge_dead_letters", (("state", "open"), ("topic", topic)))] == 0
+    reported = {dict(labels)["topic"] for name, labels in got if name == "paybridge_queue_depth"}
+    assert reported == {"alert", "payment"}

@@ -28,6 +28,7 @@ from paybridge.connectors.dynamics.entities import (
 from paybridge.connectors.dynamics.error_map import (
     ConcurrencyConflictError,
     NotFoundError,
+    RecordExistsError,
     map_error,
 )
 from paybridge.connectors.dynamics.limiter import RequestLimiter
@@ -84,6 +85,7 @@ __all__ = [
     "Page",
     "Query",
     "Raw",
+    "RecordExistsError",
     "RedirectTransport",
     "RequestLimiter",
     "SalesInvoiceHeaderV2",

@@ -51,6 +51,18 @@ class NotFoundError(FatalError):
     """404 where absence is not an answer (update, delete, unknown entity set or service)."""
 
 
+class RecordExistsError(DataError):
+    """F&O refused an insert because a record with that key exists ("The record already exists").
+
+    Nothing was written. Whether the existing record is the caller's own (an earlier attempt
+    that succeeded) or someone else's (a person's journal line holding the same number) is for
+    the caller to find out by looking.
+    """
+
+
+_RECORD_EXISTS = "The record already exists"
+
+
 @dataclass
 class Failure:
     """Everything known about one failed attempt, gathered by the client for ``map_error``."""
@@ -172,7 +184,9 @@ def _status_error(
     if status in (400, 422) or (status >= 500 and write_failed):
         # AxODataWriteException / XppServicesException mean F&O rolled the write back: a
         # definite no, not a doubt.
-        return DataError(text, fields=infolog_fields(text), **common)
+        said = envelope.messages if envelope is not None else [text]
+        kind = RecordExistsError if any(_RECORD_EXISTS in m for m in said) else DataError
+        return kind(text, fields=infolog_fields(text), **common)
     if status == 401:
         return ConfigError(f"token rejected: {text}", **common)
     if status == 403:

@@ -1,16 +1,31 @@
-"""``dynamics:`` settings: the F&O environment, its Entra ID app, and the payment journal's defaults."""
+"""``dynamics:`` settings: the F&O environment, how PayBridge signs in to it (Entra ID, or AD FS for
+on-premises F&O), and the payment journal's defaults."""
 
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from paybridge.config import Section
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 class DynamicsSettings(Section):
     base_url: str = "https://example.operations.dynamics.com"
+    # Who issues PayBridge's token: entra (Microsoft Entra ID: cloud F&O) or adfs (AD FS:
+    # on-premises F&O). With adfs, client_id and client_secret are the AD FS server
+    # application's client identifier and shared secret, and tenant and authority_host are unused.
+    auth: Literal["entra", "adfs"] = "entra"
+    # AD FS only: the AD FS server, e.g. https://adfs.contoso.com (PayBridge posts to its
+    # /adfs/oauth2/token), or the full token endpoint URL.
+    adfs_url: str | None = None
+    # AD FS only: the resource the token is for, the Web API identifier of the application
+    # group (None: base_url, the AOS URL, which is what the on-premises set-up registers).
+    adfs_resource: str | None = None
+
     tenant: str = "common"
     client_id: str = ""
     client_secret: SecretStr = SecretStr("env:DYNAMICS_CLIENT_SECRET")
@@ -36,3 +51,35 @@ class DynamicsSettings(Section):
     requests_per_second: float = Field(default=20.0, gt=0)
     request_burst: int = Field(default=20, ge=1)
     verify_tls: bool = True
+
+    @model_validator(mode="after")
+    def _adfs(self) -> DynamicsSettings:
+        if self.auth == "entra":
+            if self.adfs_url is not None:
+                raise ValueError(
+                    "dynamics.adfs_url is set but dynamics.auth is entra: "
+                    "set dynamics.auth: adfs to sign in through AD FS, or remove dynamics.adfs_url"
+                )
+            return self
+        if not self.adfs_url:
+            raise ValueError(
+                "dynamics.adfs_url is required with dynamics.auth: adfs "
+                "(the AD FS server, e.g. https://adfs.contoso.com)"
+            )
+        parts = urlsplit(self.adfs_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"dynamics.adfs_url: {self.adfs_url!r} is not a URL "
+                "(the AD FS server, e.g. https://adfs.contoso.com)"
+            )
+        if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
+            raise ValueError(
+                "dynamics.adfs_url must be https (the client secret travels in the request); "
+                "plain http is for a sandbox on this machine only"
+            )
+        if self.login_redirect is not None:
+            raise ValueError(
+                "dynamics.login_redirect redirects Entra ID's traffic and has no effect with "
+                "dynamics.auth: adfs: remove it"
+            )
+        return self

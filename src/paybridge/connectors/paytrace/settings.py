@@ -17,3 +17,6 @@ class PayTraceSettings(Section):
     poll_interval_seconds: float = Field(default=5.0, gt=0)
     timeout_seconds: float = Field(default=90.0, gt=0)
     verify_tls: bool = True
+    # PayTrace Protect's hosted fields script, loaded by the card-on-file page (PayTrace's
+    # sandbox account: https://protect.sandbox.paytrace.com/js/protect.min.js).
+    protect_js_url: str = "https://protect.paytrace.com/js/protect.min.js"

@@ -119,6 +119,8 @@ def _line_defaults(line_set: str) -> Any:
         company = values["dataAreaId"]
         jname = ctx.find("JournalNames", dataAreaId=company, Name=header.values["JournalName"])
         if old is None:
+            if not values["LineNumber"] and ctx.settings.journal_line_numbers == "require":
+                return ["Warning: Field 'Line Number' must be filled in."]
             _new_line_defaults(ctx, line_set, values, header, jname)
         _resolve_account(ctx, values, names)
         if names.get("settle"):

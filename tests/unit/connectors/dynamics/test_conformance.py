@@ -18,6 +18,7 @@ from paybridge.connectors.dynamics import (
     Expand,
     Query,
     Raw,
+    RecordExistsError,
     parse_metadata,
     wire,
 )
@@ -192,6 +193,8 @@ def test_real_failed_changeset_response_parses() -> None:
     assert not result.ok
     assert isinstance(result.error, DataError)
     assert "The record already exists" in result.error.message
+    # The typed refusal a journal-line writer re-plans on (a person's line took the number).
+    assert isinstance(result.error, RecordExistsError)
     assert result.error.request_id == "req-1"
 
 

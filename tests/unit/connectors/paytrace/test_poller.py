@@ -221,6 +221,44 @@ async def test_settlement_of_an_old_transaction_comes_from_batches() -> None:
     assert fake.opened == [80]
 
 
+class RacingPayTrace(FakePayTrace):
+    """A sale made and settled between the poll's export and its read of the batches."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.race = False
+
+    async def export_batches(self, start_date: date, end_date: date) -> list[BatchRecord]:
+        if self.race:
+            self.race = False
+            self.put(record(31, self.clock.now()))
+            self.settle(90, self.clock.now(), [30, 31])
+        return await super().export_batches(start_date, end_date)
+
+
+async def test_a_sale_settled_between_the_export_and_the_batches_comes_before_its_settlement() -> (
+    None
+):
+    clock = ManualClock(START)
+    fake = RacingPayTrace(clock)
+    poller = ChangePoller(fake, clock=clock, lookback=timedelta(days=1), sweep_interval=None)
+    fake.put(record(30, START - timedelta(minutes=1)))
+    changes, cursor = await poller.poll(PollCursor())
+    assert keys(changes) == ["paytrace:30:sale"]
+    clock.advance(5)
+    fake.race = True
+    changes, cursor = await poller.poll(cursor)
+    # 31 was not in the export this poll read, only in the batch: its sale comes from the
+    # batch, ahead of its settlement (a settlement first would wait behind itself for the sale).
+    assert keys(changes) == [
+        "paytrace:30:settlement", "paytrace:31:sale", "paytrace:31:settlement"
+    ]  # fmt: skip
+    clock.advance(5)
+    changes, cursor = await poller.poll(cursor)
+    assert changes == []  # the next export's row of 31 is remembered, not emitted again
+
+
 async def test_declines_are_only_declines() -> None:
     clock = ManualClock(START)
     fake = FakePayTrace()

@@ -3,7 +3,7 @@ and an index of the ledger by step and time (the dashboard's lines per hour).
 
 A branch of its own from 0001, like each area's tables: nothing here alters another's.
 
-Revision ID: 0009_console
+Revision ID: 0010_console
 Revises: 0001
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 
 from paybridge.store.schema import UtcDateTime
 
-revision = "0009_console"
+revision = "0010_console"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
