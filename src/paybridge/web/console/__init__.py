@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from paybridge.console.services import ConsoleServices
 from paybridge.reconcile.service import Reconciler
-from paybridge.web.console import admin, pages, reconcile, triage
+from paybridge.web.console import admin, customers, pages, reconcile, triage
 from paybridge.web.console.render import page
 from paybridge.web.console.session import ConsoleRefusal, visitor
 
@@ -46,6 +46,7 @@ def install_console(
     app.mount("/console-static", StaticFiles(directory=STATIC), name="console-static")
     app.include_router(pages.router)
     app.include_router(triage.router)
+    app.include_router(customers.router)
     app.include_router(admin.router)
     if reconciler is not None:
         app.state.console_reconciler = reconciler
