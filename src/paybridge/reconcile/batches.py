@@ -11,7 +11,10 @@ from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import polars as pl
+
 from paybridge.reconcile.columns import REFUND, D365Columns, PayTraceColumns
+from paybridge.reconcile.vectors import series
 
 
 @dataclass(frozen=True)
@@ -73,38 +76,84 @@ def tally_batches(
     slow: Mapping[int, tuple[int, ...]],
     reported: Mapping[int, ReportedBatch],
 ) -> list[BatchTally]:
-    """Sum both sides per batch (lines in another currency than the batch's are left out)."""
-    text = pt.codes.text
-    tallies: dict[int, BatchTally] = {}
-    current = BatchTally(-1, "")
-    currency = -1
-    d_cur, d_credit, d_debit = d365.currency, d365.credit, d365.debit
-    columns = zip(pt.batch, pt.kind, pt.minor, pt.currency, primary, strict=True)
-    for row, (batch, kind, minor, cur, line) in enumerate(columns):
-        if current.batch != batch:
-            found = tallies.get(batch)
-            if found is None:
-                found = tallies[batch] = BatchTally(batch, text(cur))
-            current, currency = found, pt.codes.code(found.currency)
-        if cur != currency:
-            _note(current, f"transaction {pt.tx[row]} is in {text(cur)}")
-            continue
-        current.pt_count += 1
-        if kind == REFUND:
-            current.pt_refunds += minor
-        else:
-            current.pt_sales += minor
-        for one in (line,) if line >= 0 else slow.get(row, ()):
-            if d_cur[one] == currency:
-                current.d365_count += 1
-                current.d365_credits += d_credit[one]
-                current.d365_debits += d_debit[one]
+    """Sum both sides per batch (lines in another currency than the batch's are left out).
+
+    A batch's currency is that of its first row; grouped sums in polars, rows in another
+    currency (rare) named one by one.
+    """
+    rows = pl.DataFrame(
+        {
+            "batch": series(pt.batch),
+            "kind": series(pt.kind),
+            "minor": series(pt.minor),
+            "cur": series(pt.currency),
+            "line": series(primary),
+        }
+    ).with_columns(own=pl.col("cur").first().over("batch"))
+    tallies = _pt_side(rows, pt)
+    _d365_side(rows, d365, slow, tallies)
     for batch, figures in reported.items():
         tally = tallies.setdefault(batch, BatchTally(batch, figures.currency))
         tally.reported = figures
     for tally in tallies.values():
         tally.mismatches = check_reported(tally)
     return [tallies[b] for b in sorted(tallies)]
+
+
+def _pt_side(rows: pl.DataFrame, pt: PayTraceColumns) -> dict[int, BatchTally]:
+    text = pt.codes.text
+    refund = pl.col("kind") == REFUND
+    sums = (
+        rows.filter(pl.col("cur") == pl.col("own"))
+        .group_by("batch")
+        .agg(
+            pl.len().alias("count"),
+            pl.col("minor").filter(~refund).sum().alias("sales"),
+            pl.col("minor").filter(refund).sum().alias("refunds"),
+        )
+    )
+    firsts = rows.group_by("batch", maintain_order=True).agg(pl.col("own").first())
+    tallies = {b: BatchTally(b, text(cur)) for b, cur in firsts.iter_rows()}
+    for batch, count, sales, refunds in sums.iter_rows():
+        tally = tallies[batch]
+        tally.pt_count, tally.pt_sales, tally.pt_refunds = count, sales or 0, refunds or 0
+    mixed = rows.with_row_index("row").filter(pl.col("cur") != pl.col("own"))
+    for row, batch, cur in mixed.select("row", "batch", "cur").iter_rows():
+        _note(tallies[batch], f"transaction {pt.tx[row]} is in {text(cur)}")
+    return tallies
+
+
+def _d365_side(
+    rows: pl.DataFrame,
+    d365: D365Columns,
+    slow: Mapping[int, tuple[int, ...]],
+    tallies: dict[int, BatchTally],
+) -> None:
+    """Each row's line (or, with several, each of them) in the batch's currency, summed."""
+    picked = rows.with_row_index("row").filter(pl.col("cur") == pl.col("own"))
+    pairs = picked.filter(pl.col("line") >= 0).select("batch", "own", "line")
+    extra = picked.filter(pl.col("row").is_in(pl.Series(list(slow), dtype=pl.UInt32).implode()))
+    more = [
+        (batch, own, line)
+        for row, batch, own in extra.select("row", "batch", "own").iter_rows()
+        for line in slow[row]
+    ]
+    if more:
+        pairs = pl.concat([pairs, pl.DataFrame(more, schema=pairs.schema, orient="row")])
+    at = pairs["line"]
+    sums = (
+        pairs.with_columns(
+            d_cur=series(d365.currency).gather(at),
+            credit=series(d365.credit).gather(at),
+            debit=series(d365.debit).gather(at),
+        )
+        .filter(pl.col("d_cur") == pl.col("own"))
+        .group_by("batch")
+        .agg(pl.len(), pl.col("credit").sum(), pl.col("debit").sum())
+    )
+    for batch, count, credits, debits in sums.iter_rows():
+        tally = tallies[batch]
+        tally.d365_count, tally.d365_credits, tally.d365_debits = count, credits, debits
 
 
 def _note(tally: BatchTally, problem: str) -> None:
