@@ -75,85 +75,113 @@ def tally_batches(
     primary: array[int],
     slow: Mapping[int, tuple[int, ...]],
     reported: Mapping[int, ReportedBatch],
+    chunk: int = 1 << 20,
 ) -> list[BatchTally]:
     """Sum both sides per batch (lines in another currency than the batch's are left out).
 
-    A batch's currency is that of its first row; grouped sums in polars, rows in another
-    currency (rare) named one by one.
+    A batch's currency is that of its first row. Grouped sums in polars, ``chunk`` rows at a
+    time (ten million rows need no more than a chunk's worth besides the columns); rows in
+    another currency (rare) and rows with several lines are looked at one by one.
     """
-    rows = pl.DataFrame(
-        {
-            "batch": series(pt.batch),
-            "kind": series(pt.kind),
-            "minor": series(pt.minor),
-            "cur": series(pt.currency),
-            "line": series(primary),
-        }
-    ).with_columns(own=pl.col("cur").first().over("batch"))
-    tallies = _pt_side(rows, pt)
-    _d365_side(rows, d365, slow, tallies)
-    for batch, figures in reported.items():
-        tally = tallies.setdefault(batch, BatchTally(batch, figures.currency))
+    size = len(pt)
+    owns: dict[int, int] = {}
+    for start in range(0, size, chunk):
+        batch = series(pt.batch).slice(start, chunk)
+        firsts = pl.DataFrame({"batch": batch, "cur": series(pt.currency).slice(start, chunk)})
+        for number, cur in firsts.group_by("batch", maintain_order=True).first().iter_rows():
+            owns.setdefault(number, cur)
+    text = pt.codes.text
+    tallies = {number: BatchTally(number, text(cur)) for number, cur in owns.items()}
+    own = pl.DataFrame(
+        {"batch": list(owns), "own": list(owns.values())},
+        schema={"batch": pl.Int64, "own": pl.Int32},
+    )
+    parts = [
+        _partial(pt, d365, primary, own, start, chunk, tallies) for start in range(0, size, chunk)
+    ]
+    if parts:
+        sums = pl.concat(parts).group_by("batch").sum()
+        for number, count, sales, refunds, lines, credits, debits in sums.iter_rows():
+            tally = tallies[number]
+            tally.pt_count, tally.pt_sales, tally.pt_refunds = count, sales, refunds
+            tally.d365_count, tally.d365_credits, tally.d365_debits = lines, credits, debits
+    _several_lines(pt, d365, slow, owns, tallies)
+    for number, figures in reported.items():
+        tally = tallies.setdefault(number, BatchTally(number, figures.currency))
         tally.reported = figures
     for tally in tallies.values():
         tally.mismatches = check_reported(tally)
     return [tallies[b] for b in sorted(tallies)]
 
 
-def _pt_side(rows: pl.DataFrame, pt: PayTraceColumns) -> dict[int, BatchTally]:
-    text = pt.codes.text
-    refund = pl.col("kind") == REFUND
-    sums = (
-        rows.filter(pl.col("cur") == pl.col("own"))
-        .group_by("batch")
-        .agg(
-            pl.len().alias("count"),
-            pl.col("minor").filter(~refund).sum().alias("sales"),
-            pl.col("minor").filter(refund).sum().alias("refunds"),
-        )
-    )
-    firsts = rows.group_by("batch", maintain_order=True).agg(pl.col("own").first())
-    tallies = {b: BatchTally(b, text(cur)) for b, cur in firsts.iter_rows()}
-    for batch, count, sales, refunds in sums.iter_rows():
-        tally = tallies[batch]
-        tally.pt_count, tally.pt_sales, tally.pt_refunds = count, sales or 0, refunds or 0
-    mixed = rows.with_row_index("row").filter(pl.col("cur") != pl.col("own"))
-    for row, batch, cur in mixed.select("row", "batch", "cur").iter_rows():
-        _note(tallies[batch], f"transaction {pt.tx[row]} is in {text(cur)}")
-    return tallies
-
-
-def _d365_side(
-    rows: pl.DataFrame,
+def _partial(
+    pt: PayTraceColumns,
     d365: D365Columns,
-    slow: Mapping[int, tuple[int, ...]],
+    primary: array[int],
+    own: pl.DataFrame,
+    start: int,
+    chunk: int,
     tallies: dict[int, BatchTally],
-) -> None:
-    """Each row's line (or, with several, each of them) in the batch's currency, summed."""
-    picked = rows.with_row_index("row").filter(pl.col("cur") == pl.col("own"))
-    pairs = picked.filter(pl.col("line") >= 0).select("batch", "own", "line")
-    extra = picked.filter(pl.col("row").is_in(pl.Series(list(slow), dtype=pl.UInt32).implode()))
-    more = [
-        (batch, own, line)
-        for row, batch, own in extra.select("row", "batch", "own").iter_rows()
-        for line in slow[row]
-    ]
-    if more:
-        pairs = pl.concat([pairs, pl.DataFrame(more, schema=pairs.schema, orient="row")])
-    at = pairs["line"]
-    sums = (
-        pairs.with_columns(
-            d_cur=series(d365.currency).gather(at),
+) -> pl.DataFrame:
+    """Per batch, the sums of rows ``start:start+chunk`` (rows with several lines: none of
+    their lines, ``_several_lines`` adds them)."""
+    line = series(primary).slice(start, chunk)
+    rows = pl.DataFrame(
+        {
+            "batch": series(pt.batch).slice(start, chunk),
+            "refund": series(pt.kind).slice(start, chunk) == REFUND,
+            "minor": series(pt.minor).slice(start, chunk),
+            "cur": series(pt.currency).slice(start, chunk),
+            "line": line,
+        }
+    ).join(own, on="batch", how="left", maintain_order="left")
+    at = line.clip(0)
+    found = pl.col("line") >= 0
+    if len(d365):
+        rows = rows.with_columns(
+            d_ok=found & (series(d365.currency).gather(at) == pl.col("own")),
             credit=series(d365.credit).gather(at),
             debit=series(d365.debit).gather(at),
         )
-        .filter(pl.col("d_cur") == pl.col("own"))
+    else:
+        rows = rows.with_columns(d_ok=pl.lit(False), credit=pl.lit(0), debit=pl.lit(0))
+    mixed = rows.with_row_index("row").filter(pl.col("cur") != pl.col("own"))
+    text = pt.codes.text
+    for row, number, cur in mixed.select("row", "batch", "cur").iter_rows():
+        _note(tallies[number], f"transaction {pt.tx[start + row]} is in {text(cur)}")
+    mine, refund, d_ok = pl.col("cur") == pl.col("own"), pl.col("refund"), pl.col("d_ok")
+    zero = pl.lit(0, pl.Int64)
+    return (
+        rows.filter(mine)
         .group_by("batch")
-        .agg(pl.len(), pl.col("credit").sum(), pl.col("debit").sum())
+        .agg(
+            pl.len().cast(pl.Int64).alias("count"),
+            pl.when(refund).then(zero).otherwise(pl.col("minor")).sum().alias("sales"),
+            pl.when(refund).then(pl.col("minor")).otherwise(zero).sum().alias("refunds"),
+            d_ok.cast(pl.Int64).sum().alias("lines"),
+            pl.when(d_ok).then(pl.col("credit")).otherwise(zero).sum().alias("credits"),
+            pl.when(d_ok).then(pl.col("debit")).otherwise(zero).sum().alias("debits"),
+        )
     )
-    for batch, count, credits, debits in sums.iter_rows():
-        tally = tallies[batch]
-        tally.d365_count, tally.d365_credits, tally.d365_debits = count, credits, debits
+
+
+def _several_lines(
+    pt: PayTraceColumns,
+    d365: D365Columns,
+    slow: Mapping[int, tuple[int, ...]],
+    owns: Mapping[int, int],
+    tallies: dict[int, BatchTally],
+) -> None:
+    for row, lines in slow.items():
+        own = owns[pt.batch[row]]
+        if pt.currency[row] != own:
+            continue
+        tally = tallies[pt.batch[row]]
+        for line in lines:
+            if d365.currency[line] == own:
+                tally.d365_count += 1
+                tally.d365_credits += d365.credit[line]
+                tally.d365_debits += d365.debit[line]
 
 
 def _note(tally: BatchTally, problem: str) -> None:

@@ -116,7 +116,7 @@ def match(
     classes, primary = array("b"), array("q")
     slow: dict[int, tuple[int, ...]] = {}
     reasons: dict[int, str] = {}
-    hits = [pl.Series(dtype=pl.Int64)]
+    used = pl.repeat(False, len(d365), eager=True)  # lines some row found
     for start in range(0, len(pt), CHUNK):
         line, found = _pair(pt, lines, start, min(len(pt), start + CHUNK))
         judged, why = _compare(pt, d365, line, found, expect, start)
@@ -124,17 +124,17 @@ def match(
         append(primary, line)
         slow.update(found)
         reasons.update(why)
-        hits.append(line.filter(line >= 0))
+        mine = line.filter(line >= 0)
+        used = used.scatter(mine, True) if len(mine) else used
     del lines
-    hits.append(
-        pl.Series([n for found_lines in slow.values() for n in found_lines], dtype=pl.Int64)
-    )
+    taken = [n for found_lines in slow.values() for n in found_lines]
     consumed = bytearray()
-    append(consumed, _flags(len(d365), pl.concat(hits)))
+    append(consumed, used.scatter(taken, True) if taken else used)
+    del used
     findings = _row_findings(pt, d365, ledger, classes, primary, slow, reasons)
     orphans, skipped = _orphans(pt, d365, consumed, expect.statuses)
     findings += orphans
-    batches = tally_batches(pt, d365, primary, slow, expect.reported)
+    batches = tally_batches(pt, d365, primary, slow, expect.reported, CHUNK)
     tally = series(classes).value_counts()
     counts = {MatchClass(code): n for code, n in tally.iter_rows()}
     counts[MatchClass.NOT_IN_PAYTRACE] = counts.get(MatchClass.NOT_IN_PAYTRACE, 0) + len(orphans)
@@ -312,13 +312,13 @@ def _gathered(
             "minor": rows(pt.minor),
             "refund": rows(pt.kind) == REFUND,
             "customer": rows(pt.customer),
-            "invoice": pt.invoice.series().slice(start, size),
+            "invoice": pt.invoice.rows(start, size),
             "slow": _flags(size, slow),
             "d_cur": series(d365.currency).gather(at),
             "d_credit": series(d365.credit).gather(at),
             "d_debit": series(d365.debit).gather(at),
             "d_account": series(d365.account).gather(at),
-            "d_invoice": d365.invoice.series().gather(at),
+            "d_invoice": d365.invoice.take(at),
             "d_posted": series(d365.posted).gather(at),
         }
     )

@@ -9,8 +9,7 @@ Amounts enter as ``Decimal`` columns and become exact integers of the currency's
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import polars as pl
 import pyarrow as pa
@@ -67,6 +66,9 @@ def minor_units(amounts: pl.Series, currencies: pl.Series) -> pl.Series:
     if not (dtype.is_integer() or isinstance(dtype, pl.Decimal) or dtype == pl.Null):
         raise TypeError(f"column {amounts.name!r}: amounts are Decimal, not {dtype}")
     exponents = {c: currency_exponent(c) for c in currencies.unique().to_list()}
+    if isinstance(dtype, pl.Decimal) and set(exponents.values()) == {dtype.scale}:
+        # The common page: as many places as the currency has; the unscaled integer is it.
+        return amounts.fill_null(0).to_physical().cast(pl.Int64).alias(amounts.name)
     frame = pl.DataFrame(
         {
             "amount": amounts.fill_null(0),
@@ -90,13 +92,14 @@ def whole_numbers(values: pl.Series) -> pl.Series:
 
 
 class Texts:
-    """A column of texts kept as Arrow chunks (invoice numbers: nearly one per row, so interning
-    them in a dict would cost more than the texts themselves)."""
+    """A column of texts kept as Arrow ``large_string`` chunks: invoice numbers, nearly one per
+    row, would cost more interned in a dict than their bytes, and a polars text column spends
+    16 bytes a row on views besides. Polars gets a chunk's rows or some rows by position."""
 
     def __init__(self) -> None:
-        self._chunks: list[pl.Series] = []
+        self._chunks: list[pa.Array] = []
         self._pending: list[str] = []
-        self._whole: pl.Series | None = None
+        self._whole: pa.ChunkedArray | None = None
 
     def __len__(self) -> int:
         return sum(len(c) for c in self._chunks) + len(self._pending)
@@ -107,33 +110,48 @@ class Texts:
 
     def extend(self, values: pl.Series | Iterable[str]) -> None:
         self._flush()
-        chunk = values if isinstance(values, pl.Series) else pl.Series(list(values))
-        self._chunks.append(chunk.cast(pl.String).fill_null("").alias(""))
+        if isinstance(values, pl.Series):
+            chunk = values.cast(pl.String).fill_null("").to_arrow()
+        else:
+            chunk = pa.array(list(values), pa.large_string())
+        self._chunks.append(chunk.cast(pa.large_string()))
         self._whole = None
 
     def __getitem__(self, row: int) -> str:
-        value = self.series()[row]
-        assert isinstance(value, str)
-        return value
+        return str(self.arrow()[row].as_py())
 
-    def __iter__(self) -> Any:
-        return iter(self.series())
+    def __iter__(self) -> Iterator[str]:
+        return (str(text) for text in self.arrow().to_pylist())
 
-    def series(self) -> pl.Series:
+    def arrow(self) -> pa.ChunkedArray:
         if self._whole is None:
             self._flush()
-            self._whole = (
-                pl.concat(self._chunks, rechunk=False)
-                if self._chunks
-                else pl.Series("", [], dtype=pl.String)
-            )
-            self._chunks = [self._whole]
+            self._whole = pa.chunked_array(self._chunks, pa.large_string())
         return self._whole
+
+    def rows(self, start: int, size: int) -> pl.Series:
+        return _texts(self.arrow().slice(start, size))
+
+    def take(self, rows: pl.Series) -> pl.Series:
+        """The texts at ``rows`` (positions; a null position gives an empty text)."""
+        return (
+            _texts(self.arrow().take(rows.fill_null(0).to_arrow()))
+            if len(self)
+            else (pl.Series([""] * len(rows), dtype=pl.String))
+        )
 
     def _flush(self) -> None:
         if self._pending:
-            self._chunks.append(pl.Series("", self._pending, dtype=pl.String))
+            self._chunks.append(pa.array(self._pending, pa.large_string()))
             self._pending = []
+
+
+def _texts(values: pa.ChunkedArray) -> pl.Series:
+    if values.num_chunks == 0:
+        return pl.Series([], dtype=pl.String)
+    out = pl.from_arrow(values)
+    assert isinstance(out, pl.Series)
+    return out.cast(pl.String)
 
 
 def page_frame(
