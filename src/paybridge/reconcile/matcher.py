@@ -179,11 +179,23 @@ class _Lines:
             picked = pl.when(count == 1).then(found["line"].cast(pl.Int64)).otherwise(-1)
             return pl.select(picked).to_series(), count
         wanted, ordered = _key(tx, kind), self.ordered
+        if not len(ordered):
+            return pl.repeat(-1, len(tx), eager=True, dtype=pl.Int64), pl.repeat(
+                0, len(tx), eager=True, dtype=pl.Int64
+            )
+        last = len(ordered) - 1
         first = ordered.search_sorted(wanted, side="left")
-        count = (ordered.search_sorted(wanted, side="right") - first).cast(pl.Int64)
-        at = self.order.gather(first.clip(0, max(len(ordered) - 1, 0))) if len(ordered) else first
-        line = pl.when(count == 1).then(at.cast(pl.Int64)).otherwise(-1)
-        return pl.select(line).to_series(), count
+        here = ordered.gather(first.clip(0, last)) == wanted
+        # Several lines share the key when the next one in order has it too; counted exactly
+        # for those few only.
+        again = here & (first < last) & (ordered.gather((first + 1).clip(0, last)) == wanted)
+        count = here.cast(pl.Int64)
+        if again.any():
+            upper = ordered.search_sorted(wanted.filter(again), side="right")
+            count = count.scatter(again.arg_true(), (upper - first.filter(again)).cast(pl.Int64))
+        at = self.order.gather(first.clip(0, last)).cast(pl.Int64)
+        line = pl.select(pl.when(count == 1).then(at).otherwise(-1)).to_series()
+        return line, count
 
 
 def _pair(
