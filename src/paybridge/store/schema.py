@@ -79,7 +79,8 @@ queue = Table(
     Column("triaged_at", UtcDateTime(), nullable=True),
     Column("replays", Integer, nullable=False, default=0, server_default="0"),
 )
-Index("ix_queue_claim", queue.c.status, queue.c.not_before, queue.c.id)
+# Claims walk ready messages in id order and stop (revision 0009_queue_claim_order).
+Index("ix_queue_claim", queue.c.status, queue.c.id, queue.c.not_before)
 Index("ix_queue_partition", queue.c.partition_key, queue.c.status, queue.c.id)
 Index("ix_queue_key", queue.c.key)
 
