@@ -66,10 +66,9 @@ class SqlQueue:
 
         The inbox takes the keys in a few multi-row inserts that ignore conflicts and return
         what went in: a key already there (or repeated in this call) is a counted duplicate.
-        Both inserts go to the driver as fixed statements (PostgreSQL: arrays through
-        ``unnest``, prepared by psycopg after a few runs; SQLite: one multi-row statement per
-        chunk size and ``executemany``): building them in SQLAlchemy cost more than running
-        them.
+        Both inserts go to the driver as fixed statements (PostgreSQL: ``COPY``, the keys
+        through a staging table; SQLite: one multi-row statement per chunk and ``executemany``):
+        building a multi-row statement in SQLAlchemy cost more than running it.
         """
         now = _bound_time(conn, self.clock.now())
         first: dict[str, Envelope] = {}
