@@ -119,7 +119,7 @@ def match(
     used = pl.repeat(False, len(d365), eager=True)  # lines some row found
     for start in range(0, len(pt), CHUNK):
         line, found = _pair(pt, lines, start, min(len(pt), start + CHUNK))
-        judged, why = _compare(pt, d365, line, found, expect, start)
+        judged, why = _compare(pt, d365, line, found, expect, start, lines.marked)
         append(classes, judged)
         append(primary, line)
         slow.update(found)
@@ -158,6 +158,7 @@ class _Lines:
         self.fits = _fits(pt) and _fits(d365)
         tx, kind = series(d365.tx, "tx"), series(d365.kind, "kind")
         self.unknown = tx.filter(kind == UNKNOWN).unique()
+        self.marked = d365.invoice.marked()  # lines that mark an invoice
         if self.fits:
             keys = _key(tx, kind)
             self.order = keys.arg_sort()
@@ -257,6 +258,7 @@ def _compare(
     slow: Mapping[int, tuple[int, ...]],
     expect: Expectations,
     start: int,
+    marked: pl.Series,
 ) -> tuple[pl.Series, dict[int, str]]:
     """The rows from ``start`` against their lines, at once; the first failing check wins.
 
@@ -264,7 +266,8 @@ def _compare(
     journal posted. Texts that differ as received are compared again as F&O compares them
     (``Codes.same``, ``norm``) for those rows only. Returns the classes and the reasons.
     """
-    joined = _gathered(pt, d365, line, [r - start for r, f in slow.items() if f], expect, start)
+    several = [r - start for r, f in slow.items() if f]
+    joined = _gathered(pt, d365, line, several, expect, start, marked)
     found = pl.col("line") >= 0
     want_credit = pl.when(pl.col("refund")).then(0).otherwise(pl.col("minor"))
     want_debit = pl.when(pl.col("refund")).then(pl.col("minor")).otherwise(0)
@@ -308,6 +311,7 @@ def _gathered(
     slow: list[int],
     expect: Expectations,
     start: int,
+    marked: pl.Series,
 ) -> pl.DataFrame:
     """Each row beside its line's columns (taken by position: no second join) and the checks
     on texts, ``customer_bad`` and ``invoice_bad``."""
@@ -324,13 +328,12 @@ def _gathered(
             "minor": rows(pt.minor),
             "refund": rows(pt.kind) == REFUND,
             "customer": rows(pt.customer),
-            "invoice": pt.invoice.rows(start, size),
             "slow": _flags(size, slow),
             "d_cur": series(d365.currency).gather(at),
             "d_credit": series(d365.credit).gather(at),
             "d_debit": series(d365.debit).gather(at),
             "d_account": series(d365.account).gather(at),
-            "d_invoice": d365.invoice.take(at),
+            "d_marked": marked.gather(at) if len(d365) else at.is_not_null(),
             "d_posted": series(d365.posted).gather(at),
         }
     )
@@ -340,7 +343,7 @@ def _gathered(
             list(expect.accounts), list(expect.accounts.values()), default=None,
             return_dtype=pl.Int32,
         )  # fmt: skip
-    return _party_checks(joined.with_columns(want=want), d365)
+    return _party_checks(joined.with_columns(want=want), pt, d365, start)
 
 
 def _flags(size: int, rows: list[int] | pl.Series) -> pl.Series:
@@ -349,27 +352,38 @@ def _flags(size: int, rows: list[int] | pl.Series) -> pl.Series:
     return flags.scatter(rows, True) if len(rows) else flags
 
 
-def _party_checks(joined: pl.DataFrame, d365: D365Columns) -> pl.DataFrame:
-    """``customer_bad`` and ``invoice_bad``: texts that differ as received and as F&O compares."""
-    same = d365.codes.same
-    differs = pl.col("want").is_not_null() & (pl.col("want") != pl.col("d_account"))
-    pairs = joined.filter(differs & (pl.col("line") >= 0)).select("want", "d_account").unique()
-    bad = pl.DataFrame(
-        [(a, b, not same(a, b)) for a, b in pairs.iter_rows()],
-        schema={"want": pl.Int32, "d_account": pl.Int32, "customer_bad": pl.Boolean},
-        orient="row",
-    )
-    joined = joined.join(bad, on=["want", "d_account"], how="left", maintain_order="left")
-    marked = (
-        (pl.col("line") >= 0)
-        & (pl.col("d_invoice") != "")
-        & (pl.col("d_invoice") != pl.col("invoice"))
-    )
-    rows = joined.with_row_index("row").filter(marked).select("row", "d_invoice", "invoice")
-    wrong = [row for row, mark, inv in rows.iter_rows() if norm(mark) != norm(inv)]
+def _party_checks(
+    joined: pl.DataFrame, pt: PayTraceColumns, d365: D365Columns, start: int
+) -> pl.DataFrame:
+    """``customer_bad`` and ``invoice_bad``: texts that differ as received and as F&O compares.
+
+    Only rows whose texts differ as received are compared again, one by one (``Codes.same``,
+    ``norm``); invoice texts are taken only for the lines that mark one."""
+    found = pl.col("line") >= 0
+    numbered = joined.with_row_index("row")
+    differs = found & pl.col("want").is_not_null() & (pl.col("want") != pl.col("d_account"))
+    verdicts: dict[tuple[int, int], bool] = {}
+    wrong_customer: list[int] = []
+    for row, want, got in numbered.filter(differs).select("row", "want", "d_account").iter_rows():
+        verdict = verdicts.get((want, got))
+        if verdict is None:
+            verdict = verdicts[(want, got)] = not d365.codes.same(want, got)
+        if verdict:
+            wrong_customer.append(row)
+    marked = numbered.filter(found & pl.col("d_marked")).select("row", "line")
+    wrong_invoice: list[int] = []
+    if len(marked):
+        texts = marked.with_columns(
+            mark=d365.invoice.take(marked["line"]),
+            mine=pt.invoice.take(marked["row"].cast(pl.Int64) + start),
+        ).filter(pl.col("mark") != pl.col("mine"))
+        wrong_invoice = [
+            row for row, mark, mine in texts.select("row", "mark", "mine").iter_rows()
+            if norm(mark) != norm(mine)
+        ]  # fmt: skip
     return joined.with_columns(
-        customer_bad=pl.col("customer_bad").fill_null(False),
-        invoice_bad=_flags(len(joined), wrong),
+        customer_bad=_flags(len(joined), wrong_customer),
+        invoice_bad=_flags(len(joined), wrong_invoice),
     )
 
 

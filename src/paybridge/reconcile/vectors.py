@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from paybridge.model import currency_exponent
 
@@ -139,6 +140,12 @@ class Texts:
             if len(self)
             else (pl.Series([""] * len(rows), dtype=pl.String))
         )
+
+    def marked(self) -> pl.Series:
+        """True where the text is not empty."""
+        flags = pl.from_arrow(pc.not_equal(self.arrow(), ""))
+        assert isinstance(flags, pl.Series)
+        return flags.fill_null(False)
 
     def _flush(self) -> None:
         if self._pending:
