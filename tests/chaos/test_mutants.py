@@ -115,8 +115,10 @@ SCENARIO_MUTANTS: dict[str, tuple[list[tuple[str, str, str]], str]] = {
         [("paybridge/runtime/intents.py",
           "                intents.c.status == intent.status,\n"
           "                intents.c.attempts == intent.attempts,\n", ""),
-         ("paybridge/runtime/queue.py", "                        queue.c.attempts == attempts,\n",
-          "")],
+         # The queue fences a batch in one statement on PostgreSQL, per claim number on SQLite.
+         ("paybridge/runtime/queue.py", "                    queue.c.attempts == fence.c.attempts,\n",
+          ""),
+         ("paybridge/runtime/queue.py", "                        queue.c.attempts == claim,\n", "")],
         "tests/integration/o2c/test_money_safety.py::"
         "test_a_worker_whose_lease_ran_out_mid_batch_changes_nothing",
     ),
