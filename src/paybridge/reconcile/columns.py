@@ -435,6 +435,13 @@ class D365Columns:
         found = found.filter(pl.col("credited") & pl.col("tx").is_in(wanted))
         return dict(zip(found["tx"].to_list(), found["row"].to_list(), strict=True))
 
+    def transactions_besides(self, pt: PayTraceColumns) -> set[int]:
+        """Transactions the lines name that are not among ``pt``'s rows (vectorised: a day's
+        lines may number millions, the others a handful)."""
+        tx = series(self.tx)
+        named = tx.filter((tx >= 0) & ~tx.is_in(series(pt.tx).implode())).unique()
+        return set(named.to_list())
+
     def payment_id(self, row: int) -> str:
         odd = self.odd_ids.get(row)
         return odd[0] if odd else f"PT-{self.tx[row]}-{KINDS[self.kind[row]]}"

@@ -143,3 +143,12 @@ def test_a_page_of_float_amounts_is_refused() -> None:
     )
     with pytest.raises(TypeError, match="never float"):
         PayTraceColumns(Codes()).extend_page(page)
+
+
+def test_the_lines_name_transactions_besides_the_days_rows() -> None:
+    codes = Codes()
+    pt, d = PayTraceColumns(codes), D365Columns(codes)
+    pt.add(1, "sale", Decimal(1), "USD", "C", "", 1)
+    for payment_id, reference in (("PT-1-sale", "1"), ("PT-2-sale", "2"), ("x", "3"), ("x", "?")):
+        d.add(payment_id, reference, Decimal(1), Decimal(0), "USD", "A", "", "J", 1)
+    assert d.transactions_besides(pt) == {2, 3}
