@@ -1,9 +1,13 @@
-"""Column stores of the three inputs of matching: compact arrays and interned strings, built row by row.
+"""Column stores of the three inputs of matching: compact arrays and interned strings.
 
 A million rows as pydantic objects or dicts would cost gigabytes; as arrays of machine integers
-they cost tens of megabytes, and the matcher compares integers instead of strings. Amounts are
-kept as exact integers of the currency's minor unit (cents): converted from ``Decimal`` once, on
-the way in, and back to ``Decimal`` on the way out; never a float.
+they cost tens of megabytes, and the matcher (polars, over these very buffers) compares integers
+instead of strings. Rows come one at a time (``add``/``extend``, what the loaders read) or a page
+of columns at a time (``extend_page``: a polars or Arrow page, converted vectorised: ten million
+rows stream in without a Python object per row). Amounts are kept as exact integers of the
+currency's minor unit (cents): converted from ``Decimal`` once, on the way in, and back to
+``Decimal`` on the way out; never a float. Low-cardinality texts (currency, customer, account,
+journal, brand) are interned ``Codes``; invoice numbers, nearly one per row, stay texts.
 """
 
 from __future__ import annotations
@@ -13,7 +17,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
+import polars as pl
+import pyarrow as pa
+
 from paybridge.model import currency_exponent
+from paybridge.reconcile.vectors import (
+    Texts,
+    append,
+    coded,
+    minor_units,
+    page_frame,
+    series,
+    whole_numbers,
+)
 
 # Kind codes; a D365 line whose PaymentId does not name a kind gets UNKNOWN.
 KINDS = ("sale", "capture", "refund", "void", "authorization", "settlement", "decline", "?")
@@ -94,6 +110,16 @@ PayTraceRow = tuple[int, str, Decimal, str, str, str, int, str]
 # (PaymentId, PaymentReference, credit, debit, currency, account, marked invoice, journal, line)
 D365Row = tuple[str, str, Decimal, Decimal, str, str, str, str, "Decimal | int"]
 _MONEY_KINDS = {"sale": SALE, "capture": CAPTURE, "refund": REFUND}
+PAYTRACE_PAGE = ("tx", "kind", "amount", "currency", "customer", "invoice", "batch", "brand")
+D365_PAGE = (
+    "payment_id", "reference", "credit", "debit", "currency", "account", "invoice", "journal",
+    "line",
+)  # fmt: skip
+# PayBridge's PaymentId, read as ``_read_ids`` reads it (ids past int64 take the row path).
+_PT_ID = (
+    r"^PT-(?<head>[0-9]{1,18})-(?<kind>" + "|".join(k.replace("?", r"\?") for k in KINDS) + ")$"
+)
+_PT_ADJUST = r"^PT-[0-9]+-adjust$"
 
 
 @dataclass
@@ -104,11 +130,11 @@ class PayTraceColumns:
     tx: array[int] = field(default_factory=lambda: array("q"))
     kind: array[int] = field(default_factory=lambda: array("b"))
     minor: array[int] = field(default_factory=lambda: array("q"))
-    currency: array[int] = field(default_factory=lambda: array("l"))
-    customer: array[int] = field(default_factory=lambda: array("l"))
-    invoice: array[int] = field(default_factory=lambda: array("l"))
+    currency: array[int] = field(default_factory=lambda: array("i"))
+    customer: array[int] = field(default_factory=lambda: array("i"))
+    invoice: Texts = field(default_factory=Texts)
     batch: array[int] = field(default_factory=lambda: array("q"))
-    brand: array[int] = field(default_factory=lambda: array("l"))
+    brand: array[int] = field(default_factory=lambda: array("i"))
     _scales: _Scales = field(default_factory=_Scales)
 
     def __len__(self) -> int:
@@ -155,9 +181,34 @@ class PayTraceColumns:
             minor_(_minor(amount, scales[currency][0]))
             cur_(get(currency) or code(currency))
             cust_(get(customer) or code(customer))
-            inv_(get(invoice) or code(invoice))
+            inv_(invoice)
             batch_(batch)
             brand_(get(brand) or code(brand))
+
+    def extend_page(self, page: pl.DataFrame | pa.RecordBatch | pa.Table) -> None:
+        """Append a page of columns: ``tx``, ``kind``, ``amount`` (Decimal), ``currency``,
+        ``customer``, ``invoice``, ``batch`` and optionally ``brand``; vectorised, row order kept."""
+        frame = page_frame(page, PAYTRACE_PAGE[:-1])
+        kinds = frame["kind"].replace_strict(_MONEY_KINDS, default=None, return_dtype=pl.Int8)
+        if kinds.null_count():
+            kind = frame["kind"].filter(kinds.is_null())[0]
+            raise ValueError(
+                f"a settled PayTrace money fact is a sale, capture or refund, not {kind}"
+            )
+        code = self.codes.code
+        append(self.tx, frame["tx"])
+        append(self.kind, kinds)
+        append(self.minor, minor_units(frame["amount"], frame["currency"]))
+        append(self.currency, coded(frame["currency"], code))
+        append(self.customer, coded(frame["customer"], code))
+        self.invoice.extend(frame["invoice"])
+        append(self.batch, frame["batch"])
+        brands = (
+            frame["brand"]
+            if "brand" in frame.columns
+            else pl.repeat("other", len(frame), eager=True)
+        )
+        append(self.brand, coded(brands, code))
 
 
 @dataclass
@@ -174,10 +225,10 @@ class D365Columns:
     kind: array[int] = field(default_factory=lambda: array("b"))
     credit: array[int] = field(default_factory=lambda: array("q"))
     debit: array[int] = field(default_factory=lambda: array("q"))
-    currency: array[int] = field(default_factory=lambda: array("l"))
-    account: array[int] = field(default_factory=lambda: array("l"))
-    invoice: array[int] = field(default_factory=lambda: array("l"))
-    journal: array[int] = field(default_factory=lambda: array("l"))
+    currency: array[int] = field(default_factory=lambda: array("i"))
+    account: array[int] = field(default_factory=lambda: array("i"))
+    invoice: Texts = field(default_factory=Texts)
+    journal: array[int] = field(default_factory=lambda: array("i"))
     line: array[int] = field(default_factory=lambda: array("q"))
     posted: bytearray = field(default_factory=bytearray)
     odd_ids: dict[int, tuple[str, str]] = field(default_factory=dict)
@@ -285,18 +336,77 @@ class D365Columns:
             debit_(_minor(debit, scale) if debit else 0)
             cur_(get(currency) or code(currency))
             acct_(get(account) or code(account))
-            inv_(get(invoice) or code(invoice))
+            inv_(invoice)
             jour_(get(journal) or code(journal))
             whole = int(number)
             line_(whole if whole == number else -1)
             posted_(0)
             row += 1
 
+    def extend_page(self, page: pl.DataFrame | pa.RecordBatch | pa.Table) -> None:
+        """Append a page of columns: ``payment_id``, ``reference``, ``credit``, ``debit``
+        (Decimal), ``currency``, ``account``, ``invoice``, ``journal``, ``line``; vectorised.
+
+        PayBridge's own ids (``PT-<id>-<kind>``) are read by one regular expression; the rest
+        (hand-keyed lines, references only) and adjust lines go through the row path's rules.
+        """
+        frame = page_frame(page, D365_PAGE)
+        texts = {n: frame[n].cast(pl.String).fill_null("") for n in ("payment_id", "reference")}
+        ids = texts["payment_id"].str.extract_groups(_PT_ID).struct.unnest()
+        adjust = texts["payment_id"].str.ends_with("-adjust")
+        adjust = adjust & texts["payment_id"].str.contains(_PT_ADJUST) if adjust.any() else adjust
+        if adjust.any():
+            self._take_adjusts(frame.filter(adjust))
+            frame, ids = frame.filter(~adjust), ids.filter(~adjust)
+            texts = {n: t.filter(~adjust) for n, t in texts.items()}
+        head, kind_name, reference = ids["head"], ids["kind"], texts["reference"]
+        fast = head.is_not_null()
+        start = len(self.tx)
+        append(
+            self.tx, pl.select(pl.when(fast).then(head.cast(pl.Int64)).otherwise(NO_TX)).to_series()
+        )
+        append(
+            self.kind,
+            kind_name.replace_strict(KIND_CODE, default=UNKNOWN, return_dtype=pl.Int8),
+        )
+        odd = ~fast | (head != reference) | head.str.starts_with("0")
+        for at in odd.arg_true().to_list():
+            payment_id, ref = texts["payment_id"][at], reference[at]
+            exact = False
+            if not fast[at]:
+                self.tx[start + at], self.kind[start + at], exact = _read_ids(payment_id, ref)
+            if not exact:
+                self.odd_ids[start + at] = (payment_id, ref)
+        code = self.codes.code
+        append(self.credit, minor_units(frame["credit"], frame["currency"]))
+        append(self.debit, minor_units(frame["debit"], frame["currency"]))
+        append(self.currency, coded(frame["currency"], code))
+        append(self.account, coded(frame["account"], code))
+        self.invoice.extend(frame["invoice"])
+        append(self.journal, coded(frame["journal"], code))
+        append(self.line, whole_numbers(frame["line"]))
+        self.posted.extend(bytes(len(frame)))
+
+    def _take_adjusts(self, frame: pl.DataFrame) -> None:
+        minor = minor_units(frame["credit"], frame["currency"]) - minor_units(
+            frame["debit"], frame["currency"]
+        )
+        for row, delta in zip(frame.iter_rows(named=True), minor, strict=True):
+            head = str(row["payment_id"])[3:].rpartition("-")[0]
+            line = (
+                f"PT-{head}-?", str(row["reference"] or ""), row["credit"] or Decimal(0),
+                row["debit"] or Decimal(0), str(row["currency"] or ""), str(row["account"] or ""),
+                str(row["invoice"] or ""), str(row["journal"] or ""), row["line"],
+            )  # fmt: skip
+            self._adjusts.append((int(head), int(delta), line))
+
     def mark_posted(self, posted_journals: set[str]) -> None:
         """Set ``posted`` from the journal headers, once they are known (after the lines);
         adjust lines are folded into their sale's or capture's amount then."""
-        codes = {c for c in (self.codes.find(j) for j in posted_journals) if c is not None}
-        self.posted = bytearray(1 if journal in codes else 0 for journal in self.journal)
+        codes = [c for c in (self.codes.find(j) for j in posted_journals) if c is not None]
+        posted = series(self.journal).is_in(pl.Series(codes, dtype=pl.Int32).implode())
+        self.posted = bytearray()
+        append(self.posted, posted)
         self._fold_adjusts()
 
     def _fold_adjusts(self) -> None:
@@ -304,10 +414,7 @@ class D365Columns:
         settled PayTrace amount is compared with the sale (or capture) line plus its adjust."""
         if not self._adjusts:
             return
-        credited = (KIND_CODE["sale"], KIND_CODE["capture"])
-        rows = {
-            t: r for r, (t, k) in enumerate(zip(self.tx, self.kind, strict=True)) if k in credited
-        }
+        rows = self._credited_rows([tx for tx, _delta, _line in self._adjusts])
         orphans: list[D365Row] = []
         for tx, delta, line in self._adjusts:
             row = rows.get(tx)
@@ -317,6 +424,23 @@ class D365Columns:
                 self.credit[row] += delta
         self._adjusts.clear()
         self.extend(orphans)
+
+    def _credited_rows(self, wanted: list[int]) -> dict[int, int]:
+        """Transaction -> its (last) sale or capture line, for the transactions in ``wanted``.
+
+        A function of its own: the polars views of the columns end with it, so the columns
+        may grow again (``extend`` refuses to resize an array whose buffer is viewed)."""
+        credited = series(self.kind).is_in([KIND_CODE["sale"], KIND_CODE["capture"]])
+        found = pl.DataFrame({"tx": series(self.tx), "credited": credited}).with_row_index("row")
+        found = found.filter(pl.col("credited") & pl.col("tx").is_in(wanted))
+        return dict(zip(found["tx"].to_list(), found["row"].to_list(), strict=True))
+
+    def transactions_besides(self, pt: PayTraceColumns) -> set[int]:
+        """Transactions the lines name that are not among ``pt``'s rows (vectorised: a day's
+        lines may number millions, the others a handful)."""
+        tx = series(self.tx)
+        named = tx.filter((tx >= 0) & ~tx.is_in(series(pt.tx).implode())).unique()
+        return set(named.to_list())
 
     def payment_id(self, row: int) -> str:
         odd = self.odd_ids.get(row)
@@ -345,7 +469,7 @@ class LedgerColumns:
     codes: Codes
     tx: array[int] = field(default_factory=lambda: array("q"))
     kind: array[int] = field(default_factory=lambda: array("b"))
-    journal: array[int] = field(default_factory=lambda: array("l"))
+    journal: array[int] = field(default_factory=lambda: array("i"))
     line: array[int] = field(default_factory=lambda: array("q"))
 
     def __len__(self) -> int:

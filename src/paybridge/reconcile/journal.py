@@ -20,6 +20,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import polars as pl
+
 from paybridge.connectors.dynamics import BatchOperation, DynamicsClient, F, Query
 from paybridge.keys import SETTLEMENT_HEADER_STEP as HEADER_STEP
 from paybridge.keys import SETTLEMENT_LINES_STEP as LINES_STEP
@@ -27,6 +29,7 @@ from paybridge.mapping import CompiledTemplate
 from paybridge.model import AccountType, JournalKind, JournalLine, Money, Side
 from paybridge.reconcile.columns import REFUND, PayTraceColumns, from_minor
 from paybridge.reconcile.settings import CompanyReconcileSettings
+from paybridge.reconcile.vectors import series
 from paybridge.runtime.intents import IntentStore, Resolution
 from paybridge.runtime.ledger import Ledger
 
@@ -124,11 +127,17 @@ class SettlementPlan:
 
 def brand_nets(pt: PayTraceColumns) -> dict[int, dict[str, int]]:
     """Per batch, per brand: sales minus refunds in minor units."""
-    nets: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    text = pt.codes.text
-    for batch, brand, kind, minor in zip(pt.batch, pt.brand, pt.kind, pt.minor, strict=True):
-        nets[batch][text(brand)] += -minor if kind == REFUND else minor
-    return {batch: dict(by_brand) for batch, by_brand in nets.items()}
+    signed = pl.when(series(pt.kind) == REFUND).then(-series(pt.minor)).otherwise(series(pt.minor))
+    nets = (
+        pl.DataFrame({"batch": series(pt.batch), "brand": series(pt.brand)})
+        .with_columns(net=signed)
+        .group_by("batch", "brand", maintain_order=True)
+        .agg(pl.col("net").sum())
+    )
+    out: dict[int, dict[str, int]] = {}
+    for batch, brand, net in nets.iter_rows():
+        out.setdefault(batch, {})[pt.codes.text(brand)] = net
+    return out
 
 
 def plan_settlement(

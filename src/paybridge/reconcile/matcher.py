@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 from array import array
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
-from itertools import repeat
+
+import polars as pl
 
 from paybridge.reconcile.batches import BatchTally, ReportedBatch, tally_batches
 from paybridge.reconcile.columns import (
@@ -26,7 +26,9 @@ from paybridge.reconcile.columns import (
     D365Columns,
     LedgerColumns,
     PayTraceColumns,
+    norm,
 )
+from paybridge.reconcile.vectors import append, series
 
 
 class MatchClass(IntEnum):
@@ -103,119 +105,286 @@ def match(
     ledger: LedgerColumns,
     expect: Expectations | None = None,
 ) -> MatchResult:
-    """Classify every PayTrace row and every unexplained D365 line."""
+    """Classify every PayTrace row and every unexplained D365 line.
+
+    PayTrace's rows are judged a chunk at a time against D365's keys, sorted once: what a
+    chunk needs besides the columns is a few of its own size, so ten million rows a side stay
+    within a couple of gigabytes.
+    """
     expect = expect or Expectations()
-    primary, slow = _pair(pt, d365)
-    classes, reasons, consumed = _compare(pt, d365, primary, slow, expect)
+    lines = _Lines(pt, d365)
+    classes, primary = array("b"), array("q")
+    slow: dict[int, tuple[int, ...]] = {}
+    reasons: dict[int, str] = {}
+    used = pl.repeat(False, len(d365), eager=True)  # lines some row found
+    for start in range(0, len(pt), CHUNK):
+        line, found = _pair(pt, lines, start, min(len(pt), start + CHUNK))
+        judged, why = _compare(pt, d365, line, found, expect, start, lines.marked)
+        append(classes, judged)
+        append(primary, line)
+        slow.update(found)
+        reasons.update(why)
+        mine = line.filter(line >= 0)
+        used = used.scatter(mine, True) if len(mine) else used
+    del lines
+    taken = [n for found_lines in slow.values() for n in found_lines]
+    consumed = bytearray()
+    append(consumed, used.scatter(taken, True) if taken else used)
+    del used
     findings = _row_findings(pt, d365, ledger, classes, primary, slow, reasons)
     orphans, skipped = _orphans(pt, d365, consumed, expect.statuses)
     findings += orphans
-    batches = tally_batches(pt, d365, primary, slow, expect.reported)
-    counts = {MatchClass(code): n for code, n in Counter(classes).items()}
+    batches = tally_batches(pt, d365, primary, slow, expect.reported, CHUNK)
+    tally = series(classes).value_counts()
+    counts = {MatchClass(code): n for code, n in tally.iter_rows()}
     counts[MatchClass.NOT_IN_PAYTRACE] = counts.get(MatchClass.NOT_IN_PAYTRACE, 0) + len(orphans)
     return MatchResult(classes, primary, findings, skipped, batches, counts)
 
+
+# PayTrace rows judged at once: big enough for vectorised work, small beside ten million.
+CHUNK = 1 << 20
 
 # Class bytes other than MATCHED, found at C speed: most rows match.
 _NONZERO = re.compile(rb"[^\x00]")
 
 
-def _pair(pt: PayTraceColumns, d365: D365Columns) -> tuple[array[int], dict[int, tuple[int, ...]]]:
-    """Each PayTrace row's one D365 line (-1: none or several); rows with several in ``slow``.
+class _Lines:
+    """D365's (transaction, kind) keys, sorted once; each row's key is then found by binary
+    search, vectorised (half the time of a hash join, which would also have to keep the row
+    order). Ids past 2**59 do not fit one int64 key: then a hash join on both columns."""
 
-    The common case (one line per key) is a dict lookup per row done by ``map`` in C. Only when
-    D365 has duplicate keys or lines known by PaymentReference alone are rows looked at one by
-    one, and then only to find those few.
-    """
-    keys = [t * KEY_SPACE + k for t, k in zip(d365.tx, d365.kind, strict=True)]
-    index = dict(zip(keys, range(len(keys)), strict=True))
-    dups: dict[int, list[int]] = {}
-    if len(index) < len(keys):
-        for row in [r for r, key in enumerate(keys) if index[key] != r]:
-            dups.setdefault(keys[row], [index[keys[row]]]).append(row)
-    wanted = [t * KEY_SPACE + k for t, k in zip(pt.tx, pt.kind, strict=True)]
-    primary = array("q", map(index.get, wanted, repeat(-1)))
-    unknown: set[int] = set()
-    if UNKNOWN in d365.kind:
-        unknown = {t for t, k in zip(d365.tx, d365.kind, strict=True) if k == UNKNOWN}
-    slow: dict[int, tuple[int, ...]] = {}
-    if not dups and not unknown:
-        return primary, slow
-    for row, key in enumerate(wanted):
-        if key not in dups and key // KEY_SPACE not in unknown:
-            continue
-        found = _candidates(key, key - key % KEY_SPACE + UNKNOWN, index, dups)
-        primary[row] = found[0] if len(found) == 1 else -1
-        if len(found) != 1:
-            slow[row] = found
-    return primary, slow
+    def __init__(self, pt: PayTraceColumns, d365: D365Columns) -> None:
+        self.d365 = d365
+        self.fits = _fits(pt) and _fits(d365)
+        tx, kind = series(d365.tx, "tx"), series(d365.kind, "kind")
+        self.unknown = tx.filter(kind == UNKNOWN).unique()
+        self.marked = d365.invoice.marked()  # lines that mark an invoice
+        if self.fits:
+            keys = _key(tx, kind)
+            self.order = keys.arg_sort()
+            self.ordered = keys.gather(self.order)
+        else:
+            self.keyed = (
+                pl.DataFrame({"tx": tx, "kind": kind})
+                .with_row_index("line")
+                .group_by("tx", "kind")
+                .agg(pl.len().alias("n"), pl.col("line").first())
+            )
+
+    def lookup(self, tx: pl.Series, kind: pl.Series) -> tuple[pl.Series, pl.Series]:
+        """(each row's line where exactly one line has its key, else -1; how many lines have it)."""
+        if not self.fits:
+            rows = pl.DataFrame({"tx": tx, "kind": kind})
+            found = rows.join(self.keyed, on=["tx", "kind"], how="left", maintain_order="left")
+            count = found["n"].fill_null(0).cast(pl.Int64)
+            picked = pl.when(count == 1).then(found["line"].cast(pl.Int64)).otherwise(-1)
+            return pl.select(picked).to_series(), count
+        wanted, ordered = _key(tx, kind), self.ordered
+        if not len(ordered):
+            return pl.repeat(-1, len(tx), eager=True, dtype=pl.Int64), pl.repeat(
+                0, len(tx), eager=True, dtype=pl.Int64
+            )
+        last = len(ordered) - 1
+        first = ordered.search_sorted(wanted, side="left")
+        here = ordered.gather(first.clip(0, last)) == wanted
+        # Several lines share the key when the next one in order has it too; counted exactly
+        # for those few only.
+        again = here & (first < last) & (ordered.gather((first + 1).clip(0, last)) == wanted)
+        count = here.cast(pl.Int64)
+        if again.any():
+            upper = ordered.search_sorted(wanted.filter(again), side="right")
+            count = count.scatter(again.arg_true(), (upper - first.filter(again)).cast(pl.Int64))
+        at = self.order.gather(first.clip(0, last)).cast(pl.Int64)
+        line = pl.select(pl.when(count == 1).then(at).otherwise(-1)).to_series()
+        return line, count
+
+
+def _pair(
+    pt: PayTraceColumns, lines: _Lines, start: int, stop: int
+) -> tuple[pl.Series, dict[int, tuple[int, ...]]]:
+    """Rows ``start:stop``: each one's D365 line (-1: none or several); rows with several in
+    the dict. Only when D365 has duplicate keys or lines known by PaymentReference alone are
+    rows looked at one by one, and then only those few."""
+    tx = series(pt.tx).slice(start, stop - start)
+    line, count = lines.lookup(tx, series(pt.kind).slice(start, stop - start))
+    local = (count > 1).arg_true().to_list()
+    if len(lines.unknown):
+        by_reference = tx.is_in(lines.unknown.implode()).arg_true().to_list()
+        local = sorted(set(local) | set(by_reference))
+    if not local:
+        return line, {}
+    slow = _candidates(pt, lines.d365, [start + r for r in local])
+    fixed = [slow[start + r][0] if len(slow[start + r]) == 1 else -1 for r in local]
+    line = line.scatter(local, pl.Series(fixed, dtype=pl.Int64))
+    return line, {r: found for r, found in slow.items() if len(found) != 1}
+
+
+def _fits(columns: PayTraceColumns | D365Columns) -> bool:
+    """Whether (transaction, kind) fits one int64 key (PayTrace ids are far below 2**59)."""
+    tx = series(columns.tx)
+    return len(tx) == 0 or bool((tx.abs() < 2**59).all())
+
+
+def _key(tx: pl.Series, kind: pl.Series) -> pl.Series:
+    return tx * KEY_SPACE + kind.cast(pl.Int64)
 
 
 def _candidates(
-    key: int, unknown_key: int, index: dict[int, int], dups: dict[int, list[int]]
-) -> tuple[int, ...]:
-    found: list[int] = []
-    for k in (key, unknown_key):
-        if k in dups:
-            found += dups[k]
-        elif k in index:
-            found.append(index[k])
-    return tuple(sorted(found))
+    pt: PayTraceColumns, d365: D365Columns, rows: list[int]
+) -> dict[int, tuple[int, ...]]:
+    """Every line of each row's key and of its transaction by reference alone, for ``rows``."""
+    if not rows:
+        return {}
+    wanted = {r: (pt.tx[r], pt.kind[r]) for r in rows}
+    txs = pl.Series(sorted({tx for tx, _kind in wanted.values()}), dtype=pl.Int64)
+    near = (
+        pl.DataFrame({"tx": series(d365.tx), "kind": series(d365.kind)})
+        .with_row_index("line")
+        .filter(pl.col("tx").is_in(txs.implode()))
+    )
+    by_key: dict[tuple[int, int], list[int]] = {}
+    for line, tx, kind in near.iter_rows():
+        by_key.setdefault((tx, kind), []).append(line)
+    return {
+        r: tuple(sorted(by_key.get((tx, kind), []) + by_key.get((tx, UNKNOWN), [])))
+        for r, (tx, kind) in wanted.items()
+    }
 
 
 def _compare(
     pt: PayTraceColumns,
     d365: D365Columns,
-    primary: array[int],
+    line: pl.Series,
     slow: Mapping[int, tuple[int, ...]],
     expect: Expectations,
-) -> tuple[array[int], dict[int, str], bytearray]:
-    """The hot loop: one PayTrace row against its line; the first failing check wins.
+    start: int,
+    marked: pl.Series,
+) -> tuple[pl.Series, dict[int, str]]:
+    """The rows from ``start`` against their lines, at once; the first failing check wins.
 
     Checks in order: currency, amount and side, customer (the xref's account), marked invoice,
-    journal posted. Every column is a local name: attribute lookups would double the time.
+    journal posted. Texts that differ as received are compared again as F&O compares them
+    (``Codes.same``, ``norm``) for those rows only. Returns the classes and the reasons.
     """
-    classes = array("b", bytes(len(pt)))
-    reasons: dict[int, str] = {}
-    consumed = bytearray(len(d365))
-    d_cur, d_credit, d_debit = d365.currency, d365.credit, d365.debit
-    d_account, d_invoice, d_posted = d365.account, d365.invoice, d365.posted
-    account_of, same, need_posted = expect.accounts.get, d365.codes.same, expect.require_posted
-    missing, mismatch = MatchClass.MISSING_IN_D365.value, MatchClass.AMOUNT_MISMATCH.value
-    party, unposted = MatchClass.WRONG_PARTY.value, MatchClass.UNPOSTED_IN_D365.value
-    columns = zip(primary, pt.currency, pt.minor, pt.kind, pt.customer, pt.invoice, strict=True)
-    for row, (line, currency, amount, kind, customer, invoice) in enumerate(columns):
-        if line < 0:
-            found = slow.get(row, ())
-            for other in found:
-                consumed[other] = 1
-            classes[row] = MatchClass.DUPLICATED_IN_D365.value if found else missing
-            continue
-        consumed[line] = 1
-        if d_cur[line] != currency:
-            classes[row], reasons[row] = mismatch, "currency"
-            continue
-        credit, debit = d_credit[line], d_debit[line]
-        expected = (0, amount) if kind == REFUND else (amount, 0)
-        if credit != expected[0] or debit != expected[1]:
-            flipped = credit == expected[1] and debit == expected[0]
-            classes[row], reasons[row] = mismatch, "sign" if flipped else "amount"
-            continue
-        account = account_of(customer)
-        if (
-            account is not None
-            and account != d_account[line]
-            and not same(account, d_account[line])
-        ):
-            classes[row], reasons[row] = party, "customer"
-            continue
-        marked = d_invoice[line]
-        if marked and marked != invoice and not same(marked, invoice):
-            classes[row], reasons[row] = party, "invoice"
-            continue
-        if need_posted and not d_posted[line]:
-            classes[row], reasons[row] = unposted, "unposted"
-    return classes, reasons, consumed
+    several = [r - start for r, f in slow.items() if f]
+    joined = _gathered(pt, d365, line, several, expect, start, marked)
+    found = pl.col("line") >= 0
+    want_credit = pl.when(pl.col("refund")).then(0).otherwise(pl.col("minor"))
+    want_debit = pl.when(pl.col("refund")).then(pl.col("minor")).otherwise(0)
+    amount_bad = (pl.col("d_credit") != want_credit) | (pl.col("d_debit") != want_debit)
+    flipped = (pl.col("d_credit") == want_debit) & (pl.col("d_debit") == want_credit)
+    unposted = pl.lit(expect.require_posted) & (pl.col("d_posted") == 0)
+    cls = (
+        pl.when(~found & pl.col("slow")).then(MatchClass.DUPLICATED_IN_D365.value)
+        .when(~found).then(MatchClass.MISSING_IN_D365.value)
+        .when(pl.col("d_cur") != pl.col("cur")).then(MatchClass.AMOUNT_MISMATCH.value)
+        .when(amount_bad).then(MatchClass.AMOUNT_MISMATCH.value)
+        .when(pl.col("customer_bad")).then(MatchClass.WRONG_PARTY.value)
+        .when(pl.col("invoice_bad")).then(MatchClass.WRONG_PARTY.value)
+        .when(unposted).then(MatchClass.UNPOSTED_IN_D365.value)
+        .otherwise(MatchClass.MATCHED.value)
+    )  # fmt: skip
+    reason = (
+        pl.when(~found).then(pl.lit(None, pl.String))
+        .when(pl.col("d_cur") != pl.col("cur")).then(pl.lit("currency"))
+        .when(amount_bad & flipped).then(pl.lit("sign"))
+        .when(amount_bad).then(pl.lit("amount"))
+        .when(pl.col("customer_bad")).then(pl.lit("customer"))
+        .when(pl.col("invoice_bad")).then(pl.lit("invoice"))
+        .when(unposted).then(pl.lit("unposted"))
+    )  # fmt: skip
+    judged = joined.select(cls.cast(pl.Int8).alias("cls"), reason.alias("reason"))
+    reasons = {
+        start + row: text
+        for row, text in judged.with_row_index("row")
+        .filter(pl.col("reason").is_not_null())
+        .select("row", "reason")
+        .iter_rows()
+    }
+    return judged["cls"], reasons
+
+
+def _gathered(
+    pt: PayTraceColumns,
+    d365: D365Columns,
+    line: pl.Series,
+    slow: list[int],
+    expect: Expectations,
+    start: int,
+    marked: pl.Series,
+) -> pl.DataFrame:
+    """Each row beside its line's columns (taken by position: no second join) and the checks
+    on texts, ``customer_bad`` and ``invoice_bad``."""
+    size = len(line)
+
+    def rows(column: array[int]) -> pl.Series:
+        return series(column).slice(start, size)
+
+    at = line.clip(0) if len(d365) else pl.Series([None] * size, dtype=pl.Int64)
+    joined = pl.DataFrame(
+        {
+            "line": line,
+            "cur": rows(pt.currency),
+            "minor": rows(pt.minor),
+            "refund": rows(pt.kind) == REFUND,
+            "customer": rows(pt.customer),
+            "slow": _flags(size, slow),
+            "d_cur": series(d365.currency).gather(at),
+            "d_credit": series(d365.credit).gather(at),
+            "d_debit": series(d365.debit).gather(at),
+            "d_account": series(d365.account).gather(at),
+            "d_marked": marked.gather(at) if len(d365) else at.is_not_null(),
+            "d_posted": series(d365.posted).gather(at),
+        }
+    )
+    want = pl.Series([None] * size, dtype=pl.Int32)
+    if expect.accounts:
+        want = joined["customer"].replace_strict(
+            list(expect.accounts), list(expect.accounts.values()), default=None,
+            return_dtype=pl.Int32,
+        )  # fmt: skip
+    return _party_checks(joined.with_columns(want=want), pt, d365, start)
+
+
+def _flags(size: int, rows: list[int] | pl.Series) -> pl.Series:
+    """True on the rows numbered in ``rows``."""
+    flags = pl.repeat(False, size, eager=True)
+    return flags.scatter(rows, True) if len(rows) else flags
+
+
+def _party_checks(
+    joined: pl.DataFrame, pt: PayTraceColumns, d365: D365Columns, start: int
+) -> pl.DataFrame:
+    """``customer_bad`` and ``invoice_bad``: texts that differ as received and as F&O compares.
+
+    Only rows whose texts differ as received are compared again, one by one (``Codes.same``,
+    ``norm``); invoice texts are taken only for the lines that mark one."""
+    found = pl.col("line") >= 0
+    numbered = joined.with_row_index("row")
+    differs = found & pl.col("want").is_not_null() & (pl.col("want") != pl.col("d_account"))
+    verdicts: dict[tuple[int, int], bool] = {}
+    wrong_customer: list[int] = []
+    for row, want, got in numbered.filter(differs).select("row", "want", "d_account").iter_rows():
+        verdict = verdicts.get((want, got))
+        if verdict is None:
+            verdict = verdicts[(want, got)] = not d365.codes.same(want, got)
+        if verdict:
+            wrong_customer.append(row)
+    marked = numbered.filter(found & pl.col("d_marked")).select("row", "line")
+    wrong_invoice: list[int] = []
+    if len(marked):
+        texts = marked.with_columns(
+            mark=d365.invoice.take(marked["line"]),
+            mine=pt.invoice.take(marked["row"].cast(pl.Int64) + start),
+        ).filter(pl.col("mark") != pl.col("mine"))
+        wrong_invoice = [
+            row for row, mark, mine in texts.select("row", "mark", "mine").iter_rows()
+            if norm(mark) != norm(mine)
+        ]  # fmt: skip
+    return joined.with_columns(
+        customer_bad=_flags(len(joined), wrong_customer),
+        invoice_bad=_flags(len(joined), wrong_invoice),
+    )
 
 
 def _ledger_lines(ledger: LedgerColumns, wanted: set[int]) -> dict[int, tuple[int, int]]:
@@ -282,7 +451,8 @@ def _orphans(
         at = consumed.find(0, at + 1)
     if not groups:
         return [], []
-    settled = set(pt.tx)
+    known = pl.Series(list(groups), dtype=pl.Int64)
+    settled = set(known.filter(known.is_in(series(pt.tx).implode())).to_list())
     findings: list[Finding] = []
     skipped: list[Skipped] = []
     for tx, lines in groups.items():

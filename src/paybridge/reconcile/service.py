@@ -113,7 +113,7 @@ class Reconciler:
         )  # fmt: skip
         reader = D365Reader(self.dynamics, company, codes, self.settings.reference_chunk)
         d365 = await reader.load([str(tx) for tx in pt.records], day, progress)
-        await resolve_unknown(self.paytrace, pt, {t for t in d365.columns.tx if t >= 0})
+        await resolve_unknown(self.paytrace, pt, d365.columns.transactions_besides(pt.columns))
         progress("matching", 0, 1)
         xref = self._accounts(company)
         expect = Expectations(

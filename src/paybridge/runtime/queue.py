@@ -7,12 +7,25 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, exists, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    Integer,
+    Select,
+    Update,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Connection, RowMapping
 
 from paybridge.clock import Clock
 from paybridge.runtime.envelope import Envelope
@@ -56,24 +69,18 @@ class SqlQueue:
 
         The inbox takes the keys in a few multi-row inserts that ignore conflicts and return
         what went in: a key already there (or repeated in this call) is a counted duplicate.
+        Both inserts go to the driver as fixed statements (PostgreSQL: ``COPY``, the keys
+        through a staging table; SQLite: one multi-row statement per chunk and ``executemany``):
+        building a multi-row statement in SQLAlchemy cost more than running it.
         """
-        now = self.clock.now()
+        now = _bound_time(conn, self.clock.now())
         context = self.tracer.headers()
         if context:
             envelopes = [env if env.headers else replace(env, headers=context) for env in envelopes]
         first: dict[str, Envelope] = {}
         for env in envelopes:
             first.setdefault(env.key, env)
-        inserted: set[str] = set()
-        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        keys = list(first)
-        for n in range(0, len(keys), _CHUNK):
-            rows = [
-                {"key": k, "source": first[k].source, "received_at": now, "duplicates": 0}
-                for k in keys[n : n + _CHUNK]
-            ]
-            stmt = dialect_insert(inbox).values(rows).on_conflict_do_nothing(index_elements=["key"])
-            inserted.update(conn.execute(stmt.returning(inbox.c.key)).scalars())
+        inserted = _take_keys(conn, [(k, first[k].source) for k in first], now)
         fresh: list[bool] = []
         duplicates: Counter[str] = Counter()
         for env in envelopes:
@@ -87,76 +94,53 @@ class SqlQueue:
                 .where(inbox.c.key == key)
                 .values(duplicates=inbox.c.duplicates + count)
             )
-        rows = [self._row(env, now) for env, new in zip(envelopes, fresh, strict=True) if new]
-        for n in range(0, len(rows), _CHUNK):
-            conn.execute(insert(queue), rows[n : n + _CHUNK])
+        rows = [
+            (env.topic, env.key, env.partition_key, env.payload_json(),
+             json.dumps(env.headers, sort_keys=True) if env.headers else None)
+            for env, new in zip(envelopes, fresh, strict=True)
+            if new
+        ]  # fmt: skip
+        _insert_messages(conn, rows, now)
         return fresh
 
     def enqueue(self, envelopes: Sequence[Envelope]) -> list[bool]:
         with self.engine.begin() as conn:
             return self.publish(conn, envelopes)
 
-    @staticmethod
-    def _row(env: Envelope, now: datetime) -> dict[str, object]:
-        return {
-            "topic": env.topic,
-            "key": env.key,
-            "partition_key": env.partition_key,
-            "payload": env.payload_json(),
-            "headers": json.dumps(env.headers, sort_keys=True) if env.headers else None,
-            "status": READY,
-            "attempts": 0,
-            "not_before": now,
-            "created_at": now,
-            "updated_at": now,
-        }
-
     def claim(self, worker: str, limit: int, lease_seconds: float = 60.0) -> list[Envelope]:
-        """Lease up to ``limit`` messages, at most the oldest open one of each partition."""
+        """Lease up to ``limit`` messages, at most the oldest open one of each partition.
+
+        One statement picks and leases them (an UPDATE of the ids a sub-select picks, skipping
+        rows other workers hold on PostgreSQL) and returns them; compiled once, prepared by
+        the driver on PostgreSQL.
+        """
         now = self.clock.now()
-        older = queue.alias("older")
-        claimable = and_(queue.c.status == READY, queue.c.not_before <= now)
-        blocked = exists().where(
-            older.c.partition_key == queue.c.partition_key,
-            older.c.id < queue.c.id,
-            older.c.status.in_([READY, LEASED]),
-        )
-        query = select(queue).where(claimable, ~blocked).order_by(queue.c.id).limit(limit)
         with self.engine.begin() as conn:
             # A lease that ran out means its worker died: the message is ready again.
-            conn.execute(
-                update(queue)
-                .where(queue.c.status == LEASED, queue.c.lease_until < now)
-                .values(status=READY, updated_at=now)
-            )
+            conn.execute(_EXPIRE, {"now": now})
+            claim = _CLAIM
             if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = conn.execute(query).mappings().all()
-            if not rows:
-                return []
-            ids = [row["id"] for row in rows]
-            conn.execute(
-                update(queue)
-                .where(queue.c.id.in_(ids))
-                .values(
-                    status=LEASED,
-                    leased_by=worker,
-                    lease_until=now + timedelta(seconds=lease_seconds),
-                    attempts=queue.c.attempts + 1,
-                    updated_at=now,
-                )
-            )
+                claim = _CLAIM_PG
+                # Walk ready messages in id order and stop at the limit: a planner that misjudges
+                # how many are ready (a fresh or bursty table) would otherwise test every one's
+                # partition and sort them all, at every claim (300 ms instead of 10 at 15,000).
+                conn.exec_driver_sql(_PG_CLAIM_PLAN)
+            params = {
+                "now": now, "limit": limit, "worker": worker,
+                "until": now + timedelta(seconds=lease_seconds),
+            }  # fmt: skip
+            rows = sorted(conn.execute(claim, params).all(), key=lambda row: int(row.id))
         return [
             Envelope(
-                topic=row["topic"],
-                key=row["key"],
-                partition_key=row["partition_key"],
-                payload=json.loads(row["payload"]),
-                id=row["id"],
-                attempts=row["attempts"] + 1,
-                created_at=row["created_at"],
-                failures=row["failures"],
-                headers=json.loads(row["headers"]) if row["headers"] else {},
+                topic=row.topic,
+                key=row.key,
+                partition_key=row.partition_key,
+                payload=json.loads(row.payload),
+                id=row.id,
+                attempts=row.attempts,
+                created_at=row.created_at,
+                failures=row.failures,
+                headers=json.loads(row.headers) if row.headers else {},
             )
             for row in rows
         ]
@@ -202,36 +186,47 @@ class SqlQueue:
         return self._fenced(envs, lease_until=until)
 
     def _fenced(self, envs: Sequence[Envelope], **values: object) -> list[int]:
-        if not envs:
+        """Change the leased messages whose claim (``attempts``) is still the envelope's."""
+        held = [(env.id, env.attempts) for env in envs if env.id is not None]
+        if not held:
             return []
-        changed: list[int] = []
         now = self.clock.now()
         with self.engine.begin() as conn:
-            for attempts in sorted({env.attempts for env in envs}):
-                ids = [env.id for env in envs if env.attempts == attempts and env.id is not None]
+            if conn.dialect.name == "postgresql":
+                # One statement for the batch: (id, attempts) pairs as two arrays.
+                fence = _PG_FENCE
+                stmt = update(queue).where(
+                    queue.c.id == fence.c.id,
+                    queue.c.attempts == fence.c.attempts,
+                    queue.c.status == LEASED,
+                )
+                ids, attempts = (list(column) for column in zip(*held, strict=True))
+                result = conn.execute(
+                    stmt.values(updated_at=now, **values).returning(queue.c.id),
+                    {"held_ids": ids, "held_attempts": attempts},
+                )
+                return [row[0] for row in result]
+            changed: list[int] = []
+            for claim in sorted({a for _, a in held}):
                 result = conn.execute(
                     update(queue)
                     .where(
-                        queue.c.id.in_(ids),
+                        queue.c.id.in_([i for i, a in held if a == claim]),
                         queue.c.status == LEASED,
-                        queue.c.attempts == attempts,
+                        queue.c.attempts == claim,
                     )
                     .values(updated_at=now, **values)
                     .returning(queue.c.id)
                 )
                 changed.extend(row[0] for row in result)
-        return changed
+            return changed
 
     def replay(self, message_id: int, actor: str = "system", comment: str | None = None) -> bool:
         """Put a dead letter back in line, attempts reset; the log keeps why it died and who
         replayed it (a replay reuses the message, so the link is the message's own history)."""
         now = self.clock.now()
         with self.engine.begin() as conn:
-            row = (
-                conn.execute(select(queue).where(queue.c.id == message_id, queue.c.status == DEAD))
-                .mappings()
-                .first()
-            )
+            row = _dead_row(conn, message_id)
             if row is None:
                 return False
             result = conn.execute(
@@ -276,11 +271,7 @@ class SqlQueue:
             raise ValueError(f"unknown triage action {action!r}")
         now = self.clock.now()
         with self.engine.begin() as conn:
-            row = (
-                conn.execute(select(queue).where(queue.c.id == message_id, queue.c.status == DEAD))
-                .mappings()
-                .first()
-            )
+            row = _dead_row(conn, message_id)
             if row is None:
                 return None
             state = TRIAGE_ACTIONS[action] or (row["triage_state"] or TRIAGE_OPEN)
@@ -369,11 +360,7 @@ class SqlQueue:
 
     def dead_letter(self, message_id: int) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
-            row = (
-                conn.execute(select(queue).where(queue.c.id == message_id, queue.c.status == DEAD))
-                .mappings()
-                .first()
-            )
+            row = _dead_row(conn, message_id)
         if row is None:
             return None
         return {**dict(row), "triage_state": row["triage_state"] or TRIAGE_OPEN}
@@ -399,3 +386,135 @@ class SqlQueue:
             dead=counts.get(DEAD, 0),
             duplicates=int(dups or 0),
         )
+
+
+def _dead_row(conn: Connection, message_id: int) -> RowMapping | None:
+    """The dead letter ``message_id`` as stored, or None (not there, or not dead)."""
+    found = conn.execute(select(queue).where(queue.c.id == message_id, queue.c.status == DEAD))
+    return found.mappings().first()
+
+
+# The claim, built once: SQLAlchemy caches its compiled form, PostgreSQL its plan.
+_PICK = queue.alias("pick")
+_OLDER = queue.alias("older")
+_BLOCKED = exists().where(
+    _OLDER.c.partition_key == _PICK.c.partition_key,
+    _OLDER.c.id < _PICK.c.id,
+    _OLDER.c.status.in_([READY, LEASED]),
+)
+_PICKED = (
+    select(_PICK.c.id)
+    .where(_PICK.c.status == READY, _PICK.c.not_before <= bindparam("now"), ~_BLOCKED)
+    .order_by(_PICK.c.id)
+    .limit(bindparam("limit"))
+)
+
+
+def _claim(picked: Select[tuple[int]]) -> Update:
+    return (
+        update(queue)
+        .where(queue.c.id.in_(picked.scalar_subquery()))
+        .values(
+            status=LEASED,
+            leased_by=bindparam("worker"),
+            lease_until=bindparam("until", type_=queue.c.lease_until.type),
+            attempts=queue.c.attempts + 1,
+            updated_at=bindparam("now", type_=queue.c.updated_at.type),
+        )
+        .returning(
+            queue.c.id, queue.c.topic, queue.c.key, queue.c.partition_key, queue.c.payload,
+            queue.c.attempts, queue.c.created_at, queue.c.failures, queue.c.headers,
+        )
+    )  # fmt: skip
+
+
+_CLAIM = _claim(_PICKED)
+_PG_FENCE = select(
+    func.unnest(bindparam("held_ids", type_=ARRAY(BigInteger))).label("id"),
+    func.unnest(bindparam("held_attempts", type_=ARRAY(Integer))).label("attempts"),
+).subquery("fence")
+_PG_CLAIM_PLAN = (
+    "SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)"
+)
+_CLAIM_PG = _claim(_PICKED.with_for_update(skip_locked=True))
+_EXPIRE = (
+    update(queue)
+    .where(
+        queue.c.status == LEASED,
+        queue.c.lease_until < bindparam("now", type_=queue.c.lease_until.type),
+    )
+    .values(status=READY, updated_at=bindparam("now", type_=queue.c.updated_at.type))
+)
+
+
+def _bound_time(conn: Connection, moment: datetime) -> Any:
+    """``moment`` as the store's column type binds it (statements below go to the driver)."""
+    process = queue.c.created_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return process(moment) if process else moment
+
+
+def _take_keys(conn: Connection, keys: Sequence[tuple[str, str]], now: Any) -> set[str]:
+    """Insert (key, source) pairs into the inbox, ignoring keys already there; the keys that went in."""
+    taken: set[str] = set()
+    if conn.dialect.name == "postgresql":
+        # COPY into a session's staging table, then one insert that ignores known keys.
+        with _driver(conn).cursor() as cursor:
+            cursor.execute(_PG_STAGE)
+            with cursor.copy("COPY paybridge_inbox_in (key, source) FROM STDIN") as copy:
+                for row in keys:
+                    copy.write_row(row)
+            cursor.execute(_PG_TAKE_STAGED, (now,))
+            return {str(row[0]) for row in cursor.fetchall()}
+    for n in range(0, len(keys), _CHUNK):
+        part = keys[n : n + _CHUNK]
+        found = conn.exec_driver_sql(
+            _sqlite_inbox_insert(len(part)), tuple(v for k, s in part for v in (k, s, now))
+        )
+        taken.update(row[0] for row in found)
+    return taken
+
+
+@lru_cache(maxsize=8)
+def _sqlite_inbox_insert(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, 0)"] * rows)
+    return (
+        f"INSERT INTO inbox (key, source, received_at, duplicates) VALUES {values} "  # noqa: S608
+        "ON CONFLICT (key) DO NOTHING RETURNING key"
+    )
+
+
+_PG_STAGE = "CREATE TEMP TABLE IF NOT EXISTS paybridge_inbox_in (key text, source text)"
+_PG_TAKE_STAGED = (
+    "WITH staged AS (DELETE FROM paybridge_inbox_in RETURNING key, source) "
+    "INSERT INTO inbox (key, source, received_at, duplicates) SELECT key, source, %s, 0 "
+    "FROM staged ON CONFLICT (key) DO NOTHING RETURNING key"
+)
+
+
+def _driver(conn: Connection) -> Any:
+    """psycopg's own connection under ``conn`` (same transaction): for COPY."""
+    return conn.connection.driver_connection
+
+
+_QUEUE_COLUMNS = (
+    "topic, key, partition_key, payload, headers, status, attempts, not_before, created_at,"
+    " updated_at"
+)
+
+
+def _insert_messages(
+    conn: Connection, rows: Sequence[tuple[str, str, str, str, str | None]], now: Any
+) -> None:
+    """New messages (topic, key, partition, payload JSON, trace headers JSON), ready now."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        cursor = _driver(conn).cursor()
+        with cursor, cursor.copy(f"COPY queue ({_QUEUE_COLUMNS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row((*row, READY, 0, now, now, now))
+        return
+    conn.exec_driver_sql(
+        f"INSERT INTO queue ({_QUEUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'ready', 0, ?, ?, ?)",  # noqa: S608
+        [(*row, now, now, now) for row in rows],
+    )

@@ -81,7 +81,8 @@ queue = Table(
     # Trace context of the publisher, JSON (revision 0009_queue_headers); NULL when none.
     Column("headers", Text, nullable=True),
 )
-Index("ix_queue_claim", queue.c.status, queue.c.not_before, queue.c.id)
+# Claims walk ready messages in id order and stop (revision 0011_queue_claim_order).
+Index("ix_queue_claim", queue.c.status, queue.c.id, queue.c.not_before)
 Index("ix_queue_partition", queue.c.partition_key, queue.c.status, queue.c.id)
 Index("ix_queue_key", queue.c.key)
 

@@ -85,3 +85,70 @@ def test_ledger_entries_read_the_posting_flow_entity_id() -> None:
     assert list(ledger.tx) == [77, 78] and list(ledger.kind) == [0, 2]
     assert [ledger.codes.text(j) for j in ledger.journal] == ["USMF-000001"] * 2
     assert list(ledger.line) == [3, 4]
+
+
+D365_NAMES = ("payment_id", "reference", "credit", "debit", "currency", "account", "invoice",
+              "journal", "line")  # fmt: skip
+
+
+def _d365_rows() -> list[tuple[object, ...]]:
+    d = Decimal
+    return [
+        ("PT-123-sale", "123", d("1.00"), d(0), "USD", "US\\-001", "", "J1", d(1)),
+        ("PT-123-refund", "0123", d(0), d("1.00"), "USD", "US\\-001", "", "J1", d(2)),
+        ("by hand", "456", d("2.00"), d(0), "USD", "US\\-001", "", "J1", d(3)),
+        ("by hand", "ABC", d("2.00"), d(0), "USD", "US\\-001", "INV", "J1", d("4.5")),
+        ("PT-123-adjust", "123", d("0.10"), d(0), "USD", "US\\-001", "", "J1", d(5)),
+        ("PT-9-?", "9", d("0.005"), d(0), "USD", "a", "", "J2", d(6)),
+        ("PT-8-adjust", "8", d("1"), d(0), "JPY", "a", "", "J2", d(7)),
+        ("PT-7-sale", "7", d("1.2345"), d(0), "KWD", "a", "I-7", "J2", d(8)),
+    ]
+
+
+def test_a_page_of_columns_reads_as_its_rows_do() -> None:
+    import polars as pl
+
+    rows = _d365_rows()
+    by_row, by_page = D365Columns(Codes()), D365Columns(Codes())
+    by_row.extend(rows)  # type: ignore[arg-type]
+    columns = list(zip(*rows, strict=True))
+    by_page.extend_page(
+        pl.DataFrame({n: list(c) for n, c in zip(D365_NAMES, columns, strict=True)})
+    )
+    for d in (by_row, by_page):
+        d.mark_posted({"J1"})
+    for name in ("tx", "kind", "credit", "debit", "line", "posted"):
+        assert list(getattr(by_page, name)) == list(getattr(by_row, name)), name
+    for name in ("currency", "account", "journal"):
+        texts = [by_row.codes.text(c) for c in getattr(by_row, name)]
+        assert [by_page.codes.text(c) for c in getattr(by_page, name)] == texts, name
+    assert list(by_page.invoice) == list(by_row.invoice) == ["", "", "", "INV", "", "I-7", ""]
+    assert by_page.odd_ids == by_row.odd_ids
+    assert list(by_page.credit) == [110, 0, 200, 200, 0, 1234, 1]  # adjust folded; half-even
+
+
+def test_a_page_of_float_amounts_is_refused() -> None:
+    import polars as pl
+
+    page = pl.DataFrame(
+        {
+            "tx": [1],
+            "kind": ["sale"],
+            "amount": [1.1],
+            "currency": ["USD"],
+            "customer": ["C"],
+            "invoice": [""],
+            "batch": [1],
+        }
+    )
+    with pytest.raises(TypeError, match="never float"):
+        PayTraceColumns(Codes()).extend_page(page)
+
+
+def test_the_lines_name_transactions_besides_the_days_rows() -> None:
+    codes = Codes()
+    pt, d = PayTraceColumns(codes), D365Columns(codes)
+    pt.add(1, "sale", Decimal(1), "USD", "C", "", 1)
+    for payment_id, reference in (("PT-1-sale", "1"), ("PT-2-sale", "2"), ("x", "3"), ("x", "?")):
+        d.add(payment_id, reference, Decimal(1), Decimal(0), "USD", "A", "", "J", 1)
+    assert d.transactions_besides(pt) == {2, 3}

@@ -122,3 +122,54 @@ def test_a_renewed_lease_is_not_taken_by_another_worker(
     clock.advance(50)  # 100 s after the claim, 50 after the renewal
     assert queue.claim("other", 1) == []
     assert queue.ack([held]) == [held.id]
+
+
+def test_times_go_in_as_the_store_keeps_them(queue: SqlQueue, clock: ManualClock) -> None:
+    """Bulk inserts go to the driver: their times must read back, and compare, like the rest."""
+    from sqlalchemy import select
+
+    from paybridge.store.schema import inbox
+    from paybridge.store.schema import queue as table
+
+    queue.enqueue([env("a")])
+    with queue.engine.connect() as conn:
+        row = conn.execute(select(table.c.not_before, table.c.created_at)).one()
+        received = conn.execute(select(inbox.c.received_at)).scalar_one()
+        if conn.dialect.name == "sqlite":  # the text SQLAlchemy writes, six decimals and all
+            raw = conn.exec_driver_sql("SELECT not_before FROM queue").scalar_one()
+            assert raw == clock.now().strftime("%Y-%m-%d %H:%M:%S.%f")
+    assert row.not_before == row.created_at == received == clock.now()
+    (claimed,) = queue.claim("w", 10)  # due at the very instant it was published
+    assert queue.retry(claimed, 0, "again")
+    assert [e.key for e in queue.claim("w", 10)] == ["a"]
+
+
+def test_a_batch_of_claims_is_fenced_each_by_its_own_number(
+    queue: SqlQueue, clock: ManualClock
+) -> None:
+    queue.enqueue([env("a", "p1"), env("b", "p2"), env("c", "p3")])
+    first = {e.key: e for e in queue.claim("w1", 10, lease_seconds=10)}
+    assert queue.retry(first["a"], 0, "once more")
+    clock.advance(11)  # b and c: the lease ran out; another worker claims them (and a)
+    second = {e.key: e for e in queue.claim("w2", 10)}
+    assert {k: e.attempts for k, e in second.items()} == {"a": 2, "b": 2, "c": 2}
+    stale = [first["b"], first["c"]]
+    assert queue.ack([*stale, second["a"]]) == [second["a"].id]  # the stale ones change nothing
+    assert sorted(queue.ack([second["b"], second["c"]])) == sorted([second["b"].id, second["c"].id])
+    assert queue.stats().done == 3
+
+
+def test_a_large_publish_keeps_order_and_counts_duplicates(queue: SqlQueue) -> None:
+    items = [env(f"k{i}", f"p{i % 7}") for i in range(1200)]
+    assert queue.enqueue(items[:500]) == [True] * 500
+    fresh = queue.enqueue([*items, env("k3"), env("new")])
+    assert fresh == [False] * 500 + [True] * 700 + [False, True]
+    assert queue.stats().duplicates == 501
+    seen: list[str] = []
+    while batch := queue.claim("w", 1000):
+        seen += [e.key for e in batch]
+        queue.ack(batch)
+    assert len(seen) == 1201
+    for partition in range(7):  # each partition in publishing order
+        keys = [k for k in seen if k != "new" and int(k[1:]) % 7 == partition]
+        assert keys == sorted(keys, key=lambda k: int(k[1:]))
