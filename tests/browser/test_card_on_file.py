@@ -10,14 +10,12 @@ Playwright or Chromium is missing, except under CI=true, where it fails.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.test_report_html import ARGS, CHROMIUM, _unavailable
 from tests.e2e.product import World, open_world, wait_for
 
 pytestmark = pytest.mark.slow
@@ -30,26 +28,8 @@ def world(tmp_path: Path) -> Iterator[World]:
         yield opened
 
 
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed (pip install -e '.[dev]')")
-    if not CHROMIUM.is_file() and shutil.which("chromium") is None:
-        _unavailable("Debian's chromium is not installed (apt-get install -y chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=ARGS
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
 def test_a_d365_first_customer_puts_a_card_on_file_and_is_charged(
-    world: World, chromium: Any
+    world: World, browser: Any
 ) -> None:
     sections: dict[str, Any] = {
         "paytrace": {"protect_js_url": f"{world.paytrace.url}/js/protect.min.js"},
@@ -65,7 +45,7 @@ def test_a_d365_first_customer_puts_a_card_on_file_and_is_charged(
     url = issued.stdout.split()[0]
     assert url.startswith(f"{world.api_url}/card/"), issued.stdout
 
-    page = chromium.new_page()
+    page = browser.new_page()
     sent: list[str] = []
     page.on("request", lambda r: sent.append(r.post_data or "") if r.method == "POST" else None)
     try:

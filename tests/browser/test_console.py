@@ -11,7 +11,6 @@ Skips when Playwright or Chromium is missing, except under CI=true, where it fai
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_report_html import ARGS, CHROMIUM, _unavailable
 from tests.e2e.product import BIN, World, open_world, process_env, wait_for
 
 PASSWORD = "a long console password"
@@ -55,24 +53,6 @@ def open_dead_letters(world: World, key: str) -> dict[str, int]:
         for m in re.finditer(r"│\s*(\d+)\s*│\s*(paytrace:\S+)", shown)
         if m.group(2) == key
     }
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed (pip install -e '.[dev]')")
-    if not CHROMIUM.is_file() and shutil.which("chromium") is None:
-        _unavailable("Debian's chromium is not installed (apt-get install -y chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=ARGS
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,6 @@ under CI=true, where it fails.
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -18,16 +16,9 @@ from typing import Any
 import pytest
 
 from paybridge.reconcile.render import render
-from tests.conftest import IN_CI
 from tests.integration.reconcile.conftest import DAY, build_day, open_world
 
-CHROMIUM = Path("/usr/bin/chromium")
 WIDTH = 1400
-# As root, without a sandbox; no background connections on a machine without a network.
-ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 
 # Every element's right edge beyond the viewport, and the page's own horizontal scroll range.
 OVERFLOW = """
@@ -43,12 +34,6 @@ OVERFLOW = """
   return {width, scroll: document.documentElement.scrollWidth, past: past.slice(0, 10)};
 }
 """
-
-
-def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"browser test cannot run under CI: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -67,24 +52,6 @@ def report_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with ThreadPoolExecutor(max_workers=1) as pool:
         page.write_bytes(pool.submit(lambda: asyncio.run(reconcile())).result())
     return page
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed (pip install -e '.[dev]')")
-    if not CHROMIUM.is_file() and shutil.which("chromium") is None:
-        _unavailable("Debian's chromium is not installed (apt-get install -y chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=ARGS
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def test_the_report_fits_1400_px_and_its_details_toggle(browser: Any, report_page: Path) -> None:
