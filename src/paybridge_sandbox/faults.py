@@ -4,6 +4,7 @@ Stable API (the PayTrace and D365 sandboxes both use it)::
 
     plan = FaultPlan.named("flaky", seed=7)   # profiles: "none", "flaky", "chaos", "storm", "outage"
     plan.script("commit_then_drop", path="/v1/transactions/sale/keyed", times=1)
+    plan.script("commit_then_stall", path="/data/$batch", body_contains="Lines HTTP/1.1")
     app = FaultInjector(app, plan)                # or FaultInjector(app, "chaos", seed=1)
     plan.report()    # {"profile", "seed", "injected": {kind: n}, "total", "script": [...]}
     plan.configure({"profile": "chaos", "seed": 3, "script": [...], "clear_script": true})
@@ -40,6 +41,8 @@ Wrap the app outermost (``FaultInjector(starlette_app, plan)``): inside Starlett
 middleware an exception raised before the response head would turn into a tidy 500.
 
 Scripted faults are used first, in order; then the profile draws at random from a seeded RNG.
+A scripted fault with ``body_contains`` matches only a request whose body holds that text (the
+body is read first and handed to the app unchanged): a ``$batch`` of writes, not one of reads.
 Paths starting with an exempt prefix (default ``/_sandbox/``) are never faulted, so a chaos
 driver can always read the counts.
 """
@@ -97,9 +100,15 @@ class ScriptedFault:
     path: str | None = None  # exact path; a trailing "*" makes it a prefix; None = any path
     method: str | None = None
     remaining: int = 1
+    body_contains: str | None = None
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, body: bytes | None = None) -> bool:
+        """Whether this request is the fault's; ``body`` None means "not read yet" (a fault
+        that looks at the body then matches on method and path alone: see ``wants_body``)."""
         if self.method is not None and self.method.upper() != method:
+            return False
+        wanted = self.body_contains
+        if body is not None and wanted is not None and wanted.encode() not in body:
             return False
         if self.path is None:
             return True
@@ -114,6 +123,7 @@ class ScriptedFault:
             "method": self.method,
             "remaining": self.remaining,
             "status": self.fault.status,
+            "body_contains": self.body_contains,
         }
 
 
@@ -184,14 +194,23 @@ class FaultPlan:
         status: int | None = None,
         retry_after: int = 1,
         latency_seconds: float = 0.0,
+        body_contains: str | None = None,
     ) -> None:
-        """The next ``times`` requests matching ``path`` (and ``method``) get fault ``kind``."""
+        """The next ``times`` requests matching ``path`` (and ``method``, and holding
+        ``body_contains`` in their body) get fault ``kind``."""
         fault = Fault(kind, status, retry_after, latency_seconds)
-        self.scripted.append(ScriptedFault(fault, path, method, times))
+        self.scripted.append(ScriptedFault(fault, path, method, times, body_contains))
 
-    def draw(self, method: str, path: str) -> Fault | None:
+    def wants_body(self, method: str, path: str) -> bool:
+        """Whether a scripted fault for this request decides by its body (read it first)."""
+        return any(
+            entry.remaining > 0 and entry.body_contains is not None and entry.matches(method, path)
+            for entry in self.scripted
+        )
+
+    def draw(self, method: str, path: str, body: bytes | None = None) -> Fault | None:
         for entry in self.scripted:
-            if entry.remaining > 0 and entry.matches(method, path):
+            if entry.remaining > 0 and entry.matches(method, path, body or b""):
                 entry.remaining -= 1
                 return entry.fault
         self.scripted = [entry for entry in self.scripted if entry.remaining > 0]
@@ -251,6 +270,7 @@ class FaultPlan:
                 status=item.get("status"),
                 retry_after=int(item.get("retry_after", 1)),
                 latency_seconds=float(item.get("latency_seconds", 0.0)),
+                body_contains=item.get("body_contains"),
             )
         return self.report()
 
@@ -284,7 +304,11 @@ class FaultInjector:
         if scope.get("type") != "http" or path.startswith(self.exempt_prefixes):
             await self.app(scope, receive, send)
             return
-        fault = self.plan.draw(str(scope.get("method", "GET")), path)
+        method = str(scope.get("method", "GET"))
+        body: bytes | None = None
+        if self.plan.wants_body(method, path):
+            body, receive = await _read_body(receive)
+        fault = self.plan.draw(method, path, body)
         if fault is None:
             await self.app(scope, receive, send)
             return
@@ -347,6 +371,29 @@ class FaultInjector:
         headers: list[Any] = list(started[0].get("headers", [])) if started else []
         await _start_then_break(send, status, headers)
         raise DroppedConnection("sandbox dropped the response after committing")
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, Receive]:
+    """The whole request body, and a ``receive`` that hands it to the app as if unread."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client went away: the app sees an empty body, then the disconnect
+        chunks.append(bytes(message.get("body", b"")))
+        if not message.get("more_body"):
+            break
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay
 
 
 async def _swallow(message: Message) -> None:

@@ -93,6 +93,8 @@ def test_chaos_run_loses_and_doubles_nothing(runs: dict[str, Any], store: str) -
     assert detail["dead_letters_left"] == 0
     if store == "postgres":  # the outage's dead letters (a restored store may lose them again)
         assert detail["dead_letters"] > 0 and report["dead_letters_replayed"] > 0
+    # Subscriptions charged by the workers' billing run, through the after-commit faults.
+    assert detail["billing_subscriptions"] >= 3 and detail["billing_approved"] > 0
     for did in ("adjust", "void_sale", "refund", "void_refund"):
         assert detail["storefront"].get(did, 0) + detail["storefront"].get(f"{did}_partial", 0)
     assert report["ok"] is True and result.returncode == 0

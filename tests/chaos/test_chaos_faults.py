@@ -46,6 +46,49 @@ def test_a_stalled_answer_comes_after_the_commit_and_the_stall() -> None:
     assert plan.report()["injected"] == {"commit_then_stall": 1}
 
 
+def test_a_fault_scripted_on_a_body_hits_only_the_writes_and_the_app_reads_the_body() -> None:
+    """The late answers of the short-lease chaos run go to ``$batch`` requests that write journal
+    lines, not to the look-ups' ``$batch`` of reads; the app still gets the body it was sent."""
+    bodies: list[bytes] = []
+    slept: list[float] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        bodies.append(b"".join(chunks))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    plan = FaultPlan()
+    plan.configure({"script": [{
+        "fault": "commit_then_stall", "path": "/data/$batch", "method": "POST", "times": 1,
+        "latency_seconds": 4, "body_contains": "Lines HTTP/1.1",
+    }]})  # fmt: skip
+    injector = FaultInjector(app, plan, sleep=sleep)
+    read = b"GET http://d/data/Lines?$filter=x HTTP/1.1\r\n" * 50
+    write = b"POST http://d/data/Lines HTTP/1.1\r\n{}"
+
+    async def call() -> None:
+        transport = httpx.ASGITransport(app=injector)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            await client.post("/data/$batch", content=read)  # a read: no fault
+            await client.post("/data/other", content=write)  # another path: no fault
+            assert slept == []
+            await client.post("/data/$batch", content=write)  # the write: held
+            await client.post("/data/$batch", content=write)  # spent: no fault
+
+    asyncio.run(call())
+    assert bodies == [read, write, write, write]
+    assert slept == [4] and plan.report()["injected"] == {"commit_then_stall": 1}
+
+
 def test_the_storm_stalls_within_the_range_it_is_given() -> None:
     plan = FaultPlan.named("storm", seed=3)
     plan.configure({"stall_seconds": [6, 9]})

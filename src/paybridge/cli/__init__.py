@@ -270,7 +270,8 @@ def chaos(
         list[str] | None,
         typer.Option(
             help="Leave out: adjust, void_refund, void_capture (storefront operations), heal, replay "
-            "(the operator's steps after the outage). Repeatable."
+            "(the operator's steps after the outage), billing (the subscriptions' charges). "
+            "Repeatable."
         ),
     ] = None,
 ) -> None:

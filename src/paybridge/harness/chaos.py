@@ -46,7 +46,7 @@ from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import OperationalError
 
 from paybridge.app.store import Store, open_store
@@ -76,6 +76,7 @@ from paybridge.harness.chaos_storefront import PLANTED_CARD, SKIPPABLE, Shop
 from paybridge.security.cardguard import card_numbers_in_text
 from paybridge.store import open_engine
 from paybridge.store.database import table_names
+from paybridge.store.schema_billing import billing_charges
 
 __all__ = [
     "PLANTED_CARD", "ChaosReport", "compare", "expected_lines", "run_chaos", "stored_card_numbers",
@@ -85,7 +86,7 @@ __all__ = [
 StoreLoss = Literal["none", "delete", "restore"]
 FAULT_PROFILES = ("none", "flaky", "chaos", "storm")
 # What a run can leave out: storefront operations, and the operator's heal and replay.
-WITHOUT = SKIPPABLE | {"heal", "replay"}
+WITHOUT = SKIPPABLE | {"heal", "replay", "billing"}
 MONEY_COUNTS = (
     "lost", "duplicated", "double_charges", "wrong_account", "wrong_currency", "wrong_amount",
     "wrong_sign",
@@ -213,6 +214,8 @@ SHORT_LEASE_SECONDS = 3.0
 # that the storefront sells in the repeated hour.
 DST_LEAD_SECONDS = 4.0
 LINES = "CustomerPaymentJournalLines"
+# What a $batch that writes journal lines holds (a look-up's GET carries a query or a key).
+JOURNAL_LINE_WRITE = f"/{LINES} HTTP/1.1"
 
 
 @dataclass(frozen=True)
@@ -345,6 +348,15 @@ class ChaosRun:
                 by_cli = chaos_charges.CliCharges(BIN, self.config, self.env, self.rng)
                 await by_cli.run(max(len(chaos_charges.AFTER_COMMIT), plan.payments // 50))
                 self._phase("cli_charges")
+                billing = chaos_charges.BillingCharges(
+                    BIN, self.config, self.env, self.rng, self._period_charges
+                )
+                if "billing" not in plan.without:
+                    await chaos_charges.script_after_commit_faults(self.boxes.paytrace)
+                    today = self.clock.now().astimezone(ZoneInfo(MERCHANT_TZ)).date()
+                    count = max(len(chaos_charges.AFTER_COMMIT), plan.payments // 50)
+                    await billing.run(profiles, count, today)
+                    self._phase("billing")
                 await self.boxes.set_faults("none", plan.seed, stall)
                 await self.fleet.calm()
                 injected = await self.boxes.injected()
@@ -365,8 +377,9 @@ class ChaosRun:
                 store.engine.dispose()
                 await self.fleet.stop()
                 return self._report(
-                    shop, api, by_cli, check, records, injected, heals, replayed, found, fall_back
-                )
+                    shop, (api, by_cli, billing), check, records, injected, heals, replayed, found,
+                    fall_back,
+                )  # fmt: skip
         finally:
             if self._fleet is not None:
                 await self._fleet.thaw()
@@ -425,7 +438,29 @@ class ChaosRun:
         await self.boxes.configure(self.boxes.dynamics, {"script": [{
             "fault": "commit_then_stall", "path": "/data/$batch", "method": "POST",
             "times": max(10, self.plan.payments // 2), "latency_seconds": max(1.0, late),
+            # journal line writes only: a look-up's $batch of reads answers on time
+            "body_contains": JOURNAL_LINE_WRITE,
         }]})  # fmt: skip
+
+    async def _period_charges(self, ids: list[int]) -> list[chaos_charges.PeriodCharge]:
+        """The billing run's charges of these subscriptions, as the store holds them: a plain
+        read in a thread, so that the freezer's loop goes on (a frozen worker may hold SQLite's
+        write lock, and only that loop wakes it); a locked store reads as nothing decided yet."""
+        query = select(
+            billing_charges.c.key, billing_charges.c.status, billing_charges.c.transaction_id
+        ).where(billing_charges.c.subscription_id.in_(ids))
+
+        def read() -> list[chaos_charges.PeriodCharge]:
+            engine = create_engine(self.url)
+            try:
+                with engine.connect() as conn:
+                    return [(r.key, r.status, r.transaction_id) for r in conn.execute(query)]
+            except OperationalError:
+                return []
+            finally:
+                engine.dispose()
+
+        return await asyncio.to_thread(read)
 
     async def _outage(self) -> None:
         """D365 answers every request with a 503 for ``outage_seconds``."""
@@ -499,8 +534,9 @@ class ChaosRun:
     def _report(
         self,
         shop: Shop,
-        api: chaos_charges.ApiCharges,
-        by_cli: chaos_charges.CliCharges,
+        charges: tuple[
+            chaos_charges.ApiCharges, chaos_charges.CliCharges, chaos_charges.BillingCharges
+        ],
         check: MoneyCheck,
         records: list[TransactionRecord],
         injected: dict[str, Counter[str]],
@@ -513,7 +549,8 @@ class ChaosRun:
         kinds["error_json"] -= self.outage_requests
         if self.outage_requests:
             kinds["outage_503"] = self.outage_requests
-        charged = chaos_charges.check({**api.answers, **by_cli.answers}, records)
+        api, by_cli, billing = charges
+        charged = chaos_charges.check({**api.answers, **by_cli.answers, **billing.answers}, records)
         doubled, missing = check_lineage(self.url, self._lines)
         detail = {
             **self.detail,
@@ -529,7 +566,11 @@ class ChaosRun:
             "cli_charges": len(by_cli.answers),
             "cli_approved": sum(1 for a in by_cli.answers.values() if a["status"] == "approved"),
             "cli_retries": by_cli.retries,
-            # The charge checks cover both customers: the API's keys and the CLI's.
+            "billing_subscriptions": len(billing.added),
+            "billing_approved": sum(
+                1 for a in billing.answers.values() if a["status"] == "approved"
+            ),
+            # The charge checks cover the API's keys, the CLI's and the billing run's periods.
             "api_double_charges": charged.double_charges,
             "api_wrong_outcomes": charged.wrong_outcomes,
             "api_unresolved": charged.unresolved,

@@ -1,5 +1,6 @@
 """The chaos run's charging customers: D365 invoices charged through `paybridge serve`'s
-/v1/charges, and through `paybridge charge` processes.
+/v1/charges and through `paybridge charge` processes, and subscriptions added with
+`paybridge subscriptions add` that the workers' billing run charges.
 
 A caller that retries with the same ``Idempotency-Key`` until it hears a final answer (approved,
 declined, refused), as the API asks. PayTrace is scripted to commit the first sales of this phase
@@ -18,7 +19,9 @@ import contextlib
 import random
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -122,6 +125,60 @@ class CliCharges:
 
 _TRANSACTION = re.compile(r"PayTrace transaction (\d+)")
 
+# A subscription period's charge in the store: (key, status, PayTrace transaction id).
+PeriodCharge = tuple[str, str, str | None]
+# What the billing run's period statuses say to the chaos checks (due: not decided yet).
+_BILLED = {"approved": "approved", "retrying": "declined", "failed": "declined"}
+_ADDED = re.compile(r"subscription (\d+):")
+
+
+@dataclass
+class BillingCharges:
+    """Daily subscriptions of one period, starting today, added by ``paybridge subscriptions
+    add``: the workers' billing run charges each period once (its key, ``sub:<id>:<day>``, is the
+    sale's whole description), through the same after-commit faults as the other charges."""
+
+    binary: Path
+    config: Path
+    env: dict[str, str]
+    rng: random.Random
+    read: Callable[[list[int]], Awaitable[list[PeriodCharge]]]
+    deadline_seconds: float = 120.0
+    added: list[int] = field(default_factory=list)
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    async def run(self, profiles: list[str], count: int, today: date) -> None:
+        for _ in range(count):
+            amount = Decimal(self.rng.randint(100, 999)).scaleb(-2)
+            said = await _cli(
+                self.binary, self.env, "subscriptions", "add", "--customer",
+                self.rng.choice(profiles), "--amount", str(amount), "--start", today.isoformat(),
+                "--frequency", "daily", "--count", "1", "--config", str(self.config),
+            )  # fmt: skip
+            found = _ADDED.search(said)
+            if found is None:
+                raise RuntimeError(f"paybridge subscriptions add said: {said[-300:]}")
+            self.added.append(int(found.group(1)))
+        await self._until_decided()
+
+    async def _until_decided(self) -> None:
+        started = time.monotonic()
+        while True:
+            charges = await self.read(self.added)
+            decided = [c for c in charges if c[1] in _BILLED]
+            late = time.monotonic() - started > self.deadline_seconds
+            if len(decided) >= len(self.added) or late:
+                break
+            await asyncio.sleep(1.0)
+        for key, status, transaction_id in charges:
+            self.answers[key] = {
+                "status": _BILLED.get(status, "unresolved"),
+                "transaction_id": transaction_id, "reference": key,
+            }  # fmt: skip
+        billed = {int(key.split(":")[1]) for key, _, _ in charges}
+        for missing in sorted(set(self.added) - billed):  # never charged at all
+            self.answers[f"sub:{missing}:none"] = {"status": "unresolved", "reference": "-"}
+
 
 async def prepare(config: Path, binary: Path, env: dict[str, str]) -> str:
     """An operator key for the API (``paybridge keys create``). The invoices' customers are
@@ -167,10 +224,11 @@ class ChargeCheck:
 
 
 def check(answers: dict[str, dict[str, Any]], records: list[TransactionRecord]) -> ChargeCheck:
-    """Each key: at most one PayTrace sale, and the API's final answer says what PayTrace did."""
+    """Each key: at most one PayTrace sale, and the final answer (the API's, the command's, the
+    billing run's) says what PayTrace did."""
     double = wrong = unresolved = 0
     for key, answer in answers.items():
-        reference = f"PayBridge charge {key}"
+        reference = answer.get("reference") or f"PayBridge charge {key}"
         sales = [
             r for r in records
             if (r.description == reference or r.description.startswith(reference + " "))

@@ -189,6 +189,11 @@ charging:
   # Past the PayTrace client's timeout: a charge not found by then was not made.
   in_doubt_grace_seconds: {client_timeout + 10}
   sweep_interval_seconds: 5
+billing:
+  enabled: true
+  interval_seconds: 2
+  timezone: {MERCHANT_TZ}
+  in_doubt_grace_seconds: {client_timeout + 10}
 """,
         encoding="utf-8",
     )
