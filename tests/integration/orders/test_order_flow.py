@@ -1,0 +1,74 @@
+"""An order authorized at entry, invoiced in two parts, its remainder cancelled, then credited:
+against both sandboxes, through the engine app/ builds (job orders.watch, handler order.payment)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.integration.orders.world import World, open_world
+
+pytestmark = pytest.mark.anyio
+
+
+def card_transactions(world: World) -> list[object]:
+    return sorted(world.paytrace().transactions.values(), key=lambda t: t.transaction_id)
+
+
+async def test_authorize_capture_twice_cancel_and_refund(tmp_path: Path) -> None:
+    async with open_world(tmp_path) as world:
+        order, lots = await world.order("US-001", (4, "25"))
+        await world.step()
+        auths = [
+            (t.transaction_type, t.amount, t.customer_id, t.transaction_id)  # type: ignore[attr-defined]
+            for t in card_transactions(world)
+        ]
+        header = await world.header(order)
+        await world.invoice(order, lots[0], 1)
+        await world.step()
+        await world.invoice(order, lots[0], 1)
+        await world.step()
+        await world.cancel(order)
+        await world.step()
+        txns = card_transactions(world)
+        book = world.engine.orders.book.get("usmf", order)
+    assert [a[:3] for a in auths] == [("AUTHORIZATION", Decimal("100.00"), "C-1001")]
+    assert header["CustomerRequisitionNumber"] == str(auths[0][3])
+    kinds = [(t.transaction_type, t.status, t.amount) for t in txns]
+    assert kinds == [
+        ("AUTHORIZATION", "pending", Decimal("25.00")),  # captured 25 of 100
+        ("AUTHORIZATION", "pending", Decimal("25.00")),  # the remainder 75, captured 25
+        ("AUTHORIZATION", "voided", Decimal("50.00")),  # the remainder 50, voided at cancel
+    ]
+    assert [t.authorized_amount for t in txns] == [
+        Decimal("100.00"),
+        Decimal("75.00"),
+        Decimal("50.00"),
+    ]
+    assert book is not None and book.state == "closed" and book.captured == Decimal("50.00")
+
+
+async def test_credit_note_refunds_the_capture_once_settled(tmp_path: Path) -> None:
+    async with open_world(tmp_path) as world:
+        order, lots = await world.order("US-001", (2, "15"))
+        await world.step()
+        invoice = await world.invoice(order)
+        await world.step()
+        credit = await world.credit(order, lots[0], 1)
+        await world.step()
+        before = world.engine.orders.book.refunds()
+        world.settle()
+        world.clock.advance(timedelta(hours=2).total_seconds())
+        await world.step()
+        after = world.engine.orders.book.refunds()
+        refunds = [t for t in card_transactions(world) if t.transaction_type == "REFUND"]
+    assert invoice["TotalInvoiceAmount"] == Decimal("30.00")
+    assert credit["TotalInvoiceAmount"] == Decimal("-15.00")
+    assert [(r.status, r.amount) for r in before] == [("refunding", Decimal("15.00"))]
+    assert [(r.status, r.decided_by) for r in after] == [("refunded", "policy")]
+    assert [(t.amount, t.parent_id) for t in refunds] == [
+        (Decimal("15.00"), int(after[0].parts[0][0]))  # type: ignore[index]
+    ]
