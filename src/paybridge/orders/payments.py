@@ -245,11 +245,11 @@ class OrderPayments:
         if txid is None or row.auth_amount is None:
             raise DataError(f"invoice {invoice} of order {order}: no live authorization to capture"
                             f" ({row.reason or row.state})", fields={"invoice": invoice})  # fmt: skip
-        if amount > row.auth_amount:
-            raise DataError(
-                f"invoice {invoice} is {amount} {row.currency}, more than the authorization "
-                f"{txid} of {row.auth_amount}: not captured", fields={"amount": "above authorization"},
-            )  # fmt: skip
+        if amount > row.auth_amount:  # never captured: the order waits for a person
+            reason = (f"invoice {invoice} is {amount} {row.currency}, more than the authorization "
+                      f"{txid} of {row.auth_amount}: not captured")  # fmt: skip
+            await self._hold(row, row.auth_number, reason)
+            raise DataError(reason, fields={"amount": "above the authorization"})
         key = order_fact(company, order, "capture", invoice)
         self.xref.link(CAPTURE_INVOICE_XREF, txid, f"{company}/{invoice}")  # before it can exist
         resolution = await self.follow_ups.capture(key, txid, amount)
@@ -279,6 +279,12 @@ class OrderPayments:
         row = self.book.get(str(p["company"]), str(p["order"]))
         if row is None or row.state == CLOSED:
             return Outcome.done("nothing to close")
+        if row.state == DECLINED and row.auth_id is not None:  # held with a live authorization
+            left = self.book.save(row, state=CLOSED, reason=f"{p.get('why')}; authorization "
+                                  f"{row.auth_id} left for a person: {row.reason}")  # fmt: skip
+            if left is None:
+                raise RetryableError("the order changed meanwhile", retry_after=1.0)
+            return Outcome.done(f"order closed on hold; {row.auth_id} left as it is")
         if row.auth_id is not None:
             key = order_fact(row.company, row.order_number, "void", row.auth_id)
             await self.follow_ups.void(key, row.auth_id)

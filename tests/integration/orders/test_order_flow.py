@@ -72,3 +72,29 @@ async def test_credit_note_refunds_the_capture_once_settled(tmp_path: Path) -> N
     assert [(t.amount, t.parent_id) for t in refunds] == [
         (Decimal("15.00"), int(after[0].parts[0][0]))  # type: ignore[index]
     ]
+
+
+async def test_each_capture_is_posted_once_against_its_own_invoice(tmp_path: Path) -> None:
+    async with open_world(tmp_path) as world:
+        order, lots = await world.order("US-001", (3, "20"))
+        await world.step()
+        first = await world.invoice(order, lots[0], 1)
+        await world.step()
+        second = await world.invoice(order)
+        await world.step()
+        for _ in range(2):  # o2c's poller sees the captures; a second poll sees nothing new
+            await world.engine.ingest.poll_once()
+            while await world.engine.worker.run_once():
+                pass
+        lines = await world.engine.dynamics.query("CustomerPaymentJournalLines")
+        held = await world.header(order)
+    captures = {
+        (line["PaymentId"].rsplit("-", 1)[1], line["MarkedInvoice"], line["CreditAmount"])
+        for line in lines
+    }
+    assert len(lines) == 2
+    assert captures == {
+        ("capture", first["InvoiceNumber"], Decimal("20")),
+        ("capture", second["InvoiceNumber"], Decimal("40")),
+    }
+    assert held["IsSalesProcessingStopped"] != "Yes"  # o2c left the order's status alone

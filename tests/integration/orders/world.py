@@ -31,6 +31,8 @@ class World:
     clock: ManualClock
     pt_app: Any
     d365_app: Any
+    pt_http: Any
+    d_http: Any
 
     async def _post(self, path: str, body: Any) -> Any:
         if path.startswith("/api/services/"):
@@ -115,4 +117,4 @@ async def open_world(
             settings, clock=clock, pt_http=pt_http, d_http=d_http, d365_app=d365
         )
         await open_profile(engine, "C-1001", "US-001")
-        yield World(engine, clock, pt, d365)
+        yield World(engine, clock, pt, d365, pt_http, d_http)
