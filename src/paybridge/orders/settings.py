@@ -15,8 +15,9 @@ DEFAULT_AUTHORIZATION_DAYS = {"VISA": 7, "MASTERCARD": 7, "AMEX": 7, "DISCOVER":
 class OrdersSettings(Section):
     """Authorize at order, capture at invoicing, refunds from credit notes."""
 
-    # The job ``orders.watch`` runs only when enabled.
+    # Watch D365 card orders (job ``orders.watch``); refund approvals work either way.
     enabled: bool = False
+    # How often the watch reads D365 (new orders, watched orders, credit notes).
     interval_seconds: float = Field(default=60.0, gt=0)
     # D365 customer payment methods (CustomerPaymentMethodName) that mean "card on file".
     payment_methods: list[str] = Field(default_factory=lambda: ["CREDITCARD"], min_length=1)
@@ -26,14 +27,17 @@ class OrdersSettings(Section):
     first_lookback_days: float = Field(default=2.0, gt=0)
     # The authorization asks for the order total plus this much (freight, price changes).
     over_authorization_percent: Decimal = Field(default=Decimal(0), ge=0, le=30)
-    # How long an authorization holds per card brand; re-authorized this long before the end.
+    # How long an authorization holds per card brand (VISA, MASTERCARD, AMEX, DISCOVER, other).
     authorization_days: dict[str, int] = Field(
         default_factory=lambda: dict(DEFAULT_AUTHORIZATION_DAYS)
     )
+    # A new authorization is placed this long before the live one expires (the old one voided).
     reauthorize_before_days: float = Field(default=1.0, ge=0)
-    # SalesOrderHeadersV2 fields (extension fields in a real F&O; None: not written): the
-    # PayTrace authorization id, and the decline reason in words when the order is put on hold.
+    # SalesOrderHeadersV2 field that gets the live PayTrace authorization id (an extension field
+    # in a real F&O; None: not written).
     authorization_field: str | None = None
+    # SalesOrderHeadersV2 field that gets the reason in words when the order is put on hold
+    # (a decline, no card on file, an invoice above the authorization; None: not written).
     hold_reason_field: str | None = None
     # The standard hold: IsSalesProcessingStopped=Yes on a decline (a person releases it with a
     # new card on file, and PayBridge authorizes again).
