@@ -222,7 +222,8 @@ class OrderBook:
         self, old: RefundRequest, status: str, *, parts: Sequence[tuple[str, Decimal]] | None = None,
         **changes: Any,
     ) -> RefundRequest | None:  # fmt: skip
-        """Move the request on from the status the caller read; ``None`` if someone else did."""
+        """Move the request on from the status (and plan) the caller read; ``None`` if someone
+        else moved it first."""
         values: dict[str, Any] = {"status": status, "updated_at": self.clock.now(), **changes}
         if parts is not None:
             values["parts"] = json.dumps([[t, str(a)] for t, a in parts])
@@ -231,6 +232,10 @@ class OrderBook:
             .where(
                 refund_requests.c.request_id == old.request_id,
                 refund_requests.c.status == old.status,
+                # parts are planned once: a writer that read none never overwrites a plan
+                refund_requests.c.parts.is_(None)
+                if old.parts is None
+                else refund_requests.c.parts.is_not(None),
             )
             .values(**values)
         )
