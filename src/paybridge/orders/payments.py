@@ -178,12 +178,6 @@ class OrderPayments:
         brand = row.brand or await self._brand(str(row.customer_id))
         expires = self._expiry(detail, brand)
         previous = row.auth_id
-        saved = self.book.save(row, state=OPEN, auth_number=number, auth_id=txid,
-                               auth_amount=amount, auth_expires_at=expires, brand=brand,
-                               reason=None)  # fmt: skip
-        if saved is None:
-            raise RetryableError(f"{key}: the order changed meanwhile", retry_after=1.0)
-        self._record(key, "authorized", {**detail, "amount": str(amount), "why": why})
         fields: dict[str, Any] = {}
         if self.settings.authorization_field:
             fields[self.settings.authorization_field] = txid
@@ -191,7 +185,15 @@ class OrderPayments:
             fields[self.settings.hold_field] = "No"  # PayBridge's own hold, released
             if self.settings.hold_reason_field:
                 fields[self.settings.hold_reason_field] = ""
+        # D365 first, the book last: a failed PATCH leaves the book behind, so the retry finds
+        # the authorization done (its intent) and writes D365 again.
         await self._patch(row, fields)
+        saved = self.book.save(row, state=OPEN, auth_number=number, auth_id=txid,
+                               auth_amount=amount, auth_expires_at=expires, brand=brand,
+                               reason=None)  # fmt: skip
+        if saved is None:
+            raise RetryableError(f"{key}: the order changed meanwhile", retry_after=1.0)
+        self._record(key, "authorized", {**detail, "amount": str(amount), "why": why})
         if previous and previous != txid:  # the new one holds the money: let the old one go
             await self.follow_ups.void(
                 order_fact(row.company, row.order_number, "void", previous), previous
@@ -215,13 +217,13 @@ class OrderPayments:
         return start + timedelta(days=self.settings.days_for(brand))
 
     async def _hold(self, row: OrderPayment, number: int, reason: str) -> None:
-        saved = self.book.save(row, state=DECLINED, auth_number=number, reason=reason[:500])
-        if saved is None:
-            raise RetryableError("the order changed meanwhile", retry_after=1.0)
         fields: dict[str, Any] = {self.settings.hold_field: "Yes"}
         if self.settings.hold_reason_field:
             fields[self.settings.hold_reason_field] = reason[:250]
-        await self._patch(row, fields)
+        await self._patch(row, fields)  # D365 first: a retry comes back here (see _authorized)
+        saved = self.book.save(row, state=DECLINED, auth_number=number, reason=reason[:500])
+        if saved is None:
+            raise RetryableError("the order changed meanwhile", retry_after=1.0)
 
     async def _patch(self, row: OrderPayment, fields: dict[str, Any]) -> None:
         """PATCH sets the same values however often it is sent: a retry is harmless."""

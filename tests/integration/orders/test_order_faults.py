@@ -4,6 +4,7 @@ above the authorization, 0 lost or doubled refunds."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from paybridge.app.engine import Engine
+from paybridge.errors import PayBridgeError
 from tests.integration.orders.world import World, open_world
 from tests.sandboxes import sandbox_engine
 
@@ -129,3 +131,36 @@ async def test_two_workers_and_two_watchers_at_once_write_each_fact_once(tmp_pat
 async def drain(engine: Engine) -> None:
     while await engine.worker.run_once():
         await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("kind", ["error_json", "commit_then_drop", "throttle"])
+async def test_d365_failing_on_every_read_and_write_once_changes_no_money(
+    tmp_path: Path, kind: str
+) -> None:
+    async with open_world(tmp_path) as world:
+        order, lots = await world.order("US-001", (2, "10"))
+        faults = world.d365_app.state.sandbox.faults
+        for method, path in (("GET", "/data/SalesOrderHeadersV2"), ("GET", "/data/SalesInvoiceHeadersV2"),
+                             ("PATCH", "/data/SalesOrderHeadersV2*")):  # fmt: skip
+            faults.script(kind, path=path, method=method, times=2)
+        for _ in range(4):
+            with contextlib.suppress(PayBridgeError):  # a failed read fails the watch's run
+                await world.step(rounds=1)
+            world.clock.advance(5)
+        await world.invoice(order, lots[0], 1)
+        faults.script(kind, path="/data/SalesInvoiceHeadersV2", method="GET", times=1)
+        for _ in range(4):
+            with contextlib.suppress(PayBridgeError):
+                await world.step(rounds=1)
+            world.clock.advance(5)
+        cards, _ = money(world)
+        header = await world.header(order)
+        injected = faults.report()["injected"]
+    assert injected.get(kind, 0) >= 3
+    assert cards == [
+        ("AUTHORIZATION", "pending", Decimal("10.00"), Decimal("20.00")),
+        ("AUTHORIZATION", "auth_only", Decimal("10.00"), Decimal("10.00")),
+    ]
+    assert header["CustomerRequisitionNumber"] == str(
+        max(world.paytrace().transactions)  # the live (second) authorization is on the order
+    )
