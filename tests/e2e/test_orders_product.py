@@ -108,3 +108,63 @@ def test_order_authorized_captured_posted_and_refunded_after_approval(world: Wor
     )  # fmt: skip
     assert money(debit["DebitAmount"]) == Decimal("30")
     assert len(d365.query("CustomerPaymentJournalLines", f"PaymentId eq 'PT-{txid}-capture'")) == 1
+
+
+def test_a_refund_is_approved_from_the_cli_and_its_requester_cannot_approve_it(
+    world: World,
+) -> None:
+    world.paytrace.create_customer("ORD-E2E-2")
+    world.write_settings({"orders": {
+        "enabled": True, "interval_seconds": 0.5, "refund_approval_above": "10",
+        "unsettled_retry_seconds": 1,
+    }})  # fmt: skip
+    world.cli("xref", "link", "ORD-E2E-2", "usmf/US-003")
+    maker = world.api_key("operator")
+    engine = world.start_engine("serve")
+    d365 = world.dynamics
+    order = str(d365.create("SalesOrderHeadersV2", {
+        "dataAreaId": "usmf", "OrderingCustomerAccountNumber": "US-003",
+        "CustomerPaymentMethodName": "CREDITCARD"})["SalesOrderNumber"])  # fmt: skip
+    d365.create("SalesOrderLinesV3", {"dataAreaId": "usmf", "SalesOrderNumber": order,
+                                      "ItemNumber": "D0001", "OrderedSalesQuantity": 1,
+                                      "SalesPrice": 80})  # fmt: skip
+    wait_for(f"order {order} authorized", lambda: of_order(world, order, "AUTH"),
+             lambda found: len(found) == 1, timeout=30, watch=[engine])  # fmt: skip
+    d365.service(f"{ORDERS}/invoice", {"dataAreaId": "usmf", "SalesOrderNumber": order})
+    wait_for(f"order {order} captured",
+             lambda: [t for t in of_order(world, order, "AUTH") if t.get("status_code") == "Y"],
+             lambda found: len(found) == 1, timeout=30, watch=[engine])  # fmt: skip
+    world.paytrace.call("/v1/transactions/settle", {})
+    with world.api(maker) as api:
+        asked = api.post(
+            "/v1/refunds",
+            json={
+                "company": "usmf",
+                "order": order,
+                "amount": "25",
+                "currency": "USD",
+                "idempotency_key": "goodwill-7",
+            },
+        )
+        assert asked.status_code == 202, asked.text
+        rid = asked.json()["request_id"]
+        wait_for("the operator's refund waits for approval",
+                 lambda: api.get(f"/v1/refunds/{rid}").json().get("status"),
+                 lambda status: status == "awaiting_approval", timeout=30, watch=[engine])  # fmt: skip
+        own = api.post(f"/v1/refunds/{rid}/approve")
+        assert own.status_code == 409 and "approver" in own.json()["error"]["fields"]
+    listed = world.cli("refunds", "list", "--status", "awaiting_approval").stdout
+    assert rid in listed
+    approved = world.cli("refunds", "approve", rid)
+    assert "approved by cli:" in approved.stdout
+    again = world.cli("refunds", "approve", rid, check=False)
+    assert again.returncode == 2 and "not awaiting approval" in again.stderr
+    (refund,) = wait_for(
+        "PayTrace holds the approved refund",
+        lambda: [t for t in world.paytrace.transactions()
+                 if "REFUND" in str(t.get("transaction_type", "")).upper()],
+        lambda found: len(found) == 1, timeout=30, watch=[engine],
+    )  # fmt: skip
+    assert money(refund["amount"]) == Decimal("25.00")
+    audit = world.cli("audit", "list", "--action", "refund.approve", "--json").stdout
+    assert "cli:" in audit and rid[:20] in audit
