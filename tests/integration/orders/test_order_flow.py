@@ -34,16 +34,36 @@ async def test_authorize_capture_twice_cancel_and_refund(tmp_path: Path) -> None
         await world.cancel(order)
         await world.step()
         txns = card_transactions(world)
+        kinds = [(t.transaction_type, t.status, t.amount) for t in txns]  # type: ignore[attr-defined]
+        authorized = [t.authorized_amount for t in txns]  # type: ignore[attr-defined]
         book = world.engine.orders.book.get("usmf", order)
+        # A credit note for both invoiced units (50 > the 40 threshold): approved, then refunded
+        # in two parts, one per capture, each within what its capture has left.
+        world.settle()
+        note = await world.credit(order, lots[0], 2)
+        await world.step()
+        rid = f"d365:usmf:{note['InvoiceNumber']}:refund"
+        waiting = world.engine.orders.book.refund(rid)
+        world.engine.orders.refunds.approve(rid, "key:checker")
+        await world.step()
+        refunds = [
+            (t.parent_id, t.amount)
+            for t in card_transactions(world)
+            if t.transaction_type == "REFUND"
+        ]  # type: ignore[attr-defined]
+    assert waiting is not None and waiting.status == "awaiting_approval"
+    assert sorted(refunds) == [
+        (txns[0].transaction_id, Decimal("25.00")),  # type: ignore[attr-defined]
+        (txns[1].transaction_id, Decimal("25.00")),
+    ]  # type: ignore[attr-defined]
     assert [a[:3] for a in auths] == [("AUTHORIZATION", Decimal("100.00"), "C-1001")]
     assert header["CustomerRequisitionNumber"] == str(auths[0][3])
-    kinds = [(t.transaction_type, t.status, t.amount) for t in txns]
     assert kinds == [
         ("AUTHORIZATION", "pending", Decimal("25.00")),  # captured 25 of 100
         ("AUTHORIZATION", "pending", Decimal("25.00")),  # the remainder 75, captured 25
         ("AUTHORIZATION", "voided", Decimal("50.00")),  # the remainder 50, voided at cancel
     ]
-    assert [t.authorized_amount for t in txns] == [
+    assert authorized == [
         Decimal("100.00"),
         Decimal("75.00"),
         Decimal("50.00"),

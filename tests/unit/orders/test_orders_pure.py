@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -30,8 +29,9 @@ NOW = datetime(2026, 7, 15, 16, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def book(tmp_path: Path) -> OrderBook:
-    return OrderBook(open_engine(f"sqlite:///{tmp_path / 'b.db'}"), ManualClock(NOW))
+def book(store_url: str) -> OrderBook:
+    """On SQLite and PostgreSQL (``store_url``): the compare-and-set must hold on both."""
+    return OrderBook(open_engine(store_url), ManualClock(NOW))
 
 
 def payment(**changes: object) -> OrderPayment:
