@@ -3,12 +3,14 @@
 PayTrace allows one capture per authorization and the capture keeps the authorization's id, so
 the authorization's export record says whether a capture (or a void) happened; the intent's
 key names the authorization and the invoice, so no second capture is ever planned for one
-invoice. A look-up that shows nothing yet is an absence only after ``grace`` from the send.
+invoice. A look-up that shows nothing yet is an absence only after ``grace`` from the send; a
+write this store never sent is looked up before its first send (a lost or restored store).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,7 +20,7 @@ from paybridge.connectors.paytrace import CaptureRequest, PayTraceClient, VoidRe
 from paybridge.connectors.paytrace.poller import change_kinds
 from paybridge.errors import DataError, InDoubtError, PayBridgeError
 from paybridge.keys import ORDER_CAPTURE_STEP, ORDER_VOID_STEP
-from paybridge.runtime.intents import IntentStore, Resolution
+from paybridge.runtime.intents import PLANNED, Intent, IntentStore, Resolution
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +53,7 @@ class FollowUps:
             await self.paytrace.capture(request)
             return {"captured": str(amount), "at": self._now()}
 
-        return await self.intents.execute_once(
-            intent, send, lambda: self._find(transaction_id, "capture", intent.updated_at)
-        )
+        return await self._once(intent, send, "capture")
 
     async def void(self, key: str, transaction_id: str) -> Resolution:
         intent = self.intents.plan(
@@ -64,11 +64,28 @@ class FollowUps:
             await self.paytrace.void(VoidRequest(transaction_id=int(transaction_id)))
             return {"voided": True, "at": self._now()}
 
+        return await self._once(intent, send, "void")
+
+    async def _once(
+        self, intent: Intent, send: Callable[[], Awaitable[dict[str, Any]]], kind: str
+    ) -> Resolution:
+        """``execute_once``, with a look first for a write this store never sent: a new or
+        restored store knows nothing of what was captured or voided before it."""
+        txid = intent.reference
+        if intent.status == PLANNED and intent.attempts == 0:
+            earlier = await self._find(txid, kind, None, first=True)
+            if earlier is not None and self.intents.complete(intent, earlier):
+                log.warning("%s: %s of %s found before sending; not sent", intent.event_key,
+                            kind, txid)  # fmt: skip
+                return Resolution("found", earlier)
+            intent = self.intents.get(intent.event_key, intent.step) or intent
         return await self.intents.execute_once(
-            intent, send, lambda: self._find(transaction_id, "void", intent.updated_at)
+            intent, send, lambda: self._find(txid, kind, intent.updated_at)
         )
 
-    async def _find(self, transaction_id: str, kind: str, sent_at: Any) -> dict[str, Any] | None:
+    async def _find(
+        self, transaction_id: str, kind: str, sent_at: Any, *, first: bool = False
+    ) -> dict[str, Any] | None:
         try:
             record = await self.paytrace.export_by_id(int(transaction_id))
         except PayBridgeError as exc:
@@ -78,6 +95,8 @@ class FollowUps:
         if kind in kinds:
             return {"found": kind, "amount": str(record.amount) if record else None,
                     "at": self._now()}  # fmt: skip
+        if first:
+            return None  # never sent by this store: an absence is simply "send it"
         if kind == "capture" and "void" in kinds:
             raise DataError(f"authorization {transaction_id} was voided, not captured",
                             fields={"transaction_id": "voided"})  # fmt: skip

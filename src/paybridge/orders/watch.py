@@ -110,8 +110,11 @@ class OrderWatch:
     def _first_authorization(self, header: dict[str, Any]) -> Envelope | None:
         company, order = str(header["dataAreaId"]).lower(), str(header["SalesOrderNumber"])
         total = order_total(header)
-        if header.get("SalesOrderStatus") in _FINAL or total <= 0:
-            return None  # nothing left to authorize (an order without lines yet is read again)
+        # A cancelled order needs nothing; an order without lines yet is read again later. An
+        # order invoiced before the watch saw it (or before the store was lost) is authorized
+        # all the same, so its invoices are captured (a lost store finds its own earlier writes).
+        if header.get("SalesOrderStatus") == "Canceled" or total <= 0:
+            return None
         if self.book.get(company, order) is not None:
             return None
         return _envelope(company, order, ("auth", 1), {

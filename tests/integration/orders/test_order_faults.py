@@ -14,7 +14,7 @@ import pytest
 from paybridge.app.engine import Engine
 from paybridge.errors import PayBridgeError
 from tests.integration.orders.world import World, open_world
-from tests.sandboxes import sandbox_engine
+from tests.sandboxes import sandbox_engine, sandbox_settings
 
 pytestmark = pytest.mark.anyio
 T = "/v1/transactions"
@@ -164,3 +164,38 @@ async def test_d365_failing_on_every_read_and_write_once_changes_no_money(
     assert header["CustomerRequisitionNumber"] == str(
         max(world.paytrace().transactions)  # the live (second) authorization is on the order
     )
+
+
+async def test_a_lost_store_finds_what_was_authorized_and_captured_and_writes_it_once(
+    tmp_path: Path,
+) -> None:
+    async with open_world(tmp_path) as world:
+        order, lots = await world.order("US-001", (4, "10"))
+        await world.step()
+        await world.invoice(order, lots[0], 1)
+        await world.step()  # captured 10 of auth 1 (40), auth 2 of 30 placed
+        before, _ = money(world)
+        # The store is lost: a new, empty one (the operator links the card's profile again).
+        fresh = sandbox_engine(
+            sandbox_settings(tmp_path, db="fresh.db", orders=world.engine.settings.orders),
+            clock=world.clock, pt_http=world.pt_http, d_http=world.d_http,
+            d365_app=world.d365_app,
+        )  # fmt: skip
+        fresh.store.xref.link("paytrace_customer", "C-1001", "usmf/US-001")
+        world.engine = fresh
+        await world.invoice(order)
+        await world.step()
+        after, _ = money(world)
+        row = fresh.orders.book.get("usmf", order)
+        dead = fresh.store.queue.dead_letters()
+        await fresh.aclose()
+    assert before == [
+        ("AUTHORIZATION", "pending", Decimal("10.00"), Decimal("40.00")),
+        ("AUTHORIZATION", "auth_only", Decimal("30.00"), Decimal("30.00")),
+    ]
+    assert after == [  # nothing authorized or captured twice: the second invoice took auth 2
+        ("AUTHORIZATION", "pending", Decimal("10.00"), Decimal("40.00")),
+        ("AUTHORIZATION", "pending", Decimal("30.00"), Decimal("30.00")),
+    ]
+    assert row is not None and row.captured == Decimal("40.00") and row.state == "closed"
+    assert dead == []
