@@ -1,6 +1,6 @@
 """Orders end to end: D365 card order -> authorization -> invoice -> capture, per second and per request.
 
-Usage: python bench/orders.py [--orders N] [--baseline-orders N]
+Usage: python bench/orders.py [--orders N] [--baseline-orders N] [--d365-latency-ms MS]
 
 Both sandboxes run in-process (httpx ASGI transport, no sockets: the figure is PayBridge's work
 and the sandboxes', not the loopback's), with the engine app/ builds (job ``orders.watch``,
@@ -11,6 +11,10 @@ invoiced in full, and they run again until every invoice is captured. Two runs i
 1. chunked: the watch reads the orders it watches ``orders.chunk_size`` (25) per request;
 2. baseline: the same engine with ``orders.chunk_size`` 1, i.e. one status read and one invoice
    read per order per run: the naive "one request per order" watcher.
+
+Every D365 request waits ``--d365-latency-ms`` (50) first, a round trip to a real F&O (the
+in-process sandbox answers in microseconds, which would hide what a request costs); PayTrace's
+requests get none (they are the same in both runs).
 
 Printed per run: orders authorized and captured per second (from the first watch to the last
 capture), D365 requests per order and PayTrace requests per order (counted on the engine's
@@ -59,12 +63,15 @@ SERVICE = ("PayBridgeSandbox", "SalesOrders", "invoice")
 class CountingTransport(httpx.AsyncBaseTransport):
     """The ASGI transport of a sandbox, counting the requests that go through it."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, latency: float = 0.0) -> None:
         self.inner = httpx.ASGITransport(app=app)
         self.count = 0
+        self.latency = latency
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.count += 1
+        if self.latency:
+            await asyncio.sleep(self.latency)  # a network round trip to a real F&O
         return await self.inner.handle_async_request(request)
 
 
@@ -129,12 +136,12 @@ async def drain(engine: Engine) -> None:
         pass
 
 
-async def run(label: str, n: int, chunk: int, tmp: Path) -> Run:
+async def run(label: str, n: int, chunk: int, tmp: Path, latency: float) -> Run:
     pt_app, d_app = (
         paytrace_app(clock=SandboxClock(START)),
         dynamics_app(clock=DynamicsClock(START)),
     )
-    pt_t, d_t = CountingTransport(pt_app), CountingTransport(d_app)
+    pt_t, d_t = CountingTransport(pt_app), CountingTransport(d_app, latency)
     tokens = MsalTokenProvider(
         "sandbox-client",
         "sandbox-secret",
@@ -231,9 +238,12 @@ def check(pt_app: Any, numbers: list[str]) -> list[str]:
 
 async def main(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
-        chunked = await run("chunked (25 orders per read)", args.orders, 25, Path(tmp))
+        latency = args.d365_latency_ms / 1000
+        chunked = await run("chunked (25 orders per read)", args.orders, 25, Path(tmp), latency)
         print(chunked.line(), flush=True)
-        naive = await run("baseline (one read per order)", args.baseline_orders, 1, Path(tmp))
+        naive = await run(
+            "baseline (one read per order)", args.baseline_orders, 1, Path(tmp), latency
+        )
         print(naive.line(), flush=True)
     per_order = (naive.d365_requests / naive.orders) / (chunked.d365_requests / chunked.orders)
     speed = (chunked.orders / chunked.seconds) / (naive.orders / naive.seconds)
@@ -251,4 +261,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--baseline-orders", type=int, default=200)
+    parser.add_argument("--d365-latency-ms", type=float, default=50.0)
     raise SystemExit(asyncio.run(main(parser.parse_args())))

@@ -53,6 +53,8 @@ class OrdersSettings(Section):
     unsettled_retry_seconds: float = Field(default=3600.0, gt=0)
     # Tracked orders read per D365 request (one OR-filter each).
     chunk_size: int = Field(default=25, ge=1, le=100)
+    # Orders a worker handles side by side (each order's facts still run one after another).
+    concurrency: int = Field(default=8, ge=1, le=64)
 
     @field_validator("authorization_days")
     @classmethod
