@@ -154,6 +154,9 @@ class OrderPayments:
         charged = await self.once.execute(intent, sent_at=sent_at or self.clock.now(),
                                           since=intent.updated_at)  # fmt: skip
         detail = charged.detail
+        # What the authorization asked for is the first plan's request (a retry, or a store
+        # rebuilt after a loss, may compute another remainder): never believe more than that.
+        amount = Decimal(str(intent.detail["request"]["amount"]))
         if charged.outcome != APPROVED:
             reason = str(detail.get("reason") or "declined")
             if detail.get("transaction_id"):  # o2c leaves this order's hold to us
