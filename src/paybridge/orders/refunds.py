@@ -181,10 +181,12 @@ class RefundDesk:
             try:
                 await self.once.execute(intent, sent_at=sent_at, since=intent.updated_at)
             except DataError as exc:
-                if UNSETTLED in exc.fields:
-                    return Outcome.retry(f"capture {txid} is not settled yet; refund later",
-                                         self.settings.unsettled_retry_seconds)  # fmt: skip
-                raise
+                if UNSETTLED not in exc.fields:
+                    raise
+                why = f"capture {txid} is not settled yet; refunded later"
+                if self.settings.enabled:  # the watch asks again (no attempts spent waiting)
+                    return Outcome.done(why)
+                return Outcome.retry(why, self.settings.unsettled_retry_seconds)
         self.book.move_refund(request, REFUNDED)
         return Outcome.done(f"refunded {request.amount} {request.currency} ({request.request_id})")
 

@@ -5,7 +5,8 @@ through OData, so the watch reads (a) orders created since its cursor (``OrderCr
 re-read ``overlap_seconds`` back) whose payment method is a card on file, with their lines in
 the same request (``$expand=SalesOrderLines``); (b) the orders PayBridge still watches, a chunk
 per request (status, hold) with a second request for their invoices; (c) the recent credit notes
-(negative invoices) of any order PayBridge authorized. Every fact becomes an ``order.payment``
+(negative invoices) of any order PayBridge authorized; (d) approved refunds still waiting for
+their capture's settlement. Every fact becomes an ``order.payment``
 envelope under its ``keys.order_fact`` key, partitioned by order; the inbox drops what it has
 seen, and the cursor moves in the same store transaction as the publish.
 """
@@ -24,7 +25,15 @@ from sqlalchemy import Engine
 from paybridge.clock import Clock
 from paybridge.connectors.dynamics import DynamicsClient, Expand, Expr, F, Query
 from paybridge.keys import ORDER_PAYMENT_TOPIC, ORDERS_CURSOR, order_fact, order_partition
-from paybridge.orders.records import CLOSED, DECLINED, OPEN, OrderBook, OrderPayment
+from paybridge.orders.records import (
+    APPROVED,
+    CLOSED,
+    DECLINED,
+    OPEN,
+    REFUNDING,
+    OrderBook,
+    OrderPayment,
+)
 from paybridge.orders.settings import OrdersSettings
 from paybridge.runtime.cursors import Cursors
 from paybridge.runtime.envelope import Envelope
@@ -77,6 +86,7 @@ class OrderWatch:
         envs += await self._watched(watched)
         envs += await self._credit_notes()
         envs += self._reauthorizations(watched)
+        envs += self._unfinished_refunds()
         with self.engine.begin() as conn:
             new = sum(self.queue.publish(conn, envs)) if envs else 0
             if cursor is not None:
@@ -178,6 +188,26 @@ class OrderWatch:
             "action": "authorize", "number": number, "why": why, "account": row.account,
             "currency": row.currency, "total": str(row.total),
         })  # fmt: skip
+
+    def _unfinished_refunds(self) -> list[Envelope]:
+        """Approved refunds not sent yet (a capture PayTrace has not settled): asked again once
+        per ``unsettled_retry_seconds``, under a key of that period, so waiting for a nightly
+        settlement spends no attempts of the queue's retry policy."""
+        period = int(self.clock.now().timestamp() // self.settings.unsettled_retry_seconds)
+        return [
+            _envelope(
+                r.company,
+                r.order_number,
+                (),
+                {
+                    "action": "refund_approved",
+                    "request_id": r.request_id,
+                },
+                key=f"{r.request_id}:retry:{period}",
+            )
+            for status in (APPROVED, REFUNDING)
+            for r in self.book.refunds(status)
+        ]
 
     async def _credit_notes(self) -> list[Envelope]:
         field = self.settings.credit_note_order_field
