@@ -14,14 +14,22 @@ CHARGE_RESOLVE_TOPIC = "charge.resolve"
 ALERT_TOPIC = "billing.alert"  # billing's dunning steps (handled by the alerting desk)
 ALERTS_TOPIC = "alert"  # an alert any part of the engine raises (runtime.alerts.alert_envelope)
 ALERT_DELIVERY_TOPIC = "alert.deliver"  # one alert to one channel, retried by the queue
+ORDER_PAYMENT_TOPIC = "order.payment"  # a D365 sales order's card fact (orders capability)
 
 # Cursors (the store's bookmarks).
 D365_CUSTOMERS_CURSOR = "sync.d365_customers"
 PAYTRACE_PROFILES_CURSOR = "sync.paytrace_profiles"
 POLLER_CURSOR = "paytrace.poller"
+ORDERS_CURSOR = "orders.created"  # newest OrderCreationDateTime of card orders seen
 
 # Cross-reference names.
 CUSTOMER_XREF = "paytrace_customer"  # PayTrace customer id -> "company/account"
+# An authorization PayBridge placed for a D365 sales order: transaction id -> "company/order";
+# o2c leaves such an order's status to the orders capability.
+ORDER_AUTH_XREF = "order_authorization"
+# The invoice a capture pays: transaction id -> "company/invoice" (linked before the capture is
+# sent; o2c marks that invoice with the capture's payment line).
+CAPTURE_INVOICE_XREF = "capture_invoice"
 
 # Intent steps: one external write of a fact.
 CHARGE_STEP = "paytrace.charge"
@@ -37,6 +45,10 @@ HEADER_STEP = "d365.journal_header"
 LINE_DELETE_STEP = "d365.line_delete"
 SETTLEMENT_HEADER_STEP = "d365.settlement_journal"
 SETTLEMENT_LINES_STEP = "d365.settlement_lines"
+ORDER_AUTH_STEP = "paytrace.authorize"
+ORDER_CAPTURE_STEP = "paytrace.capture"
+ORDER_VOID_STEP = "paytrace.void"
+ORDER_REFUND_STEP = "paytrace.refund"
 
 
 def paytrace_fact(transaction_id: str, kind: str) -> str:
@@ -47,3 +59,15 @@ def paytrace_fact(transaction_id: str, kind: str) -> str:
 def transaction_partition(transaction_id: str | int) -> str:
     """Facts of one PayTrace transaction share a partition: a refund never overtakes its sale."""
     return f"paytrace:{transaction_id}"
+
+
+def order_fact(company: str, document: str, *parts: str | int) -> str:
+    """``d365:<company>:<document>:<part>...``: one card fact of a D365 order or credit note,
+    e.g. ``d365:usmf:000123:auth:2`` or ``d365:usmf:000123:capture:CIV-000201``."""
+    tail = "".join(f":{part}" for part in parts)
+    return f"d365:{company.lower()}:{document}{tail}"
+
+
+def order_partition(company: str, order: str) -> str:
+    """The facts of one sales order (authorizations, captures, voids, refunds) in order."""
+    return f"d365:{company.lower()}:{order}"

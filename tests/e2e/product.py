@@ -384,6 +384,16 @@ class Dynamics(_Sandbox):
             raise AssertionError(f"D365 POST {entity} answered {reply.status_code}: {reply.text}")
         return dict(reply.json())
 
+    def service(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /api/services/<path>``: the emulator-only services a person's clicks stand for
+        (``PayBridgeSandbox/SalesOrders/invoice``, ``.../creditNote``, ``.../cancel``)."""
+        reply = self.http.post(
+            f"/api/services/{path}", json=body, headers={"Authorization": f"Bearer {self.token()}"}
+        )
+        if reply.status_code != 200:
+            raise AssertionError(f"D365 service {path} answered {reply.status_code}: {reply.text}")
+        return dict(reply.json())
+
     def payment_lines(self, reference: str) -> list[dict[str, Any]]:
         """CustomerPaymentJournalLines whose PaymentReference is the PayTrace transaction id."""
         return self.query("CustomerPaymentJournalLines", f"PaymentReference eq '{reference}'")

@@ -16,13 +16,14 @@ from paybridge.billing.settings import BillingSettings
 from paybridge.clock import ManualClock
 from paybridge.customers.settings import CustomerSyncSettings
 from paybridge.o2c.settings import OrderToCashSettings
+from paybridge.orders.settings import OrdersSettings
 from paybridge.reconcile.settings import ReconcileSettings
 from paybridge_sandbox.dynamics import create_app as dynamics_app
 from paybridge_sandbox.paytrace import create_app as paytrace_app
 from tests.sandboxes import sandbox_engine, sandbox_http, sandbox_settings
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
-CAPABILITIES = ("o2c", "customers", "charging", "billing", "reconcile", "ops")
+CAPABILITIES = ("o2c", "customers", "charging", "billing", "orders", "reconcile", "ops")
 
 
 @asynccontextmanager
@@ -48,6 +49,7 @@ def documented() -> dict[str, tuple[set[str], set[str], set[str]]]:
                 "billing.enabled",
                 "reconcile.schedule_at",
                 "alerting.evaluate_seconds",
+                "orders.enabled",
             }
             rows[cells[0]] = (publishes, handles, jobs)
     return rows
@@ -63,6 +65,7 @@ async def test_every_capability_contributes_what_the_architecture_page_says(
         sync=CustomerSyncSettings(enabled=True),
         billing=BillingSettings(enabled=True),
         reconcile=ReconcileSettings(),
+        orders=OrdersSettings(enabled=True),
     )
     async with engine_of(settings) as engine:
         built = {

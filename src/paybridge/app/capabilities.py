@@ -48,6 +48,7 @@ from paybridge.o2c.ingest import PayTraceIngest
 from paybridge.o2c.order_status import ORDER_TEMPLATE
 from paybridge.o2c.posting import PAYMENT_TEMPLATE, PaymentPoster
 from paybridge.ops.desk import JOB_NAME as ALERTS_JOB
+from paybridge.orders.watch import JOB_NAME as ORDERS_JOB
 from paybridge.reconcile.journal import LINE_TEMPLATE as SETTLEMENT_TEMPLATE
 from paybridge.reconcile.morning import JOB_NAME as MORNING_JOB
 from paybridge.reconcile.morning import MorningReconciliation
@@ -90,6 +91,8 @@ def enabled_jobs(settings: Settings) -> dict[str, str]:
         jobs[BILLING_JOB] = "billing.enabled"
     if settings.reconcile.schedule_at is not None:
         jobs[MORNING_JOB] = "reconcile.schedule_at"
+    if settings.orders.enabled:
+        jobs[ORDERS_JOB] = "orders.enabled"
     jobs[ALERTS_JOB] = "alerting.evaluate_seconds"
     return jobs
 

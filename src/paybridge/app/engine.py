@@ -15,6 +15,7 @@ import httpx
 from paybridge.app import capabilities as caps
 from paybridge.app.clients import adfs_provider, dynamics_client, paytrace_client, templates_for
 from paybridge.app.ops import operations, tracer_for, worker_counters
+from paybridge.app.orders import Orders, orders
 from paybridge.app.settings import Settings
 from paybridge.app.store import Store, open_store
 from paybridge.billing.run import BillingRun
@@ -64,6 +65,7 @@ class Engine:
     charges: ChargeService
     subscriptions: SubscriptionStore
     billing: BillingRun
+    orders: Orders
     worker: Worker
     scheduler: Scheduler
     contributions: list[Contribution]
@@ -169,6 +171,7 @@ def build_engine(
     o2c = caps.order_to_cash(parts, creator)
     charges, charging_part = caps.charging(parts)
     subscriptions, billing, billing_part = caps.billing(parts)
+    card_orders = orders(parts, security.audit.record)
     ops = operations(settings, store, security, clock, counters)
     owned += ops.owned_clients
     contributions = [
@@ -176,6 +179,7 @@ def build_engine(
         customer_part,
         charging_part,
         billing_part,
+        card_orders.contribution,
         caps.reconciliation(parts),
         ops.contribution,
     ]
@@ -205,7 +209,7 @@ def build_engine(
         settings=settings, store=store, paytrace=parts.paytrace, dynamics=parts.dynamics,
         security=security, clock=clock, parts=parts, ingest=o2c.ingest, poster=o2c.poster,
         events=o2c.events, customers=creator, sync=sync, cards=cards, charges=charges, subscriptions=subscriptions,
-        billing=billing, worker=worker, scheduler=Scheduler(store.engine, clock, jobs, worker=name, alerts=alerts, tracer=tracer),
+        billing=billing, orders=card_orders, worker=worker, scheduler=Scheduler(store.engine, clock, jobs, worker=name, alerts=alerts, tracer=tracer),
         contributions=contributions, counters=counters, alerts=ops.desk, heartbeat=heartbeat,
         tracer=tracer, owned_clients=owned,
     )  # fmt: skip

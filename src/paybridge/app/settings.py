@@ -29,6 +29,7 @@ from paybridge.ops.settings import (
     TracingSettings,
     plain_secrets,
 )
+from paybridge.orders.settings import OrdersSettings
 from paybridge.reconcile.settings import ReconcileSettings
 from paybridge.security.settings import AuditSettings
 
@@ -124,6 +125,7 @@ class Settings(Section):
     reconcile: ReconcileSettings = ReconcileSettings()
     billing: BillingSettings = BillingSettings()
     charging: ChargingSettings = ChargingSettings()
+    orders: OrdersSettings = OrdersSettings()
     audit: AuditSettings = AuditSettings()
     logging: LoggingSettings = LoggingSettings()
     metrics: MetricsSettings = MetricsSettings()

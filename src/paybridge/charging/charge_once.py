@@ -1,6 +1,8 @@
 """Charge PayTrace once: a planned charge intent sent at most once per confirmed absence.
 
-The published interface of ``charging`` (billing imports this module and nothing else of it).
+The published interface of ``charging`` (billing and orders import this module and nothing else
+of it). Besides sales and authorizations by customer profile it sends refunds of an earlier
+transaction (mode ``refund``, ``refund_body``): orders refunds credit notes through it.
 A charge is an intent (``IntentStore``) whose detail holds the whole PayTrace request, so a
 retry sends exactly what was planned. Its ``reference`` is the exactly-once anchor and is set
 by code, never by a template: the request's ``description`` starts with it (a template's text may
@@ -31,6 +33,7 @@ from paybridge.connectors.paytrace import (
     ExportByDateRangeRequest,
     PayTraceClient,
     TransactionRecord,
+    TransactionRefundRequest,
 )
 from paybridge.connectors.paytrace.codes import decline_reason
 from paybridge.connectors.paytrace.poller import change_kinds
@@ -41,7 +44,7 @@ from paybridge.security.cardguard import find_card_numbers
 log = logging.getLogger(__name__)
 
 APPROVED, DECLINED = "approved", "declined"
-SALE, AUTHORIZATION = "sale", "authorization"
+SALE, AUTHORIZATION, REFUND = "sale", "authorization", "refund"
 # What code owns in a charge request; a template's values for these are not used.
 CODE_FIELDS = frozenset({"customer_id", "amount"})
 # The lookup reads PayTrace's export from this long before the charge was made (and the client's
@@ -84,6 +87,15 @@ def charge_body(
             fields={".".join(str(p) for p in e["loc"]) or "$request": e["msg"]
                     for e in exc.errors()},
         ) from None  # fmt: skip
+    return request.model_dump(mode="json", exclude_none=True)
+
+
+def refund_body(*, transaction_id: str, amount: Decimal, reference: str) -> dict[str, Any]:
+    """The PayTrace request body of a refund of an earlier transaction (mode ``refund``): its
+    ``description`` is the reference, so a lost reply is found the way a charge's is."""
+    request = TransactionRefundRequest(
+        transaction_id=int(transaction_id), amount=amount, description=reference
+    )
     return request.model_dump(mode="json", exclude_none=True)
 
 
@@ -237,10 +249,14 @@ class ChargeOnce:
                 f"a {currency} charge cannot be made on this {self.currency} PayTrace account",
                 fields={"currency": currency},
             )
-        send = self.paytrace.sale_by_customer
-        if d.get("mode") == AUTHORIZATION:
-            send = self.paytrace.authorize_by_customer
-        reply = await send(CustomerSaleRequest.model_validate(_request_of(intent)))
+        if d.get("mode") == REFUND:
+            refund = TransactionRefundRequest.model_validate(_request_of(intent))
+            reply = await self.paytrace.refund_for_transaction(refund)
+        else:
+            send = self.paytrace.sale_by_customer
+            if d.get("mode") == AUTHORIZATION:
+                send = self.paytrace.authorize_by_customer
+            reply = await send(CustomerSaleRequest.model_validate(_request_of(intent)))
         return {
             "outcome": APPROVED, "transaction_id": str(reply.transaction_id),
             "approval_code": reply.approval_code, "masked_card": reply.masked_card_number,

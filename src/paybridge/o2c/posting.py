@@ -17,7 +17,13 @@ from paybridge.connectors.dynamics.settings import DynamicsSettings
 from paybridge.connectors.paytrace.codes import decline_reason
 from paybridge.connectors.paytrace.responses import TransactionRecord
 from paybridge.errors import DataError, PayBridgeError
-from paybridge.keys import CUSTOMER_XREF, LINE_STEP, paytrace_fact
+from paybridge.keys import (
+    CAPTURE_INVOICE_XREF,
+    CUSTOMER_XREF,
+    LINE_STEP,
+    ORDER_AUTH_XREF,
+    paytrace_fact,
+)
 from paybridge.keys import LINE_DELETE_STEP as DELETE_STEP
 from paybridge.mapping import CompiledTemplate
 from paybridge.model import Money, Transaction, TransactionKind
@@ -164,7 +170,9 @@ class PaymentPoster:
         if cut_over is not None and tx.occurred_at < cut_over:
             self._note(tx, "skipped", f"before the cut-over ({cut_over.isoformat()})")
             return Outcome.done("before the cut-over")
+        tx, owned = self._order_owned(tx)
         r = Routed(env, tx, order=tx.kind in ORDER_KINDS and bool(tx.order_id or tx.invoice_id))
+        r.order = r.order and not owned
         if tx.kind is TransactionKind.DECLINE:
             r.reason = await self._decline_reason(tx)
             self._note(
@@ -186,6 +194,20 @@ class PaymentPoster:
             self._note(tx, "skipped", f"{tx.kind.value} moves no money in the payment journal")
             r.outcomes.append(Outcome.done(f"{tx.kind.value}: nothing to post"))
         return r
+
+    def _order_owned(self, tx: Transaction) -> tuple[Transaction, bool]:
+        """A transaction of an order the orders capability authorized: its capture's line marks
+        the invoice it was captured for (linked before the capture was sent), and the order's
+        status is that capability's to write, not this fact's."""
+        if tx.kind not in ORDER_KINDS:
+            return tx, False
+        owned = self.xref.get(ORDER_AUTH_XREF, tx.transaction_id) is not None
+        if tx.kind is TransactionKind.CAPTURE:
+            linked = self.xref.get(CAPTURE_INVOICE_XREF, tx.transaction_id)
+            if linked is not None:
+                invoice = linked.split("/", 1)[1]
+                tx = tx.model_copy(update={"invoice_id": invoice, "order_id": None})
+        return tx, owned
 
     async def _decline_reason(self, tx: Transaction) -> str:
         code = tx.response_code or 102

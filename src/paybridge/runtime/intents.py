@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -61,6 +62,9 @@ class Intent:
     reference: str
     detail: dict[str, Any]
     attempts: int
+    # When the row last changed: for a ``sent`` intent, when it was claimed to be sent (the
+    # grace of a look-up runs from it). Not part of the compare-and-set.
+    updated_at: datetime | None = field(default=None, compare=False)
 
 
 def _row_intent(row: Any) -> Intent:
@@ -72,6 +76,7 @@ def _row_intent(row: Any) -> Intent:
         reference=row["reference"],
         detail=load_detail(row["detail"]),
         attempts=row["attempts"],
+        updated_at=row["updated_at"],
     )
 
 

@@ -3,14 +3,18 @@
 Public entry: ``create_app(settings, clock=..., sleep=...)`` returns the ASGI app; its state is
 ``app.state.sandbox`` (a ``state.Sandbox``: ``.engine``, ``.store``, ``.clock``, ``.faults``,
 ``.throttle``). Routes are listed in ``app.py``; emulator-only parts are the ``/_sandbox/``
-admin endpoints and ``POST /api/services/PayBridgeSandbox/Journals/post`` (``posting.py``).
+admin endpoints, ``POST /api/services/PayBridgeSandbox/Journals/post`` (``posting.py``) and
+``POST /api/services/PayBridgeSandbox/SalesOrders/invoice|creditNote|cancel`` (``invoicing.py``:
+what a person does to an order in F&O's client, which no OData action does).
+``SalesOrderLines`` is served read-only, as a view over ``SalesOrderLinesV3``'s rows, so
+``SalesOrderHeadersV2?$expand=SalesOrderLines`` answers as F&O does.
 
 What the sandbox does NOT do, and why:
 - DMF package / recurring-integration APIs, bound OData actions and ``/Metadata/Labels`` are not
   served (outside the payments write path).
 - Only the served entity sets exist (see ``entities/_catalog.json``); navigation properties to
   sets it does not serve are left out of ``$metadata`` (e.g. ``SalesOrderHeadersV2``'s
-  ``SalesOrderLines``, whose target is the V1 lines set).
+  ``DimensionSet``). Writes through ``SalesOrderLines`` are refused (use ``SalesOrderLinesV3``).
 - Field lists are the 2025 reference metadata; real environments have extension fields. The
   members of 53 enum types absent from the spec's enum list are approximations
   (``entities/_enums_sandbox.json``).

@@ -1,4 +1,5 @@
-"""EMULATOR-ONLY custom service: ``POST /api/services/PayBridgeSandbox/Journals/post``.
+"""EMULATOR-ONLY custom services: ``POST /api/services/PayBridgeSandbox/Journals/post`` (here)
+and ``PayBridgeSandbox/SalesOrders/invoice|creditNote|cancel`` (``invoicing.py``).
 
 Real F&O has no standard OData action that posts a journal; integrators post with a batch job or
 a custom X++ JSON service (``LedgerJournalCheckPost``). This service stands in for the latter so
@@ -35,19 +36,27 @@ class PostingError(Exception):
 
 
 def handle_service(sandbox: Sandbox, path: str, body: bytes) -> Reply:
+    from paybridge_sandbox.dynamics import invoicing  # it builds on this module's row helpers
+
     path = path.strip("/")
-    if path in {"", "PayBridgeSandbox", SERVICE}:
+    if path in {"", "PayBridgeSandbox", SERVICE, invoicing.SERVICE}:
         return _listing(path)
-    if path != f"{SERVICE}/post":
+    operation = path.removeprefix(f"{invoicing.SERVICE}/")
+    if path != f"{SERVICE}/post" and operation not in invoicing.OPERATIONS:
         return _failure(sandbox, f"Service operation '{path}' was not found.", 404)
     try:
         request = json.loads(body or b"{}", parse_float=Decimal)
         if not isinstance(request, dict):
             raise PostingError("The request body must be a JSON object.")
-        result = post_journal(
-            sandbox, str(request.get("dataAreaId", "")), str(request.get("JournalBatchNumber", ""))
-        )
-    except (PostingError, json.JSONDecodeError) as exc:
+        if operation in invoicing.OPERATIONS:
+            result = invoicing.run_operation(sandbox, operation, request)
+        else:
+            result = post_journal(
+                sandbox,
+                str(request.get("dataAreaId", "")),
+                str(request.get("JournalBatchNumber", "")),
+            )
+    except (PostingError, json.JSONDecodeError, ArithmeticError) as exc:
         return _failure(sandbox, str(exc), 500)
     return Reply(200, dumps(result), {"Content-Type": "application/json; charset=utf-8"})
 
@@ -56,9 +65,11 @@ def _listing(path: str) -> Reply:
     if path == "":
         payload: dict[str, Any] = {"ServiceGroups": [{"Name": "PayBridgeSandbox"}]}
     elif path == "PayBridgeSandbox":
-        payload = {"Services": [{"Name": "Journals"}]}
-    else:
+        payload = {"Services": [{"Name": "Journals"}, {"Name": "SalesOrders"}]}
+    elif path == SERVICE:
         payload = {"Operations": [{"Name": "post"}]}
+    else:
+        payload = {"Operations": [{"Name": n} for n in ("invoice", "creditNote", "cancel")]}
     return Reply(200, dumps(payload), {"Content-Type": "application/json; charset=utf-8"})
 
 

@@ -16,6 +16,9 @@ from paybridge_sandbox.dynamics.values import fold
 
 Key = tuple[Any, ...]
 FIRST_REC_ID = 5637144576  # F&O RecIds of demo data start around here
+# Entity sets that read another set's rows: SalesOrderLines and SalesOrderLinesV3 are two
+# entities over F&O's one SalesLine table (the header's navigation leads to the older one).
+VIEWS = {"SalesOrderLines": "SalesOrderLinesV3"}
 
 
 @dataclass(slots=True, frozen=True)
@@ -81,7 +84,13 @@ class Store:
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
-        self.tables = {name: Table(entity) for name, entity in schema.sets.items()}
+        self.tables = {
+            name: Table(entity) for name, entity in schema.sets.items() if name not in VIEWS
+        }
+        # A view reads its base's rows (one set of order lines, two entities over it, as in F&O).
+        self.views = {
+            view: self.tables[base] for view, base in VIEWS.items() if view in schema.sets
+        }
         self.sequences: dict[str, int] = {}
         self.next_rec_id = FIRST_REC_ID
         # Highest line number handed out per (entity set, company, parent); like sequences it is
@@ -91,7 +100,7 @@ class Store:
         self.on_commit: Callable[[list[Change]], None] | None = None
 
     def table(self, entity_set: str) -> Table:
-        return self.tables[entity_set]
+        return self.tables.get(entity_set) or self.views[entity_set]
 
     def new_rec_id(self) -> int:
         self.next_rec_id += 1

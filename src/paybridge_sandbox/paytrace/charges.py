@@ -1,14 +1,17 @@
 """Card sales, authorizations and card refunds: keyed, by customer, by transaction (spec §5.1-5.3, 5.7).
 
 Declines are deterministic: amounts 0.29 and 1.12 decline (spec §8); 0.29 on an authorization
-says EXPIRED CARD. Swiped and encrypted (E2EE) variants are not emulated: they need track data or
+says EXPIRED CARD, and so does any charge of a card whose expiry month has passed in the
+merchant's time zone (``decline_expired_cards``). Swiped and encrypted (E2EE) variants are not emulated: they need track data or
 PayTrace's private key, which a sandbox must not hold.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from paybridge_sandbox.paytrace.cards import CardOnFile, csc_response, read_card
 from paybridge_sandbox.paytrace.state import (
@@ -78,13 +81,17 @@ def charge(
 ) -> JsonObject:
     """Record one card transaction (approved or declined) and answer like PayTrace."""
     state = sandbox.state
-    declined = amount in DECLINE_AMOUNTS
+    expired = (
+        card is not None
+        and sandbox.settings.decline_expired_cards
+        and card_expired(card, ctx.now.astimezone(ZoneInfo(sandbox.settings.merchant_timezone)))
+    )
+    declined = expired or amount in DECLINE_AMOUNTS
     csc = csc_response(card, body.get("csc")) if card is not None else ""
     approval = "" if declined else state.next_approval_code()
     if declined:
-        message = (
-            EXPIRED_CARD if kind == AUTHORIZATION and amount == Decimal("0.29") else DO_NOT_HONOR
-        )
+        trigger = kind == AUTHORIZATION and amount == Decimal("0.29")
+        message = EXPIRED_CARD if expired or trigger else DO_NOT_HONOR
         status = DECLINED
     else:
         message = APPROVED_MESSAGE
@@ -108,6 +115,13 @@ def charge(
     )
     sandbox.add_transaction(txn)
     return charge_reply(txn, show_mask)
+
+
+def card_expired(card: CardOnFile, local_now: datetime) -> bool:
+    """A card is good through the last day of its expiry month (the merchant's calendar); after
+    that the issuer declines it: ``102`` with ``EXPIRED CARD - Expired card`` (spec §5.1), never
+    a validation error, and the decline still gets a transaction id."""
+    return (card.expiration_year, card.expiration_month) < (local_now.year, local_now.month)
 
 
 def charge_reply(txn: Transaction, show_mask: bool) -> JsonObject:

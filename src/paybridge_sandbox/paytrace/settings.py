@@ -33,6 +33,9 @@ class PayTraceSandboxSettings(BaseModel):
     faults_seed: int = 0
     nightly_settlement_time: time | None = time(20, 0)
     recurring_run_time: time = time(0, 30)
+    # A charge of a card past its expiry month is declined (102, "EXPIRED CARD - Expired card"),
+    # as issuers do; off: only the trigger amounts decline.
+    decline_expired_cards: bool = True
     # Spec §9: whether an hpf_token can be used twice is not documented.
     protect_token_single_use: bool = True
     adjust_path: str = "/v1/transactions/adjust"

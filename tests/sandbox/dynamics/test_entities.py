@@ -229,7 +229,7 @@ async def test_customer_create_generates_account_and_party() -> None:
     body = response.json()
     assert response.status_code == 201
     assert body["CustomerAccount"] == "US-011"
-    assert body["PartyNumber"] == "000002301" and body["PartyType"] == "Organization"
+    assert body["PartyNumber"] == "000002401" and body["PartyType"] == "Organization"
     assert body["NameAlias"] == "PayBridge Test Custo"
     assert body["PaymentTerms"] == "Net30"
     assert "Field 'Customer group' must be filled in." in inner_message(missing)

@@ -19,7 +19,8 @@ def _defaults(ctx: RuleContext, values: Values, old: Row | None) -> list[str]:
     if old is None:
         if not values["CustomerAccount"]:
             values["CustomerAccount"] = ctx.number(f"{company}/CustomersV3")
-        values["PartyNumber"] = ctx.number(f"{company}/PartyNumber")
+        # Parties (DirPartyTable) are global in F&O: one number sequence across companies.
+        values["PartyNumber"] = ctx.number("PartyNumber")
         values["PartyType"] = values["PartyType"] or "Organization"
         values["LanguageId"] = values["LanguageId"] or "en-US"
     name = values.get("OrganizationName") or " ".join(

@@ -1,0 +1,201 @@
+"""Faults on both sides and two workers at once: 0 double authorizations or captures, 0 captures
+above the authorization, 0 lost or doubled refunds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from paybridge.app.engine import Engine
+from paybridge.errors import PayBridgeError
+from tests.integration.orders.world import World, open_world
+from tests.sandboxes import sandbox_engine, sandbox_settings
+
+pytestmark = pytest.mark.anyio
+T = "/v1/transactions"
+AFTER_COMMIT = ("commit_then_drop", "commit_then_error_json", "commit_then_error_html")
+
+
+def money(world: World) -> tuple[list[tuple[str, str, Decimal, Decimal]], list[Decimal]]:
+    txns = sorted(world.paytrace().transactions.values(), key=lambda t: t.transaction_id)
+    cards = [(t.transaction_type, t.status, t.amount, t.authorized_amount) for t in txns
+             if t.transaction_type == "AUTHORIZATION"]  # fmt: skip
+    refunds = [t.amount for t in txns if t.transaction_type == "REFUND"]
+    return cards, refunds
+
+
+async def settle_and_retry(world: World) -> None:
+    world.settle()
+    world.clock.advance(2 * 3600)
+    await world.step()
+
+
+@pytest.mark.parametrize("kind", AFTER_COMMIT)
+async def test_every_write_lost_after_its_commit_is_found_not_repeated(
+    tmp_path: Path, kind: str
+) -> None:
+    async with open_world(tmp_path) as world:
+        faults = world.pt_app.state.faults
+        for path in ("authorization/by_customer", "authorization/capture", "void",
+                     "refund/for_transaction"):  # fmt: skip
+            faults.script(kind, path=f"{T}/{path}", times=1)
+        order, lots = await world.order("US-001", (4, "10"))
+        for _ in range(3):  # in doubt: the look-up waits for the grace, then finds the write
+            await world.step()
+            world.clock.advance(200)
+        await world.invoice(order, lots[0], 1)
+        for _ in range(3):
+            await world.step()
+            world.clock.advance(200)
+        await world.cancel(order)
+        for _ in range(3):
+            await world.step()
+            world.clock.advance(200)
+        await world.credit(order, lots[0], 1)
+        await world.step()
+        for _ in range(3):
+            await settle_and_retry(world)
+        cards, refunds = money(world)
+        injected = faults.report()["injected"]
+        dead = world.engine.store.queue.dead_letter_summaries(None, 100)
+    assert injected.get(kind) == 4
+    assert cards == [
+        ("AUTHORIZATION", "settled", Decimal("10.00"), Decimal("40.00")),
+        ("AUTHORIZATION", "voided", Decimal("30.00"), Decimal("30.00")),
+    ]
+    assert refunds == [Decimal("10.00")]
+    assert not dead
+
+
+async def test_an_invoice_above_the_authorization_is_never_captured(tmp_path: Path) -> None:
+    async with open_world(tmp_path) as world:
+        order, lots = await world.order("US-001", (2, "10"))
+        await world.step()
+        row = world.engine.orders.book.get("usmf", order)
+        assert row is not None
+        # A person raises the price after the authorization: the invoice is 2 x 30 = 60 > 20.
+        await world.engine.dynamics.update(
+            "SalesOrderLinesV3", {"dataAreaId": "usmf", "InventoryLotId": lots[0]},
+            {"SalesPrice": Decimal(30)},
+        )  # fmt: skip
+        await world.invoice(order)
+        await world.step()
+        cards, _ = money(world)
+        captures = world.engine.orders.book.captures("usmf", order)
+        header = await world.header(order)
+        dead = world.engine.store.queue.dead_letters()
+    assert cards == [("AUTHORIZATION", "auth_only", Decimal("20.00"), Decimal("20.00"))]
+    assert captures == []
+    assert header["IsSalesProcessingStopped"] == "Yes"
+    assert "more than the authorization" in header["CustomersOrderReference"]
+    assert [d["key"] for d in dead] == [f"d365:usmf:{order}:capture:CIV-000201"]
+
+
+async def test_two_workers_and_two_watchers_at_once_write_each_fact_once(tmp_path: Path) -> None:
+    async with open_world(tmp_path) as world:
+        other = sandbox_engine(
+            world.engine.settings,
+            clock=world.clock,
+            pt_http=world.pt_http,
+            d_http=world.d_http,
+            d365_app=world.d365_app,
+            worker_name="second",
+        )
+        orders = [await world.order("US-001", (3, "10")) for _ in range(4)]
+
+        async def both() -> None:
+            await asyncio.gather(world.engine.orders.watch.run(), other.orders.watch.run())
+            for _ in range(6):
+                await asyncio.gather(drain(world.engine), drain(other))
+
+        await both()
+        for order, lots in orders:
+            await world.invoice(order, lots[0], 1)
+        await both()
+        for order, _ in orders:
+            await world.invoice(order)
+        await both()
+        cards, _ = money(world)
+        await other.aclose()
+    per_order = Counter(status for _, status, _, _ in cards)
+    assert per_order == {"pending": 8}  # two captures per order, one per invoice, nothing voided
+    assert sum(amount for _, _, amount, _ in cards) == Decimal("120.00")
+    assert all(amount <= authorized for _, _, amount, authorized in cards)
+
+
+async def drain(engine: Engine) -> None:
+    while await engine.worker.run_once():
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("kind", ["error_json", "commit_then_drop", "throttle"])
+async def test_d365_failing_on_every_read_and_write_once_changes_no_money(
+    tmp_path: Path, kind: str
+) -> None:
+    async with open_world(tmp_path) as world:
+        order, lots = await world.order("US-001", (2, "10"))
+        faults = world.d365_app.state.sandbox.faults
+        for method, path in (("GET", "/data/SalesOrderHeadersV2"), ("GET", "/data/SalesInvoiceHeadersV2"),
+                             ("PATCH", "/data/SalesOrderHeadersV2*")):  # fmt: skip
+            faults.script(kind, path=path, method=method, times=2)
+        for _ in range(4):
+            with contextlib.suppress(PayBridgeError):  # a failed read fails the watch's run
+                await world.step(rounds=1)
+            world.clock.advance(5)
+        await world.invoice(order, lots[0], 1)
+        faults.script(kind, path="/data/SalesInvoiceHeadersV2", method="GET", times=1)
+        for _ in range(4):
+            with contextlib.suppress(PayBridgeError):
+                await world.step(rounds=1)
+            world.clock.advance(5)
+        cards, _ = money(world)
+        header = await world.header(order)
+        injected = faults.report()["injected"]
+    assert injected.get(kind, 0) >= 3
+    assert cards == [
+        ("AUTHORIZATION", "pending", Decimal("10.00"), Decimal("20.00")),
+        ("AUTHORIZATION", "auth_only", Decimal("10.00"), Decimal("10.00")),
+    ]
+    assert header["CustomerRequisitionNumber"] == str(
+        max(world.paytrace().transactions)  # the live (second) authorization is on the order
+    )
+
+
+async def test_a_lost_store_finds_what_was_authorized_and_captured_and_writes_it_once(
+    tmp_path: Path,
+) -> None:
+    async with open_world(tmp_path) as world:
+        order, lots = await world.order("US-001", (4, "10"))
+        await world.step()
+        await world.invoice(order, lots[0], 1)
+        await world.step()  # captured 10 of auth 1 (40), auth 2 of 30 placed
+        before, _ = money(world)
+        # The store is lost: a new, empty one (the operator links the card's profile again).
+        fresh = sandbox_engine(
+            sandbox_settings(tmp_path, db="fresh.db", orders=world.engine.settings.orders),
+            clock=world.clock, pt_http=world.pt_http, d_http=world.d_http,
+            d365_app=world.d365_app,
+        )  # fmt: skip
+        fresh.store.xref.link("paytrace_customer", "C-1001", "usmf/US-001")
+        world.engine = fresh
+        await world.invoice(order)
+        await world.step()
+        after, _ = money(world)
+        row = fresh.orders.book.get("usmf", order)
+        dead = fresh.store.queue.dead_letters()
+        await fresh.aclose()
+    assert before == [
+        ("AUTHORIZATION", "pending", Decimal("10.00"), Decimal("40.00")),
+        ("AUTHORIZATION", "auth_only", Decimal("30.00"), Decimal("30.00")),
+    ]
+    assert after == [  # nothing authorized or captured twice: the second invoice took auth 2
+        ("AUTHORIZATION", "pending", Decimal("10.00"), Decimal("40.00")),
+        ("AUTHORIZATION", "pending", Decimal("30.00"), Decimal("30.00")),
+    ]
+    assert row is not None and row.captured == Decimal("40.00") and row.state == "closed"
+    assert dead == []
