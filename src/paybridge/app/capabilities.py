@@ -19,6 +19,7 @@ from paybridge.billing.run import JOB_NAME as BILLING_JOB
 from paybridge.billing.run import BillingRun
 from paybridge.billing.store import SubscriptionStore
 from paybridge.charging.ledger import DocumentCharges
+from paybridge.charging.paylinks import PayLinks
 from paybridge.charging.records import ChargeRecords
 from paybridge.charging.service import (
     INVOICE_CHARGE_TEMPLATE,
@@ -195,6 +196,20 @@ def card_links(parts: Parts, tokens: CardTokens, vault: Callable[[str], str]) ->
     base = s.cards.public_url or f"http://{s.web.host}:{s.web.port}"
     return CardLinks(
         tokens, parts.store.cursors, parts.clock, s.cards, secret=secret, base_url=base,
+        protect_js_url=s.paytrace.protect_js_url,
+    )  # fmt: skip
+
+
+def pay_links(parts: Parts, charges: ChargeService, vault: Callable[[str], str]) -> PayLinks:
+    """Pay-by-link: on when ``paylinks.link_secret`` is set (resolved when a link is used)."""
+    s = parts.settings
+    ref = s.paylinks.link_secret
+    secret = (
+        None if ref is None else (lambda: resolve_secret(ref, "paylinks.link_secret", vault=vault))
+    )
+    base = s.paylinks.public_url or s.cards.public_url or f"http://{s.web.host}:{s.web.port}"
+    return PayLinks(
+        charges, parts.store.cursors, parts.clock, s.paylinks, secret=secret, base_url=base,
         protect_js_url=s.paytrace.protect_js_url,
     )  # fmt: skip
 

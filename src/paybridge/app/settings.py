@@ -15,7 +15,7 @@ import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator
 
 from paybridge.billing.settings import BillingSettings
-from paybridge.charging.settings import ChargingSettings
+from paybridge.charging.settings import ChargingSettings, PayLinkSettings
 from paybridge.config import Section
 from paybridge.connectors.dynamics.settings import DynamicsSettings
 from paybridge.connectors.paytrace.settings import PayTraceSettings
@@ -38,6 +38,7 @@ SECRET_FIELDS = {
     ("paytrace", "integrator_id"),
     ("dynamics", "client_secret"),
     ("cards", "link_secret"),
+    ("paylinks", "link_secret"),
 }
 
 
@@ -124,6 +125,7 @@ class Settings(Section):
     reconcile: ReconcileSettings = ReconcileSettings()
     billing: BillingSettings = BillingSettings()
     charging: ChargingSettings = ChargingSettings()
+    paylinks: PayLinkSettings = PayLinkSettings()
     audit: AuditSettings = AuditSettings()
     logging: LoggingSettings = LoggingSettings()
     metrics: MetricsSettings = MetricsSettings()

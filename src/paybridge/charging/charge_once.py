@@ -23,13 +23,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from paybridge.clock import Clock
 from paybridge.connectors.paytrace import (
     CustomerSaleRequest,
     ExportByDateRangeRequest,
     PayTraceClient,
+    ProtectSaleRequest,
     TransactionRecord,
 )
 from paybridge.connectors.paytrace.codes import decline_reason
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 
 APPROVED, DECLINED = "approved", "declined"
 SALE, AUTHORIZATION = "sale", "authorization"
+# A charge's ``source`` in its intent: the customer's vault profile (default), or a card typed
+# into PayTrace Protect's hosted fields (a pay-by-link page), whose one-time token is never kept.
+PROFILE, PROTECT = "profile", "protect"
 # What code owns in a charge request; a template's values for these are not used.
 CODE_FIELDS = frozenset({"customer_id", "amount"})
 # The lookup reads PayTrace's export from this long before the charge was made (and the client's
@@ -100,6 +104,17 @@ def carries(record: TransactionRecord, reference: str) -> bool:
 
 
 @dataclass(frozen=True)
+class ProtectCard:
+    """What PayTrace Protect's ``process()`` gave a page: a one-time token pair, never a card.
+
+    Held in memory for the one send it is for; an intent keeps the request without it, so a
+    charge found absent after a lost reply needs the card entered again."""
+
+    hpf_token: SecretStr
+    enc_key: SecretStr
+
+
+@dataclass(frozen=True)
 class Charged:
     """How a charge ended: ``how`` is sent, found or already; ``detail`` what PayTrace said."""
 
@@ -155,12 +170,18 @@ class ChargeOnce:
         )
 
     async def execute(
-        self, intent: Intent, *, sent_at: datetime, since: datetime | None = None
+        self,
+        intent: Intent,
+        *,
+        sent_at: datetime,
+        since: datetime | None = None,
+        card: ProtectCard | None = None,
     ) -> Charged:
         """Send once, or find what an earlier send did; a decline is an answer, not an error.
 
         ``sent_at`` is when the intent was last sent (the grace runs from it), ``since`` when the
-        charge began (the lookup reads from there). Raises ``InDoubtError`` while the outcome is
+        charge began (the lookup reads from there); ``card`` is the Protect token pair of a
+        ``protect`` charge. Raises ``InDoubtError`` while the outcome is
         unknown and the definite refusals of ``execute_once`` (nothing was charged).
 
         A charge this store never sent is looked up first (``first_lookback``): a store restored
@@ -180,7 +201,7 @@ class ChargeOnce:
         try:
             resolution = await self.intents.execute_once(
                 intent,
-                lambda: self._send(intent),
+                lambda: self._send(intent, card),
                 lambda: self.find(intent, sent_at=sent_at, since=since),
             )
         except DeclinedError as exc:
@@ -229,7 +250,7 @@ class ChargeOnce:
         request = ExportByDateRangeRequest(start_date=start, end_date=end, including_text=reference)
         return await self.paytrace.export_by_date_range(request)
 
-    async def _send(self, intent: Intent) -> dict[str, Any]:
+    async def _send(self, intent: Intent, card: ProtectCard | None) -> dict[str, Any]:
         d = intent.detail
         currency = str(d.get("currency") or self.currency).upper()
         if currency != self.currency:
@@ -237,15 +258,31 @@ class ChargeOnce:
                 f"a {currency} charge cannot be made on this {self.currency} PayTrace account",
                 fields={"currency": currency},
             )
-        send = self.paytrace.sale_by_customer
-        if d.get("mode") == AUTHORIZATION:
-            send = self.paytrace.authorize_by_customer
-        reply = await send(CustomerSaleRequest.model_validate(_request_of(intent)))
+        if d.get("source") == PROTECT:
+            reply = await self._send_protect(intent, card)
+        else:
+            send = self.paytrace.sale_by_customer
+            if d.get("mode") == AUTHORIZATION:
+                send = self.paytrace.authorize_by_customer
+            reply = await send(CustomerSaleRequest.model_validate(_request_of(intent)))
         return {
             "outcome": APPROVED, "transaction_id": str(reply.transaction_id),
             "approval_code": reply.approval_code, "masked_card": reply.masked_card_number,
             "occurred_at": self._now(),
         }  # fmt: skip
+
+    async def _send_protect(self, intent: Intent, card: ProtectCard | None) -> Any:
+        if card is None:  # the token pair was for an earlier send; PayBridge never keeps it
+            raise DataError(
+                "the card must be entered again",
+                fields={"hpf_token": "PayTrace Protect's one-time token is not kept"},
+            )
+        request = ProtectSaleRequest.model_validate(
+            {**_request_of(intent), "hpf_token": card.hpf_token, "enc_key": card.enc_key}
+        )
+        if intent.detail.get("mode") == AUTHORIZATION:
+            return await self.paytrace.authorize_pt_protect(request)
+        return await self.paytrace.sale_pt_protect(request)
 
     def _found(self, record: TransactionRecord, outcome: str) -> dict[str, Any]:
         detail: dict[str, Any] = {

@@ -23,7 +23,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from paybridge.charging.charge_once import CODE_FIELDS, FIRST_LOOKBACK, ChargeOnce, charge_body
+from paybridge.charging.charge_once import (
+    CODE_FIELDS,
+    FIRST_LOOKBACK,
+    PROTECT,
+    ChargeOnce,
+    ProtectCard,
+    charge_body,
+)
 from paybridge.charging.documents import (
     INVOICES,
     ORDERS,
@@ -136,8 +143,13 @@ class ChargeService:
             grace=self.in_doubt_grace, declines_final=True, first_lookback=self.first_lookback,
         )  # fmt: skip
 
-    async def charge(self, request: ChargeRequest, key: str) -> ChargeOutcome:
-        """Charge once for ``key``; a repeat answers what the first call came to."""
+    async def charge(
+        self, request: ChargeRequest, key: str, *, card: ProtectCard | None = None
+    ) -> ChargeOutcome:
+        """Charge once for ``key``; a repeat answers what the first call came to.
+
+        ``card``: charge a card typed into PayTrace Protect's fields (a pay-by-link page)
+        instead of the customer's vault profile; the customer needs no profile then."""
         check_key(key)
         record, claimed = self.records.claim(key, request)
         if not claimed:
@@ -148,11 +160,11 @@ class ChargeService:
             if not claimed:
                 raise IdempotencyConflict("this charge is in progress", in_progress=True)
         try:
-            intent = await self._intent(key, request)
+            intent = await self._intent(key, request, protect=card is not None)
         except Exception as exc:
             self.records.release(record, str(exc))
             raise
-        return await self._send(key, request, intent)
+        return await self._send(key, request, intent, card)
 
     def state(self, key: str) -> ChargeOutcome | None:
         """The current state of the charge made with ``key`` (``None`` when unknown)."""
@@ -178,7 +190,7 @@ class ChargeService:
         """A pending row older than the grace: the process charging it died."""
         return self.clock.now() - record.updated_at > self.in_doubt_grace
 
-    async def _intent(self, key: str, request: ChargeRequest) -> Intent:
+    async def _intent(self, key: str, request: ChargeRequest, *, protect: bool = False) -> Intent:
         existing = self.intents.get(charge_event_key(key), CHARGE_STEP)
         if existing is not None and existing.status != PLANNED:
             return existing  # sent, or known: only a lookup may tell more
@@ -190,17 +202,25 @@ class ChargeService:
             planned = Decimal(str(existing.detail["amount"]))
             self.documents.reserve(document, key, planned, request.document_field)
             return existing
-        profile = self._profile(request, document)
+        target = f"{document.company}/{document.account}"
+        profile = (
+            self.xref.source_for(CUSTOMER_XREF, target)
+            if protect
+            else self._profile(request, document)
+        )
         amount = self._amount(request, document, self.documents.available(document, key).amount)
         self.documents.reserve(document, key, amount, "amount")
         template = self.invoice_template if entity == INVOICES else self.order_template
-        body = self._body(template, document, profile, amount, key)
+        body = self._body(template, document, profile or document.account, amount, key)
         detail = {
             "company": document.company, "document_type": document.kind,
             "document_number": document.number, "account": document.account,
             "customer_id": profile, "amount": amount, "currency": self.currency,
             "mode": request.mode, "description": body["description"], "template": template.ref,
         }  # fmt: skip
+        if protect:  # no vault profile is charged: the fact names the D365 customer itself
+            body.pop("customer_id")
+            detail.update(source=PROTECT, customer_account=target)
         return self.once.plan(
             charge_event_key(key), CHARGE_STEP, charge_reference(key), body, detail
         )
@@ -256,7 +276,9 @@ class ChargeService:
             return Money.of(available, self.currency).rounded().amount
         return Money.of(request.amount, self.currency).rounded().amount
 
-    async def _send(self, key: str, request: ChargeRequest, intent: Intent) -> ChargeOutcome:
+    async def _send(
+        self, key: str, request: ChargeRequest, intent: Intent, card: ProtectCard | None = None
+    ) -> ChargeOutcome:
         try:
             if intent.status == PLANNED:
                 await self.once.ready()
@@ -269,7 +291,7 @@ class ChargeService:
         record = self.records.get(key)  # with the send time just recorded
         assert record is not None
         try:
-            charged = await self.once.execute(intent, **_times(record))
+            charged = await self.once.execute(intent, card=card, **_times(record))
         except InDoubtError as exc:
             return self._in_doubt(key, request, intent, str(exc))
         except DEFINITE_REFUSALS as exc:
@@ -410,7 +432,8 @@ def _transaction(detail: dict[str, Any]) -> Transaction:
         transaction_id=str(detail["transaction_id"]), kind=kind, status=state,
         amount=Money.of(Decimal(str(detail["amount"])), str(detail["currency"])),
         occurred_at=datetime.fromisoformat(str(detail["occurred_at"])),
-        customer_id=detail["customer_id"], invoice_id=invoice, order_id=order,
+        customer_id=detail.get("customer_id") or None, invoice_id=invoice, order_id=order,
+        customer_account=detail.get("customer_account") or None,
         description=str(detail["description"]), approval_code=str(detail.get("approval_code") or ""),
         masked_card=detail.get("masked_card") or None,
         customer_reference_id=sent.get("customer_reference_id") or None,

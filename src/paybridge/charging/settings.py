@@ -1,8 +1,8 @@
-"""``charging:`` settings: how long a charge with a lost reply may still be in flight, and the sweep."""
+"""``charging:`` and ``paylinks:`` settings: how long a charge with a lost reply may still be in flight, the sweep, and pay-by-link."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from paybridge.config import Section
 
@@ -17,3 +17,20 @@ class ChargingSettings(Section):
     # first send: a store restored from a backup (or new) must not charge again what it charged
     # since. 0 turns the look-up off (one PayTrace export request less per new charge).
     first_send_lookback_days: int = Field(default=7, ge=0, le=45)
+
+
+class PayLinkSettings(Section):
+    """Pay-by-link: a signed, expiring link per open D365 invoice to a page with PayTrace
+    Protect's hosted fields, where the customer pays the invoice's open amount."""
+
+    # Signs the links (HMAC-SHA256): env:NAME or vault:NAME. Unset: no pay links are issued.
+    link_secret: SecretStr | None = None
+    # How long a link can be used (a paid invoice shows "paid" for the rest of it).
+    link_ttl_hours: float = Field(default=336.0, gt=0)
+    # Where customers reach `paybridge serve` (e.g. https://pay.example.com); unset: cards.public_url,
+    # else the address serve listens on (web.host, web.port), good for a test only.
+    public_url: str | None = None
+    # A SalesOrderHeadersV2 field of the invoice's sales order a new link is written into, for
+    # the invoice e-mail (F&O's invoice headers are read-only over OData; an invoice report or
+    # e-mail template reads its order's field), e.g. URL; unset: none.
+    order_field: str | None = None

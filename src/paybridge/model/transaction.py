@@ -57,6 +57,9 @@ class Transaction(BaseModel):
     amount: Money
     occurred_at: datetime
     customer_id: str | None = None
+    # The D365 customer ("company/account") when PayBridge knows it from the charge itself (a
+    # pay-by-link payment by a card typed into PayTrace Protect, not a vault profile).
+    customer_account: str | None = None
     invoice_id: str | None = None
     order_id: str | None = None
     # PayTrace's Level 2 customer reference (a PO number, 17 characters at most).

@@ -221,7 +221,8 @@ class PaymentPoster:
         for r in work:
             if not (r.line or r.held or r.order):
                 continue
-            profile = r.tx.customer_id or ""
+            account = r.tx.customer_account
+            profile = f"d365:{account}" if account else r.tx.customer_id or ""
             if profile not in known:
                 known[profile] = await self._customer_or_error(r.tx, create=r.line)
             found = known[profile]
@@ -241,6 +242,9 @@ class PaymentPoster:
             return exc
 
     async def _customer(self, tx: Transaction, *, create: bool) -> tuple[str, str]:
+        if tx.customer_account and "/" in tx.customer_account:
+            company, _, account = tx.customer_account.partition("/")
+            return company, account
         if not tx.customer_id:
             raise DataError(
                 f"PayTrace transaction {tx.transaction_id} names no customer, so it has no D365 account",
