@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.product import (
@@ -261,3 +262,43 @@ def test_serve_refuses_an_unknown_setting_in_one_line(world: World) -> None:
     assert len(said) == 1, said
     assert "worker.bogus_knob" in said[0], said
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_an_invoice_paid_by_link_is_charged_once_and_settled_in_d365(world: World) -> None:
+    """Pay-by-link: `paybridge paylink create`, the page served, Protect's token pair posted
+    twice; one PayTrace sale, one D365 line marked against the invoice, the invoice settled."""
+    sections: dict[str, Any] = {
+        "paylinks": {"link_secret": "env:PAY_LINK_SECRET"},
+        "o2c": {"post_journals": True, "post_at": "00:00", "post_interval_seconds": 1},
+    }
+    world.write_settings(sections)
+    engine = world.start_engine("serve")
+    sections["paylinks"]["public_url"] = world.api_url  # known once serve listens
+    world.write_settings(sections)
+    issued = world.cli("paylink", "create", "--invoice", "CIV-000105", "--company", "usmf")
+    url = issued.stdout.split()[0]
+    assert url.startswith(f"{world.api_url}/pay/"), issued.stdout
+
+    with httpx.Client(timeout=30) as browser:
+        page = browser.get(url)
+        assert page.status_code == 200 and "5,000.00 USD" in page.text, page.text[:500]
+        first = browser.post(url, json=world.paytrace.tokenize())
+        again = browser.post(url, json=world.paytrace.tokenize())
+        assert first.status_code == 201, first.text
+        assert again.status_code == 201 and again.json() == first.json()
+        tid = str(first.json()["transaction_id"])
+        line = one_line(world, tid, timeout=30)
+        assert line["MarkedInvoice"] == "CIV-000105" and account_of(line) == "US-005"
+        assert money(line["CreditAmount"]) == Decimal("5000.00")
+        assert "This invoice is paid" in browser.get(url).text
+    sales = world.paytrace.approved_sales(lambda t: t.get("invoice_id") == "CIV-000105")
+    assert [str(s["transaction_id"]) for s in sales] == [tid]
+    (invoice,) = wait_for(
+        "D365 shows invoice CIV-000105 settled (the cut-off posted the payment journal)",
+        lambda: world.dynamics.query(
+            "CustTransactions", "dataAreaId eq 'usmf' and Invoice eq 'CIV-000105'"
+        ),
+        lambda rows: len(rows) == 1 and money(rows[0].get("SettleAmountCur")) == Decimal("5000"),
+        timeout=30,
+        watch=[engine],
+    )
