@@ -86,8 +86,9 @@ def test_an_invoice_is_paid_by_link_and_settled_in_d365(world: World, browser: A
         lambda: world.dynamics.query(
             "CustTransactions", "dataAreaId eq 'usmf' and Invoice eq 'CIV-000104'"
         ),
-        lambda rows: len(rows) == 1
-        and Decimal(str(rows[0].get("SettleAmountCur") or 0)) == Decimal("2005"),
+        lambda rows: (
+            len(rows) == 1 and Decimal(str(rows[0].get("SettleAmountCur") or 0)) == Decimal("2005")
+        ),
         timeout=30,
         watch=[engine],
     )

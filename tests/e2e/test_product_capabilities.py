@@ -302,3 +302,4 @@ def test_an_invoice_paid_by_link_is_charged_once_and_settled_in_d365(world: Worl
         timeout=30,
         watch=[engine],
     )
+    assert invoice["AccountNum"] == "US-005"
