@@ -42,6 +42,7 @@ from paybridge.customers.sync import (
 )
 from paybridge.keys import ALERT_TOPIC, CHARGE_RESOLVE_TOPIC, PAYMENT_TOPIC, UNREADABLE_TOPIC
 from paybridge.mapping import TemplateSet
+from paybridge.o2c.checks import CheckFacts, CheckIngest
 from paybridge.o2c.cutoff import JournalPostingJob
 from paybridge.o2c.events import EventIntake
 from paybridge.o2c.facts import EXPORT_TEMPLATE, FactTranslator
@@ -62,6 +63,7 @@ from paybridge.runtime.wiring import Contribution
 log = logging.getLogger(__name__)
 
 POLL_JOB = "paytrace.poll"
+CHECKS_JOB = "paytrace.poll_checks"
 CUTOFF_JOB = "d365.post_journals"
 SYNC_JOB = "customers.sync"
 SWEEP_JOB = "charges.sweep"
@@ -85,6 +87,8 @@ def enabled_jobs(settings: Settings) -> dict[str, str]:
     jobs = {POLL_JOB: "paytrace.poll_interval_seconds", SWEEP_JOB: "charging"}
     if settings.o2c.post_journals:
         jobs[CUTOFF_JOB] = "o2c.post_journals"
+    if settings.checks.enabled:
+        jobs[CHECKS_JOB] = "checks.enabled"
     if settings.sync.enabled:
         jobs[SYNC_JOB] = "sync.enabled"
     if settings.billing.enabled:
@@ -114,7 +118,7 @@ def order_to_cash(parts: Parts, creator: CustomerCreator) -> OrderToCash:
         parts.dynamics, store.intents, store.ledger, store.xref, store.cursors, s.dynamics,
         parts.templates.get(PAYMENT_TEMPLATE), o2c=s.o2c,
         order_template=parts.templates.get(ORDER_TEMPLATE), customers=creator,
-        paytrace=parts.paytrace, tracer=parts.tracer,
+        paytrace=parts.paytrace, tracer=parts.tracer, ach_payment_method=s.checks.payment_method,
     )  # fmt: skip
     poller = ChangePoller(
         parts.paytrace,
@@ -143,6 +147,8 @@ def order_to_cash(parts: Parts, creator: CustomerCreator) -> OrderToCash:
     jobs: list[PeriodicJob | DailyJob] = [
         PeriodicJob(POLL_JOB, s.paytrace.poll_interval_seconds, poll)
     ]
+    if s.checks.enabled:
+        jobs.append(check_polling(parts))
     if s.o2c.post_journals:
         posting = JournalPostingJob(
             parts.dynamics, store.intents, store.ledger, poster.book, post_at=s.o2c.post_at,
@@ -156,6 +162,28 @@ def order_to_cash(parts: Parts, creator: CustomerCreator) -> OrderToCash:
         jobs=jobs,
     )
     return OrderToCash(ingest, poster, events, creator, contribution)
+
+
+def check_ingest(parts: Parts) -> CheckIngest:
+    """ACH: the check export read into payment facts (``checks:``)."""
+    s = parts.settings
+    facts = CheckFacts(currency=s.paytrace.currency.upper(), timezone=s.paytrace.timezone)
+    return CheckIngest(
+        parts.paytrace, parts.store.queue, parts.store.engine, parts.clock, facts,
+        lookback=timedelta(days=s.checks.lookback_days),
+    )  # fmt: skip
+
+
+def check_polling(parts: Parts) -> PeriodicJob:
+    ingest = check_ingest(parts)
+
+    async def poll_checks() -> str:
+        result = await ingest.poll_once()
+        if result.new:
+            log.info("checks: %d facts, %d new", result.seen, result.new)
+        return f"{result.seen} seen, {result.new} new"
+
+    return PeriodicJob(CHECKS_JOB, parts.settings.checks.poll_interval_seconds, poll_checks)
 
 
 def new_customer_policy(settings: Settings) -> NewCustomerPolicy:

@@ -21,7 +21,7 @@ from paybridge.connectors.dynamics.settings import DynamicsSettings
 from paybridge.connectors.paytrace.settings import PayTraceSettings
 from paybridge.customers.settings import CardRequestSettings, CustomerSyncSettings
 from paybridge.errors import ConfigError
-from paybridge.o2c.settings import OrderToCashSettings, PollerSettings
+from paybridge.o2c.settings import CheckSettings, OrderToCashSettings, PollerSettings
 from paybridge.ops.settings import (
     AlertingSettings,
     LoggingSettings,
@@ -121,6 +121,7 @@ class Settings(Section):
     sync: CustomerSyncSettings = CustomerSyncSettings()
     cards: CardRequestSettings = CardRequestSettings()
     poller: PollerSettings = PollerSettings()
+    checks: CheckSettings = CheckSettings()
     web: WebSettings = WebSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
     billing: BillingSettings = BillingSettings()

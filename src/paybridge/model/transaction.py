@@ -21,6 +21,8 @@ class TransactionKind(StrEnum):
     VOID = "void"
     SETTLEMENT = "settlement"
     DECLINE = "decline"
+    # An ACH debit the customer's bank sent back (a NACHA R-code): reverses what was posted.
+    RETURN = "return"
     # Not a PayTrace state of its own: the gap PayBridge posts when a transaction settles for
     # another amount than D365 holds (PayTrace's adjust of an unsettled sale).
     ADJUST = "adjust"
@@ -33,6 +35,7 @@ class TransactionStatus(StrEnum):
     AUTHORIZED = "authorized"
     VOIDED = "voided"
     SETTLED = "settled"
+    RETURNED = "returned"
 
 
 class PaymentMethodType(StrEnum):

@@ -1,0 +1,224 @@
+"""ACH checks through the engine `paybridge worker` builds, against both sandboxes in-process.
+
+Checks are made on PayTrace's check API (here through PayBridge's PayTrace client, as a
+merchant's virtual terminal would); the engine's ``paytrace.poll_checks`` job reads the check
+export and o2c posts each state: a sale or a funded hold credits the customer (marked against
+the invoice), a void or a refund debits it, and a return (NACHA R-code, the PayTrace sandbox's
+emulator-only ``/_sandbox/checks/return``) reverses what D365 holds, once, with its reason.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from paybridge.connectors.dynamics import F, Query
+from paybridge.connectors.paytrace import (
+    Address,
+    CheckAccount,
+    CheckManageRequest,
+    CheckSaleByCustomerRequest,
+    CustomerCreateRequest,
+)
+from paybridge.errors import DeclinedError
+from paybridge.o2c.settings import CheckSettings, OrderToCashSettings
+from paybridge.runtime.scheduler import PeriodicJob
+from tests.integration.o2c.conftest import World, WorldFactory
+
+pytestmark = pytest.mark.anyio
+ACCOUNT = "000123456789"
+
+
+async def ach_world(
+    make_world: WorldFactory, profile: str, account: str | None, *, post_journals: bool = False
+) -> World:
+    world = await make_world(
+        OrderToCashSettings(post_journals=post_journals),
+        checks=CheckSettings(enabled=True, payment_method="ELECTRONIC"),
+    )
+    await world.engine.paytrace.create_customer(
+        CustomerCreateRequest(
+            customer_id=profile,
+            check=CheckAccount(account_number=SecretStr(ACCOUNT), routing_number="325070760"),
+            billing_address=Address(name="ACH Payer", street_address="1 Main St", zip="98101"),
+        )
+    )
+    if account:
+        world.engine.store.xref.link("paytrace_customer", profile, f"usmf/{account}")
+    return world
+
+
+async def poll_checks(world: World) -> str:
+    """The engine's own job, as its scheduler runs it, then the worker until the queue is empty."""
+    (job,) = [j for j in world.engine.scheduler.jobs if j.name == "paytrace.poll_checks"]
+    assert isinstance(job, PeriodicJob)
+    said = str(await job.run())
+    while await world.engine.worker.run_once():
+        pass
+    return said
+
+
+async def sale(
+    world: World, profile: str, amount: str, invoice: str = "", hold: bool = False
+) -> int:
+    request = CheckSaleByCustomerRequest(
+        customer_id=profile, amount=Decimal(amount), invoice_id=invoice or None
+    )
+    client = world.engine.paytrace
+    reply = await (client.check_hold_by_customer if hold else client.check_sale_by_customer)(
+        request
+    )
+    assert reply.check_transaction_id is not None
+    return reply.check_transaction_id
+
+
+async def admin(world: World, event: str, check: int, **body: Any) -> None:
+    reply = await world.pt_http.post(
+        f"/_sandbox/checks/{event}", json={"check_transaction_id": check, **body}
+    )
+    assert reply.status_code == 200, reply.text
+
+
+async def invoice_settled(world: World, invoice: str) -> Decimal:
+    (row,) = await world.engine.dynamics.query(
+        "CustTransactions", Query(filter=F("Invoice") == invoice)
+    )
+    return Decimal(str(row.get("SettleAmountCur") or 0))
+
+
+def money(row: dict[str, Any], side: str) -> Decimal:
+    return Decimal(str(row.get(side) or 0))
+
+
+async def test_an_ach_sale_posts_against_its_invoice_and_its_return_reverses_it_once(
+    make_world: WorldFactory,
+) -> None:
+    world = await ach_world(make_world, "ACH-1", "US-001")
+    check = await sale(world, "ACH-1", "400.00", "CIV-000101")
+    assert (await poll_checks(world)).startswith("1 seen, 1 new")
+    (line,) = await world.lines(f"PT-ACH{check}-sale")
+    assert (
+        money(line, "CreditAmount") == Decimal("400.00") and line["MarkedInvoice"] == "CIV-000101"
+    )
+    assert line["PaymentMethodName"] == "ELECTRONIC" and line["PaymentReference"] == f"ACH{check}"
+
+    await admin(world, "settle", check)  # the ACH network funds it
+    await admin(world, "return", check, code="R01")  # then the bank sends it back
+    assert "1 new" in await poll_checks(world)
+    (back,) = await world.lines(f"PT-ACH{check}-return")
+    assert money(back, "DebitAmount") == Decimal("400.00") and not back.get("MarkedInvoice")
+    assert "R01: insufficient funds" in back["TransactionText"]
+    assert back["AccountDisplayValue"] == line["AccountDisplayValue"]
+
+    # Seen again (every poll reads the lookback window): still one line each.
+    assert (await poll_checks(world)).endswith("0 new")
+    assert len(await world.lines(f"PT-ACH{check}-return")) == 1
+    assert len(await world.lines(f"PT-ACH{check}-sale")) == 1
+
+
+async def test_a_return_after_the_journal_was_posted_reopens_the_customer_balance(
+    make_world: WorldFactory,
+) -> None:
+    world = await ach_world(make_world, "ACH-2", "US-002", post_journals=True)
+    check = await sale(world, "ACH-2", "2500.50", "CIV-000102")
+    await poll_checks(world)
+    (credit,) = await world.lines(f"PT-ACH{check}-sale")
+    (job,) = [j for j in world.engine.scheduler.jobs if j.name == "d365.post_journals"]
+    assert isinstance(job, PeriodicJob)
+    world.clock.advance(9 * 3600)  # past the 18:00 cut-off: the day's journal is posted
+    assert str(await job.run()).startswith("posted 1 journal")
+    assert await invoice_settled(world, "CIV-000102") == Decimal("2500.50")
+
+    await admin(world, "settle", check)
+    await admin(world, "return", check, code="R02")
+    await poll_checks(world)
+    (debit,) = await world.lines(f"PT-ACH{check}-return")
+    assert "R02: account closed" in debit["TransactionText"]
+    assert debit["JournalBatchNumber"] != credit["JournalBatchNumber"]  # that one is posted
+    assert money(debit, "DebitAmount") == Decimal("2500.50")
+    world.clock.advance(24 * 3600)
+    assert str(await job.run()).startswith("posted 1 journal")
+    opened = await world.engine.dynamics.query(
+        "CustTransOpens", Query(filter=(F("AccountNum") == "US-002") & (F("dataAreaId") == "usmf"))
+    )
+    assert Decimal("2500.50") in [Decimal(str(r["AmountCur"])) for r in opened]
+
+
+async def test_a_return_before_its_sale_was_posted_credits_nothing(
+    make_world: WorldFactory,
+) -> None:
+    """The sale waits in the dead letters (no D365 customer yet), the return comes, then the
+    documented fix (link + replay) must not credit the returned payment."""
+    world = await ach_world(make_world, "ACH-UNLINKED", None)
+    check = await sale(world, "ACH-UNLINKED", "19.99")
+    await poll_checks(world)
+    queue = world.engine.store.queue
+    (dead,) = queue.dead_letters()
+    assert dead["key"] == f"paytrace:ACH{check}:sale"
+    await admin(world, "return", check, code="R03")
+    await poll_checks(world)
+    world.engine.store.xref.link("paytrace_customer", "ACH-UNLINKED", "usmf/US-003")
+    assert queue.replay(dead["id"])
+    while await world.engine.worker.run_once():
+        pass
+    assert await world.lines(f"PT-ACH{check}-sale") == []
+    assert await world.lines(f"PT-ACH{check}-return") == []
+    notes = [e.status for e in world.engine.store.ledger.entries(f"paytrace:ACH{check}:")]
+    assert "voided_first" in notes and "skipped" in notes
+
+
+async def test_a_sale_and_its_return_first_seen_in_one_poll_net_to_zero(
+    make_world: WorldFactory,
+) -> None:
+    world = await ach_world(make_world, "ACH-3", "US-003")
+    check = await sale(world, "ACH-3", "75.00")
+    await admin(world, "return", check, code="R09")
+    assert (await poll_checks(world)).startswith("2 seen, 2 new")
+    (credit,) = await world.lines(f"PT-ACH{check}-sale")
+    (debit,) = await world.lines(f"PT-ACH{check}-return")
+    assert money(credit, "CreditAmount") == money(debit, "DebitAmount") == Decimal("75.00")
+
+
+async def test_hold_fund_void_refund_and_decline_each_post_what_they_did(
+    make_world: WorldFactory,
+) -> None:
+    world = await ach_world(make_world, "ACH-4", "US-004")
+    client = world.engine.paytrace
+    held = await sale(world, "ACH-4", "120.00", hold=True)
+    await poll_checks(world)
+    assert await world.lines(f"PT-ACH{held}-authorization") == []  # a hold moves no money
+    await client.check_fund(CheckManageRequest(check_transaction_id=held, amount=Decimal("100.00")))
+    await poll_checks(world)
+    (funded,) = await world.lines(f"PT-ACH{held}-capture")
+    assert money(funded, "CreditAmount") == Decimal("100.00")
+
+    voided = await sale(world, "ACH-4", "30.00")
+    await poll_checks(world)
+    await client.check_void(voided)
+    await poll_checks(world)
+    (void_line,) = await world.lines(f"PT-ACH{voided}-void")
+    assert money(void_line, "DebitAmount") == Decimal("30.00")
+
+    await admin(world, "settle", held)
+    refund = await client.check_refund(
+        CheckManageRequest(check_transaction_id=held, amount=Decimal("40.00"))
+    )
+    assert refund.check_transaction_id is not None
+    await poll_checks(world)
+    (refund_line,) = await world.lines(f"PT-ACH{refund.check_transaction_id}-refund")
+    assert money(refund_line, "DebitAmount") == Decimal("40.00")
+    assert refund_line["AccountDisplayValue"] == funded["AccountDisplayValue"]
+
+    with pytest.raises(DeclinedError):
+        await sale(world, "ACH-4", "1.12")  # PayTrace's sandbox declines this amount
+    assert "1 new" in await poll_checks(world)
+    declined = [
+        r for r in await world.engine.dynamics.query(
+            "CustomerPaymentJournalLines", Query(filter=F("PaymentMethodName") == "ELECTRONIC")
+        )
+        if money(r, "CreditAmount") == Decimal("1.12")
+    ]  # fmt: skip
+    assert declined == []
