@@ -27,6 +27,9 @@ from pydantic import SecretStr, ValidationError
 
 from paybridge.clock import Clock
 from paybridge.connectors.paytrace import (
+    CheckExportRequest,
+    CheckRecord,
+    CheckSaleByCustomerRequest,
     CustomerSaleRequest,
     ExportByDateRangeRequest,
     PayTraceClient,
@@ -36,6 +39,7 @@ from paybridge.connectors.paytrace import (
 from paybridge.connectors.paytrace.codes import decline_reason
 from paybridge.connectors.paytrace.poller import change_kinds
 from paybridge.errors import DataError, DeclinedError, InDoubtError, PayBridgeError
+from paybridge.keys import check_transaction_id
 from paybridge.runtime.intents import PLANNED, Intent, IntentStore
 from paybridge.security.cardguard import find_card_numbers
 
@@ -46,6 +50,9 @@ SALE, AUTHORIZATION = "sale", "authorization"
 # A charge's ``source`` in its intent: the customer's vault profile (default), or a card typed
 # into PayTrace Protect's hosted fields (a pay-by-link page), whose one-time token is never kept.
 PROFILE, PROTECT = "profile", "protect"
+# A charge's ``tender``: the card on file (default) or the bank account on file (a PayTrace
+# check: sale, or hold in authorization mode; looked up in the check export).
+CARD, ACH = "card", "ach"
 # What code owns in a charge request; a template's values for these are not used.
 CODE_FIELDS = frozenset({"customer_id", "amount"})
 # The lookup reads PayTrace's export from this long before the charge was made (and the client's
@@ -220,8 +227,12 @@ class ChargeOnce:
     ) -> dict[str, Any] | None:
         """The charge as PayTrace shows it; ``None`` only for an absence past the grace."""
         reference = intent.reference
+        start = (since or sent_at) - LOOKUP_MARGIN
         try:
-            records = await self._export(reference, (since or sent_at) - LOOKUP_MARGIN)
+            if intent.detail.get("tender") == ACH:
+                return self._found_check(await self._export_checks(reference, start), intent,
+                                         sent_at)  # fmt: skip
+            records = await self._export(reference, start)
         except InDoubtError:
             raise
         except PayBridgeError as exc:  # a failed lookup says nothing about the charge
@@ -237,6 +248,35 @@ class ChargeOnce:
         if self.clock.now() - sent_at < self.grace:
             raise InDoubtError("PayTrace shows no such charge yet", reference=reference)
         return None
+
+    async def _export_checks(self, reference: str, since: datetime) -> Sequence[CheckRecord]:
+        end = self.paytrace.local_date(self.paytrace.clock.now() + timedelta(hours=1))
+        start = min(self.paytrace.local_date(since) - timedelta(days=1), end)
+        request = CheckExportRequest(start_date=start, end_date=end, including_text=reference)
+        return await self.paytrace.export_checks(request)
+
+    def _found_check(
+        self, records: Sequence[CheckRecord], intent: Intent, sent_at: datetime
+    ) -> dict[str, Any] | None:
+        """The check charge anchored at the intent's reference, as PayTrace's check export shows it."""
+        reference = intent.reference
+        mine = [r for r in records if anchored(r.description, reference)]
+        approved = [r for r in mine if r.status.strip().upper() != "DECLINED"]
+        chosen = approved[0] if approved else (mine[0] if mine and self.declines_final else None)
+        if chosen is None:
+            if self.clock.now() - sent_at < self.grace:
+                raise InDoubtError("PayTrace shows no such check yet", reference=reference)
+            return None
+        created = chosen.at("created", self.paytrace.merchant_tz)
+        detail: dict[str, Any] = {
+            "outcome": APPROVED if approved else DECLINED,
+            "transaction_id": check_transaction_id(chosen.check_transaction_id),
+            "approval_code": "", "masked_card": None,
+            "occurred_at": (created or self.clock.now()).isoformat(),
+        }  # fmt: skip
+        if not approved:
+            detail["reason"] = chosen.ach_message or "the check was not processed"
+        return detail
 
     async def _export(self, reference: str, since: datetime) -> Sequence[TransactionRecord]:
         """PayTrace's records mentioning ``reference`` since ``since``.
@@ -258,6 +298,8 @@ class ChargeOnce:
                 f"a {currency} charge cannot be made on this {self.currency} PayTrace account",
                 fields={"currency": currency},
             )
+        if d.get("tender") == ACH:
+            return await self._send_check(intent)
         if d.get("source") == PROTECT:
             reply = await self._send_protect(intent, card)
         else:
@@ -269,6 +311,22 @@ class ChargeOnce:
             "outcome": APPROVED, "transaction_id": str(reply.transaction_id),
             "approval_code": reply.approval_code, "masked_card": reply.masked_card_number,
             "occurred_at": self._now(),
+        }  # fmt: skip
+
+    async def _send_check(self, intent: Intent) -> dict[str, Any]:
+        """A check sale (or hold) on the customer's bank account on file."""
+        sent = _request_of(intent)
+        keep = ("customer_id", "amount", "invoice_id", "description", "email")
+        request = CheckSaleByCustomerRequest.model_validate(
+            {k: sent[k] for k in keep if sent.get(k) is not None}
+        )
+        send = self.paytrace.check_sale_by_customer
+        if intent.detail.get("mode") == AUTHORIZATION:
+            send = self.paytrace.check_hold_by_customer
+        reply = await send(request)
+        return {
+            "outcome": APPROVED, "transaction_id": check_transaction_id(reply.check_transaction_id or ""),
+            "approval_code": "", "masked_card": None, "occurred_at": self._now(),
         }  # fmt: skip
 
     async def _send_protect(self, intent: Intent, card: ProtectCard | None) -> Any:

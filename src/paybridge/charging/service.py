@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from paybridge.charging.charge_once import (
+    ACH,
     CODE_FIELDS,
     FIRST_LOOKBACK,
     PROTECT,
@@ -59,7 +60,13 @@ from paybridge.connectors.paytrace import PayTraceClient
 from paybridge.errors import ConfigError, DataError, InDoubtError, PayBridgeError
 from paybridge.keys import CHARGE_RESOLVE_TOPIC, CHARGE_STEP, CUSTOMER_XREF
 from paybridge.mapping import CompiledTemplate
-from paybridge.model import Money, Transaction, TransactionKind, TransactionStatus
+from paybridge.model import (
+    Money,
+    PaymentMethodType,
+    Transaction,
+    TransactionKind,
+    TransactionStatus,
+)
 from paybridge.o2c.facts import envelope_for
 from paybridge.runtime.envelope import Envelope, Outcome
 from paybridge.runtime.intents import DEFINITE_REFUSALS, DONE, PLANNED, Intent, IntentStore
@@ -218,6 +225,10 @@ class ChargeService:
             "customer_id": profile, "amount": amount, "currency": self.currency,
             "mode": request.mode, "description": body["description"], "template": template.ref,
         }  # fmt: skip
+        if request.tender == ACH:
+            if protect:
+                raise DataError("a pay link takes cards only", fields={"tender": "ach"})
+            detail["tender"] = ACH
         if protect:  # no vault profile is charged: the fact names the D365 customer itself
             body.pop("customer_id")
             detail.update(source=PROTECT, customer_account=target)
@@ -434,6 +445,9 @@ def _transaction(detail: dict[str, Any]) -> Transaction:
         occurred_at=datetime.fromisoformat(str(detail["occurred_at"])),
         customer_id=detail.get("customer_id") or None, invoice_id=invoice, order_id=order,
         customer_account=detail.get("customer_account") or None,
+        payment_method_type=(
+            PaymentMethodType.ACH if detail.get("tender") == ACH else PaymentMethodType.CARD
+        ),
         description=str(detail["description"]), approval_code=str(detail.get("approval_code") or ""),
         masked_card=detail.get("masked_card") or None,
         customer_reference_id=sent.get("customer_reference_id") or None,

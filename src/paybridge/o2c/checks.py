@@ -27,7 +27,7 @@ from paybridge.clock import Clock
 from paybridge.connectors.paytrace import CheckExportRequest, CheckRecord, PayTraceClient
 from paybridge.connectors.paytrace.codes import ach_return_reason
 from paybridge.errors import DataError
-from paybridge.keys import UNREADABLE_TOPIC, transaction_partition
+from paybridge.keys import UNREADABLE_TOPIC, check_transaction_id, transaction_partition
 from paybridge.model import (
     Money,
     PaymentMethodType,
@@ -44,13 +44,7 @@ from paybridge.security.cardguard import redact, redact_text
 log = logging.getLogger(__name__)
 
 SOURCE = "checks"
-ACH_PREFIX = "ACH"
 K, S = TransactionKind, TransactionStatus
-
-
-def check_transaction_id(check_id: int) -> str:
-    """The transaction id of a check in PayBridge's facts and D365's PaymentId."""
-    return f"{ACH_PREFIX}{check_id}"
 
 
 @dataclass(frozen=True)

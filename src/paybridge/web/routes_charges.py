@@ -98,6 +98,7 @@ class ChargeOut(BaseModel):
     idempotency_key: str
     status: Literal["approved", "declined", "in_doubt", "in_progress", "open"]
     mode: Literal["sale", "authorization"]
+    tender: Literal["card", "ach"] = "card"
     company: str
     invoice_number: str | None = None
     sales_order_number: str | None = None
@@ -141,7 +142,8 @@ def charge_out(outcome: ChargeOutcome) -> ChargeOut:
     event = o.get("payment_event")
     return ChargeOut(
         idempotency_key=outcome.key, status=outcome.status,
-        mode=outcome.request.mode, company=outcome.request.company.lower(),
+        mode=outcome.request.mode, tender=outcome.request.tender,
+        company=outcome.request.company.lower(),
         invoice_number=outcome.request.invoice_number,
         sales_order_number=outcome.request.sales_order_number,
         amount=outcome.amount, transaction_id=outcome.transaction_id,
@@ -171,7 +173,7 @@ def charging_principal(
 def _asked(body: ChargeRequest) -> dict[str, Any]:
     return {
         "company": body.company.lower(), "invoice": body.invoice_number,
-        "order": body.sales_order_number, "mode": body.mode,
+        "order": body.sales_order_number, "mode": body.mode, "tender": body.tender,
         "amount": None if body.amount is None else format(body.amount, "f"),
     }  # fmt: skip
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from paybridge.app.api import build_api
 from paybridge.connectors.dynamics import F, Query
 from paybridge.connectors.paytrace import (
     Address,
@@ -26,6 +27,7 @@ from paybridge.connectors.paytrace import (
 from paybridge.errors import DeclinedError
 from paybridge.o2c.settings import CheckSettings, OrderToCashSettings
 from paybridge.runtime.scheduler import PeriodicJob
+from tests.conftest import asgi_client
 from tests.integration.o2c.conftest import World, WorldFactory
 
 pytestmark = pytest.mark.anyio
@@ -222,3 +224,32 @@ async def test_hold_fund_void_refund_and_decline_each_post_what_they_did(
         if money(r, "CreditAmount") == Decimal("1.12")
     ]  # fmt: skip
     assert declined == []
+
+
+async def test_an_invoice_charged_by_ach_through_the_api_is_one_check_even_with_a_lost_reply(
+    make_world: WorldFactory,
+) -> None:
+    world = await ach_world(make_world, "ACH-5", "US-005")
+    operator = world.engine.security.api_keys.create("operator", label="test").token
+    headers = {"Authorization": f"Bearer {operator}", "Idempotency-Key": "ach-1"}
+    body = {"company": "usmf", "invoice_number": "CIV-000105", "amount": "250.00", "tender": "ach"}
+    world.pt_app.state.faults.script("commit_then_drop", path="/v1/checks/sale/by_customer")
+    async with asgi_client(build_api(world.engine), "http://paybridge.test") as api:
+        lost = await api.post("/v1/charges", json=body, headers=headers)
+        assert lost.status_code == 202, lost.text  # PayTrace made the check; the answer was lost
+        again = await api.post("/v1/charges", json=body, headers=headers)
+        assert again.status_code == 201, again.text  # looked up in the check export, not resent
+        assert again.json()["tender"] == "ach" and again.json()["transaction_id"].startswith("ACH")
+        checks = world.pt_app.state.sandbox.state.checks.values()
+        (made,) = [c for c in checks if c.invoice_id == "CIV-000105"]
+        assert again.json()["transaction_id"] == f"ACH{made.check_transaction_id}"
+        assert made.amount == Decimal("250.00") and made.customer_id == "ACH-5"
+        over = await api.post(
+            "/v1/charges", json={**body, "amount": "4800.00"},
+            headers={**headers, "Idempotency-Key": "ach-2"},
+        )  # fmt: skip
+        assert over.status_code == 422  # 250 of 5000 is PayBridge's already
+    await poll_checks(world)  # the poller's sighting of the same check is the same fact
+    (line,) = await world.lines(f"PT-ACH{made.check_transaction_id}-sale")
+    assert line["MarkedInvoice"] == "CIV-000105" and line["PaymentMethodName"] == "ELECTRONIC"
+    assert money(line, "CreditAmount") == Decimal("250.00")
