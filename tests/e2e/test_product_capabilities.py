@@ -303,3 +303,52 @@ def test_an_invoice_paid_by_link_is_charged_once_and_settled_in_d365(world: Worl
         watch=[engine],
     )
     assert invoice["AccountNum"] == "US-005"
+
+
+def test_an_ach_payment_posts_and_its_return_reverses_it_once(world: World) -> None:
+    """ACH: a check sale on PayTrace's check API is posted by the worker's paytrace.poll_checks
+    job; the bank's return (R01, the sandbox's emulator-only call) reverses it, once."""
+    world.paytrace.call(
+        "/v1/customer/create",
+        {
+            "customer_id": "US-001",  # matched to the D365 account by the same-id rule
+            "check": {"account_number": "000123456789", "routing_number": "325070760"},
+            "billing_address": {"name": "E2E ACH payer", "zip": "98101"},
+        },
+    )
+    world.write_settings(
+        {"checks": {"enabled": True, "poll_interval_seconds": 0.5, "payment_method": "ELECTRONIC"}}
+    )
+    engine = world.start_engine("worker")
+    made = world.paytrace.call(
+        "/v1/checks/sale/by_customer",
+        {"customer_id": "US-001", "amount": "321.00", "invoice_id": "CIV-000101"},
+    )
+    tid = f"ACH{made['check_transaction_id']}"
+    line = one_line(world, tid, timeout=30)
+    assert line["PaymentId"] == f"PT-{tid}-sale" and line["MarkedInvoice"] == "CIV-000101"
+    assert money(line["CreditAmount"]) == Decimal("321.00")
+    assert line["PaymentMethodName"] == "ELECTRONIC"
+
+    returned = world.paytrace.http.post(
+        "/_sandbox/checks/return",
+        json={"check_transaction_id": made["check_transaction_id"], "code": "R01"},
+    )
+    assert returned.status_code == 200, returned.text
+    wait_for(
+        f"D365 holds a reversing return line of {tid}",
+        lambda: world.dynamics.payment_lines(tid),
+        lambda rows: len(rows) >= 2,
+        timeout=30,
+        watch=[engine],
+    )
+    lines = stays(
+        f"D365 holds {tid}'s sale and exactly one reversing return line",
+        lambda: world.dynamics.payment_lines(tid),
+        lambda rows: len(rows) == 2,
+        seconds=2.0,  # four polls of the check export, each seeing the return again
+        watch=[engine],
+    )
+    (back,) = [row for row in lines if row["PaymentId"] == f"PT-{tid}-return"]
+    assert money(back["DebitAmount"]) == Decimal("321.00")
+    assert "R01: insufficient funds" in back["TransactionText"]
