@@ -9,7 +9,14 @@ from paybridge.app.engine import Engine
 from paybridge.app.ops import metrics_for, readiness_for
 from paybridge.config import resolve_secret
 from paybridge.security.webhooks import SecretRefs
-from paybridge.web import routes_cards, routes_charges, routes_events, routes_ops, routes_paylinks
+from paybridge.web import (
+    routes_cards,
+    routes_charges,
+    routes_events,
+    routes_level3,
+    routes_ops,
+    routes_paylinks,
+)
 from paybridge.web.app import create_web_app
 from paybridge.web.console import install_console
 from paybridge.web.routes_admin import install_security
@@ -40,6 +47,7 @@ def build_api(engine: Engine) -> FastAPI:
     app.include_router(routes_charges.router)
     app.include_router(routes_cards.router)
     app.include_router(routes_paylinks.router)
+    app.include_router(routes_level3.router)
     app.include_router(routes_ops.ops_router(metrics_require_key=settings.metrics.require_key))
     if routes_events.INBOUND_SOURCE in settings.web.event_secrets:
         app.include_router(routes_events.router)  # only with secrets to verify its signatures

@@ -19,6 +19,7 @@ from paybridge.billing.run import JOB_NAME as BILLING_JOB
 from paybridge.billing.run import BillingRun
 from paybridge.billing.store import SubscriptionStore
 from paybridge.charging.ledger import DocumentCharges
+from paybridge.charging.level3 import Level3
 from paybridge.charging.paylinks import PayLinks
 from paybridge.charging.records import ChargeRecords
 from paybridge.charging.service import (
@@ -254,6 +255,7 @@ def charging(parts: Parts) -> tuple[ChargeService, Contribution]:
         first_lookback=timedelta(days=s.charging.first_send_lookback_days),
         invoice_template=parts.templates.get(INVOICE_CHARGE_TEMPLATE),
         order_template=parts.templates.get(ORDER_CHARGE_TEMPLATE),
+        level3=Level3(parts.dynamics, parts.paytrace, store.intents, store.ledger, s.level3),
     )  # fmt: skip
     contribution = Contribution(
         "charging",

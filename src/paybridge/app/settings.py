@@ -15,7 +15,7 @@ import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator
 
 from paybridge.billing.settings import BillingSettings
-from paybridge.charging.settings import ChargingSettings, PayLinkSettings
+from paybridge.charging.settings import ChargingSettings, Level3Settings, PayLinkSettings
 from paybridge.config import Section
 from paybridge.connectors.dynamics.settings import DynamicsSettings
 from paybridge.connectors.paytrace.settings import PayTraceSettings
@@ -127,6 +127,7 @@ class Settings(Section):
     billing: BillingSettings = BillingSettings()
     charging: ChargingSettings = ChargingSettings()
     paylinks: PayLinkSettings = PayLinkSettings()
+    level3: Level3Settings = Level3Settings()
     audit: AuditSettings = AuditSettings()
     logging: LoggingSettings = LoggingSettings()
     metrics: MetricsSettings = MetricsSettings()

@@ -40,6 +40,7 @@ from paybridge.charging.documents import (
     template_reads,
 )
 from paybridge.charging.ledger import DocumentCharges
+from paybridge.charging.level3 import HEADER_FIELDS, Level3, Preflight
 from paybridge.charging.records import (
     DECLINED,
     FINAL,
@@ -74,6 +75,7 @@ from paybridge.runtime.ledger import Ledger, Xref
 from paybridge.runtime.queue import SqlQueue
 
 log = logging.getLogger("paybridge.charging.service")
+APPROVED_STATUS = "approved"
 
 __all__ = [
     "CHARGE_RESOLVE_TOPIC", "CHARGE_STEP", "INVOICE_CHARGE_TEMPLATE", "ORDER_CHARGE_TEMPLATE",
@@ -130,6 +132,8 @@ class ChargeService:
     in_doubt_grace: timedelta = timedelta(minutes=5)
     # A key never charged by this store is looked up this far back before its first send.
     first_lookback: timedelta = FIRST_LOOKBACK
+    # Level 2/3 pre-flight before an invoice sale and the Level 3 call after it (``level3:``).
+    level3: Level3 | None = None
     _reads: dict[str, frozenset[str]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -141,6 +145,8 @@ class ChargeService:
                     "authorization by customer"
                 )
             self._reads[source] = template_reads(template)
+        if self.level3 is not None and self.level3.enabled:
+            self._reads[INVOICES] |= frozenset(HEADER_FIELDS)
 
     @property
     def once(self) -> ChargeOnce:
@@ -162,7 +168,7 @@ class ChargeService:
         if not claimed:
             outcome = await self._existing(record, request)
             if outcome is not None:
-                return outcome
+                return outcome if outcome.replayed else await self._level3_after(key, outcome)
             record, claimed = self.records.claim(key, request)
             if not claimed:
                 raise IdempotencyConflict("this charge is in progress", in_progress=True)
@@ -171,7 +177,7 @@ class ChargeService:
         except Exception as exc:
             self.records.release(record, str(exc))
             raise
-        return await self._send(key, request, intent, card)
+        return await self._level3_after(key, await self._send(key, request, intent, card))
 
     def state(self, key: str) -> ChargeOutcome | None:
         """The current state of the charge made with ``key`` (``None`` when unknown)."""
@@ -216,6 +222,7 @@ class ChargeService:
             else self._profile(request, document)
         )
         amount = self._amount(request, document, self.documents.available(document, key).amount)
+        checked = await self._preflight(key, request, document, amount)
         self.documents.reserve(document, key, amount, "amount")
         template = self.invoice_template if entity == INVOICES else self.order_template
         body = self._body(template, document, profile or document.account, amount, key)
@@ -225,6 +232,8 @@ class ChargeService:
             "customer_id": profile, "amount": amount, "currency": self.currency,
             "mode": request.mode, "description": body["description"], "template": template.ref,
         }  # fmt: skip
+        if checked is not None:
+            detail["level3"] = checked.summary()
         if request.tender == ACH:
             if protect:
                 raise DataError("a pay link takes cards only", fields={"tender": "ach"})
@@ -235,6 +244,61 @@ class ChargeService:
         return self.once.plan(
             charge_event_key(key), CHARGE_STEP, charge_reference(key), body, detail
         )
+
+    async def _preflight(
+        self, key: str, request: ChargeRequest, document: Document, amount: Decimal
+    ) -> Preflight | None:
+        """Level 2/3 checks of an invoice sale by card; an error blocks under ``block``."""
+        level3 = self.level3
+        if level3 is None or not level3.enabled or document.kind != "invoice":
+            return None
+        if request.mode != "sale" or request.tender != "card":
+            return None
+        checked = await level3.preflight(document, amount)
+        self.ledger.record(
+            charge_event_key(key), "level3.preflight", system="paybridge", entity="invoice",
+            entity_id=f"{document.company}/{document.number}", status=checked.status,
+            detail=checked.summary(),
+        )  # fmt: skip
+        if checked.blocked:
+            errors = [f for f in checked.findings if f.severity == "error"]
+            raise DataError(
+                f"Level 2/3 pre-flight of invoice {document.number} failed "
+                "(level3.on_failure: block): nothing was charged",
+                fields={f.field: f.message for f in errors},
+            )
+        return checked
+
+    async def level3_check(
+        self, company: str, invoice: str, amount: Decimal | None = None
+    ) -> tuple[Preflight, Decimal]:
+        """The Level 2/3 pre-flight an invoice sale of ``amount`` (default: what is open) would
+        meet now; nothing is recorded or sent. ConfigError when ``level3`` is off."""
+        if self.level3 is None or not self.level3.enabled:
+            raise ConfigError("level3.enabled is false: no Level 2/3 checks", operation="level3")
+        request = ChargeRequest(company=company, invoice_number=invoice, amount=amount)
+        document = await read_document(self.dynamics, request, self._reads[INVOICES])
+        if amount is None:
+            open_now = self.documents.available(document, "").amount
+            amount = Money.of(open_now, document.currency or self.currency).rounded().amount
+        return await self.level3.preflight(document, amount), amount
+
+    async def _level3_after(self, key: str, outcome: ChargeOutcome) -> ChargeOutcome:
+        """After an approved invoice sale checked before: Level 3 to PayTrace, at most once."""
+        level3, tid = self.level3, outcome.transaction_id
+        if level3 is None or outcome.status != APPROVED_STATUS or tid is None:
+            return outcome
+        if "level3" not in outcome.outcome:
+            return outcome
+        try:
+            document = await read_document(self.dynamics, outcome.request, self._reads[INVOICES])
+            said = await level3.send(charge_event_key(key), await level3.read(document), tid)
+        except PayBridgeError as exc:  # the charge stands; the data is noted as missing
+            log.warning("charge %s: Level 3 not sent: %s", key, exc)
+            said = f"failed: {exc}"
+        sent = {**outcome.outcome["level3"], "sent": said}
+        return ChargeOutcome(outcome.key, outcome.status, outcome.request,
+                             {**outcome.outcome, "level3": sent}, outcome.replayed)  # fmt: skip
 
     def _body(
         self, template: CompiledTemplate, document: Document, profile: str, amount: Decimal,
@@ -397,6 +461,7 @@ class ChargeService:
             sent = record.sent_at or record.updated_at
             wait = (sent + self.in_doubt_grace - self.clock.now()).total_seconds()
             return Outcome.retry("PayTrace shows no such charge yet", max(wait, 1.0))
+        await self._level3_after(record.key, looked)
         return Outcome.done(looked.status)
 
 
@@ -418,6 +483,7 @@ def _public(detail: dict[str, Any]) -> dict[str, Any]:
     keep = (
         "outcome", "transaction_id", "approval_code", "reason", "amount", "currency", "mode",
         "company", "document_type", "document_number", "account", "masked_card", "occurred_at",
+        "level3",
     )  # fmt: skip
     out = {k: detail[k] for k in keep if detail.get(k) is not None}
     if "amount" in out:

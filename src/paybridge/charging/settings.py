@@ -1,6 +1,9 @@
-"""``charging:`` and ``paylinks:`` settings: how long a charge with a lost reply may still be in flight, the sweep, and pay-by-link."""
+"""``charging:``, ``paylinks:`` and ``level3:`` settings: how long a charge with a lost reply may still be in flight, the sweep, pay-by-link, Level 2/3."""
 
 from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
 
 from pydantic import Field, SecretStr
 
@@ -34,3 +37,23 @@ class PayLinkSettings(Section):
     # the invoice e-mail (F&O's invoice headers are read-only over OData; an invoice report or
     # e-mail template reads its order's field), e.g. URL; unset: none.
     order_field: str | None = None
+
+
+class Level3Settings(Section):
+    """Level 2/3 data from D365 invoice lines: checked before an invoice's sale, sent after it."""
+
+    # Check each invoice sale's Level 2/3 data first and send Level 3 after approval (Visa, MC).
+    enabled: bool = False
+    # What a failed check (an error finding) does: warn (charge, keep the findings) or block (422).
+    on_failure: Literal["warn", "block"] = "warn"
+    # A missing PO number (CustomersOrderReference) is an error; false: a warning.
+    require_po: bool = True
+    # Tax above this share of the lines (after discount) is not plausible.
+    max_tax_rate: Decimal = Field(default=Decimal("0.15"), gt=0, le=1)
+    # SalesInvoiceHeadersV2 fields of freight and duty (F&O has no standard duty field: unset, 0).
+    freight_field: str = "TotalChargeAmount"
+    duty_field: str | None = None
+    # The merchant's commodity code on Level 3 (Visa), if any.
+    commodity_code: str | None = Field(default=None, max_length=12)
+    # D365 unit symbols -> Level 3 units of measure (UN/ECE codes; PayTrace accepts EACH too).
+    units: dict[str, str] = Field(default_factory=lambda: {"ea": "EACH", "pcs": "PCE", "kg": "KGM"})

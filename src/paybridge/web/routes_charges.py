@@ -107,6 +107,11 @@ class ChargeOut(BaseModel):
     approval_code: str | None = None
     reason: str | None = Field(default=None, description="Why declined, in doubt or open.")
     payment_event: PaymentEventOut | None = None
+    level3: dict[str, Any] | None = Field(
+        default=None,
+        description="Level 2/3 pre-flight of an invoice sale: status (ok, warnings), findings "
+        "(code, severity, field, message) and, after approval, what came of the Level 3 call.",
+    )
     replayed: bool = False
 
 
@@ -149,6 +154,7 @@ def charge_out(outcome: ChargeOutcome) -> ChargeOut:
         amount=outcome.amount, transaction_id=outcome.transaction_id,
         approval_code=o.get("approval_code") or None, reason=o.get("reason"),
         payment_event=PaymentEventOut(**event) if isinstance(event, dict) else None,
+        level3=o.get("level3") if isinstance(o.get("level3"), dict) else None,
         replayed=outcome.replayed,
     )  # fmt: skip
 
