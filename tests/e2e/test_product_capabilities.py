@@ -352,3 +352,41 @@ def test_an_ach_payment_posts_and_its_return_reverses_it_once(world: World) -> N
     (back,) = [row for row in lines if row["PaymentId"] == f"PT-{tid}-return"]
     assert money(back["DebitAmount"]) == Decimal("321.00")
     assert "R01: insufficient funds" in back["TransactionText"]
+
+
+def test_level_2_3_findings_block_a_sale_and_are_shown_by_api_and_cli(world: World) -> None:
+    """Level 2/3 under ``block``: an invoice without a PO number is refused before anything
+    reaches PayTrace, naming the field; the pre-flight is shown by the API and the CLI."""
+    world.paytrace.create_customer("SHOP-E2E-L3")
+    world.write_settings({"level3": {"enabled": True, "on_failure": "block"}})
+    world.cli("xref", "link", "SHOP-E2E-L3", "usmf/US-003")
+    operator = world.api_key("operator")
+    blocking = world.start_engine("serve")
+    body = {"company": "usmf", "invoice_number": "CIV-000103", "amount": "4199.99"}
+    with world.api(operator) as api:
+        refused = api.post("/v1/charges", json=body, headers={"Idempotency-Key": "e2e-l3-1"})
+        assert refused.status_code == 422, refused.text
+        assert "CustomersOrderReference" in refused.json()["error"]["fields"]
+        shown = api.post(
+            "/v1/level3/check", json={"company": "usmf", "invoice_number": "CIV-000103"}
+        )
+        assert shown.status_code == 200, shown.text
+        found = {f["code"]: f["severity"] for f in shown.json()["findings"]}
+        assert found == {"po_missing": "error", "tax_missing": "warning"}
+        assert shown.json()["line_items"] == 2 and shown.json()["amount"] == "4199.99"
+    assert world.paytrace.approved_sales(lambda t: t.get("invoice_id") == "CIV-000103") == []
+    said = world.cli("level3", "check", "--invoice", "CIV-000103", check=False)
+    assert said.returncode == 1, said.stdout + said.stderr
+    assert "error: CustomersOrderReference" in said.stdout and "[po_missing]" in said.stdout
+
+    # Under warn, without a required PO: charged, the findings kept, Level 3 sent to Visa.
+    blocking.stop()
+    world.write_settings({"level3": {"enabled": True, "require_po": False}})
+    world.start_engine("serve")
+    with world.api(operator) as api:
+        charged = api.post("/v1/charges", json=body, headers={"Idempotency-Key": "e2e-l3-2"})
+        assert charged.status_code == 201, charged.text
+        level3 = charged.json()["level3"]
+        assert level3["status"] == "warnings" and level3["sent"] == "sent (visa)", level3
+        kept = api.get("/v1/charges/e2e-l3-2").json()["level3"]
+        assert [f["code"] for f in kept["findings"]] == ["po_missing", "tax_missing"]
