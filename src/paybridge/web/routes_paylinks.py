@@ -23,7 +23,7 @@ from paybridge.charging.charge_once import ProtectCard
 from paybridge.charging.paylinks import PayLinkError, PayLinks, PayPage
 from paybridge.charging.records import APPROVED, DECLINED, IdempotencyConflict
 from paybridge.charging.service import ChargeOutcome
-from paybridge.errors import DataError
+from paybridge.errors import ConfigError, DataError
 from paybridge.web.auth import AUTH_RESPONSES, Principal, audit, require_role
 from paybridge.web.card_page import (
     HEADERS,
@@ -98,6 +98,9 @@ async def paylink_page(token: Token, request: Request) -> HTMLResponse:
     except DataError as refused:  # the invoice is no longer in D365
         html = render_message(TITLE, "This link cannot be used", refused.message)
         return HTMLResponse(html, 404, headers=HEADERS)
+    except ConfigError:  # pay links are off (no paylinks.link_secret): no link is valid
+        html = render_message(TITLE, "This link cannot be used", "Payment links are not in use.")
+        return HTMLResponse(html, 404, headers=HEADERS)
     return HTMLResponse(_render(page, links.protect_js_url), headers=HEADERS)
 
 
@@ -140,6 +143,8 @@ async def pay(token: Token, body: PaymentIn, request: Request) -> JSONResponse:
         return _refusal("your payment is being processed; reload the page in a minute", 409)
     except DataError as refused:
         return _refusal(refused.message, 422, refused.fields)
+    except ConfigError:
+        return _refusal("payment links are not in use", 404, {"link": "invalid"})
     audit(
         request, f"paylink:{link.nonce}", "paylink.pay",
         target=f"invoice:{link.company}/{link.invoice}",

@@ -182,3 +182,21 @@ async def test_a_forged_tampered_or_expired_link_charges_nothing(served: Served)
     late = await api.post(path, json=await tokenize(world))
     assert late.status_code == 410 and late.json()["error"]["fields"] == {"link": "expired"}
     assert sales_of(world, "CIV-000105") == []
+
+
+async def test_with_pay_links_off_a_link_is_refused_and_none_is_issued(
+    make_world: WorldFactory,
+) -> None:
+    world = await make_world()  # no paylinks.link_secret
+    operator = world.engine.security.api_keys.create("operator", label="test").token
+    async with asgi_client(build_api(world.engine), BASE) as api:
+        issued = await api.post(
+            "/v1/paylinks", json={"company": "usmf", "invoice": "CIV-000101"},
+            headers={"Authorization": f"Bearer {operator}"},
+        )  # fmt: skip
+        assert issued.status_code == 500 and "paylinks.link_secret" in issued.text
+        page = await api.get("/pay/p1.eyJjIjoidXNtZiJ9.c2lnbmF0dXJl")
+        assert page.status_code == 404 and "cannot be used" in page.text
+        paid = await api.post("/pay/p1.eyJjIjoidXNtZiJ9.c2lnbmF0dXJl", json=await tokenize(world))
+        assert paid.status_code == 404
+    assert sales_of(world, "CIV-000101") == []
