@@ -118,6 +118,7 @@ class PayLinks:
             raise DataError(
                 "nothing to pay", fields={"invoice": f"invoice {document.number} is paid"}
             )
+        await self._level3_ready(document)
         expires = self.clock.now().astimezone(UTC) + timedelta(hours=self.settings.link_ttl_hours)
         payload = {
             "c": document.company, "i": document.number, "e": int(expires.timestamp()),
@@ -191,6 +192,20 @@ class PayLinks:
     def _open(self, document: Document) -> Decimal:
         """D365's open amount less PayBridge's live charges against the invoice."""
         return self.charges.documents.available(document, "").amount
+
+    async def _level3_ready(self, document: Document) -> None:
+        """Under ``level3.on_failure: block`` a link is not issued for an invoice whose sale
+        would be refused: the operator sees the findings now, not the customer later."""
+        level3 = self.charges.level3
+        if level3 is None or not level3.enabled or level3.settings.on_failure != "block":
+            return
+        checked, _ = await self.charges.level3_check(document.company, document.number)
+        if checked.blocked:
+            raise DataError(
+                f"invoice {document.number} fails its Level 2/3 pre-flight "
+                "(level3.on_failure: block): fix it in D365 before sending a pay link",
+                fields={f.field: f.message for f in checked.findings if f.severity == "error"},
+            )
 
     async def _write_link(self, document: Document, link: PayLink) -> str | None:
         field, order = self.settings.order_field, str(document.row.get("SalesOrderNumber") or "")

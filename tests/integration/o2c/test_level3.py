@@ -18,7 +18,7 @@ import pytest
 from pydantic import SecretStr
 
 from paybridge.app.api import build_api
-from paybridge.charging.settings import Level3Settings
+from paybridge.charging.settings import Level3Settings, PayLinkSettings
 from paybridge.connectors.paytrace import Address, CreditCard, CustomerCreateRequest
 from paybridge_sandbox.dynamics.seed import load_seed
 from tests.conftest import asgi_client
@@ -187,3 +187,26 @@ async def test_a_lost_level_3_answer_is_not_sent_twice(served: Callable[..., Any
     again = await charge(api, operator, "l3-lost", invoice_number="L3-0006")
     assert again.status_code == 201 and again.json()["replayed"] is True
     assert sale_of(world, "L3-0006").level3_line_items == 2  # PayTrace kept the first, once
+
+
+async def test_under_block_no_pay_link_is_issued_for_an_invoice_that_would_be_refused(
+    make_world: WorldFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PB_PAY_LINK_SECRET", "a long random secret for pay links")
+    world = await make_world(
+        level3=Level3Settings(enabled=True, on_failure="block"),
+        paylinks=PayLinkSettings(link_secret=SecretStr("env:PB_PAY_LINK_SECRET"), public_url=BASE),
+    )
+    add_invoice(world, "L3-0007", "US-002", po=None)
+    add_invoice(world, "L3-0008", "US-003")
+    operator = world.engine.security.api_keys.create("operator", label="test").token
+    headers = {"Authorization": f"Bearer {operator}"}
+    async with asgi_client(build_api(world.engine), BASE) as api:
+        refused = await api.post(
+            "/v1/paylinks", json={"company": "usmf", "invoice": "L3-0007"}, headers=headers
+        )
+        assert refused.status_code == 422 and "CustomersOrderReference" in refused.text
+        issued = await api.post(
+            "/v1/paylinks", json={"company": "usmf", "invoice": "L3-0008"}, headers=headers
+        )
+        assert issued.status_code == 201, issued.text
