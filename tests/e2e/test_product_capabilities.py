@@ -390,3 +390,61 @@ def test_level_2_3_findings_block_a_sale_and_are_shown_by_api_and_cli(world: Wor
         assert level3["status"] == "warnings" and level3["sent"] == "sent (visa)", level3
         kept = api.get("/v1/charges/e2e-l3-2").json()["level3"]
         assert [f["code"] for f in kept["findings"]] == ["po_missing", "tax_missing"]
+
+
+def test_an_ach_return_after_posting_reopens_the_invoice_through_the_reversal_service(
+    world: World,
+) -> None:
+    """ACH with ``checks.reverse_service``: the posted payment of CIV-000102 is reversed in D365
+    (the D365 sandbox's emulator-only service) and the invoice is open again, once."""
+    world.paytrace.call(
+        "/v1/customer/create",
+        {
+            "customer_id": "US-002",
+            "check": {"account_number": "000123456789", "routing_number": "325070760"},
+            "billing_address": {"name": "E2E ACH payer", "zip": "98101"},
+        },
+    )
+    world.write_settings(
+        {
+            "checks": {"enabled": True, "poll_interval_seconds": 0.5,
+                       "reverse_service": "PayBridgeSandbox/Settlements/reverse"},
+            "o2c": {"post_journals": True, "post_at": "00:00", "post_interval_seconds": 1},
+        }
+    )  # fmt: skip
+    engine = world.start_engine("worker")
+    made = world.paytrace.call(
+        "/v1/checks/sale/by_customer",
+        {"customer_id": "US-002", "amount": "2500.50", "invoice_id": "CIV-000102"},
+    )
+    tid = f"ACH{made['check_transaction_id']}"
+
+    def invoice() -> dict[str, Any]:
+        (row,) = world.dynamics.query(
+            "CustTransactions", "dataAreaId eq 'usmf' and Invoice eq 'CIV-000102'"
+        )
+        return row
+
+    wait_for("CIV-000102 settled by the ACH payment", invoice,
+             lambda row: money(row.get("SettleAmountCur")) == Decimal("2500.50"),
+             timeout=30, watch=[engine])  # fmt: skip
+    returned = world.paytrace.http.post(
+        "/_sandbox/checks/return", json={"check_transaction_id": made["check_transaction_id"],
+                                         "code": "R01"},
+    )  # fmt: skip
+    assert returned.status_code == 200, returned.text
+    wait_for("CIV-000102 open again after the return", invoice,
+             lambda row: money(row.get("SettleAmountCur")) == 0, timeout=30, watch=[engine])  # fmt: skip
+    payments = stays(
+        f"the payment {tid} and its one reversal in D365",
+        lambda: world.dynamics.query("CustTransactions", f"PaymReference eq '{tid}'"),
+        lambda rows: len(rows) == 2,
+        seconds=2.0,
+        watch=[engine],
+    )
+    assert sorted(money(p["AmountCur"]) for p in payments) == [
+        Decimal("-2500.50"),
+        Decimal("2500.50"),
+    ]
+    assert world.dynamics.payment_lines(tid)[0]["PaymentId"] == f"PT-{tid}-sale"
+    assert len(world.dynamics.payment_lines(tid)) == 1  # reversed, not a debit line

@@ -43,7 +43,7 @@ from paybridge.customers.sync import (
 )
 from paybridge.keys import ALERT_TOPIC, CHARGE_RESOLVE_TOPIC, PAYMENT_TOPIC, UNREADABLE_TOPIC
 from paybridge.mapping import TemplateSet
-from paybridge.o2c.checks import CheckFacts, CheckIngest
+from paybridge.o2c.checks import CheckFacts, CheckIngest, PaymentReversal
 from paybridge.o2c.cutoff import JournalPostingJob
 from paybridge.o2c.events import EventIntake
 from paybridge.o2c.facts import EXPORT_TEMPLATE, FactTranslator
@@ -120,6 +120,10 @@ def order_to_cash(parts: Parts, creator: CustomerCreator) -> OrderToCash:
         parts.templates.get(PAYMENT_TEMPLATE), o2c=s.o2c,
         order_template=parts.templates.get(ORDER_TEMPLATE), customers=creator,
         paytrace=parts.paytrace, tracer=parts.tracer, ach_payment_method=s.checks.payment_method,
+        reversal=(
+            PaymentReversal(parts.dynamics, store.intents, s.checks.reverse_service)
+            if s.checks.reverse_service else None
+        ),
     )  # fmt: skip
     poller = ChangePoller(
         parts.paytrace,

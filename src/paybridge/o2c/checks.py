@@ -20,10 +20,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Engine
 
 from paybridge.clock import Clock
+from paybridge.connectors.dynamics import DynamicsClient
 from paybridge.connectors.paytrace import CheckExportRequest, CheckRecord, PayTraceClient
 from paybridge.connectors.paytrace.codes import ach_return_reason
 from paybridge.errors import DataError
@@ -38,6 +40,7 @@ from paybridge.model import (
 from paybridge.o2c.facts import envelope_for
 from paybridge.o2c.ingest import IngestResult
 from paybridge.runtime.envelope import Envelope
+from paybridge.runtime.intents import IntentStore
 from paybridge.runtime.queue import SqlQueue
 from paybridge.security.cardguard import redact, redact_text
 
@@ -161,3 +164,52 @@ class CheckIngest:
                              "record": redact(record.model_dump(mode="json"))},
                 )
             ]  # fmt: skip
+
+
+REVERSE_STEP = "d365.reverse_payment"
+
+
+class PaymentReversal:
+    """An ACH return of a payment D365 has posted: "Reverse transaction" through a custom
+    service (``checks.reverse_service``, ``group/service/operation``), which re-opens the
+    invoice the payment settled, instead of a debit line that leaves the invoice closed.
+
+    The service must be idempotent by ``PaymentId`` (a second call answers what the first did):
+    a lost answer is resolved by calling it again, never by posting a line as well."""
+
+    def __init__(self, dynamics: DynamicsClient, intents: IntentStore, service: str) -> None:
+        self.dynamics = dynamics
+        self.intents = intents
+        self.group, self.service, self.operation = service.split("/")
+
+    async def posted(self, company: str, journals: set[str]) -> bool:
+        """Whether every one of the journals is posted in D365."""
+        for journal in sorted(journals):
+            row = await self.dynamics.get(
+                "CustomerPaymentJournalHeaders", {"dataAreaId": company,
+                                                  "JournalBatchNumber": journal},
+                select=["IsPosted"], cross_company=True,
+            )  # fmt: skip
+            if row is None or row.get("IsPosted") != "Yes":
+                return False
+        return True
+
+    async def reverse(self, fact_key: str, company: str, payment_id: str, reason: str) -> str:
+        """Reverse one posted payment line once for the return ``fact_key``."""
+        intent = self.intents.plan(
+            f"{fact_key}:{payment_id}", REVERSE_STEP, "d365", payment_id, {"company": company}
+        )
+        body = {"dataAreaId": company, "PaymentId": payment_id, "Reason": reason}
+
+        async def call() -> dict[str, Any]:
+            reply = await self.dynamics.call_service(
+                self.group, self.service, self.operation, body, idempotent=True,
+                reference=payment_id,
+            )  # fmt: skip
+            answer = reply if isinstance(reply, dict) else {}
+            return {"reopened_invoice": answer.get("ReopenedInvoice"),
+                    "reversed_now": bool(answer.get("Reversed"))}  # fmt: skip
+
+        resolution = await self.intents.execute_once(intent, call, call)
+        invoice = resolution.detail.get("reopened_invoice")
+        return f"reversed {payment_id}" + (f", invoice {invoice} re-opened" if invoice else "")

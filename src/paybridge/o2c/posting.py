@@ -21,6 +21,7 @@ from paybridge.keys import CUSTOMER_XREF, LINE_STEP, paytrace_fact
 from paybridge.keys import LINE_DELETE_STEP as DELETE_STEP
 from paybridge.mapping import CompiledTemplate
 from paybridge.model import Money, PaymentMethodType, Transaction, TransactionKind
+from paybridge.o2c.checks import PaymentReversal
 from paybridge.o2c.journals import (
     HEADERS,
     LINES,
@@ -93,6 +94,7 @@ class Routed:
     reverse_of: str | None = None  # entity id (company/journal/line) of the line a void removes
     held: bool = False  # needs the transaction's lines as D365 holds them (voids, settlements)
     signed: Decimal | None = None  # the line's amount by D365's lines: > 0 credit, < 0 debit
+    reversible: list[dict[str, Any]] = field(default_factory=list)  # an ACH return's credits
     company: str | None = None
     account: str | None = None
     reason: str = ""
@@ -127,9 +129,11 @@ class PaymentPoster:
         paytrace: DeclineDetail | None = None,
         tracer: Tracer = NO_TRACING,
         ach_payment_method: str = "",
+        reversal: PaymentReversal | None = None,
     ) -> None:
         self.template = template
         self.ach_payment_method = ach_payment_method
+        self.reversal = reversal
         self.d365 = dynamics
         self.intents = intents
         self.ledger = ledger
@@ -151,6 +155,7 @@ class PaymentPoster:
         work = [r for r in routed if isinstance(r, Routed)]
         await self._find_customers(work)
         await self._held_lines([r for r in work if r.held and not r.outcomes])
+        await self._reverse_posted([r for r in work if r.reversible and not r.outcomes])
         docs = await self._documents(work)
         await self._post_lines([r for r in work if r.line and not r.outcomes], docs)
         await self._remove_lines([r for r in work if r.reverse_of and not r.outcomes])
@@ -372,6 +377,37 @@ class PaymentPoster:
             r.signed = -net
         else:
             r.line, r.signed = True, -net
+            credits = [row for row in undone.values() if Decimal(str(row.get("CreditAmount") or 0))]
+            if (
+                r.tx.kind is TransactionKind.RETURN
+                and self.reversal
+                and len(credits) == len(undone)
+            ):
+                r.reversible = credits  # posted: reversed in D365 instead (``_reverse_posted``)
+
+    async def _reverse_posted(self, todo: Sequence[Routed]) -> None:
+        """An ACH return of payments D365 has posted: "Reverse transaction" (the invoice is
+        open again) instead of a debit line; an unposted one keeps its reversing line."""
+        assert self.reversal is not None or not todo
+        for r in todo:
+            assert self.reversal is not None
+            company = str(r.company)
+            try:
+                if not await self.reversal.posted(
+                    company, {str(row["JournalBatchNumber"]) for row in r.reversible}
+                ):
+                    continue
+                said = [
+                    await self.reversal.reverse(r.tx.key, company, str(row["PaymentId"]),
+                                                r.tx.description)
+                    for row in r.reversible
+                ]  # fmt: skip
+            except PayBridgeError as exc:
+                r.outcomes.append(outcome_for(exc))
+                continue
+            r.line = False
+            self._note(r.tx, "reversed", "; ".join(said))
+            r.outcomes.append(Outcome.done("; ".join(said)))
 
     def _adjustment(self, r: Routed, lines: dict[str, dict[str, Any]]) -> None:
         """Settled for another amount than D365 holds (a PayTrace adjust): one line for the gap."""

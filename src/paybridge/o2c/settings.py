@@ -69,3 +69,7 @@ class CheckSettings(Section):
     lookback_days: int = Field(default=60, ge=1, le=90)
     # D365 method of payment on ACH lines (a CustomerPaymentMethods name); empty: dynamics.payment_method.
     payment_method: str = ""
+    # A return of a payment D365 has posted: "Reverse transaction" through this custom JSON
+    # service (group/service/operation, idempotent by PaymentId), which re-opens the invoice;
+    # unset: a reversing debit line (the invoice stays settled, the customer's balance re-opens).
+    reverse_service: str | None = Field(default=None, pattern=r"^[^/\s]+/[^/\s]+/[^/\s]+$")

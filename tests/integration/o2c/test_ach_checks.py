@@ -35,12 +35,13 @@ ACCOUNT = "000123456789"
 
 
 async def ach_world(
-    make_world: WorldFactory, profile: str, account: str | None, *, post_journals: bool = False
-) -> World:
-    world = await make_world(
-        OrderToCashSettings(post_journals=post_journals),
-        checks=CheckSettings(enabled=True, payment_method="ELECTRONIC"),
+    make_world: WorldFactory, profile: str, account: str | None, *, post_journals: bool = False,
+    reverse_service: str | None = None,
+) -> World:  # fmt: skip
+    checks = CheckSettings(
+        enabled=True, payment_method="ELECTRONIC", reverse_service=reverse_service
     )
+    world = await make_world(OrderToCashSettings(post_journals=post_journals), checks=checks)
     await world.engine.paytrace.create_customer(
         CustomerCreateRequest(
             customer_id=profile,
@@ -147,6 +148,51 @@ async def test_a_return_after_the_journal_was_posted_reopens_the_customer_balanc
         "CustTransOpens", Query(filter=(F("AccountNum") == "US-002") & (F("dataAreaId") == "usmf"))
     )
     assert Decimal("2500.50") in [Decimal(str(r["AmountCur"])) for r in opened]
+
+
+async def test_with_the_reversal_service_a_posted_payment_is_reversed_and_its_invoice_reopened(
+    make_world: WorldFactory,
+) -> None:
+    world = await ach_world(
+        make_world, "ACH-6", "US-003", post_journals=True,
+        reverse_service="PayBridgeSandbox/Settlements/reverse",
+    )  # fmt: skip
+    check = await sale(world, "ACH-6", "4199.99", "CIV-000103")
+    await poll_checks(world)
+    (job,) = [j for j in world.engine.scheduler.jobs if j.name == "d365.post_journals"]
+    assert isinstance(job, PeriodicJob)
+    world.clock.advance(9 * 3600)
+    assert str(await job.run()).startswith("posted 1 journal")
+    assert await invoice_settled(world, "CIV-000103") == Decimal("4199.99")
+
+    await admin(world, "settle", check)
+    await admin(world, "return", check, code="R01")
+    await poll_checks(world)
+    assert await world.lines(f"PT-ACH{check}-return") == []  # reversed, not a debit line
+    assert await invoice_settled(world, "CIV-000103") == 0  # the invoice is open again
+    (opened,) = await world.engine.dynamics.query(
+        "CustTransOpens", Query(filter=(F("AccountNum") == "US-003") & (F("dataAreaId") == "usmf"))
+    )
+    assert Decimal(str(opened["AmountCur"])) == Decimal("4199.99")
+    payments = await world.engine.dynamics.query(
+        "CustTransactions", Query(filter=F("PaymReference") == f"ACH{check}")
+    )
+    assert sorted(Decimal(str(p["AmountCur"])) for p in payments) == [
+        Decimal("-4199.99"), Decimal("4199.99"),
+    ]  # fmt: skip
+    assert any("R01: insufficient funds" in str(p["Txt"]) for p in payments)
+    notes = [e.status for e in world.engine.store.ledger.entries(f"paytrace:ACH{check}:return")]
+    assert "reversed" in notes
+    # A lost store's replay of the return calls the service again: it answers, changes nothing.
+    queue = world.engine.store.queue
+    await world.engine.poster.reversal.reverse(  # type: ignore[union-attr]
+        "replayed", "usmf", f"PT-ACH{check}-sale", "R01"
+    )
+    assert await invoice_settled(world, "CIV-000103") == 0
+    assert len(await world.engine.dynamics.query(
+        "CustTransactions", Query(filter=F("PaymReference") == f"ACH{check}")
+    )) == 2  # fmt: skip
+    assert queue.stats().dead == 0
 
 
 async def test_a_return_before_its_sale_was_posted_credits_nothing(
