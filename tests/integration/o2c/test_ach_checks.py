@@ -299,3 +299,22 @@ async def test_an_invoice_charged_by_ach_through_the_api_is_one_check_even_with_
     (line,) = await world.lines(f"PT-ACH{made.check_transaction_id}-sale")
     assert line["MarkedInvoice"] == "CIV-000105" and line["PaymentMethodName"] == "ELECTRONIC"
     assert money(line, "CreditAmount") == Decimal("250.00")
+
+
+async def test_a_declined_ach_charge_answers_402_and_moves_nothing(
+    make_world: WorldFactory,
+) -> None:
+    world = await ach_world(make_world, "ACH-7", "US-001")
+    operator = world.engine.security.api_keys.create("operator", label="test").token
+    headers = {"Authorization": f"Bearer {operator}", "Idempotency-Key": "ach-declined"}
+    body = {"company": "usmf", "invoice_number": "CIV-000101", "amount": "1.12", "tender": "ach"}
+    async with asgi_client(build_api(world.engine), "http://paybridge.test") as api:
+        declined = await api.post("/v1/charges", json=body, headers=headers)
+        assert declined.status_code == 402, declined.text
+        assert declined.json()["status"] == "declined" and declined.json()["tender"] == "ach"
+        again = await api.post("/v1/charges", json=body, headers=headers)
+        assert again.status_code == 402 and again.json()["replayed"] is True
+    checks = list(world.pt_app.state.sandbox.state.checks.values())
+    assert [c.status for c in checks] == ["declined"]  # one check, never resent
+    await poll_checks(world)
+    assert await world.lines() == []
