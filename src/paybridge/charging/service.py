@@ -59,7 +59,7 @@ from paybridge.clock import Clock
 from paybridge.connectors.dynamics import DynamicsClient
 from paybridge.connectors.paytrace import PayTraceClient
 from paybridge.errors import ConfigError, DataError, InDoubtError, PayBridgeError
-from paybridge.keys import CHARGE_RESOLVE_TOPIC, CHARGE_STEP, CUSTOMER_XREF
+from paybridge.keys import CHARGE_RESOLVE_TOPIC, CHARGE_STEP, CUSTOMER_XREF, paytrace_fact
 from paybridge.mapping import CompiledTemplate
 from paybridge.model import (
     Money,
@@ -297,8 +297,21 @@ class ChargeService:
             log.warning("charge %s: Level 3 not sent: %s", key, exc)
             said = f"failed: {exc}"
         sent = {**outcome.outcome["level3"], "sent": said}
+        self._note_level3(tid, outcome, sent)
         return ChargeOutcome(outcome.key, outcome.status, outcome.request,
                              {**outcome.outcome, "level3": sent}, outcome.replayed)  # fmt: skip
+
+    def _note_level3(self, tid: str, outcome: ChargeOutcome, level3: dict[str, Any]) -> None:
+        """The findings on the payment's own lineage too (the console's payment page)."""
+        findings = "; ".join(
+            f"{f['severity']} {f['field']}: {f['message']}" for f in level3.get("findings", [])
+        )
+        self.ledger.record(
+            paytrace_fact(tid, TransactionKind.SALE.value), "level3", system="paybridge",
+            entity="invoice", entity_id=f"{outcome.request.company}/{outcome.request.invoice_number}",
+            status=str(level3.get("status")), detail={"findings": findings or "none",
+                                                       "level3_call": level3.get("sent")},
+        )  # fmt: skip
 
     def _body(
         self, template: CompiledTemplate, document: Document, profile: str, amount: Decimal,

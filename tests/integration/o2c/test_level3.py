@@ -22,6 +22,7 @@ from paybridge.charging.settings import Level3Settings, PayLinkSettings
 from paybridge.connectors.paytrace import Address, CreditCard, CustomerCreateRequest
 from paybridge_sandbox.dynamics.seed import load_seed
 from tests.conftest import asgi_client
+from tests.integration.console.test_console_http import sign_in
 from tests.integration.o2c.conftest import World, WorldFactory
 
 pytestmark = pytest.mark.anyio
@@ -130,6 +131,24 @@ async def test_a_clean_invoice_is_charged_with_level_2_and_its_lines_as_level_3(
     assert state.json()["level3"]["status"] == "ok"  # the findings are kept with the charge
     notes = {e.step: e.status for e in world.engine.store.ledger.entries("charge:l3-1")}
     assert notes["level3.preflight"] == "ok" and notes["paytrace.level3"] == "sent"
+
+
+async def test_the_findings_show_on_the_payments_page_of_the_console(
+    served: Callable[..., Any],
+) -> None:
+    world, api, operator = await served()
+    add_invoice(world, "L3-0009", "US-004", po=None)
+    await card_profile(world, "L3-C", "US-004", "4012000098765439")
+    answer = await charge(api, operator, "l3-console", invoice_number="L3-0009")
+    assert answer.status_code == 201, answer.text
+    key = operator["Authorization"].removeprefix("Bearer ")
+    async with asgi_client(build_api(world.engine), BASE) as web:  # a browser: a session cookie
+        assert (await sign_in(web, api_key=key)).status_code == 303
+        page = await web.get(f"/payments/{answer.json()['transaction_id']}")
+    assert page.status_code == 200, page.text[:300]
+    assert "level3" in page.text and "po_missing" not in page.text  # words, not codes
+    assert "error CustomersOrderReference: no PO number" in page.text
+    assert "sent (visa)" in page.text
 
 
 async def test_mastercard_and_amex_go_to_their_own_brand_or_none(
