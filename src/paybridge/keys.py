@@ -51,6 +51,16 @@ ORDER_VOID_STEP = "paytrace.void"
 ORDER_REFUND_STEP = "paytrace.refund"
 
 
+# A PayTrace check (ACH) is numbered apart from card transactions: its facts and D365 lines name
+# it ``ACH<check_transaction_id>`` so that a check and a card sale of one number never meet.
+ACH_PREFIX = "ACH"
+
+
+def check_transaction_id(check_id: int | str) -> str:
+    """The transaction id of a PayTrace check in facts and in D365's PaymentId/PaymentReference."""
+    return f"{ACH_PREFIX}{check_id}"
+
+
 def paytrace_fact(transaction_id: str, kind: str) -> str:
     """``paytrace:<transaction_id>:<kind>``: one state of one PayTrace transaction."""
     return f"paytrace:{transaction_id}:{kind}"

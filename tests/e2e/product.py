@@ -45,6 +45,7 @@ SECRETS = {
     "PAYTRACE_INTEGRATOR_ID": PAYTRACE_LOGIN["integrator_id"],
     "DYNAMICS_CLIENT_SECRET": D365_CLIENT["client_secret"],
     "CARD_LINK_SECRET": "e2e card-on-file link signing secret",
+    "PAY_LINK_SECRET": "e2e pay-by-link signing secret",
 }
 MERCHANT_TZ = "America/Los_Angeles"  # the PayTrace sandbox's merchant time zone (its default)
 TEST_CARD = {"number": "4012000098765439", "expiration_month": 12, "expiration_year": 2030}
@@ -319,6 +320,14 @@ class PayTrace(_Sandbox):
         )
         reply.raise_for_status()
         return dict(reply.json())
+
+    def tokenize(self, card: dict[str, Any] | None = None) -> dict[str, str]:
+        """What protect.min.js hands a page once a card was typed into PayTrace's fields
+        (the sandbox's emulator-only ``/_sandbox/protect/tokenize``)."""
+        body = {"credit_card": card or TEST_CARD, "csc": "999"}
+        reply = self.http.post("/_sandbox/protect/tokenize", json=body)
+        reply.raise_for_status()
+        return {k: str(v) for k, v in reply.json().items()}
 
     def faults(self) -> dict[str, Any]:
         return dict(self.http.get("/_sandbox/faults").json())

@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.product import (
@@ -261,3 +262,189 @@ def test_serve_refuses_an_unknown_setting_in_one_line(world: World) -> None:
     assert len(said) == 1, said
     assert "worker.bogus_knob" in said[0], said
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_an_invoice_paid_by_link_is_charged_once_and_settled_in_d365(world: World) -> None:
+    """Pay-by-link: `paybridge paylink create`, the page served, Protect's token pair posted
+    twice; one PayTrace sale, one D365 line marked against the invoice, the invoice settled."""
+    sections: dict[str, Any] = {
+        "paylinks": {"link_secret": "env:PAY_LINK_SECRET"},
+        "o2c": {"post_journals": True, "post_at": "00:00", "post_interval_seconds": 1},
+    }
+    world.write_settings(sections)
+    engine = world.start_engine("serve")
+    sections["paylinks"]["public_url"] = world.api_url  # known once serve listens
+    world.write_settings(sections)
+    issued = world.cli("paylink", "create", "--invoice", "CIV-000105", "--company", "usmf")
+    url = issued.stdout.split()[0]
+    assert url.startswith(f"{world.api_url}/pay/"), issued.stdout
+
+    with httpx.Client(timeout=30) as browser:
+        page = browser.get(url)
+        assert page.status_code == 200 and "5,000.00 USD" in page.text, page.text[:500]
+        first = browser.post(url, json=world.paytrace.tokenize())
+        again = browser.post(url, json=world.paytrace.tokenize())
+        assert first.status_code == 201, first.text
+        assert again.status_code == 201 and again.json() == first.json()
+        tid = str(first.json()["transaction_id"])
+        line = one_line(world, tid, timeout=30)
+        assert line["MarkedInvoice"] == "CIV-000105" and account_of(line) == "US-005"
+        assert money(line["CreditAmount"]) == Decimal("5000.00")
+        assert "This invoice is paid" in browser.get(url).text
+    sales = world.paytrace.approved_sales(lambda t: t.get("invoice_id") == "CIV-000105")
+    assert [str(s["transaction_id"]) for s in sales] == [tid]
+    (invoice,) = wait_for(
+        "D365 shows invoice CIV-000105 settled (the cut-off posted the payment journal)",
+        lambda: world.dynamics.query(
+            "CustTransactions", "dataAreaId eq 'usmf' and Invoice eq 'CIV-000105'"
+        ),
+        lambda rows: len(rows) == 1 and money(rows[0].get("SettleAmountCur")) == Decimal("5000"),
+        timeout=30,
+        watch=[engine],
+    )
+    assert invoice["AccountNum"] == "US-005"
+
+
+def test_an_ach_payment_posts_and_its_return_reverses_it_once(world: World) -> None:
+    """ACH: a check sale on PayTrace's check API is posted by the worker's paytrace.poll_checks
+    job; the bank's return (R01, the sandbox's emulator-only call) reverses it, once."""
+    world.paytrace.call(
+        "/v1/customer/create",
+        {
+            "customer_id": "US-001",  # matched to the D365 account by the same-id rule
+            "check": {"account_number": "000123456789", "routing_number": "325070760"},
+            "billing_address": {"name": "E2E ACH payer", "zip": "98101"},
+        },
+    )
+    world.write_settings(
+        {"checks": {"enabled": True, "poll_interval_seconds": 0.5, "payment_method": "ELECTRONIC"}}
+    )
+    engine = world.start_engine("worker")
+    made = world.paytrace.call(
+        "/v1/checks/sale/by_customer",
+        {"customer_id": "US-001", "amount": "321.00", "invoice_id": "CIV-000101"},
+    )
+    tid = f"ACH{made['check_transaction_id']}"
+    line = one_line(world, tid, timeout=30)
+    assert line["PaymentId"] == f"PT-{tid}-sale" and line["MarkedInvoice"] == "CIV-000101"
+    assert money(line["CreditAmount"]) == Decimal("321.00")
+    assert line["PaymentMethodName"] == "ELECTRONIC"
+
+    returned = world.paytrace.http.post(
+        "/_sandbox/checks/return",
+        json={"check_transaction_id": made["check_transaction_id"], "code": "R01"},
+    )
+    assert returned.status_code == 200, returned.text
+    wait_for(
+        f"D365 holds a reversing return line of {tid}",
+        lambda: world.dynamics.payment_lines(tid),
+        lambda rows: len(rows) >= 2,
+        timeout=30,
+        watch=[engine],
+    )
+    lines = stays(
+        f"D365 holds {tid}'s sale and exactly one reversing return line",
+        lambda: world.dynamics.payment_lines(tid),
+        lambda rows: len(rows) == 2,
+        seconds=2.0,  # four polls of the check export, each seeing the return again
+        watch=[engine],
+    )
+    (back,) = [row for row in lines if row["PaymentId"] == f"PT-{tid}-return"]
+    assert money(back["DebitAmount"]) == Decimal("321.00")
+    assert "R01: insufficient funds" in back["TransactionText"]
+
+
+def test_level_2_3_findings_block_a_sale_and_are_shown_by_api_and_cli(world: World) -> None:
+    """Level 2/3 under ``block``: an invoice without a PO number is refused before anything
+    reaches PayTrace, naming the field; the pre-flight is shown by the API and the CLI."""
+    world.paytrace.create_customer("SHOP-E2E-L3")
+    world.write_settings({"level3": {"enabled": True, "on_failure": "block"}})
+    world.cli("xref", "link", "SHOP-E2E-L3", "usmf/US-003")
+    operator = world.api_key("operator")
+    blocking = world.start_engine("serve")
+    body = {"company": "usmf", "invoice_number": "CIV-000103", "amount": "4199.99"}
+    with world.api(operator) as api:
+        refused = api.post("/v1/charges", json=body, headers={"Idempotency-Key": "e2e-l3-1"})
+        assert refused.status_code == 422, refused.text
+        assert "CustomersOrderReference" in refused.json()["error"]["fields"]
+        shown = api.post(
+            "/v1/level3/check", json={"company": "usmf", "invoice_number": "CIV-000103"}
+        )
+        assert shown.status_code == 200, shown.text
+        found = {f["code"]: f["severity"] for f in shown.json()["findings"]}
+        assert found == {"po_missing": "error", "tax_missing": "warning"}
+        assert shown.json()["line_items"] == 2 and shown.json()["amount"] == "4199.99"
+    assert world.paytrace.approved_sales(lambda t: t.get("invoice_id") == "CIV-000103") == []
+    said = world.cli("level3", "check", "--invoice", "CIV-000103", check=False)
+    assert said.returncode == 1, said.stdout + said.stderr
+    assert "error: CustomersOrderReference" in said.stdout and "[po_missing]" in said.stdout
+
+    # Under warn, without a required PO: charged, the findings kept, Level 3 sent to Visa.
+    blocking.stop()
+    world.write_settings({"level3": {"enabled": True, "require_po": False}})
+    world.start_engine("serve")
+    with world.api(operator) as api:
+        charged = api.post("/v1/charges", json=body, headers={"Idempotency-Key": "e2e-l3-2"})
+        assert charged.status_code == 201, charged.text
+        level3 = charged.json()["level3"]
+        assert level3["status"] == "warnings" and level3["sent"] == "sent (visa)", level3
+        kept = api.get("/v1/charges/e2e-l3-2").json()["level3"]
+        assert [f["code"] for f in kept["findings"]] == ["po_missing", "tax_missing"]
+
+
+def test_an_ach_return_after_posting_reopens_the_invoice_through_the_reversal_service(
+    world: World,
+) -> None:
+    """ACH with ``checks.reverse_service``: the posted payment of CIV-000102 is reversed in D365
+    (the D365 sandbox's emulator-only service) and the invoice is open again, once."""
+    world.paytrace.call(
+        "/v1/customer/create",
+        {
+            "customer_id": "US-002",
+            "check": {"account_number": "000123456789", "routing_number": "325070760"},
+            "billing_address": {"name": "E2E ACH payer", "zip": "98101"},
+        },
+    )
+    world.write_settings(
+        {
+            "checks": {"enabled": True, "poll_interval_seconds": 0.5,
+                       "reverse_service": "PayBridgeSandbox/Settlements/reverse"},
+            "o2c": {"post_journals": True, "post_at": "00:00", "post_interval_seconds": 1},
+        }
+    )  # fmt: skip
+    engine = world.start_engine("worker")
+    made = world.paytrace.call(
+        "/v1/checks/sale/by_customer",
+        {"customer_id": "US-002", "amount": "2500.50", "invoice_id": "CIV-000102"},
+    )
+    tid = f"ACH{made['check_transaction_id']}"
+
+    def invoice() -> dict[str, Any]:
+        (row,) = world.dynamics.query(
+            "CustTransactions", "dataAreaId eq 'usmf' and Invoice eq 'CIV-000102'"
+        )
+        return row
+
+    wait_for("CIV-000102 settled by the ACH payment", invoice,
+             lambda row: money(row.get("SettleAmountCur")) == Decimal("2500.50"),
+             timeout=30, watch=[engine])  # fmt: skip
+    returned = world.paytrace.http.post(
+        "/_sandbox/checks/return", json={"check_transaction_id": made["check_transaction_id"],
+                                         "code": "R01"},
+    )  # fmt: skip
+    assert returned.status_code == 200, returned.text
+    wait_for("CIV-000102 open again after the return", invoice,
+             lambda row: money(row.get("SettleAmountCur")) == 0, timeout=30, watch=[engine])  # fmt: skip
+    payments = stays(
+        f"the payment {tid} and its one reversal in D365",
+        lambda: world.dynamics.query("CustTransactions", f"PaymReference eq '{tid}'"),
+        lambda rows: len(rows) == 2,
+        seconds=2.0,
+        watch=[engine],
+    )
+    assert sorted(money(p["AmountCur"]) for p in payments) == [
+        Decimal("-2500.50"),
+        Decimal("2500.50"),
+    ]
+    assert world.dynamics.payment_lines(tid)[0]["PaymentId"] == f"PT-{tid}-sale"
+    assert len(world.dynamics.payment_lines(tid)) == 1  # reversed, not a debit line

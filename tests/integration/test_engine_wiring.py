@@ -15,7 +15,7 @@ from paybridge.app.settings import Settings
 from paybridge.billing.settings import BillingSettings
 from paybridge.clock import ManualClock
 from paybridge.customers.settings import CustomerSyncSettings
-from paybridge.o2c.settings import OrderToCashSettings
+from paybridge.o2c.settings import CheckSettings, OrderToCashSettings
 from paybridge.orders.settings import OrdersSettings
 from paybridge.reconcile.settings import ReconcileSettings
 from paybridge_sandbox.dynamics import create_app as dynamics_app
@@ -45,6 +45,7 @@ def documented() -> dict[str, tuple[set[str], set[str], set[str]]]:
             publishes, handles, jobs = (set(re.findall(r"`([a-z0-9_.]+)`", c)) for c in cells[1:])
             jobs -= {
                 "o2c.post_journals",
+                "checks.enabled",
                 "sync.enabled",
                 "billing.enabled",
                 "reconcile.schedule_at",
@@ -62,6 +63,7 @@ async def test_every_capability_contributes_what_the_architecture_page_says(
     settings = sandbox_settings(
         tmp_path,
         o2c=OrderToCashSettings(post_journals=True),
+        checks=CheckSettings(enabled=True),
         sync=CustomerSyncSettings(enabled=True),
         billing=BillingSettings(enabled=True),
         reconcile=ReconcileSettings(),

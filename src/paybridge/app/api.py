@@ -9,7 +9,15 @@ from paybridge.app.engine import Engine
 from paybridge.app.ops import metrics_for, readiness_for
 from paybridge.config import resolve_secret
 from paybridge.security.webhooks import SecretRefs
-from paybridge.web import routes_cards, routes_charges, routes_events, routes_ops, routes_refunds
+from paybridge.web import (
+    routes_cards,
+    routes_charges,
+    routes_events,
+    routes_level3,
+    routes_ops,
+    routes_paylinks,
+    routes_refunds,
+)
 from paybridge.web.app import create_web_app
 from paybridge.web.console import install_console
 from paybridge.web.routes_admin import install_security
@@ -31,8 +39,8 @@ def build_api(engine: Engine) -> FastAPI:
         secrets.load()  # a missing secret is refused at start-up, naming the setting
         security.verifier(source, secrets)
     app = create_web_app(
-        charges=engine.charges, event_intake=engine.events, cards=engine.cards, limits=settings.web,
-        refunds=engine.orders.refunds, order_book=engine.orders.book,
+        charges=engine.charges, event_intake=engine.events, cards=engine.cards, paylinks=engine.paylinks,
+        limits=settings.web, refunds=engine.orders.refunds, order_book=engine.orders.book,
         metrics=metrics_for(settings, engine.store, engine.clock, sorted(engine.worker.handlers)),
         readiness=readiness_for(settings, engine.store.engine, engine.paytrace, engine.dynamics, engine.clock),
     )  # fmt: skip
@@ -40,6 +48,8 @@ def build_api(engine: Engine) -> FastAPI:
     app.include_router(routes_charges.router)
     app.include_router(routes_cards.router)
     app.include_router(routes_refunds.router)
+    app.include_router(routes_paylinks.router)
+    app.include_router(routes_level3.router)
     app.include_router(routes_ops.ops_router(metrics_require_key=settings.metrics.require_key))
     if routes_events.INBOUND_SOURCE in settings.web.event_secrets:
         app.include_router(routes_events.router)  # only with secrets to verify its signatures

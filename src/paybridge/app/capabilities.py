@@ -19,6 +19,8 @@ from paybridge.billing.run import JOB_NAME as BILLING_JOB
 from paybridge.billing.run import BillingRun
 from paybridge.billing.store import SubscriptionStore
 from paybridge.charging.ledger import DocumentCharges
+from paybridge.charging.level3 import Level3
+from paybridge.charging.paylinks import PayLinks
 from paybridge.charging.records import ChargeRecords
 from paybridge.charging.service import (
     INVOICE_CHARGE_TEMPLATE,
@@ -41,6 +43,7 @@ from paybridge.customers.sync import (
 )
 from paybridge.keys import ALERT_TOPIC, CHARGE_RESOLVE_TOPIC, PAYMENT_TOPIC, UNREADABLE_TOPIC
 from paybridge.mapping import TemplateSet
+from paybridge.o2c.checks import CheckFacts, CheckIngest, PaymentReversal
 from paybridge.o2c.cutoff import JournalPostingJob
 from paybridge.o2c.events import EventIntake
 from paybridge.o2c.facts import EXPORT_TEMPLATE, FactTranslator
@@ -62,6 +65,7 @@ from paybridge.runtime.wiring import Contribution
 log = logging.getLogger(__name__)
 
 POLL_JOB = "paytrace.poll"
+CHECKS_JOB = "paytrace.poll_checks"
 CUTOFF_JOB = "d365.post_journals"
 SYNC_JOB = "customers.sync"
 SWEEP_JOB = "charges.sweep"
@@ -85,6 +89,8 @@ def enabled_jobs(settings: Settings) -> dict[str, str]:
     jobs = {POLL_JOB: "paytrace.poll_interval_seconds", SWEEP_JOB: "charging"}
     if settings.o2c.post_journals:
         jobs[CUTOFF_JOB] = "o2c.post_journals"
+    if settings.checks.enabled:
+        jobs[CHECKS_JOB] = "checks.enabled"
     if settings.sync.enabled:
         jobs[SYNC_JOB] = "sync.enabled"
     if settings.billing.enabled:
@@ -116,7 +122,11 @@ def order_to_cash(parts: Parts, creator: CustomerCreator) -> OrderToCash:
         parts.dynamics, store.intents, store.ledger, store.xref, store.cursors, s.dynamics,
         parts.templates.get(PAYMENT_TEMPLATE), o2c=s.o2c,
         order_template=parts.templates.get(ORDER_TEMPLATE), customers=creator,
-        paytrace=parts.paytrace, tracer=parts.tracer,
+        paytrace=parts.paytrace, tracer=parts.tracer, ach_payment_method=s.checks.payment_method,
+        reversal=(
+            PaymentReversal(parts.dynamics, store.intents, s.checks.reverse_service)
+            if s.checks.reverse_service else None
+        ),
     )  # fmt: skip
     poller = ChangePoller(
         parts.paytrace,
@@ -145,6 +155,8 @@ def order_to_cash(parts: Parts, creator: CustomerCreator) -> OrderToCash:
     jobs: list[PeriodicJob | DailyJob] = [
         PeriodicJob(POLL_JOB, s.paytrace.poll_interval_seconds, poll)
     ]
+    if s.checks.enabled:
+        jobs.append(check_polling(parts))
     if s.o2c.post_journals:
         posting = JournalPostingJob(
             parts.dynamics, store.intents, store.ledger, poster.book, post_at=s.o2c.post_at,
@@ -158,6 +170,28 @@ def order_to_cash(parts: Parts, creator: CustomerCreator) -> OrderToCash:
         jobs=jobs,
     )
     return OrderToCash(ingest, poster, events, creator, contribution)
+
+
+def check_ingest(parts: Parts) -> CheckIngest:
+    """ACH: the check export read into payment facts (``checks:``)."""
+    s = parts.settings
+    facts = CheckFacts(currency=s.paytrace.currency.upper(), timezone=s.paytrace.timezone)
+    return CheckIngest(
+        parts.paytrace, parts.store.queue, parts.store.engine, parts.clock, facts,
+        lookback=timedelta(days=s.checks.lookback_days),
+    )  # fmt: skip
+
+
+def check_polling(parts: Parts) -> PeriodicJob:
+    ingest = check_ingest(parts)
+
+    async def poll_checks() -> str:
+        result = await ingest.poll_once()
+        if result.new:
+            log.info("checks: %d facts, %d new", result.seen, result.new)
+        return f"{result.seen} seen, {result.new} new"
+
+    return PeriodicJob(CHECKS_JOB, parts.settings.checks.poll_interval_seconds, poll_checks)
 
 
 def new_customer_policy(settings: Settings) -> NewCustomerPolicy:
@@ -202,6 +236,20 @@ def card_links(parts: Parts, tokens: CardTokens, vault: Callable[[str], str]) ->
     )  # fmt: skip
 
 
+def pay_links(parts: Parts, charges: ChargeService, vault: Callable[[str], str]) -> PayLinks:
+    """Pay-by-link: on when ``paylinks.link_secret`` is set (resolved when a link is used)."""
+    s = parts.settings
+    ref = s.paylinks.link_secret
+    secret = (
+        None if ref is None else (lambda: resolve_secret(ref, "paylinks.link_secret", vault=vault))
+    )
+    base = s.paylinks.public_url or s.cards.public_url or f"http://{s.web.host}:{s.web.port}"
+    return PayLinks(
+        charges, parts.store.cursors, parts.clock, s.paylinks, secret=secret, base_url=base,
+        protect_js_url=s.paytrace.protect_js_url,
+    )  # fmt: skip
+
+
 def charging(parts: Parts) -> tuple[ChargeService, Contribution]:
     s, store = parts.settings, parts.store
     grace = s.charging.in_doubt_grace_seconds or s.paytrace.timeout_seconds + 60
@@ -214,6 +262,7 @@ def charging(parts: Parts) -> tuple[ChargeService, Contribution]:
         first_lookback=timedelta(days=s.charging.first_send_lookback_days),
         invoice_template=parts.templates.get(INVOICE_CHARGE_TEMPLATE),
         order_template=parts.templates.get(ORDER_CHARGE_TEMPLATE),
+        level3=Level3(parts.dynamics, parts.paytrace, store.intents, store.ledger, s.level3),
     )  # fmt: skip
     contribution = Contribution(
         "charging",

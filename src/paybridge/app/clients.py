@@ -105,6 +105,7 @@ def paytrace_client(
         base_url=pt.base_url,
         clock=clock,
         timeout=pt.timeout_seconds,
+        check_export_path=pt.check_export_path,
     )
 
 

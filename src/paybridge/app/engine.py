@@ -20,6 +20,7 @@ from paybridge.app.settings import Settings
 from paybridge.app.store import Store, open_store
 from paybridge.billing.run import BillingRun
 from paybridge.billing.store import SubscriptionStore
+from paybridge.charging.paylinks import PayLinks
 from paybridge.charging.service import ChargeService
 from paybridge.clock import Clock, IdFactory, SystemClock
 from paybridge.connectors.dynamics import DynamicsClient, TokenProvider
@@ -63,6 +64,7 @@ class Engine:
     sync: CustomerSync | None
     cards: CardLinks
     charges: ChargeService
+    paylinks: PayLinks
     subscriptions: SubscriptionStore
     billing: BillingRun
     orders: Orders
@@ -170,6 +172,7 @@ def build_engine(
     creator, sync, cards, customer_part = caps.customers(parts, vault)
     o2c = caps.order_to_cash(parts, creator)
     charges, charging_part = caps.charging(parts)
+    paylinks = caps.pay_links(parts, charges, vault)
     subscriptions, billing, billing_part = caps.billing(parts)
     card_orders = orders(parts, security.audit.record)
     ops = operations(settings, store, security, clock, counters)
@@ -208,7 +211,7 @@ def build_engine(
     built = Engine(
         settings=settings, store=store, paytrace=parts.paytrace, dynamics=parts.dynamics,
         security=security, clock=clock, parts=parts, ingest=o2c.ingest, poster=o2c.poster,
-        events=o2c.events, customers=creator, sync=sync, cards=cards, charges=charges, subscriptions=subscriptions,
+        events=o2c.events, customers=creator, sync=sync, cards=cards, charges=charges, paylinks=paylinks, subscriptions=subscriptions,
         billing=billing, orders=card_orders, worker=worker, scheduler=Scheduler(store.engine, clock, jobs, worker=name, alerts=alerts, tracer=tracer),
         contributions=contributions, counters=counters, alerts=ops.desk, heartbeat=heartbeat,
         tracer=tracer, owned_clients=owned,

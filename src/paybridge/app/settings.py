@@ -15,13 +15,13 @@ import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator
 
 from paybridge.billing.settings import BillingSettings
-from paybridge.charging.settings import ChargingSettings
+from paybridge.charging.settings import ChargingSettings, Level3Settings, PayLinkSettings
 from paybridge.config import Section
 from paybridge.connectors.dynamics.settings import DynamicsSettings
 from paybridge.connectors.paytrace.settings import PayTraceSettings
 from paybridge.customers.settings import CardRequestSettings, CustomerSyncSettings
 from paybridge.errors import ConfigError
-from paybridge.o2c.settings import OrderToCashSettings, PollerSettings
+from paybridge.o2c.settings import CheckSettings, OrderToCashSettings, PollerSettings
 from paybridge.ops.settings import (
     AlertingSettings,
     LoggingSettings,
@@ -39,6 +39,7 @@ SECRET_FIELDS = {
     ("paytrace", "integrator_id"),
     ("dynamics", "client_secret"),
     ("cards", "link_secret"),
+    ("paylinks", "link_secret"),
 }
 
 
@@ -121,11 +122,14 @@ class Settings(Section):
     sync: CustomerSyncSettings = CustomerSyncSettings()
     cards: CardRequestSettings = CardRequestSettings()
     poller: PollerSettings = PollerSettings()
+    checks: CheckSettings = CheckSettings()
     web: WebSettings = WebSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
     billing: BillingSettings = BillingSettings()
     charging: ChargingSettings = ChargingSettings()
     orders: OrdersSettings = OrdersSettings()
+    paylinks: PayLinkSettings = PayLinkSettings()
+    level3: Level3Settings = Level3Settings()
     audit: AuditSettings = AuditSettings()
     logging: LoggingSettings = LoggingSettings()
     metrics: MetricsSettings = MetricsSettings()

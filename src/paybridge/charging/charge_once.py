@@ -25,19 +25,24 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from paybridge.clock import Clock
 from paybridge.connectors.paytrace import (
+    CheckExportRequest,
+    CheckRecord,
+    CheckSaleByCustomerRequest,
     CustomerSaleRequest,
     ExportByDateRangeRequest,
     PayTraceClient,
+    ProtectSaleRequest,
     TransactionRecord,
     TransactionRefundRequest,
 )
 from paybridge.connectors.paytrace.codes import decline_reason
 from paybridge.connectors.paytrace.poller import change_kinds
 from paybridge.errors import DataError, DeclinedError, InDoubtError, PayBridgeError
+from paybridge.keys import check_transaction_id
 from paybridge.runtime.intents import PLANNED, Intent, IntentStore
 from paybridge.security.cardguard import find_card_numbers
 
@@ -45,6 +50,12 @@ log = logging.getLogger(__name__)
 
 APPROVED, DECLINED = "approved", "declined"
 SALE, AUTHORIZATION, REFUND = "sale", "authorization", "refund"
+# A charge's ``source`` in its intent: the customer's vault profile (default), or a card typed
+# into PayTrace Protect's hosted fields (a pay-by-link page), whose one-time token is never kept.
+PROFILE, PROTECT = "profile", "protect"
+# A charge's ``tender``: the card on file (default) or the bank account on file (a PayTrace
+# check: sale, or hold in authorization mode; looked up in the check export).
+CARD, ACH = "card", "ach"
 # What code owns in a charge request; a template's values for these are not used.
 CODE_FIELDS = frozenset({"customer_id", "amount"})
 # The lookup reads PayTrace's export from this long before the charge was made (and the client's
@@ -112,6 +123,17 @@ def carries(record: TransactionRecord, reference: str) -> bool:
 
 
 @dataclass(frozen=True)
+class ProtectCard:
+    """What PayTrace Protect's ``process()`` gave a page: a one-time token pair, never a card.
+
+    Held in memory for the one send it is for; an intent keeps the request without it, so a
+    charge found absent after a lost reply needs the card entered again."""
+
+    hpf_token: SecretStr
+    enc_key: SecretStr
+
+
+@dataclass(frozen=True)
 class Charged:
     """How a charge ended: ``how`` is sent, found or already; ``detail`` what PayTrace said."""
 
@@ -167,12 +189,18 @@ class ChargeOnce:
         )
 
     async def execute(
-        self, intent: Intent, *, sent_at: datetime, since: datetime | None = None
+        self,
+        intent: Intent,
+        *,
+        sent_at: datetime,
+        since: datetime | None = None,
+        card: ProtectCard | None = None,
     ) -> Charged:
         """Send once, or find what an earlier send did; a decline is an answer, not an error.
 
         ``sent_at`` is when the intent was last sent (the grace runs from it), ``since`` when the
-        charge began (the lookup reads from there). Raises ``InDoubtError`` while the outcome is
+        charge began (the lookup reads from there); ``card`` is the Protect token pair of a
+        ``protect`` charge. Raises ``InDoubtError`` while the outcome is
         unknown and the definite refusals of ``execute_once`` (nothing was charged).
 
         A charge this store never sent is looked up first (``first_lookback``): a store restored
@@ -192,7 +220,7 @@ class ChargeOnce:
         try:
             resolution = await self.intents.execute_once(
                 intent,
-                lambda: self._send(intent),
+                lambda: self._send(intent, card),
                 lambda: self.find(intent, sent_at=sent_at, since=since),
             )
         except DeclinedError as exc:
@@ -211,8 +239,12 @@ class ChargeOnce:
     ) -> dict[str, Any] | None:
         """The charge as PayTrace shows it; ``None`` only for an absence past the grace."""
         reference = intent.reference
+        start = (since or sent_at) - LOOKUP_MARGIN
         try:
-            records = await self._export(reference, (since or sent_at) - LOOKUP_MARGIN)
+            if intent.detail.get("tender") == ACH:
+                return self._found_check(await self._export_checks(reference, start), intent,
+                                         sent_at)  # fmt: skip
+            records = await self._export(reference, start)
         except InDoubtError:
             raise
         except PayBridgeError as exc:  # a failed lookup says nothing about the charge
@@ -229,6 +261,35 @@ class ChargeOnce:
             raise InDoubtError("PayTrace shows no such charge yet", reference=reference)
         return None
 
+    async def _export_checks(self, reference: str, since: datetime) -> Sequence[CheckRecord]:
+        end = self.paytrace.local_date(self.paytrace.clock.now() + timedelta(hours=1))
+        start = min(self.paytrace.local_date(since) - timedelta(days=1), end)
+        request = CheckExportRequest(start_date=start, end_date=end, including_text=reference)
+        return await self.paytrace.export_checks(request)
+
+    def _found_check(
+        self, records: Sequence[CheckRecord], intent: Intent, sent_at: datetime
+    ) -> dict[str, Any] | None:
+        """The check charge anchored at the intent's reference, as PayTrace's check export shows it."""
+        reference = intent.reference
+        mine = [r for r in records if anchored(r.description, reference)]
+        approved = [r for r in mine if r.status.strip().upper() != "DECLINED"]
+        chosen = approved[0] if approved else (mine[0] if mine and self.declines_final else None)
+        if chosen is None:
+            if self.clock.now() - sent_at < self.grace:
+                raise InDoubtError("PayTrace shows no such check yet", reference=reference)
+            return None
+        created = chosen.at("created", self.paytrace.merchant_tz)
+        detail: dict[str, Any] = {
+            "outcome": APPROVED if approved else DECLINED,
+            "transaction_id": check_transaction_id(chosen.check_transaction_id),
+            "approval_code": "", "masked_card": None,
+            "occurred_at": (created or self.clock.now()).isoformat(),
+        }  # fmt: skip
+        if not approved:
+            detail["reason"] = chosen.ach_message or "the check was not processed"
+        return detail
+
     async def _export(self, reference: str, since: datetime) -> Sequence[TransactionRecord]:
         """PayTrace's records mentioning ``reference`` since ``since``.
 
@@ -241,7 +302,7 @@ class ChargeOnce:
         request = ExportByDateRangeRequest(start_date=start, end_date=end, including_text=reference)
         return await self.paytrace.export_by_date_range(request)
 
-    async def _send(self, intent: Intent) -> dict[str, Any]:
+    async def _send(self, intent: Intent, card: ProtectCard | None) -> dict[str, Any]:
         d = intent.detail
         currency = str(d.get("currency") or self.currency).upper()
         if currency != self.currency:
@@ -249,9 +310,13 @@ class ChargeOnce:
                 f"a {currency} charge cannot be made on this {self.currency} PayTrace account",
                 fields={"currency": currency},
             )
+        if d.get("tender") == ACH:
+            return await self._send_check(intent)
         if d.get("mode") == REFUND:
             refund = TransactionRefundRequest.model_validate(_request_of(intent))
             reply = await self.paytrace.refund_for_transaction(refund)
+        elif d.get("source") == PROTECT:
+            reply = await self._send_protect(intent, card)
         else:
             send = self.paytrace.sale_by_customer
             if d.get("mode") == AUTHORIZATION:
@@ -262,6 +327,35 @@ class ChargeOnce:
             "approval_code": reply.approval_code, "masked_card": reply.masked_card_number,
             "occurred_at": self._now(),
         }  # fmt: skip
+
+    async def _send_check(self, intent: Intent) -> dict[str, Any]:
+        """A check sale (or hold) on the customer's bank account on file."""
+        sent = _request_of(intent)
+        keep = ("customer_id", "amount", "invoice_id", "description", "email")
+        request = CheckSaleByCustomerRequest.model_validate(
+            {k: sent[k] for k in keep if sent.get(k) is not None}
+        )
+        send = self.paytrace.check_sale_by_customer
+        if intent.detail.get("mode") == AUTHORIZATION:
+            send = self.paytrace.check_hold_by_customer
+        reply = await send(request)
+        return {
+            "outcome": APPROVED, "transaction_id": check_transaction_id(reply.check_transaction_id or ""),
+            "approval_code": "", "masked_card": None, "occurred_at": self._now(),
+        }  # fmt: skip
+
+    async def _send_protect(self, intent: Intent, card: ProtectCard | None) -> Any:
+        if card is None:  # the token pair was for an earlier send; PayBridge never keeps it
+            raise DataError(
+                "the card must be entered again",
+                fields={"hpf_token": "PayTrace Protect's one-time token is not kept"},
+            )
+        request = ProtectSaleRequest.model_validate(
+            {**_request_of(intent), "hpf_token": card.hpf_token, "enc_key": card.enc_key}
+        )
+        if intent.detail.get("mode") == AUTHORIZATION:
+            return await self.paytrace.authorize_pt_protect(request)
+        return await self.paytrace.sale_pt_protect(request)
 
     def _found(self, record: TransactionRecord, outcome: str) -> dict[str, Any]:
         detail: dict[str, Any] = {

@@ -51,6 +51,11 @@ class ChargeRequest(BaseModel):
         description='Decimal string such as "12.30"; the open amount when left out.',
     )  # fmt: skip
     mode: Literal["sale", "authorization"] = "sale"
+    tender: Literal["card", "ach"] = Field(
+        default="card",
+        description="card: the customer's card on file; ach: the bank account on file (a "
+        "PayTrace check sale, or a hold in authorization mode).",
+    )
 
     @field_validator("amount", mode="before")
     @classmethod
@@ -78,6 +83,7 @@ class ChargeRequest(BaseModel):
             "sales_order_number": self.sales_order_number,
             "amount": amount,
             "mode": self.mode,
+            **({"tender": self.tender} if self.tender != "card" else {}),
         }
 
     def fingerprint(self) -> str:

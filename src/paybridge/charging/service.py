@@ -23,7 +23,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from paybridge.charging.charge_once import CODE_FIELDS, FIRST_LOOKBACK, ChargeOnce, charge_body
+from paybridge.charging.charge_once import (
+    ACH,
+    CODE_FIELDS,
+    FIRST_LOOKBACK,
+    PROTECT,
+    ChargeOnce,
+    ProtectCard,
+    charge_body,
+)
 from paybridge.charging.documents import (
     INVOICES,
     ORDERS,
@@ -32,6 +40,7 @@ from paybridge.charging.documents import (
     template_reads,
 )
 from paybridge.charging.ledger import DocumentCharges
+from paybridge.charging.level3 import HEADER_FIELDS, Level3, Preflight
 from paybridge.charging.records import (
     DECLINED,
     FINAL,
@@ -50,9 +59,15 @@ from paybridge.clock import Clock
 from paybridge.connectors.dynamics import DynamicsClient
 from paybridge.connectors.paytrace import PayTraceClient
 from paybridge.errors import ConfigError, DataError, InDoubtError, PayBridgeError
-from paybridge.keys import CHARGE_RESOLVE_TOPIC, CHARGE_STEP, CUSTOMER_XREF
+from paybridge.keys import CHARGE_RESOLVE_TOPIC, CHARGE_STEP, CUSTOMER_XREF, paytrace_fact
 from paybridge.mapping import CompiledTemplate
-from paybridge.model import Money, Transaction, TransactionKind, TransactionStatus
+from paybridge.model import (
+    Money,
+    PaymentMethodType,
+    Transaction,
+    TransactionKind,
+    TransactionStatus,
+)
 from paybridge.o2c.facts import envelope_for
 from paybridge.runtime.envelope import Envelope, Outcome
 from paybridge.runtime.intents import DEFINITE_REFUSALS, DONE, PLANNED, Intent, IntentStore
@@ -60,6 +75,7 @@ from paybridge.runtime.ledger import Ledger, Xref
 from paybridge.runtime.queue import SqlQueue
 
 log = logging.getLogger("paybridge.charging.service")
+APPROVED_STATUS = "approved"
 
 __all__ = [
     "CHARGE_RESOLVE_TOPIC", "CHARGE_STEP", "INVOICE_CHARGE_TEMPLATE", "ORDER_CHARGE_TEMPLATE",
@@ -116,6 +132,8 @@ class ChargeService:
     in_doubt_grace: timedelta = timedelta(minutes=5)
     # A key never charged by this store is looked up this far back before its first send.
     first_lookback: timedelta = FIRST_LOOKBACK
+    # Level 2/3 pre-flight before an invoice sale and the Level 3 call after it (``level3:``).
+    level3: Level3 | None = None
     _reads: dict[str, frozenset[str]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -127,6 +145,8 @@ class ChargeService:
                     "authorization by customer"
                 )
             self._reads[source] = template_reads(template)
+        if self.level3 is not None and self.level3.enabled:
+            self._reads[INVOICES] |= frozenset(HEADER_FIELDS)
 
     @property
     def once(self) -> ChargeOnce:
@@ -136,23 +156,28 @@ class ChargeService:
             grace=self.in_doubt_grace, declines_final=True, first_lookback=self.first_lookback,
         )  # fmt: skip
 
-    async def charge(self, request: ChargeRequest, key: str) -> ChargeOutcome:
-        """Charge once for ``key``; a repeat answers what the first call came to."""
+    async def charge(
+        self, request: ChargeRequest, key: str, *, card: ProtectCard | None = None
+    ) -> ChargeOutcome:
+        """Charge once for ``key``; a repeat answers what the first call came to.
+
+        ``card``: charge a card typed into PayTrace Protect's fields (a pay-by-link page)
+        instead of the customer's vault profile; the customer needs no profile then."""
         check_key(key)
         record, claimed = self.records.claim(key, request)
         if not claimed:
             outcome = await self._existing(record, request)
             if outcome is not None:
-                return outcome
+                return outcome if outcome.replayed else await self._level3_after(key, outcome)
             record, claimed = self.records.claim(key, request)
             if not claimed:
                 raise IdempotencyConflict("this charge is in progress", in_progress=True)
         try:
-            intent = await self._intent(key, request)
+            intent = await self._intent(key, request, protect=card is not None)
         except Exception as exc:
             self.records.release(record, str(exc))
             raise
-        return await self._send(key, request, intent)
+        return await self._level3_after(key, await self._send(key, request, intent, card))
 
     def state(self, key: str) -> ChargeOutcome | None:
         """The current state of the charge made with ``key`` (``None`` when unknown)."""
@@ -178,7 +203,7 @@ class ChargeService:
         """A pending row older than the grace: the process charging it died."""
         return self.clock.now() - record.updated_at > self.in_doubt_grace
 
-    async def _intent(self, key: str, request: ChargeRequest) -> Intent:
+    async def _intent(self, key: str, request: ChargeRequest, *, protect: bool = False) -> Intent:
         existing = self.intents.get(charge_event_key(key), CHARGE_STEP)
         if existing is not None and existing.status != PLANNED:
             return existing  # sent, or known: only a lookup may tell more
@@ -190,20 +215,103 @@ class ChargeService:
             planned = Decimal(str(existing.detail["amount"]))
             self.documents.reserve(document, key, planned, request.document_field)
             return existing
-        profile = self._profile(request, document)
+        target = f"{document.company}/{document.account}"
+        profile = (
+            self.xref.source_for(CUSTOMER_XREF, target)
+            if protect
+            else self._profile(request, document)
+        )
         amount = self._amount(request, document, self.documents.available(document, key).amount)
+        checked = await self._preflight(key, request, document, amount)
         self.documents.reserve(document, key, amount, "amount")
         template = self.invoice_template if entity == INVOICES else self.order_template
-        body = self._body(template, document, profile, amount, key)
+        body = self._body(template, document, profile or document.account, amount, key)
         detail = {
             "company": document.company, "document_type": document.kind,
             "document_number": document.number, "account": document.account,
             "customer_id": profile, "amount": amount, "currency": self.currency,
             "mode": request.mode, "description": body["description"], "template": template.ref,
         }  # fmt: skip
+        if checked is not None:
+            detail["level3"] = checked.summary()
+        if request.tender == ACH:
+            if protect:
+                raise DataError("a pay link takes cards only", fields={"tender": "ach"})
+            detail["tender"] = ACH
+        if protect:  # no vault profile is charged: the fact names the D365 customer itself
+            body.pop("customer_id")
+            detail.update(source=PROTECT, customer_account=target)
         return self.once.plan(
             charge_event_key(key), CHARGE_STEP, charge_reference(key), body, detail
         )
+
+    async def _preflight(
+        self, key: str, request: ChargeRequest, document: Document, amount: Decimal
+    ) -> Preflight | None:
+        """Level 2/3 checks of an invoice sale by card; an error blocks under ``block``."""
+        level3 = self.level3
+        if level3 is None or not level3.enabled or document.kind != "invoice":
+            return None
+        if request.mode != "sale" or request.tender != "card":
+            return None
+        checked = await level3.preflight(document, amount)
+        self.ledger.record(
+            charge_event_key(key), "level3.preflight", system="paybridge", entity="invoice",
+            entity_id=f"{document.company}/{document.number}", status=checked.status,
+            detail=checked.summary(),
+        )  # fmt: skip
+        if checked.blocked:
+            errors = [f for f in checked.findings if f.severity == "error"]
+            raise DataError(
+                f"Level 2/3 pre-flight of invoice {document.number} failed "
+                "(level3.on_failure: block): nothing was charged",
+                fields={f.field: f.message for f in errors},
+            )
+        return checked
+
+    async def level3_check(
+        self, company: str, invoice: str, amount: Decimal | None = None
+    ) -> tuple[Preflight, Decimal]:
+        """The Level 2/3 pre-flight an invoice sale of ``amount`` (default: what is open) would
+        meet now; nothing is recorded or sent. ConfigError when ``level3`` is off."""
+        if self.level3 is None or not self.level3.enabled:
+            raise ConfigError("level3.enabled is false: no Level 2/3 checks", operation="level3")
+        request = ChargeRequest(company=company, invoice_number=invoice, amount=amount)
+        document = await read_document(self.dynamics, request, self._reads[INVOICES])
+        if amount is None:
+            open_now = self.documents.available(document, "").amount
+            amount = Money.of(open_now, document.currency or self.currency).rounded().amount
+        return await self.level3.preflight(document, amount), amount
+
+    async def _level3_after(self, key: str, outcome: ChargeOutcome) -> ChargeOutcome:
+        """After an approved invoice sale checked before: Level 3 to PayTrace, at most once."""
+        level3, tid = self.level3, outcome.transaction_id
+        if level3 is None or outcome.status != APPROVED_STATUS or tid is None:
+            return outcome
+        if "level3" not in outcome.outcome:
+            return outcome
+        try:
+            document = await read_document(self.dynamics, outcome.request, self._reads[INVOICES])
+            said = await level3.send(charge_event_key(key), await level3.read(document), tid)
+        except PayBridgeError as exc:  # the charge stands; the data is noted as missing
+            log.warning("charge %s: Level 3 not sent: %s", key, exc)
+            said = f"failed: {exc}"
+        sent = {**outcome.outcome["level3"], "sent": said}
+        self._note_level3(tid, outcome, sent)
+        return ChargeOutcome(outcome.key, outcome.status, outcome.request,
+                             {**outcome.outcome, "level3": sent}, outcome.replayed)  # fmt: skip
+
+    def _note_level3(self, tid: str, outcome: ChargeOutcome, level3: dict[str, Any]) -> None:
+        """The findings on the payment's own lineage too (the console's payment page)."""
+        findings = "; ".join(
+            f"{f['severity']} {f['field']}: {f['message']}" for f in level3.get("findings", [])
+        )
+        self.ledger.record(
+            paytrace_fact(tid, TransactionKind.SALE.value), "level3", system="paybridge",
+            entity="invoice", entity_id=f"{outcome.request.company}/{outcome.request.invoice_number}",
+            status=str(level3.get("status")), detail={"findings": findings or "none",
+                                                       "level3_call": level3.get("sent")},
+        )  # fmt: skip
 
     def _body(
         self, template: CompiledTemplate, document: Document, profile: str, amount: Decimal,
@@ -256,7 +364,9 @@ class ChargeService:
             return Money.of(available, self.currency).rounded().amount
         return Money.of(request.amount, self.currency).rounded().amount
 
-    async def _send(self, key: str, request: ChargeRequest, intent: Intent) -> ChargeOutcome:
+    async def _send(
+        self, key: str, request: ChargeRequest, intent: Intent, card: ProtectCard | None = None
+    ) -> ChargeOutcome:
         try:
             if intent.status == PLANNED:
                 await self.once.ready()
@@ -269,7 +379,7 @@ class ChargeService:
         record = self.records.get(key)  # with the send time just recorded
         assert record is not None
         try:
-            charged = await self.once.execute(intent, **_times(record))
+            charged = await self.once.execute(intent, card=card, **_times(record))
         except InDoubtError as exc:
             return self._in_doubt(key, request, intent, str(exc))
         except DEFINITE_REFUSALS as exc:
@@ -364,6 +474,7 @@ class ChargeService:
             sent = record.sent_at or record.updated_at
             wait = (sent + self.in_doubt_grace - self.clock.now()).total_seconds()
             return Outcome.retry("PayTrace shows no such charge yet", max(wait, 1.0))
+        await self._level3_after(record.key, looked)
         return Outcome.done(looked.status)
 
 
@@ -385,6 +496,7 @@ def _public(detail: dict[str, Any]) -> dict[str, Any]:
     keep = (
         "outcome", "transaction_id", "approval_code", "reason", "amount", "currency", "mode",
         "company", "document_type", "document_number", "account", "masked_card", "occurred_at",
+        "level3",
     )  # fmt: skip
     out = {k: detail[k] for k in keep if detail.get(k) is not None}
     if "amount" in out:
@@ -410,7 +522,11 @@ def _transaction(detail: dict[str, Any]) -> Transaction:
         transaction_id=str(detail["transaction_id"]), kind=kind, status=state,
         amount=Money.of(Decimal(str(detail["amount"])), str(detail["currency"])),
         occurred_at=datetime.fromisoformat(str(detail["occurred_at"])),
-        customer_id=detail["customer_id"], invoice_id=invoice, order_id=order,
+        customer_id=detail.get("customer_id") or None, invoice_id=invoice, order_id=order,
+        customer_account=detail.get("customer_account") or None,
+        payment_method_type=(
+            PaymentMethodType.ACH if detail.get("tender") == ACH else PaymentMethodType.CARD
+        ),
         description=str(detail["description"]), approval_code=str(detail.get("approval_code") or ""),
         masked_card=detail.get("masked_card") or None,
         customer_reference_id=sent.get("customer_reference_id") or None,

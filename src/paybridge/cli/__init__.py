@@ -33,7 +33,9 @@ from paybridge.cli.customers import customers_app
 from paybridge.cli.db import db_app
 from paybridge.cli.dlq import dlq_app
 from paybridge.cli.init import init as init_command
+from paybridge.cli.level3 import level3_app
 from paybridge.cli.mapping import mapping_app
+from paybridge.cli.paylinks import paylink_app
 from paybridge.cli.reconcile import reconcile as reconcile_command
 from paybridge.cli.refunds import refunds_app
 from paybridge.cli.security import audit_app, keys_app, vault_app, webhooks_app
@@ -54,6 +56,8 @@ app.add_typer(xref_app, name="xref")
 app.add_typer(mapping_app, name="mapping")
 app.add_typer(customers_app, name="customers")
 app.add_typer(refunds_app, name="refunds")
+app.add_typer(paylink_app, name="paylink")
+app.add_typer(level3_app, name="level3")
 app.add_typer(db_app, name="db")
 app.add_typer(vault_app, name="vault")
 app.add_typer(keys_app, name="keys")

@@ -38,7 +38,12 @@ EXIT_CODES = {"approved": 0, "declined": 1, "in_doubt": 1}
 
 
 def _request(
-    invoice: str | None, order: str | None, company: str, amount: str | None, mode: str
+    invoice: str | None,
+    order: str | None,
+    company: str,
+    amount: str | None,
+    mode: str,
+    tender: str = "card",
 ) -> ChargeRequest:
     try:
         value = None if amount is None else Decimal(amount)
@@ -47,7 +52,7 @@ def _request(
     try:
         return ChargeRequest(
             company=company, invoice_number=invoice, sales_order_number=order,
-            amount=value, mode=mode,
+            amount=value, mode=mode, tender=tender,
         )  # fmt: skip
     except ValidationError as exc:
         fields = {_option(e["loc"]): str(e["msg"]) for e in exc.errors()}
@@ -84,7 +89,7 @@ def _asked(request: ChargeRequest) -> dict[str, Any]:
     """What was asked, for the audit row: the document and the money, never card data."""
     return {
         "company": request.company.lower(), "invoice": request.invoice_number,
-        "order": request.sales_order_number, "mode": request.mode,
+        "order": request.sales_order_number, "mode": request.mode, "tender": request.tender,
         "amount": None if request.amount is None else format(request.amount, "f"),
     }  # fmt: skip
 
@@ -125,6 +130,8 @@ def default_key(request: ChargeRequest) -> str:
     )
     amount = format(request.amount, "f") if request.amount is not None else "open"
     key = f"cli:{request.company.lower()}:{kind}:{number}:{amount}:{request.mode}"
+    if request.tender != "card":
+        key += f":{request.tender}"
     try:
         return check_key(key)
     except DataError:
@@ -143,6 +150,9 @@ def charge(
         str | None, typer.Option("--amount", help="Amount, e.g. 12.30; default: all that is open.")
     ] = None,
     mode: Annotated[str, typer.Option("--mode", help="sale or authorization.")] = "sale",
+    tender: Annotated[
+        str, typer.Option("--tender", help="card (on file) or ach (bank account on file).")
+    ] = "card",
     key: Annotated[
         str | None, typer.Option("--key", help="Idempotency key; repeat it to repeat safely.")
     ] = None,
@@ -153,7 +163,7 @@ def charge(
 
     settings = settings_from(config)
     try:
-        request = _request(invoice, order, company, amount, mode)
+        request = _request(invoice, order, company, amount, mode, tender)
         key = key or default_key(request)
     except DataError as exc:
         _refused(settings, key, exc, invoice=invoice, order=order, company=company, mode=mode)

@@ -13,10 +13,6 @@ A link is used once: a cursor row ``card-link:<nonce>`` is claimed before the ca
 from __future__ import annotations
 
 import base64
-import binascii
-import hashlib
-import hmac
-import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +26,7 @@ from paybridge.customers.settings import CardRequestSettings
 from paybridge.customers.sync import CUSTOMERS, CardOnFile, CardTokens
 from paybridge.errors import ConfigError, DataError
 from paybridge.runtime.cursors import Cursors
+from paybridge.security.links import BadLinkToken, canonical, read_token, sign_token
 
 _VERSION = "c1"
 _USING, _USED = "using", "used"
@@ -108,7 +105,7 @@ class CardLinks:
             )
         expires = self.clock.now().astimezone(UTC) + timedelta(hours=self.settings.link_ttl_hours)
         payload = {"c": company, "a": account, "e": int(expires.timestamp()), "n": self._nonce()}
-        link = _link(payload, _sign(key, payload))
+        link = _link(payload, sign_token(key, _VERSION, payload).rsplit(".", 1)[-1])
         if self.settings.link_field:
             await self.tokens.sync.d365.update(
                 CUSTOMERS, {"dataAreaId": company, "CustomerAccount": account},
@@ -125,18 +122,10 @@ class CardLinks:
         """The link behind ``token``; ``CardLinkError`` when it is not PayBridge's or has expired."""
         key = self._key()
         try:
-            version, body, signature = token.split(".")
-            raw = _unb64(body)
-            payload = json.loads(raw)
-            given = _unb64(signature)
-        except (ValueError, binascii.Error):
+            payload = read_token(key, _VERSION, token)
+        except BadLinkToken:
             raise CardLinkError("invalid", "this is not a card link PayBridge issued") from None
-        if version != _VERSION or not isinstance(payload, dict):
-            raise CardLinkError("invalid", "this is not a card link PayBridge issued")
-        expected = hmac.new(key, raw, hashlib.sha256).digest()
-        if not hmac.compare_digest(given, expected):
-            raise CardLinkError("invalid", "this is not a card link PayBridge issued")
-        link = _link(payload, signature)
+        link = _link(payload, token.rsplit(".", 1)[-1])
         if self.clock.now() >= link.expires_at:
             raise CardLinkError("expired", "this card link has expired; ask for a new one")
         if self.cursors.get(_claim_name(link)) in (_USING, _USED):
@@ -191,27 +180,15 @@ def _name(row: dict[str, Any]) -> str:
     return str(row.get("OrganizationName") or "").strip() or person.strip()
 
 
-def _canonical(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")
-
-
-def _sign(key: bytes, payload: dict[str, Any]) -> str:
-    return _b64(hmac.new(key, _canonical(payload), hashlib.sha256).digest())
-
-
 def _link(payload: dict[str, Any], signature: str) -> CardLink:
     try:
         company, account, nonce = str(payload["c"]), str(payload["a"]), str(payload["n"])
         expires = datetime.fromtimestamp(int(payload["e"]), UTC)
     except (KeyError, TypeError, ValueError, OverflowError):
         raise CardLinkError("invalid", "this is not a card link PayBridge issued") from None
-    token = f"{_VERSION}.{_b64(_canonical(payload))}.{signature}"
+    token = f"{_VERSION}.{_b64(canonical(payload))}.{signature}"
     return CardLink(company, account, expires, nonce, token)
 
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

@@ -10,6 +10,7 @@ from typing import Any
 # An adjust and a void take their side from the lines D365 holds (PaymentPoster sets it).
 PAYMENT_JOURNAL_SIDE = {
     "sale": "credit", "capture": "credit", "refund": "debit", "void": "debit", "adjust": "credit",
+    "return": "debit",
 }  # fmt: skip
 
 TRANSACTION_KIND_TO_JOURNAL = {
@@ -18,6 +19,7 @@ TRANSACTION_KIND_TO_JOURNAL = {
     "refund": "customer_payment",
     "void": "customer_payment",
     "adjust": "customer_payment",
+    "return": "customer_payment",
     "settlement": "general",
 }
 

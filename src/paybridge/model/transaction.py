@@ -21,6 +21,8 @@ class TransactionKind(StrEnum):
     VOID = "void"
     SETTLEMENT = "settlement"
     DECLINE = "decline"
+    # An ACH debit the customer's bank sent back (a NACHA R-code): reverses what was posted.
+    RETURN = "return"
     # Not a PayTrace state of its own: the gap PayBridge posts when a transaction settles for
     # another amount than D365 holds (PayTrace's adjust of an unsettled sale).
     ADJUST = "adjust"
@@ -33,6 +35,7 @@ class TransactionStatus(StrEnum):
     AUTHORIZED = "authorized"
     VOIDED = "voided"
     SETTLED = "settled"
+    RETURNED = "returned"
 
 
 class PaymentMethodType(StrEnum):
@@ -57,6 +60,9 @@ class Transaction(BaseModel):
     amount: Money
     occurred_at: datetime
     customer_id: str | None = None
+    # The D365 customer ("company/account") when PayBridge knows it from the charge itself (a
+    # pay-by-link payment by a card typed into PayTrace Protect, not a vault profile).
+    customer_account: str | None = None
     invoice_id: str | None = None
     order_id: str | None = None
     # PayTrace's Level 2 customer reference (a PO number, 17 characters at most).

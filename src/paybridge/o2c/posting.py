@@ -26,7 +26,8 @@ from paybridge.keys import (
 )
 from paybridge.keys import LINE_DELETE_STEP as DELETE_STEP
 from paybridge.mapping import CompiledTemplate
-from paybridge.model import Money, Transaction, TransactionKind
+from paybridge.model import Money, PaymentMethodType, Transaction, TransactionKind
+from paybridge.o2c.checks import PaymentReversal
 from paybridge.o2c.journals import (
     HEADERS,
     LINES,
@@ -61,7 +62,9 @@ __all__ = [
 PAYMENT_TEMPLATE = "payment_to_customer_payment_line"
 
 CREDIT_KINDS = {TransactionKind.SALE, TransactionKind.CAPTURE}
-DEBIT_KINDS = {TransactionKind.REFUND, TransactionKind.VOID}
+DEBIT_KINDS = {TransactionKind.REFUND, TransactionKind.VOID, TransactionKind.RETURN}
+# Kinds that reverse what D365 holds of their transaction (an ACH return is a void after the fact).
+REVERSING_KINDS = (TransactionKind.VOID, TransactionKind.RETURN)
 ORDER_KINDS = {
     TransactionKind.SALE, TransactionKind.CAPTURE, TransactionKind.AUTHORIZATION,
     TransactionKind.REFUND, TransactionKind.VOID, TransactionKind.DECLINE,
@@ -97,6 +100,7 @@ class Routed:
     reverse_of: str | None = None  # entity id (company/journal/line) of the line a void removes
     held: bool = False  # needs the transaction's lines as D365 holds them (voids, settlements)
     signed: Decimal | None = None  # the line's amount by D365's lines: > 0 credit, < 0 debit
+    reversible: list[dict[str, Any]] = field(default_factory=list)  # an ACH return's credits
     company: str | None = None
     account: str | None = None
     reason: str = ""
@@ -130,8 +134,12 @@ class PaymentPoster:
         customers: CustomerSource | None = None,
         paytrace: DeclineDetail | None = None,
         tracer: Tracer = NO_TRACING,
+        ach_payment_method: str = "",
+        reversal: PaymentReversal | None = None,
     ) -> None:
         self.template = template
+        self.ach_payment_method = ach_payment_method
+        self.reversal = reversal
         self.d365 = dynamics
         self.intents = intents
         self.ledger = ledger
@@ -153,6 +161,7 @@ class PaymentPoster:
         work = [r for r in routed if isinstance(r, Routed)]
         await self._find_customers(work)
         await self._held_lines([r for r in work if r.held and not r.outcomes])
+        await self._reverse_posted([r for r in work if r.reversible and not r.outcomes])
         docs = await self._documents(work)
         await self._post_lines([r for r in work if r.line and not r.outcomes], docs)
         await self._remove_lines([r for r in work if r.reverse_of and not r.outcomes])
@@ -179,7 +188,7 @@ class PaymentPoster:
                 tx, "declined", f"{r.reason} No money moved; the reason is kept for the order."
             )
             r.outcomes.append(Outcome.done("declined"))
-        elif tx.kind is TransactionKind.VOID:
+        elif tx.kind in REVERSING_KINDS:
             r.held = True  # what it reverses is decided by what D365 holds (``_reversals``)
         elif tx.kind is TransactionKind.SETTLEMENT:
             r.held = True  # an adjusted amount shows at settlement (``_adjustments``)
@@ -221,11 +230,13 @@ class PaymentPoster:
         return decline_reason(code, record.approval_message if record else "")
 
     def _voided_first(self, tx: Transaction) -> bool:
-        """A void of this transaction came while D365 held none of its lines (its sale waited in
-        the dead letters, say): the sale, replayed later, must not be credited."""
+        """A void (or ACH return) of this transaction came while D365 held none of its lines
+        (its sale waited in the dead letters, say): the sale, replayed later, must not be
+        credited."""
         return any(
             e.step == "route" and e.status == VOIDED_FIRST
-            for e in self.ledger.entries(paytrace_fact(tx.transaction_id, TransactionKind.VOID))
+            for kind in REVERSING_KINDS
+            for e in self.ledger.entries(paytrace_fact(tx.transaction_id, kind))
         )
 
     def _note(self, tx: Transaction, status: str, why: str) -> None:
@@ -243,7 +254,8 @@ class PaymentPoster:
         for r in work:
             if not (r.line or r.held or r.order):
                 continue
-            profile = r.tx.customer_id or ""
+            account = r.tx.customer_account
+            profile = f"d365:{account}" if account else r.tx.customer_id or ""
             if profile not in known:
                 known[profile] = await self._customer_or_error(r.tx, create=r.line)
             found = known[profile]
@@ -263,6 +275,9 @@ class PaymentPoster:
             return exc
 
     async def _customer(self, tx: Transaction, *, create: bool) -> tuple[str, str]:
+        if tx.customer_account and "/" in tx.customer_account:
+            company, _, account = tx.customer_account.partition("/")
+            return company, account
         if not tx.customer_id:
             raise DataError(
                 f"PayTrace transaction {tx.transaction_id} names no customer, so it has no D365 account",
@@ -353,7 +368,7 @@ class PaymentPoster:
                 first = next(iter(lines.values()))
                 r.company = str(first["dataAreaId"])
                 r.account = unescape_display_value(str(first.get("AccountDisplayValue", "")))
-            if r.tx.kind is TransactionKind.VOID:
+            if r.tx.kind in REVERSING_KINDS:
                 self._reversal(r, lines)
             else:
                 self._adjustment(r, lines)
@@ -361,13 +376,17 @@ class PaymentPoster:
             log.info("lines D365 holds and the store had no record of: recorded as found")
 
     def _reversal(self, r: Routed, lines: dict[str, dict[str, Any]]) -> None:
-        """A void undoes whatever D365 holds for the transaction (sale, capture, refund, adjust)."""
-        undone = {k: v for k, v in lines.items() if not k.endswith(f"-{TransactionKind.VOID}")}
+        """A void (or an ACH return) undoes whatever D365 holds for the transaction (sale,
+        capture, refund, adjust)."""
+        reversing = tuple(f"-{kind.value}" for kind in REVERSING_KINDS)
+        undone = {k: v for k, v in lines.items() if not k.endswith(reversing)}
+        own = [v for k, v in lines.items() if k.endswith(f"-{r.tx.kind.value}")]
         if not undone:
-            if lines:  # only the void's own line: reversed already (a store that forgot it)
-                r.line, r.signed = True, _signed(lines.values(), negate=False)
+            if own:  # only its own line: reversed already (a store that forgot it)
+                r.line, r.signed = True, _signed(own, negate=False)
                 return
-            self._note(r.tx, VOIDED_FIRST, "void of a transaction D365 holds no line of (yet)")
+            what = r.tx.kind.value
+            self._note(r.tx, VOIDED_FIRST, f"{what} of a transaction D365 holds no line of (yet)")
             r.outcomes.append(Outcome.done("nothing to reverse"))
             return
         net = _signed(undone.values(), negate=False)
@@ -380,6 +399,37 @@ class PaymentPoster:
             r.signed = -net
         else:
             r.line, r.signed = True, -net
+            credits = [row for row in undone.values() if Decimal(str(row.get("CreditAmount") or 0))]
+            if (
+                r.tx.kind is TransactionKind.RETURN
+                and self.reversal
+                and len(credits) == len(undone)
+            ):
+                r.reversible = credits  # posted: reversed in D365 instead (``_reverse_posted``)
+
+    async def _reverse_posted(self, todo: Sequence[Routed]) -> None:
+        """An ACH return of payments D365 has posted: "Reverse transaction" (the invoice is
+        open again) instead of a debit line; an unposted one keeps its reversing line."""
+        assert self.reversal is not None or not todo
+        for r in todo:
+            assert self.reversal is not None
+            company = str(r.company)
+            try:
+                if not await self.reversal.posted(
+                    company, {str(row["JournalBatchNumber"]) for row in r.reversible}
+                ):
+                    continue
+                said = [
+                    await self.reversal.reverse(r.tx.key, company, str(row["PaymentId"]),
+                                                r.tx.description)
+                    for row in r.reversible
+                ]  # fmt: skip
+            except PayBridgeError as exc:
+                r.outcomes.append(outcome_for(exc))
+                continue
+            r.line = False
+            self._note(r.tx, "reversed", "; ".join(said))
+            r.outcomes.append(Outcome.done("; ".join(said)))
 
     def _adjustment(self, r: Routed, lines: dict[str, dict[str, Any]]) -> None:
         """Settled for another amount than D365 holds (a PayTrace adjust): one line for the gap."""
@@ -391,7 +441,7 @@ class PaymentPoster:
             return
         kinds = {k.rsplit("-", 1)[-1] for k in lines}
         credited = kinds & {TransactionKind.SALE.value, TransactionKind.CAPTURE.value}
-        if not credited or TransactionKind.VOID.value in kinds:
+        if not credited or kinds & {kind.value for kind in REVERSING_KINDS}:
             self._note(r.tx, "skipped", "settlement: no credited line in D365 to compare with")
             r.outcomes.append(Outcome.done("settlement: nothing to compare"))
             return
@@ -523,7 +573,7 @@ class PaymentPoster:
                 "journal_batch_number": journal,
                 "customer_account": account,
                 "bank_account": self.settings.bank_account,
-                "payment_method_name": self.settings.payment_method or None,
+                "payment_method_name": self._method(tx) or None,
                 "line_number": number,
                 "time_zone": self.settings.timezone,
             },
@@ -540,6 +590,12 @@ class PaymentPoster:
             if signed < 0:
                 body = {k: v for k, v in body.items() if k not in MARKING}
         return body
+
+    def _method(self, tx: Transaction) -> str:
+        """D365's method of payment: ``checks.payment_method`` for ACH, else the card one."""
+        if tx.payment_method_type is PaymentMethodType.ACH and self.ach_payment_method:
+            return self.ach_payment_method
+        return self.settings.payment_method
 
     async def _remove_lines(self, todo: Sequence[Routed]) -> None:
         """A void while the sale's journal is still open: the sale's line goes (or is reversed)."""
@@ -626,7 +682,7 @@ VOIDED_FIRST = "voided_first"
 # The kinds of a transaction's lines in D365 (PaymentId PT-<id>-<kind>).
 HELD_KINDS = (
     TransactionKind.SALE, TransactionKind.CAPTURE, TransactionKind.REFUND, TransactionKind.ADJUST,
-    TransactionKind.VOID,
+    TransactionKind.VOID, TransactionKind.RETURN,
 )  # fmt: skip
 
 

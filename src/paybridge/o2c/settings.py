@@ -57,3 +57,19 @@ class PollerSettings(Section):
     # last ``sweep_days`` days are read whole; what the inbox already has is dropped by key.
     sweep_interval_seconds: float = Field(default=1800.0, ge=0)
     sweep_days: int = Field(default=1, ge=0, le=31)
+
+
+class CheckSettings(Section):
+    """ACH checks: PayTrace's check export polled, each check's states posted like card ones."""
+
+    # Poll the check export (job paytrace.poll_checks) and post what it shows.
+    enabled: bool = False
+    poll_interval_seconds: float = Field(default=300.0, gt=0)
+    # How far back each poll reads: returns (R-codes) come up to 60 days after the debit.
+    lookback_days: int = Field(default=60, ge=1, le=90)
+    # D365 method of payment on ACH lines (a CustomerPaymentMethods name); empty: dynamics.payment_method.
+    payment_method: str = ""
+    # A return of a payment D365 has posted: "Reverse transaction" through this custom JSON
+    # service (group/service/operation, idempotent by PaymentId), which re-opens the invoice;
+    # unset: a reversing debit line (the invoice stays settled, the customer's balance re-opens).
+    reverse_service: str | None = Field(default=None, pattern=r"^[^/\s]+/[^/\s]+/[^/\s]+$")

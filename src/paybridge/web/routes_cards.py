@@ -100,5 +100,8 @@ async def attach_card(token: Token, body: CardIn, request: Request) -> JSONRespo
         detail={"profile_id": done.profile_id, "masked_card": done.masked_card,
                 "created": done.created},
     )  # fmt: skip
-    answer = {"masked_card": done.masked_card, "profile_id": done.profile_id}
+    answer = {
+        "masked_card": done.masked_card, "profile_id": done.profile_id,
+        "message": f"Thank you: card {done.masked_card} is on file.",
+    }  # fmt: skip
     return JSONResponse(answer, 201, headers=HEADERS)

@@ -98,6 +98,7 @@ class ChargeOut(BaseModel):
     idempotency_key: str
     status: Literal["approved", "declined", "in_doubt", "in_progress", "open"]
     mode: Literal["sale", "authorization"]
+    tender: Literal["card", "ach"] = "card"
     company: str
     invoice_number: str | None = None
     sales_order_number: str | None = None
@@ -106,6 +107,11 @@ class ChargeOut(BaseModel):
     approval_code: str | None = None
     reason: str | None = Field(default=None, description="Why declined, in doubt or open.")
     payment_event: PaymentEventOut | None = None
+    level3: dict[str, Any] | None = Field(
+        default=None,
+        description="Level 2/3 pre-flight of an invoice sale: status (ok, warnings), findings "
+        "(code, severity, field, message) and, after approval, what came of the Level 3 call.",
+    )
     replayed: bool = False
 
 
@@ -141,12 +147,14 @@ def charge_out(outcome: ChargeOutcome) -> ChargeOut:
     event = o.get("payment_event")
     return ChargeOut(
         idempotency_key=outcome.key, status=outcome.status,
-        mode=outcome.request.mode, company=outcome.request.company.lower(),
+        mode=outcome.request.mode, tender=outcome.request.tender,
+        company=outcome.request.company.lower(),
         invoice_number=outcome.request.invoice_number,
         sales_order_number=outcome.request.sales_order_number,
         amount=outcome.amount, transaction_id=outcome.transaction_id,
         approval_code=o.get("approval_code") or None, reason=o.get("reason"),
         payment_event=PaymentEventOut(**event) if isinstance(event, dict) else None,
+        level3=o.get("level3") if isinstance(o.get("level3"), dict) else None,
         replayed=outcome.replayed,
     )  # fmt: skip
 
@@ -171,7 +179,7 @@ def charging_principal(
 def _asked(body: ChargeRequest) -> dict[str, Any]:
     return {
         "company": body.company.lower(), "invoice": body.invoice_number,
-        "order": body.sales_order_number, "mode": body.mode,
+        "order": body.sales_order_number, "mode": body.mode, "tender": body.tender,
         "amount": None if body.amount is None else format(body.amount, "f"),
     }  # fmt: skip
 

@@ -26,7 +26,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from paybridge_sandbox.dynamics.posting import PostingError, _new_row, _replace
+from paybridge_sandbox.dynamics.posting import PostingError, new_row, replace_row
 from paybridge_sandbox.dynamics.rules import RuleContext
 from paybridge_sandbox.dynamics.state import Sandbox
 from paybridge_sandbox.dynamics.store import Row
@@ -122,7 +122,7 @@ def _post_document(
     total = Decimal(0)
     for seq, (line, quantity) in enumerate(picked, start=1):
         total += _invoice_line(ctx, line, number, voucher, date, sign * quantity, seq)
-    _new_row(ctx, "SalesInvoiceHeadersV2", {
+    new_row(ctx, "SalesInvoiceHeadersV2", {
         "dataAreaId": company, "InvoiceNumber": number, "InvoiceDate": date,
         "LedgerVoucher": voucher, "SalesOrderNumber": h["SalesOrderNumber"],
         "InvoiceCustomerAccountNumber": h["InvoiceCustomerAccountNumber"],
@@ -165,7 +165,7 @@ def _invoice_line(
     v = line.values
     ordered = Decimal(v["OrderedSalesQuantity"]) or Decimal(1)
     amount = (Decimal(v["LineAmount"]) * quantity / ordered).quantize(_CENT)
-    _new_row(ctx, "SalesInvoiceV2Lines", {
+    new_row(ctx, "SalesInvoiceV2Lines", {
         "dataAreaId": v["dataAreaId"], "InvoiceNumber": number, "InvoiceDate": date,
         "LedgerVoucher": voucher, "LineCreationSequenceNumber": v["LineCreationSequenceNumber"],
         "ProductNumber": v["ItemNumber"], "ProductName": v["LineDescription"],
@@ -182,7 +182,7 @@ def _customer_transaction(
 ) -> None:
     company = h["dataAreaId"]
     account = h["InvoiceCustomerAccountNumber"]
-    trans = _new_row(ctx, "CustTransactions", {
+    trans = new_row(ctx, "CustTransactions", {
         "dataAreaId": company, "AccountNum": account, "Invoice": number, "Voucher": voucher,
         "TransDate": date, "DocumentDate": date, "DueDate": date, "AmountCur": total,
         "AmountMST": total, "CurrencyCode": h["CurrencyCode"], "TransType": "Sales",
@@ -191,7 +191,7 @@ def _customer_transaction(
         "OrderAccount": h["OrderingCustomerAccountNumber"], "SysDataAreaId": company,
         "ExchRate": Decimal(100),
     })  # fmt: skip
-    _new_row(ctx, "CustTransOpens", {
+    new_row(ctx, "CustTransOpens", {
         "dataAreaId": company, "AccountNum": account, "TransDate": date, "DueDate": date,
         "AmountCur": total, "AmountMST": total, "RefRecId": trans.rec_id, "SysDataAreaId": company,
     })  # fmt: skip
@@ -212,7 +212,7 @@ def _set_status(ctx: RuleContext, header: Row, *, cancel: bool = False) -> None:
             status = "Canceled"
         all_invoiced &= status in {"Invoiced", "Canceled"}
         if status != v["SalesOrderLineStatus"]:
-            _replace(ctx, "SalesOrderLinesV3", row, SalesOrderLineStatus=status)
+            replace_row(ctx, "SalesOrderLinesV3", row, SalesOrderLineStatus=status)
     if cancel and not any_invoiced:
         order, processing = "Canceled", "Canceled"
     elif all_invoiced and lines:
@@ -223,7 +223,7 @@ def _set_status(ctx: RuleContext, header: Row, *, cancel: bool = False) -> None:
         return
     fresh = ctx.find("SalesOrderHeadersV2", dataAreaId=header.values["dataAreaId"],
                      SalesOrderNumber=header.values["SalesOrderNumber"]) or header  # fmt: skip
-    _replace(ctx, "SalesOrderHeadersV2", fresh, SalesOrderStatus=order,
+    replace_row(ctx, "SalesOrderHeadersV2", fresh, SalesOrderStatus=order,
              SalesOrderProcessingStatus=processing)  # fmt: skip
 
 

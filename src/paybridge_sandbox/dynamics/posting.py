@@ -25,6 +25,7 @@ from paybridge_sandbox.dynamics.store import Row
 from paybridge_sandbox.dynamics.values import default_value, dumps
 
 SERVICE = "PayBridgeSandbox/Journals"
+REVERSAL = "PayBridgeSandbox/Settlements"  # reversal.py: "Reverse transaction" of a payment
 _JOURNALS = (
     ("CustomerPaymentJournalHeaders", "CustomerPaymentJournalLines"),
     ("LedgerJournalHeaders", "LedgerJournalLines"),
@@ -39,23 +40,29 @@ def handle_service(sandbox: Sandbox, path: str, body: bytes) -> Reply:
     from paybridge_sandbox.dynamics import invoicing  # it builds on this module's row helpers
 
     path = path.strip("/")
-    if path in {"", "PayBridgeSandbox", SERVICE, invoicing.SERVICE}:
+    if path in {"", "PayBridgeSandbox", SERVICE, REVERSAL, invoicing.SERVICE}:
         return _listing(path)
-    operation = path.removeprefix(f"{invoicing.SERVICE}/")
-    if path != f"{SERVICE}/post" and operation not in invoicing.OPERATIONS:
+    prefix = f"{invoicing.SERVICE}/"
+    operation = path.removeprefix(prefix) if path.startswith(prefix) else ""
+    if path not in (f"{SERVICE}/post", f"{REVERSAL}/reverse") and (
+        operation not in invoicing.OPERATIONS
+    ):
         return _failure(sandbox, f"Service operation '{path}' was not found.", 404)
     try:
         request = json.loads(body or b"{}", parse_float=Decimal)
         if not isinstance(request, dict):
             raise PostingError("The request body must be a JSON object.")
+        company = str(request.get("dataAreaId", ""))
         if operation in invoicing.OPERATIONS:
             result = invoicing.run_operation(sandbox, operation, request)
-        else:
-            result = post_journal(
-                sandbox,
-                str(request.get("dataAreaId", "")),
-                str(request.get("JournalBatchNumber", "")),
+        elif path.startswith(REVERSAL):
+            from paybridge_sandbox.dynamics.reversal import reverse_payment
+
+            result = reverse_payment(
+                sandbox, company, str(request.get("PaymentId", "")), str(request.get("Reason", ""))
             )
+        else:
+            result = post_journal(sandbox, company, str(request.get("JournalBatchNumber", "")))
     except (PostingError, json.JSONDecodeError, ArithmeticError) as exc:
         return _failure(sandbox, str(exc), 500)
     return Reply(200, dumps(result), {"Content-Type": "application/json; charset=utf-8"})
@@ -65,9 +72,13 @@ def _listing(path: str) -> Reply:
     if path == "":
         payload: dict[str, Any] = {"ServiceGroups": [{"Name": "PayBridgeSandbox"}]}
     elif path == "PayBridgeSandbox":
-        payload = {"Services": [{"Name": "Journals"}, {"Name": "SalesOrders"}]}
+        payload = {
+            "Services": [{"Name": "Journals"}, {"Name": "SalesOrders"}, {"Name": "Settlements"}]
+        }
     elif path == SERVICE:
         payload = {"Operations": [{"Name": "post"}]}
+    elif path == REVERSAL:
+        payload = {"Operations": [{"Name": "reverse"}]}
     else:
         payload = {"Operations": [{"Name": n} for n in ("invoice", "creditNote", "cancel")]}
     return Reply(200, dumps(payload), {"Content-Type": "application/json; charset=utf-8"})
@@ -225,7 +236,7 @@ def _post_customer_line(ctx: RuleContext, line_set: str, row: Row) -> None:
     date = v["TransactionDate" if line_set == "CustomerPaymentJournalLines" else "TransDate"]
     account = split_display(v["AccountDisplayValue"])[0]
     amount = _net(v)
-    trans = _new_row(
+    trans = new_row(
         ctx,
         "CustTransactions",
         {
@@ -256,7 +267,7 @@ def _post_customer_line(ctx: RuleContext, line_set: str, row: Row) -> None:
         settled += other.values["SettlementAmountInInvoiceCurrency"]
     open_part = amount + settled
     if open_part != 0:
-        _new_row(
+        new_row(
             ctx,
             "CustTransOpens",
             {
@@ -271,7 +282,7 @@ def _post_customer_line(ctx: RuleContext, line_set: str, row: Row) -> None:
             },
         )
     else:
-        _replace(ctx, "CustTransactions", trans, SettleAmountCur=amount, Closed=date)
+        replace_row(ctx, "CustTransactions", trans, SettleAmountCur=amount, Closed=date)
 
 
 def _settle(ctx: RuleContext, company: str, invoice: str, amount: Decimal) -> None:
@@ -288,7 +299,7 @@ def _settle(ctx: RuleContext, company: str, invoice: str, amount: Decimal) -> No
         if left == 0:
             ctx.store.remove("CustTransOpens", key)  # F&O deletes a fully settled open item
         else:
-            _replace(ctx, "CustTransOpens", opened, AmountCur=left, AmountMST=left)
+            replace_row(ctx, "CustTransOpens", opened, AmountCur=left, AmountMST=left)
     total = Decimal(trans.values["SettleAmountCur"]) + amount
     changes: dict[str, Any] = {
         "SettleAmountCur": total,
@@ -297,10 +308,10 @@ def _settle(ctx: RuleContext, company: str, invoice: str, amount: Decimal) -> No
     }
     if total >= Decimal(trans.values["AmountCur"]):
         changes["Closed"] = ctx.today()
-    _replace(ctx, "CustTransactions", trans, **changes)
+    replace_row(ctx, "CustTransactions", trans, **changes)
 
 
-def _new_row(ctx: RuleContext, entity_set: str, supplied: dict[str, Any]) -> Row:
+def new_row(ctx: RuleContext, entity_set: str, supplied: dict[str, Any]) -> Row:
     entity = ctx.store.schema.sets[entity_set]
     values = {f.name: default_value(entity, f, ctx.store.schema) for f in entity.fields}
     values.update(supplied)
@@ -312,7 +323,7 @@ def _new_row(ctx: RuleContext, entity_set: str, supplied: dict[str, Any]) -> Row
     return row
 
 
-def _replace(ctx: RuleContext, entity_set: str, row: Row, **changes: Any) -> None:
+def replace_row(ctx: RuleContext, entity_set: str, row: Row, **changes: Any) -> None:
     values = dict(row.values, **changes)
     table = ctx.store.table(entity_set)
     ctx.store.put(

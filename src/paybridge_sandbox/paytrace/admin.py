@@ -7,6 +7,10 @@
   command (``profile``, ``seed``, ``script``, ``clear_script``, ``reset_counts``).
 - ``POST /_sandbox/protect/tokenize {"credit_card": {...}, "csc": "999"}`` stands in for PayTrace's
   hosted fields in the browser: it returns an ``hpf_token``/``enc_key`` pair for the Protect calls.
+- ``POST /_sandbox/checks/settle {"check_transaction_id": n}``: the ACH network funds a pending
+  check now (the batch close does it for all); ``POST /_sandbox/checks/return
+  {"check_transaction_id": n, "code": "R01"}``: the receiving bank returns a pending or settled
+  check with a NACHA R-code. How a real PayTrace account learns of returns is not public (§13).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from paybridge_sandbox.paytrace.checks import return_check, settle_check
 from paybridge_sandbox.paytrace.protect import tokenize
 from paybridge_sandbox.paytrace.state import PayTraceSandbox
 from paybridge_sandbox.paytrace.wire import ApiError, JsonObject, parse_json_body
@@ -67,12 +72,29 @@ async def handle(sandbox: PayTraceSandbox, request: Request, path: str) -> Reply
         return 200, summary(sandbox)
     if route == "faults":
         return _faults(sandbox, request.method, body)
+    if route in ("checks/settle", "checks/return") and request.method == "POST":
+        return _check_event(sandbox, route.removeprefix("checks/"), body)
     if route == "protect/tokenize" and request.method == "POST":
         try:
             return 200, tokenize(sandbox, body)
         except ApiError as error:
             return 400, error.body()
     return 404, {"error": "unknown sandbox admin route"}
+
+
+def _check_event(sandbox: PayTraceSandbox, event: str, body: JsonObject) -> Reply:
+    try:
+        check = sandbox.state.checks[int(str(body.get("check_transaction_id")))]
+    except (KeyError, ValueError):
+        return 404, {"error": f"no check {body.get('check_transaction_id')!r}"}
+    try:
+        if event == "return":
+            return_check(sandbox, check, str(body.get("code") or "").strip().upper())
+        else:
+            settle_check(sandbox, check)
+    except ValueError as problem:
+        return 409, {"error": str(problem)}
+    return 200, {"check_transaction_id": check.check_transaction_id, "status": check.status}
 
 
 def _faults(sandbox: PayTraceSandbox, method: str, body: dict[str, Any]) -> Reply:

@@ -62,6 +62,7 @@ def business_routes(settings: PayTraceSandboxSettings) -> dict[str, Handler]:
     for module in (charges, customers, exports, lifecycle, protect, recurring, checks):
         routes.update(module.ROUTES)
     routes[settings.adjust_path] = lifecycle.adjust
+    routes[settings.check_export_path] = checks.export_checks
     return routes
 
 

@@ -39,6 +39,8 @@ class PayTraceSandboxSettings(BaseModel):
     # Spec §9: whether an hpf_token can be used twice is not documented.
     protect_token_single_use: bool = True
     adjust_path: str = "/v1/transactions/adjust"
+    # Spec §5.14 names no v1 export of checks [U]: where the emulator serves one.
+    check_export_path: str = "/v1/checks/export/by_date_range"
     first_transaction_id: int = 100_000_001
     first_check_transaction_id: int = 900_001
     first_batch_number: int = 1

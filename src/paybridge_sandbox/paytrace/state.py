@@ -102,7 +102,7 @@ class Recurrence:
 class Check:
     check_transaction_id: int
     kind: str  # sale | hold | refund
-    status: str  # pending | held | voided | settled
+    status: str  # pending | held | voided | settled | returned | declined
     amount: Decimal
     created_at: datetime
     customer_id: str = ""
@@ -110,6 +110,13 @@ class Check:
     routing: str = ""
     parent_id: int | None = None
     refunded: Decimal = ZERO
+    invoice_id: str = ""
+    description: str = ""
+    funded_at: datetime | None = None  # a hold funded (checks/manage/fund)
+    settled_at: datetime | None = None
+    voided_at: datetime | None = None
+    returned_at: datetime | None = None
+    return_code: str = ""  # the NACHA R-code of a returned check
 
 
 @dataclass

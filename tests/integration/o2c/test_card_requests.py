@@ -88,6 +88,7 @@ async def test_a_d365_first_customer_gets_a_card_on_file_and_is_charged(
     assert attached.json() == {
         "masked_card": attached.json()["masked_card"],
         "profile_id": "US-004",
+        "message": f"Thank you: card {attached.json()['masked_card']} is on file.",
     }
     assert attached.json()["masked_card"].endswith("5454")
     row = await customer(world, "US-004")

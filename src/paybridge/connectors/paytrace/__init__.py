@@ -14,6 +14,7 @@ from paybridge.connectors.paytrace.outcome import Endpoint, map_outcome
 from paybridge.connectors.paytrace.requests import (
     AdjustRequest,
     CaptureRequest,
+    CheckExportRequest,
     CheckManageRequest,
     CheckSaleByAccountRequest,
     CheckSaleByCustomerRequest,
@@ -46,6 +47,8 @@ from paybridge.connectors.paytrace.requests import (
 )
 from paybridge.connectors.paytrace.responses import (
     BatchRecord,
+    CheckExportResponse,
+    CheckRecord,
     CheckResponse,
     CustomerRecord,
     CustomerResponse,
@@ -62,7 +65,10 @@ __all__ = [
     "BatchRecord",
     "CaptureRequest",
     "CheckAccount",
+    "CheckExportRequest",
+    "CheckExportResponse",
     "CheckManageRequest",
+    "CheckRecord",
     "CheckResponse",
     "CheckSaleByAccountRequest",
     "CheckSaleByCustomerRequest",

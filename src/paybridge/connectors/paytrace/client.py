@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from paybridge.clock import Clock
-from paybridge.connectors.paytrace.checks import CheckOperations
+from paybridge.connectors.paytrace.checks import CHECK_EXPORT_PATH, CheckOperations
 from paybridge.connectors.paytrace.models import PayTraceRequest, PayTraceResponse
 from paybridge.connectors.paytrace.outcome import Endpoint
 from paybridge.connectors.paytrace.requests import (
@@ -101,6 +101,7 @@ class PayTraceClient(VaultOperations, CheckOperations):
         token_margin: timedelta = timedelta(minutes=5),
         max_retry_wait: float = 30.0,
         search_with_text: bool = True,
+        check_export_path: str = CHECK_EXPORT_PATH,
     ) -> None:
         self._session = PayTraceSession(
             http,
@@ -118,6 +119,7 @@ class PayTraceClient(VaultOperations, CheckOperations):
         self.merchant_tz = merchant_tz
         self._zone = ZoneInfo(merchant_tz)
         self._search_with_text = search_with_text
+        self.check_export_path = check_export_path
 
     @property
     def clock(self) -> Clock:

@@ -109,3 +109,26 @@ def decline_reason(code: int, approval_message: str = "", ach_message: str = "")
     if ach_message.strip():
         return f"{ach_message.strip().rstrip('.')}."
     return describe_response_code(code)
+
+
+# NACHA return reason codes of an ACH debit, in words (the common ones).
+ACH_RETURN_REASONS: Mapping[str, str] = {
+    "R01": "insufficient funds", "R02": "account closed",
+    "R03": "no account, or the account cannot be located", "R04": "invalid account number",
+    "R05": "unauthorized debit to a consumer account (corporate SEC code)",
+    "R06": "returned at the originating bank's request", "R07": "authorization revoked by the customer",
+    "R08": "payment stopped", "R09": "uncollected funds",
+    "R10": "the customer says the debit was not authorized",
+    "R11": "the customer says the debit does not follow the authorization",
+    "R12": "account sold to another bank", "R13": "invalid ACH routing number",
+    "R14": "representative payee deceased", "R15": "account holder deceased",
+    "R16": "account frozen", "R17": "file record edit criteria", "R20": "non-transaction account",
+    "R29": "corporate customer says the debit was not authorized",
+}  # fmt: skip
+
+
+def ach_return_reason(code: str, message: str = "") -> str:
+    """``R01: insufficient funds``; an unknown code keeps the bank's own words."""
+    code = code.strip().upper()
+    words = ACH_RETURN_REASONS.get(code) or " ".join(message.split()).lower() or "no reason given"
+    return f"{code}: {words}" if code else words

@@ -311,6 +311,16 @@ class CheckManageRequest(PayTraceRequest):
     amount: Amount | None = None
 
 
+class CheckExportRequest(PayTraceRequest):
+    """The check export (its v1 path is not public, spec §13: ``paytrace.check_export_path``);
+    dates are the merchant's local days, both inclusive, as the card export's."""
+
+    start_date: UsDate
+    end_date: UsDate
+    check_transaction_id: int | None = None
+    including_text: str | None = None
+
+
 class ExportByIdRequest(PayTraceRequest):
     transaction_id: TransactionId
 

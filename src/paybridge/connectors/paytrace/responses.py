@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from paybridge.connectors.paytrace.models import (
     Address,
@@ -109,6 +109,60 @@ class CreatedInfo(BaseModel):
     at: str = ""
     by: str = ""
     from_ip: str = ""
+
+
+class CheckRecord(BaseModel):
+    """One check of the check export. Its v1 field names are not public (spec §13): the
+    client takes the emulator's names and the legacy API's spellings, and keeps the rest."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    check_transaction_id: int = Field(
+        validation_alias=AliasChoices("check_transaction_id", "check_id")
+    )
+    transaction_type: str = Field(
+        default="", validation_alias=AliasChoices("transaction_type", "check_type")
+    )
+    status: str = ""
+    amount: WireDecimal = None
+    customer_id: str = ""
+    invoice_id: str = ""
+    description: str = ""
+    masked_account_number: str = ""
+    original_check_transaction_id: int | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "original_check_transaction_id", "parent_check_transaction_id"
+        ),
+    )
+    created: str = ""
+    funded: str = ""
+    settled: str = ""
+    voided: str = ""
+    returned: str = ""
+    ach_code: str = Field(default="", validation_alias=AliasChoices("ach_code", "return_code"))
+    ach_message: str = Field(
+        default="", validation_alias=AliasChoices("ach_message", "return_message")
+    )
+
+    @field_validator("original_check_transaction_id", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if value in ("", 0, "0") else value
+
+    @field_validator("ach_code", mode="before")
+    @classmethod
+    def _code_as_text(cls, value: Any) -> Any:
+        return "" if value in (None, 0, "0") else str(value).strip().upper()
+
+    def at(self, name: str, tz: str = MERCHANT_TZ) -> datetime | None:
+        """``created``, ``funded``, ``settled``, ``voided`` or ``returned`` as aware UTC."""
+        text = str(getattr(self, name) or "").strip()
+        return parse_merchant_time(text, tz) if text else None
+
+
+class CheckExportResponse(PayTraceResponse):
+    checks: list[CheckRecord] = Field(default_factory=list)
 
 
 class TransactionRecord(BaseModel):

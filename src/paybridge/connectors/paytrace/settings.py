@@ -20,3 +20,5 @@ class PayTraceSettings(Section):
     # PayTrace Protect's hosted fields script, loaded by the card-on-file page (PayTrace's
     # sandbox account: https://protect.sandbox.paytrace.com/js/protect.min.js).
     protect_js_url: str = "https://protect.paytrace.com/js/protect.min.js"
+    # The v1 path of the check (ACH) export: not public (spec §13); the emulator's by default.
+    check_export_path: str = "/v1/checks/export/by_date_range"
