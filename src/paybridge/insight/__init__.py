@@ -1,0 +1,1 @@
+"""Insight (optional, `paybridge[insight]`): fraud scoring, hold-for-review, mapping suggestions."""
