@@ -247,6 +247,10 @@ class Worker:
                 done.append(env)
             elif outcome.status == "pause":
                 postponed.append(env)
+            elif outcome.status == "wait":
+                kept = self.queue.postpone([env], outcome.retry_after or 0.0, outcome.reason)
+                self.stats.postponed += len(kept)
+                lost += 1 - len(kept)
             elif outcome.status == "dead" or policy.exhausted(env.failures + 1):
                 reason = outcome.reason
                 if outcome.status != "dead":
