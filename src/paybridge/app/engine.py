@@ -9,6 +9,7 @@ import os
 import random
 import socket
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -25,6 +26,7 @@ from paybridge.connectors.dynamics import DynamicsClient, TokenProvider
 from paybridge.connectors.paytrace import PayTraceClient
 from paybridge.customers.card_links import CardLinks
 from paybridge.customers.sync import CustomerCreator, CustomerSync
+from paybridge.errors import ConfigError
 from paybridge.o2c.events import EventIntake
 from paybridge.o2c.ingest import PayTraceIngest
 from paybridge.o2c.posting import PaymentPoster
@@ -40,6 +42,9 @@ from paybridge.runtime.tracing import Tracer
 from paybridge.runtime.wiring import Contribution, check_wiring
 from paybridge.runtime.worker import Worker
 from paybridge.security.context import SecurityContext, open_security
+
+if TYPE_CHECKING:  # imported for real only when insight.enabled (see build_engine)
+    from paybridge.app.insight import Insight
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +78,7 @@ class Engine:
     tracer: Tracer
     owned_clients: list[httpx.AsyncClient] = field(default_factory=list)
     workers: list[Worker] = field(default_factory=list)
+    insight: Insight | None = None  # with insight.enabled: the screen, reviews, suggestions
 
     def reconciler(
         self, settings: ReconcileSettings | None = None, ids: IdFactory | None = None
@@ -104,6 +110,17 @@ class Engine:
         for client in self.owned_clients:
             await client.aclose()
         self.tracer.shutdown()
+
+
+def _insight(parts: caps.Parts, security: SecurityContext) -> Insight:
+    try:
+        from paybridge.app.insight import build_insight
+    except ImportError as exc:
+        raise ConfigError(
+            f"insight.enabled needs the insight extra (pip install 'paybridge[insight]'): {exc}",
+            operation="settings",
+        ) from exc
+    return build_insight(parts, security)
 
 
 def build_engine(
@@ -166,7 +183,10 @@ def build_engine(
         tracer=tracer,
     )
     creator, sync, cards, customer_part = caps.customers(parts, vault)
-    o2c = caps.order_to_cash(parts, creator)
+    insight = None
+    if settings.insight.enabled:  # the optional package is imported here and nowhere else
+        insight = _insight(parts, security)
+    o2c = caps.order_to_cash(parts, creator, insight.screen if insight else None)
     charges, charging_part = caps.charging(parts)
     subscriptions, billing, billing_part = caps.billing(parts)
     ops = operations(settings, store, security, clock, counters)
@@ -179,6 +199,8 @@ def build_engine(
         caps.reconciliation(parts),
         ops.contribution,
     ]
+    if insight is not None:
+        contributions.append(insight.contribution)
     handlers = check_wiring(contributions, caps.enabled_jobs(settings))
     ws = settings.worker
     name = worker_name or f"{socket.gethostname()}-{os.getpid()}"
@@ -207,6 +229,6 @@ def build_engine(
         events=o2c.events, customers=creator, sync=sync, cards=cards, charges=charges, subscriptions=subscriptions,
         billing=billing, worker=worker, scheduler=Scheduler(store.engine, clock, jobs, worker=name, alerts=alerts, tracer=tracer),
         contributions=contributions, counters=counters, alerts=ops.desk, heartbeat=heartbeat,
-        tracer=tracer, owned_clients=owned,
+        tracer=tracer, owned_clients=owned, insight=insight,
     )  # fmt: skip
     return built

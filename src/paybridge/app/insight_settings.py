@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+HoldKind = Literal["sale", "capture", "refund", "authorization"]
+DEFAULT_HOLD_KINDS: tuple[HoldKind, ...] = ("sale", "capture", "refund")
+
 from pydantic import Field, field_validator
 
 from paybridge.config import Section
@@ -21,9 +24,7 @@ class InsightSettings(Section):
     threshold: float = Field(default=0.5, gt=0, le=1)
     action: Literal["hold", "alert"] = "hold"
     # Which facts may be held; others (declines, voids, settlements) are scored, never held.
-    hold_kinds: list[Literal["sale", "capture", "refund", "authorization"]] = Field(
-        default_factory=lambda: ["sale", "capture", "refund"]
-    )
+    hold_kinds: list[HoldKind] = Field(default_factory=lambda: list(DEFAULT_HOLD_KINDS))
     # A held message looks again this often (a release wakes it at once when it is not leased).
     recheck_seconds: float = Field(default=30.0, gt=0, le=3600)
     # The model retrains from the store this often (job ``insight.retrain``), on at most
