@@ -166,7 +166,9 @@ def main() -> int:
     OUT.write_text(json.dumps({"tasks": tasks}, indent=1) + "\n", encoding="utf-8")
     labels = [(t["target"], x) for t in tasks for x in t["targets"]]  # type: ignore[union-attr]
     same = sum(1 for _, x in labels if re.sub(r"\W|_", "", x["name"]).lower() == re.sub(r"\W|_", "", x["answer"]).lower())  # fmt: skip
-    print(f"{len(tasks)} templates, {len(labels)} labelled fields, {same} answers equal their target's name; wrote {OUT}")
+    print(
+        f"{len(tasks)} templates, {len(labels)} labelled fields, {same} answers equal their target's name; wrote {OUT}"
+    )
     return 0
 
 

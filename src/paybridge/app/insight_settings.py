@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-HoldKind = Literal["sale", "capture", "refund", "authorization"]
-DEFAULT_HOLD_KINDS: tuple[HoldKind, ...] = ("sale", "capture", "refund")
-
 from pydantic import Field, field_validator
 
 from paybridge.config import Section
+
+HoldKind = Literal["sale", "capture", "refund", "authorization"]
+DEFAULT_HOLD_KINDS: tuple[HoldKind, ...] = ("sale", "capture", "refund")
 
 
 class InsightSettings(Section):

@@ -22,8 +22,12 @@ if TYPE_CHECKING:
     from paybridge.app.insight import Insight
     from paybridge.insight.backtest import BacktestReport
 
-insight_app = typer.Typer(help="Fraud scoring: reviews, retraining, the backtest.", no_args_is_help=True)
-review_app = typer.Typer(help="Payments held for review: list, release, confirm.", no_args_is_help=True)
+insight_app = typer.Typer(
+    help="Fraud scoring: reviews, retraining, the backtest.", no_args_is_help=True
+)
+review_app = typer.Typer(
+    help="Payments held for review: list, release, confirm.", no_args_is_help=True
+)
 insight_app.add_typer(review_app, name="review")
 T = TypeVar("T")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -51,7 +55,9 @@ def _with_insight(config: Any, work: Callable[[Insight], Awaitable[T]]) -> T:
 @review_app.command("list")
 @friendly
 def review_list(
-    state: Annotated[str, typer.Option(help="held, released, confirmed, alerted, clear or all.")] = "held",
+    state: Annotated[
+        str, typer.Option(help="held, released, confirmed, alerted, clear or all.")
+    ] = "held",
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
     as_json: JsonOption = False,
     config: ConfigOption = None,
@@ -98,13 +104,17 @@ def review_release(
 def review_confirm(
     key: Annotated[str, typer.Argument(help="The fact's key, paytrace:<id>:<kind>.")],
     note: NoteOption = "",
-    void: Annotated[bool, typer.Option(help="Void it in PayTrace first (before settlement).")] = False,
+    void: Annotated[
+        bool, typer.Option(help="Void it in PayTrace first (before settlement).")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Confirm fraud: a held payment is never posted; any scored one is labelled for retraining."""
 
     async def work(insight: Insight) -> str:
-        done = await insight.review.confirm(key, actor=cli_actor(), note=note, void=void, client="local")
+        done = await insight.review.confirm(
+            key, actor=cli_actor(), note=note, void=void, client="local"
+        )
         return f"{done.key}: {done.message}"
 
     out.print(_with_insight(config, work))
@@ -154,7 +164,13 @@ def _print_report(r: BacktestReport) -> None:
               f"{r.transactions} transactions held out, {r.frauds} of them fraud")  # fmt: skip
     table = Table("scorer", "precision", "recall", "PR-AUC", "recall @95% precision")
     for f in (r.model, r.unsupervised, r.rules):
-        table.add_row(f.name, f"{f.precision:.3f}", f"{f.recall:.3f}", f"{f.pr_auc:.3f}", f"{f.recall_at_95:.3f}")
+        table.add_row(
+            f.name,
+            f"{f.precision:.3f}",
+            f"{f.recall:.3f}",
+            f"{f.pr_auc:.3f}",
+            f"{f.recall_at_95:.3f}",
+        )
     out.print(table)
     ratio = r.model.recall_at_95 / r.rules.recall_at_95 if r.rules.recall_at_95 else float("inf")
     out.print(f"model {r.model_version} (trained with {r.labels_known} confirmed frauds); "

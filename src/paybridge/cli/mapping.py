@@ -188,7 +188,9 @@ def suggest(
         from paybridge.app.insight import suggest_mappings
         from paybridge.insight.suggest import Suggester
     except ImportError as exc:
-        raise ConfigError(f"mapping suggest needs pip install 'paybridge[insight]' ({exc})") from exc
+        raise ConfigError(
+            f"mapping suggest needs pip install 'paybridge[insight]' ({exc})"
+        ) from exc
     settings = load_settings(config)
     record = _read_json(sample, "--sample")
     if not isinstance(record, dict):
@@ -197,7 +199,9 @@ def suggest(
         try:
             document: bytes | str = metadata.read_bytes()
         except OSError as exc:
-            raise DataError(f"--metadata: cannot read {metadata}", fields={"metadata": str(metadata)}) from exc
+            raise DataError(
+                f"--metadata: cannot read {metadata}", fields={"metadata": str(metadata)}
+            ) from exc
     else:
         document = asyncio.run(fetch_metadata(settings))
     found = suggest_mappings(

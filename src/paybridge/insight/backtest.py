@@ -25,7 +25,6 @@ from paybridge.insight.model import Model
 from paybridge.insight.rules import MAX_POINTS, rules_score
 from paybridge.insight.synth import Labelled, Merchant
 
-
 RULES_THRESHOLD = 5 / MAX_POINTS  # the baseline holds at 5 points (two strong rules, or more)
 
 

@@ -147,7 +147,11 @@ class History:
         """Remember ``tx`` (after it was scored)."""
         now = tx.at.timestamp()
         event = (now, tx.kind, tx.amount, tx.card, tx.ip)
-        for trails, name in ((self.cards, tx.card), (self.customers, tx.customer), (self.ips, tx.ip)):
+        for trails, name in (
+            (self.cards, tx.card),
+            (self.customers, tx.customer),
+            (self.ips, tx.ip),
+        ):
             if name:
                 trails.setdefault(name, _Trail()).events.append(event)
         if not tx.customer:

@@ -38,7 +38,9 @@ class ModelCache:
             self.checked = now
             latest = self.store.latest_model()
             if latest is not None and latest["version"] != self.source:
-                rows, labels, _, _ = self.store.training_range(latest["first_id"], latest["last_id"])
+                rows, labels, _, _ = self.store.training_range(
+                    latest["first_id"], latest["last_id"]
+                )
                 self.model = Model.train(rows, labels, seed=latest["seed"])
                 self.source = latest["version"]
                 log.info("insight model %s (from %s)", self.model.version, self.source)
@@ -59,4 +61,6 @@ class Retrainer:
         if model.forest is None:
             return f"{len(rows)} scores: too few to train (rules only)"
         self.store.save_model(model.version, first, last, len(rows), int(labels.sum()), self.seed)
-        return f"model {model.version} from {len(rows)} scores ({int(labels.sum())} confirmed frauds)"
+        return (
+            f"model {model.version} from {len(rows)} scores ({int(labels.sum())} confirmed frauds)"
+        )

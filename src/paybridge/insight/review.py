@@ -87,7 +87,9 @@ class ReviewDesk:
         self.queue.wake(key)
         self._audit(actor, "insight.confirm", row, client, {"note": note, "void": void})
         was = {HELD: "it will not be posted", RELEASED: "it was released earlier and may be posted"}
-        return Decision(key, CONFIRMED, f"confirmed as fraud; {was.get(row.state, 'labelled for retraining')}")
+        return Decision(
+            key, CONFIRMED, f"confirmed as fraud; {was.get(row.state, 'labelled for retraining')}"
+        )
 
     async def _void(self, row: ScoreRow, actor: str, client: str) -> None:
         tid = int(row.transaction_id)

@@ -121,7 +121,11 @@ class InsightScreen:
             return Screened(Verdict.HOLD, "not scored yet", 1.0)
         reasons = "; ".join(row.reasons[:3]) or "no reason given"
         if row.state == HELD:
-            return Screened(Verdict.HOLD, f"risk {row.score:.2f} ({reasons})", self.policy.recheck_seconds)
+            return Screened(
+                Verdict.HOLD, f"risk {row.score:.2f} ({reasons})", self.policy.recheck_seconds
+            )
         if row.state == CONFIRMED and row.kind in self.policy.hold_kinds:
-            return Screened(Verdict.WITHHOLD, f"confirmed fraud by {row.decided_by}: {row.note or ''}")
+            return Screened(
+                Verdict.WITHHOLD, f"confirmed fraud by {row.decided_by}: {row.note or ''}"
+            )
         return PASSED

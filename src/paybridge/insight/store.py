@@ -112,7 +112,9 @@ class InsightStore:
             return False
         return True
 
-    def decide(self, key: str, *, to: str, actor: str, note: str, from_states: Sequence[str]) -> bool:
+    def decide(
+        self, key: str, *, to: str, actor: str, note: str, from_states: Sequence[str]
+    ) -> bool:
         """Move a score's state from one of ``from_states`` to ``to``: True when this call did."""
         with self.engine.begin() as conn:
             result = conn.execute(
@@ -129,7 +131,9 @@ class InsightStore:
         with self.engine.connect() as conn:
             return [_row(r) for r in conn.execute(query)]
 
-    def training(self, limit: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_], int, int]:
+    def training(
+        self, limit: int
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_], int, int]:
         """The newest ``limit`` rows' features, whether each is confirmed fraud, and the id range."""
         c = insight_scores.c
         with self.engine.connect() as conn:
@@ -147,7 +151,9 @@ class InsightStore:
         labels = np.array([r.state == CONFIRMED for r in rows], dtype=bool)
         return matrix, labels, first, last
 
-    def save_model(self, version: str, first: int, last: int, rows: int, frauds: int, seed: int) -> None:
+    def save_model(
+        self, version: str, first: int, last: int, rows: int, frauds: int, seed: int
+    ) -> None:
         with self.engine.begin() as conn:
             if conn.execute(select(insight_models.c.version).where(insight_models.c.version == version)).first():  # fmt: skip
                 return

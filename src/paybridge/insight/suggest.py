@@ -94,7 +94,9 @@ def source_kind(field: SourceField) -> str:
         if field.samples and all(fits(v) for v in field.samples):
             return kind
     t = field.type.lower()
-    return {"decimal": "money", "datetime": "date", "date": "date", "integer": "number"}.get(t, "text")
+    return {"decimal": "money", "datetime": "date", "date": "date", "integer": "number"}.get(
+        t, "text"
+    )
 
 
 FIT = {("money", "number"): 0.8, ("number", "money"): 0.8, ("date", "text"): 0.4,
@@ -145,7 +147,11 @@ class Suggester:
     @staticmethod
     def _phrase(source: SourceField) -> str:
         said = words(source.path)
-        return f"{said} ({source.label.lower()})" if source.label and source.label.lower() != said else said
+        return (
+            f"{said} ({source.label.lower()})"
+            if source.label and source.label.lower() != said
+            else said
+        )
 
     def suggest(
         self, targets: Sequence[TargetField], sources: Sequence[SourceField], top: int = 3

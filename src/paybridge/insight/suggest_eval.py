@@ -26,12 +26,19 @@ def same_name(a: str, b: str) -> bool:
     return re.sub(r"\W|_", "", a).lower() == re.sub(r"\W|_", "", b).lower()
 
 
-def evaluate(tasks: Iterable[dict[str, Any]], suggester: Suggester, *, differing: bool = False) -> Accuracy:
+def evaluate(
+    tasks: Iterable[dict[str, Any]], suggester: Suggester, *, differing: bool = False
+) -> Accuracy:
     """``differing``: only labels whose answer is spelled unlike its target."""
     n = hit1 = hit3 = b1 = b3 = 0
     misses = []
     for task in tasks:
-        sources = [SourceField(s["path"], s["type"], tuple(s["samples"]), s.get("label", ""), bool(s.get("key"))) for s in task["sources"]]
+        sources = [
+            SourceField(
+                s["path"], s["type"], tuple(s["samples"]), s.get("label", ""), bool(s.get("key"))
+            )
+            for s in task["sources"]
+        ]
         for t in task["targets"]:
             if differing and same_name(t["name"], t["answer"]):
                 continue

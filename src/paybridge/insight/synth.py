@@ -18,7 +18,12 @@ from paybridge.insight.features import Seen
 
 TZ = ZoneInfo("America/Los_Angeles")
 COUNTRIES = ("US",) * 17 + ("CA", "GB", "DE")
-AVS = ("Full Exact Match",) * 85 + ("Zip Match Only",) * 7 + ("No Match",) * 5 + ("Address Unavailable",) * 3
+AVS = (
+    ("Full Exact Match",) * 85
+    + ("Zip Match Only",) * 7
+    + ("No Match",) * 5
+    + ("Address Unavailable",) * 3
+)
 CSC = ("Match",) * 94 + ("No Match",) * 2 + ("",) * 4
 HOURLY = (1, 1, 1, 1, 1, 2, 4, 7, 10, 12, 13, 13, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2)
 PATTERNS = ("card_testing", "velocity_burst", "amount_spike", "refund_abuse", "account_takeover")
@@ -44,7 +49,9 @@ class Customer:
 class Merchant:
     """A merchant's customers and the days they make; ``day(n)`` is one labelled day."""
 
-    def __init__(self, rng: random.Random, customers: int = 2000, start: date | None = None) -> None:
+    def __init__(
+        self, rng: random.Random, customers: int = 2000, start: date | None = None
+    ) -> None:
         self.rng = rng
         self.start = start or date(2026, 3, 2)
         self.offices = [self._ip() for _ in range(12)]  # shared by several customers

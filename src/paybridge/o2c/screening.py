@@ -18,7 +18,7 @@ from paybridge.model import Transaction
 
 
 class Verdict(StrEnum):
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 (a verdict, not a password)
     HOLD = "hold"
     WITHHOLD = "withhold"
 

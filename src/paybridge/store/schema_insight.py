@@ -16,7 +16,9 @@ from paybridge.store.schema import UtcDateTime, metadata
 insight_scores = Table(
     "insight_scores",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("key", String(200), nullable=False, unique=True),  # the fact key paytrace:<id>:<kind>
     Column("transaction_id", String(40), nullable=False),
     Column("kind", String(16), nullable=False),

@@ -33,7 +33,9 @@ class DecisionLike(Protocol):
 
 class Desk(Protocol):
     def list(self, state: str | None = ..., limit: int = ...) -> Sequence[Row]: ...
-    def release(self, key: str, *, actor: str, note: str = ..., client: str = ...) -> DecisionLike: ...
+    def release(
+        self, key: str, *, actor: str, note: str = ..., client: str = ...
+    ) -> DecisionLike: ...
     async def confirm(
         self, key: str, *, actor: str, note: str = ..., void: bool = ..., client: str = ...
     ) -> DecisionLike: ...
@@ -73,7 +75,9 @@ def list_reviews(
 @router.post("/reviews/{key}/release")
 def release(request: Request, principal: Operator, key: Key, body: Decide) -> dict[str, str]:
     """Let a held payment post (once: the posting keeps its own intents)."""
-    done = _desk(request).release(key, actor=principal.actor, note=body.note, client=client_of(request))
+    done = _desk(request).release(
+        key, actor=principal.actor, note=body.note, client=client_of(request)
+    )
     return {"key": done.key, "state": done.state, "message": done.message}
 
 
@@ -92,5 +96,10 @@ mapping_router = APIRouter(prefix="/v1/mapping", tags=["mapping"], responses=AUT
 @mapping_router.post("/suggest")
 async def suggest(request: Request, principal: Viewer, body: SuggestBody) -> dict[str, Any]:
     """For the D365 entity a template writes: likely source fields of ``sample``, per field."""
-    run: Callable[[str, Mapping[str, Any], Sequence[str], int], Any] = request.app.state.mapping_suggest
-    return {"template": body.template, "suggestions": await run(body.template, body.sample, body.fields, body.top)}
+    run: Callable[[str, Mapping[str, Any], Sequence[str], int], Any] = (
+        request.app.state.mapping_suggest
+    )
+    return {
+        "template": body.template,
+        "suggestions": await run(body.template, body.sample, body.fields, body.top),
+    }

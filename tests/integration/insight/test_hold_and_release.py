@@ -35,7 +35,9 @@ THRESHOLD = 0.19
 async def engine(tmp_path: Path) -> AsyncIterator[tuple[Engine, ManualClock]]:
     clock = ManualClock(START)
     pt, d365 = paytrace_app(clock=SandboxClock(START)), dynamics_app()
-    settings = sandbox_settings(tmp_path, insight=InsightSettings(enabled=True, threshold=THRESHOLD))
+    settings = sandbox_settings(
+        tmp_path, insight=InsightSettings(enabled=True, threshold=THRESHOLD)
+    )
     async with sandbox_http(pt, d365) as (pt_http, d_http):
         built = sandbox_engine(settings, clock=clock, pt_http=pt_http, d_http=d_http, d365_app=d365)
         yield built, clock
@@ -68,7 +70,9 @@ async def usual_then_spike(engine: Engine) -> tuple[list[str], str]:
 
 
 @pytest.mark.anyio
-async def test_a_suspicious_sale_waits_then_posts_once_after_release(engine: tuple[Engine, ManualClock]) -> None:
+async def test_a_suspicious_sale_waits_then_posts_once_after_release(
+    engine: tuple[Engine, ManualClock],
+) -> None:
     eng, clock = engine
     assert eng.insight is not None
     usual, spike = await usual_then_spike(eng)
@@ -98,7 +102,9 @@ async def test_a_suspicious_sale_waits_then_posts_once_after_release(engine: tup
 
 
 @pytest.mark.anyio
-async def test_a_confirmed_fraud_is_voided_and_never_posted(engine: tuple[Engine, ManualClock]) -> None:
+async def test_a_confirmed_fraud_is_voided_and_never_posted(
+    engine: tuple[Engine, ManualClock],
+) -> None:
     eng, clock = engine
     assert eng.insight is not None
     _, spike = await usual_then_spike(eng)

@@ -24,7 +24,9 @@ T0 = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
 F = {name: i for i, name in enumerate(FEATURES)}
 
 
-def seen(n: int, kind: str = "sale", amount: float = 20.0, minutes: float = 0, **kw: object) -> Seen:
+def seen(
+    n: int, kind: str = "sale", amount: float = 20.0, minutes: float = 0, **kw: object
+) -> Seen:
     base = {"customer": "C1", "card": "411111******1111", "ip": "198.51.100.7"}
     base.update(kw)  # type: ignore[arg-type]
     return Seen(key=f"k{n}", at=T0 + timedelta(minutes=minutes), kind=kind, amount=amount, **base)  # type: ignore[arg-type]
@@ -36,7 +38,9 @@ def test_the_flat_forest_scores_exactly_as_scikit_learn() -> None:
     rows[:, 2] = np.round(rows[:, 2])  # ties on thresholds
     forest = IsolationForest(n_estimators=60, max_samples=200, random_state=1).fit(rows)
     probe = np.vstack([rows[:300], rng.normal(scale=4, size=(100, 7))])
-    assert np.allclose(FlatForest.of(forest).anomaly(probe), -forest.score_samples(probe), atol=1e-12)
+    assert np.allclose(
+        FlatForest.of(forest).anomaly(probe), -forest.score_samples(probe), atol=1e-12
+    )
 
 
 def test_features_read_only_what_came_before() -> None:
@@ -76,7 +80,12 @@ def test_rules_give_points_and_words() -> None:
 
 
 def _rows(seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    merchant, history, rows, labels = Merchant(random.Random(seed), customers=300), History(), [], []
+    merchant, history, rows, labels = (
+        Merchant(random.Random(seed), customers=300),
+        History(),
+        [],
+        [],
+    )
     for day in range(4):
         for item in merchant.day(day):
             rows.append(history.features(item.seen))
@@ -104,8 +113,16 @@ def test_every_score_carries_its_version_and_reasons_in_words() -> None:
 
 
 def test_the_generator_is_reproducible_and_labels_every_pattern() -> None:
-    a = [(i.seen.key, i.seen.amount, i.fraud) for d in range(6) for i in Merchant(random.Random(4), 300).day(d)]
-    b = [(i.seen.key, i.seen.amount, i.fraud) for d in range(6) for i in Merchant(random.Random(4), 300).day(d)]
+    a = [
+        (i.seen.key, i.seen.amount, i.fraud)
+        for d in range(6)
+        for i in Merchant(random.Random(4), 300).day(d)
+    ]
+    b = [
+        (i.seen.key, i.seen.amount, i.fraud)
+        for d in range(6)
+        for i in Merchant(random.Random(4), 300).day(d)
+    ]
     assert a == b
     assert {f for _, _, f in a} >= {"", "velocity_burst", "amount_spike", "account_takeover"}
     assert 0.005 < sum(1 for *_, f in a if f) / len(a) < 0.1
