@@ -77,7 +77,10 @@ def suggest_mappings(
 ) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
     """For the D365 entity a template writes: each (writable, or named) field's likely sources
     among the fields of ``sample`` (a record of the template's source)."""
-    compiled = templates.get(template)
+    try:
+        compiled = templates.get(template)
+    except KeyError:
+        raise DataError(f"template: no template named {template!r}", fields={"template": template}) from None
     target = str(compiled.target)
     if not target.startswith("d365."):
         raise DataError(f"template: {template} writes {target}, not a D365 entity",

@@ -92,6 +92,9 @@ class ReviewDesk:
         )
 
     async def _void(self, row: ScoreRow, actor: str, client: str) -> None:
+        if not row.transaction_id.isdigit():
+            raise DataError(f"key: {row.key} is no PayTrace card transaction to void",
+                            fields={"key": row.key})  # fmt: skip
         tid = int(row.transaction_id)
         intent = self.intents.plan(row.key, VOID_STEP, "paytrace", str(tid), {"by": actor})
 

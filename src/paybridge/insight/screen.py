@@ -25,6 +25,7 @@ from paybridge.o2c.screening import PASSED, Screened, Verdict
 from paybridge.runtime.alerts import alert_envelope
 from paybridge.runtime.envelope import Envelope
 from paybridge.runtime.queue import SqlQueue
+from paybridge.security.cardguard import redact_text
 
 log = logging.getLogger(__name__)
 ALERT_KIND = "payment_held"
@@ -70,7 +71,7 @@ class InsightScreen:
 
     def seen(self, tx: Transaction) -> Seen:
         """The scorer's view of a transaction: masked card, IP and the processor's words."""
-        card = tx.masked_card or ""
+        card = redact_text(tx.masked_card or "")[:40]  # masked already; the guard makes sure
         digits = card[:6]
         country = next(
             (c for p, c in sorted(self.policy.bin_countries.items(), key=lambda i: -len(i[0]))

@@ -133,7 +133,8 @@ class Suggester:
             fit = kind_fit(kind, source_kind(source))
             spelled = difflib.SequenceMatcher(None, words(target.name), words(source.path)).ratio()
             key = 0.1 if wants_key and source.key else 0.0
-            total = 0.55 * meaning + 0.2 * fit + 0.25 * spelled + key
+            # Names say what a field means; values that cannot fit (a date from a number) veto.
+            total = (0.65 * meaning + 0.35 * spelled) * (0.2 + 0.8 * fit) + key
             scored.append((total, meaning, fit, source.path))
         scored.sort(key=lambda s: -s[0])
         best = scored[0][0] if scored else 0.0
