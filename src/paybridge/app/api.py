@@ -55,6 +55,7 @@ def _mount_insight(app: FastAPI, engine: Engine) -> None:
     from paybridge.app.insight import suggest_mappings
     from paybridge.app.schema import entity_schemas
     from paybridge.web import routes_insight
+    from paybridge.web.console import reviews
 
     insight = engine.insight
     assert insight is not None
@@ -70,3 +71,4 @@ def _mount_insight(app: FastAPI, engine: Engine) -> None:
     app.state.mapping_suggest = suggest
     app.include_router(routes_insight.router)
     app.include_router(routes_insight.mapping_router)
+    app.include_router(reviews.router)

@@ -38,11 +38,15 @@ async def api(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     pt, d365 = paytrace_app(clock=SandboxClock(START)), dynamics_app()
     settings = sandbox_settings(tmp_path, insight=InsightSettings(enabled=True))
     async with sandbox_http(pt, d365) as (pt_http, d_http):
-        engine = sandbox_engine(settings, clock=clock, pt_http=pt_http, d_http=d_http, d365_app=d365)
+        engine = sandbox_engine(
+            settings, clock=clock, pt_http=pt_http, d_http=d_http, d365_app=d365
+        )
         token = engine.security.api_keys.create("operator").token
         transport = httpx.ASGITransport(app=build_api(engine))
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://pb.test", headers={"Authorization": f"Bearer {token}"}
+            transport=transport,
+            base_url="http://pb.test",
+            headers={"Authorization": f"Bearer {token}"},
         ) as client:
             yield client
 
@@ -69,7 +73,10 @@ async def test_suggestions_for_the_payment_line_template(api: httpx.AsyncClient)
     [
         ({"template": "no_such_template", "sample": SAMPLE}, "template"),
         ({"template": "paytrace_export_to_transaction", "sample": SAMPLE}, "template"),
-        ({"template": "payment_to_customer_payment_line", "sample": SAMPLE, "fields": ["Nope"]}, "field"),
+        (
+            {"template": "payment_to_customer_payment_line", "sample": SAMPLE, "fields": ["Nope"]},
+            "field",
+        ),
         ({"template": "payment_to_customer_payment_line", "sample": {}}, "sample"),
     ],
 )
