@@ -80,7 +80,9 @@ def suggest_mappings(
     try:
         compiled = templates.get(template)
     except KeyError:
-        raise DataError(f"template: no template named {template!r}", fields={"template": template}) from None
+        raise DataError(
+            f"template: no template named {template!r}", fields={"template": template}
+        ) from None
     target = str(compiled.target)
     if not target.startswith("d365."):
         raise DataError(f"template: {template} writes {target}, not a D365 entity",
