@@ -9,6 +9,7 @@ the rebuilt model gets its own version, and scores record the version that actua
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,6 +57,10 @@ class Retrainer:
     seed: int
 
     async def run(self) -> str:
+        # Training is CPU work of seconds: off the event loop, so leases keep being renewed.
+        return await asyncio.to_thread(self.train)
+
+    def train(self) -> str:
         rows, labels, first, last = self.store.training(self.limit)
         model = Model.train(rows, labels, seed=self.seed)
         if model.forest is None:

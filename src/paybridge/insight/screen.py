@@ -9,6 +9,7 @@ reads that row: the verdict changes only when a person decides.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import numpy as np
 
 from paybridge.clock import Clock
 from paybridge.insight.features import History, Seen
+from paybridge.insight.model import Model
 from paybridge.insight.models import ModelCache
 from paybridge.insight.store import ALERTED, CLEAR, CONFIRMED, HELD, InsightStore, ScoreRow
 from paybridge.model import Transaction
@@ -65,7 +67,8 @@ class InsightScreen:
         known = self.store.get_many([tx.key for tx in transactions])
         fresh = [tx for tx in transactions if tx.key not in known]
         if fresh:
-            self._score(fresh)
+            # A new model version is rebuilt here (seconds of CPU): off the event loop.
+            self._score(fresh, await asyncio.to_thread(self.models.current))
             known = self.store.get_many([tx.key for tx in transactions])
         return [self._verdict(known.get(tx.key)) for tx in transactions]
 
@@ -84,7 +87,7 @@ class InsightScreen:
             local_hour=tx.occurred_at.astimezone(ZoneInfo(self.policy.timezone)).hour,
         )  # fmt: skip
 
-    def _score(self, fresh: Sequence[Transaction]) -> None:
+    def _score(self, fresh: Sequence[Transaction], model: Model) -> None:
         views = [self.seen(tx) for tx in fresh]
         history = History()
         for earlier in self.store.history(views, self.policy.history_days):
@@ -93,7 +96,6 @@ class InsightScreen:
         for view in sorted(views, key=lambda v: v.at):
             vectors.append((view, history.features(view)))
             history.add(view)
-        model = self.models.current()
         scores = model.score_many(np.array([v for _, v in vectors]))
         by_key = {tx.key: tx for tx in fresh}
         with self.store.engine.begin() as conn:

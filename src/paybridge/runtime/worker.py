@@ -206,6 +206,8 @@ class Worker:
         current = self.paused.get(topic)
         if refusal is None and current is None:
             return
+        if refusal is None and all(o.status == "wait" for o in outcomes):
+            return  # only messages waiting for a person: the try proved nothing either way
         now = self._now()
         if refusal is not None:
             until = now + timedelta(seconds=self.pause_seconds)

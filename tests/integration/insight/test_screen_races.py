@@ -50,8 +50,8 @@ async def test_two_screens_of_one_fact_agree_and_alert_once(tmp_path: Path) -> N
     await first.screen(history)
     spike = tx("9", "900.00")
     # Both passed the "already scored?" look before either wrote: both score and write.
-    first._score([spike])
-    second._score([spike])
+    first._score([spike], first.models.current())
+    second._score([spike], second.models.current())
     a, b = await first.screen([spike]), await second.screen([spike])
     assert a == b and a[0].verdict is Verdict.HOLD
     with engine.connect() as conn:
