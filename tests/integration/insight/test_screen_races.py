@@ -1,10 +1,10 @@
-"""Two workers screening the same fact at once: one score row, one alert, one verdict."""
+"""Two workers screening the same fact at once: one score row, one alert, one verdict (SQLite
+and PostgreSQL: a refused insert must not abort the transaction holding the other scores)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -35,8 +35,8 @@ def tx(tid: str, amount: str, kind: TransactionKind = TransactionKind.SALE) -> T
 
 
 @pytest.mark.anyio
-async def test_two_screens_of_one_fact_agree_and_alert_once(tmp_path: Path) -> None:
-    engine = open_engine(f"sqlite:///{tmp_path / 'pb.db'}")
+async def test_two_screens_of_one_fact_agree_and_alert_once(store_url: str) -> None:
+    engine = open_engine(store_url)
     clock = ManualClock(AT)
 
     def screen() -> InsightScreen:
@@ -61,8 +61,8 @@ async def test_two_screens_of_one_fact_agree_and_alert_once(tmp_path: Path) -> N
 
 
 @pytest.mark.anyio
-async def test_declines_are_scored_but_never_held(tmp_path: Path) -> None:
-    engine = open_engine(f"sqlite:///{tmp_path / 'pb.db'}")
+async def test_declines_are_scored_but_never_held(store_url: str) -> None:
+    engine = open_engine(store_url)
     clock = ManualClock(AT)
     store = InsightStore(engine, clock)
     screen = InsightScreen(
