@@ -100,8 +100,9 @@ PAYTRACE = {
 NOT_FIELDS = {"ctx", "var", "null", "true", "false", "if", "lookup"}
 # A label is a direct read: the field, maybe cleaned or converted on its way (these functions),
 # never a condition or a computation over it.
-DIRECT = {"trim", "upper", "lower", "text", "decimal", "country_alpha3", "join_lines",
-          "paytrace_datetime", "text_values"}  # fmt: skip
+DIRECT = {"trim", "upper", "lower", "text", "decimal", "country_alpha3", "country_alpha2",
+          "join_lines", "line", "truncate", "alnum", "d365_date", "paytrace_datetime",
+          "text_values"}  # fmt: skip
 
 
 def d365_fields(entity: str) -> dict[str, dict[str, object]]:

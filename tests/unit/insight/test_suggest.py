@@ -44,8 +44,8 @@ def test_it_ranks_by_meaning_and_values(suggester: Suggester) -> None:
 def test_accuracy_on_the_labelled_set_beats_the_string_baseline(suggester: Suggester) -> None:
     tasks = json.loads(LABELS.read_text(encoding="utf-8"))["tasks"]
     got = evaluate(tasks, suggester)
-    assert got.labels >= 30
+    assert got.labels >= 35
     assert got.top3 >= 0.90, got.misses
-    assert got.top3 >= got.base_top3 + 0.10 and got.top1 > got.base_top1
+    assert got.top3 >= got.base_top3 + 0.15 and got.top1 > got.base_top1
     differing = evaluate(tasks, suggester, differing=True)  # names spelled unlike their answer
-    assert differing.top3 >= differing.base_top3 + 0.15
+    assert differing.labels >= 25 and differing.top3 >= differing.base_top3 + 0.15
