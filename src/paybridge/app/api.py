@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from fastapi import FastAPI
 
 from paybridge.app.console import console_services
@@ -54,4 +57,30 @@ def build_api(engine: Engine) -> FastAPI:
     if routes_events.INBOUND_SOURCE in settings.web.event_secrets:
         app.include_router(routes_events.router)  # only with secrets to verify its signatures
     install_console(app, console_services(settings, engine.store, security), engine.reconciler())
+    if engine.insight is not None:
+        _mount_insight(app, engine)
     return app
+
+
+def _mount_insight(app: FastAPI, engine: Engine) -> None:
+    """The review queue and mapping suggestions; ``app.insight`` is imported only here."""
+    from paybridge.app.insight import suggest_mappings
+    from paybridge.app.schema import entity_schemas
+    from paybridge.web import routes_insight
+    from paybridge.web.console import reviews
+
+    insight = engine.insight
+    assert insight is not None
+
+    async def suggest(template: str, sample: Any, fields: Any, top: int) -> object:
+        schemas = entity_schemas(await engine.dynamics.metadata())
+        return await asyncio.to_thread(
+            suggest_mappings, insight.suggester, engine.parts.templates, schemas, template,
+            sample, fields, top,
+        )  # fmt: skip
+
+    app.state.insight_review = insight.review
+    app.state.mapping_suggest = suggest
+    app.include_router(routes_insight.router)
+    app.include_router(routes_insight.mapping_router)
+    app.include_router(reviews.router)

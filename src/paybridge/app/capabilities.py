@@ -50,6 +50,7 @@ from paybridge.o2c.facts import EXPORT_TEMPLATE, FactTranslator
 from paybridge.o2c.ingest import PayTraceIngest
 from paybridge.o2c.order_status import ORDER_TEMPLATE
 from paybridge.o2c.posting import PAYMENT_TEMPLATE, PaymentPoster
+from paybridge.o2c.screening import PaymentScreen
 from paybridge.ops.desk import JOB_NAME as ALERTS_JOB
 from paybridge.orders.watch import JOB_NAME as ORDERS_JOB
 from paybridge.reconcile.journal import LINE_TEMPLATE as SETTLEMENT_TEMPLATE
@@ -69,6 +70,7 @@ CHECKS_JOB = "paytrace.poll_checks"
 CUTOFF_JOB = "d365.post_journals"
 SYNC_JOB = "customers.sync"
 SWEEP_JOB = "charges.sweep"
+INSIGHT_RETRAIN_JOB = "insight.retrain"  # paybridge.insight.models.JOB_NAME, not imported here
 
 
 @dataclass
@@ -100,6 +102,8 @@ def enabled_jobs(settings: Settings) -> dict[str, str]:
     if settings.orders.enabled:
         jobs[ORDERS_JOB] = "orders.enabled"
     jobs[ALERTS_JOB] = "alerting.evaluate_seconds"
+    if settings.insight.enabled:
+        jobs[INSIGHT_RETRAIN_JOB] = "insight.enabled"
     return jobs
 
 
@@ -116,13 +120,15 @@ class OrderToCash:
     contribution: Contribution
 
 
-def order_to_cash(parts: Parts, creator: CustomerCreator) -> OrderToCash:
+def order_to_cash(
+    parts: Parts, creator: CustomerCreator, screen: PaymentScreen | None = None
+) -> OrderToCash:
     s, store, clock = parts.settings, parts.store, parts.clock
     poster = PaymentPoster(
         parts.dynamics, store.intents, store.ledger, store.xref, store.cursors, s.dynamics,
         parts.templates.get(PAYMENT_TEMPLATE), o2c=s.o2c,
         order_template=parts.templates.get(ORDER_TEMPLATE), customers=creator,
-        paytrace=parts.paytrace, tracer=parts.tracer, ach_payment_method=s.checks.payment_method,
+        paytrace=parts.paytrace, tracer=parts.tracer, ach_payment_method=s.checks.payment_method, screen=screen,
         reversal=(
             PaymentReversal(parts.dynamics, store.intents, s.checks.reverse_service)
             if s.checks.reverse_service else None

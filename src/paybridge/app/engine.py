@@ -9,6 +9,7 @@ import os
 import random
 import socket
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -27,6 +28,7 @@ from paybridge.connectors.dynamics import DynamicsClient, TokenProvider
 from paybridge.connectors.paytrace import PayTraceClient
 from paybridge.customers.card_links import CardLinks
 from paybridge.customers.sync import CustomerCreator, CustomerSync
+from paybridge.errors import ConfigError
 from paybridge.o2c.events import EventIntake
 from paybridge.o2c.ingest import PayTraceIngest
 from paybridge.o2c.posting import PaymentPoster
@@ -42,6 +44,9 @@ from paybridge.runtime.tracing import Tracer
 from paybridge.runtime.wiring import Contribution, check_wiring
 from paybridge.runtime.worker import Worker
 from paybridge.security.context import SecurityContext, open_security
+
+if TYPE_CHECKING:  # imported for real only when insight.enabled (see build_engine)
+    from paybridge.app.insight import Insight
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +82,7 @@ class Engine:
     tracer: Tracer
     owned_clients: list[httpx.AsyncClient] = field(default_factory=list)
     workers: list[Worker] = field(default_factory=list)
+    insight: Insight | None = None  # with insight.enabled: the screen, reviews, suggestions
 
     def reconciler(
         self, settings: ReconcileSettings | None = None, ids: IdFactory | None = None
@@ -108,6 +114,17 @@ class Engine:
         for client in self.owned_clients:
             await client.aclose()
         self.tracer.shutdown()
+
+
+def _insight(parts: caps.Parts, security: SecurityContext) -> Insight:
+    try:
+        from paybridge.app.insight import build_insight
+    except ImportError as exc:
+        raise ConfigError(
+            f"insight.enabled needs the insight extra (pip install 'paybridge[insight]'): {exc}",
+            operation="settings",
+        ) from exc
+    return build_insight(parts, security)
 
 
 def build_engine(
@@ -170,7 +187,10 @@ def build_engine(
         tracer=tracer,
     )
     creator, sync, cards, customer_part = caps.customers(parts, vault)
-    o2c = caps.order_to_cash(parts, creator)
+    insight = None
+    if settings.insight.enabled:  # the optional package is imported here and nowhere else
+        insight = _insight(parts, security)
+    o2c = caps.order_to_cash(parts, creator, insight.screen if insight else None)
     charges, charging_part = caps.charging(parts)
     paylinks = caps.pay_links(parts, charges, vault)
     subscriptions, billing, billing_part = caps.billing(parts)
@@ -186,6 +206,8 @@ def build_engine(
         caps.reconciliation(parts),
         ops.contribution,
     ]
+    if insight is not None:
+        contributions.append(insight.contribution)
     handlers = check_wiring(contributions, caps.enabled_jobs(settings))
     ws = settings.worker
     name = worker_name or f"{socket.gethostname()}-{os.getpid()}"
@@ -214,6 +236,6 @@ def build_engine(
         events=o2c.events, customers=creator, sync=sync, cards=cards, charges=charges, paylinks=paylinks, subscriptions=subscriptions,
         billing=billing, orders=card_orders, worker=worker, scheduler=Scheduler(store.engine, clock, jobs, worker=name, alerts=alerts, tracer=tracer),
         contributions=contributions, counters=counters, alerts=ops.desk, heartbeat=heartbeat,
-        tracer=tracer, owned_clients=owned,
+        tracer=tracer, owned_clients=owned, insight=insight,
     )  # fmt: skip
     return built

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator
 
+from paybridge.app.insight_settings import InsightSettings
 from paybridge.billing.settings import BillingSettings
 from paybridge.charging.settings import ChargingSettings, Level3Settings, PayLinkSettings
 from paybridge.config import Section
@@ -135,6 +136,7 @@ class Settings(Section):
     metrics: MetricsSettings = MetricsSettings()
     tracing: TracingSettings = TracingSettings()
     alerting: AlertingSettings = AlertingSettings()
+    insight: InsightSettings = InsightSettings()
 
     @field_validator("paytrace")
     @classmethod

@@ -33,6 +33,7 @@ from paybridge.cli.customers import customers_app
 from paybridge.cli.db import db_app
 from paybridge.cli.dlq import dlq_app
 from paybridge.cli.init import init as init_command
+from paybridge.cli.insight import insight_app
 from paybridge.cli.level3 import level3_app
 from paybridge.cli.mapping import mapping_app
 from paybridge.cli.paylinks import paylink_app
@@ -70,6 +71,7 @@ app.command("init")(init_command)
 app.add_typer(subscriptions_app, name="subscriptions")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(users_app, name="users")
+app.add_typer(insight_app, name="insight")
 
 
 @app.command()

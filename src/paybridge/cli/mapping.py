@@ -162,3 +162,55 @@ def _pick(templates: Any, ref: str) -> Any:
         return templates.by_ref(ref) if "@" in ref else templates.get(ref)
     except KeyError as exc:
         raise ConfigError(f"template: {exc.args[0]}", operation="mapping") from exc
+
+
+@mapping_app.command("suggest")
+@friendly
+def suggest(
+    template: Annotated[str, typer.Argument(help="A template writing a D365 entity.")],
+    sample: Annotated[Path, typer.Option(help="A record of the template's source (JSON).")],
+    field: Annotated[
+        list[str] | None, typer.Option(help="Only this target field; repeatable.")
+    ] = None,
+    top: Annotated[int, typer.Option(min=1, max=10)] = 3,
+    metadata: Annotated[
+        Path | None, typer.Option(help="A $metadata document; default: the configured D365.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """For each field of the D365 entity a template writes, the source fields of a sample record
+    that most likely feed it, with a confidence (needs the insight extra; runs offline)."""
+    from paybridge.app.clients import fetch_metadata
+    from paybridge.app.schema import metadata_schemas
+
+    try:
+        from paybridge.app.insight import suggest_mappings
+        from paybridge.insight.suggest import Suggester
+    except ImportError as exc:
+        raise ConfigError(
+            f"mapping suggest needs pip install 'paybridge[insight]' ({exc})"
+        ) from exc
+    settings = load_settings(config)
+    record = _read_json(sample, "--sample")
+    if not isinstance(record, dict):
+        raise DataError("--sample: a JSON object is needed", fields={"sample": str(sample)})
+    if metadata is not None:
+        try:
+            document: bytes | str = metadata.read_bytes()
+        except OSError as exc:
+            raise DataError(
+                f"--metadata: cannot read {metadata}", fields={"metadata": str(metadata)}
+            ) from exc
+    else:
+        document = asyncio.run(fetch_metadata(settings))
+    found = suggest_mappings(
+        Suggester(min_confidence=settings.insight.suggest_min_confidence), _templates(config),
+        metadata_schemas(document), template, record, field or [], top,
+    )  # fmt: skip
+    if as_json:
+        out.print_json(json.dumps(found))
+        return
+    for name, items in found.items():
+        said = ", ".join(f"{s['source']} ({s['confidence']:.2f})" for s in items) or "-"
+        out.print(f"{name:40} <- {said}", markup=False)

@@ -75,6 +75,13 @@ class Transaction(BaseModel):
     settled_at: datetime | None = None
     batch_number: str | None = None
     discretionary_data: dict[str, str] = Field(default_factory=dict)
+    # What the processor said of the card holder (risk signals for insight's screen; never card
+    # data): AVS and CSC results as PayTrace words them, the IP the request came from, and the
+    # billing address's country (2 letters).
+    avs_response: str = ""
+    csc_response: str = ""
+    client_ip: str = ""
+    billing_country: str = ""
 
     _utc = field_validator("occurred_at", "settled_at")(_aware_utc)
 

@@ -3,6 +3,8 @@
 - ``facts``: the published interface: a PayTrace change as a canonical ``Transaction`` (through
   the ``paytrace_export_to_transaction`` template) in a ``payment`` envelope (charging, billing
   and reconcile publish through it).
+- ``screening``: the published interface of a screen the ``payment`` handler asks before routing
+  (insight's, when enabled): pass, hold (the message waits, not counted), withhold.
 - ``ingest``: the poller's side: PayTrace's changes into the inbox with the cursor, one transaction.
 - ``events``: signed inbound events, checked against PayTrace before anything is published.
 - ``posting``: the ``payment`` handler: route to a customer payment journal line (credit, debit,

@@ -44,6 +44,7 @@ from paybridge.o2c.order_status import (
     OrderUpdate,
     look_up_documents,
 )
+from paybridge.o2c.screening import PASSED, PaymentScreen, Screened, Verdict
 from paybridge.o2c.settings import OrderToCashSettings
 from paybridge.runtime.cursors import Cursors
 from paybridge.runtime.envelope import Envelope, Outcome
@@ -136,10 +137,12 @@ class PaymentPoster:
         tracer: Tracer = NO_TRACING,
         ach_payment_method: str = "",
         reversal: PaymentReversal | None = None,
+        screen: PaymentScreen | None = None,
     ) -> None:
         self.template = template
         self.ach_payment_method = ach_payment_method
         self.reversal = reversal
+        self.screen = screen
         self.d365 = dynamics
         self.intents = intents
         self.ledger = ledger
@@ -158,6 +161,7 @@ class PaymentPoster:
 
     async def __call__(self, envs: Sequence[Envelope]) -> list[Outcome]:
         routed: list[Routed | Outcome] = [await self._route(env) for env in envs]
+        routed = await self._screened(routed)
         work = [r for r in routed if isinstance(r, Routed)]
         await self._find_customers(work)
         await self._held_lines([r for r in work if r.held and not r.outcomes])
@@ -167,6 +171,27 @@ class PaymentPoster:
         await self._remove_lines([r for r in work if r.reverse_of and not r.outcomes])
         await self._update_orders([r for r in work if r.order], docs)
         return [r.outcome() if isinstance(r, Routed) else r for r in routed]
+
+    async def _screened(self, routed: list[Routed | Outcome]) -> list[Routed | Outcome]:
+        """Every transaction through the screen (when there is one): a held one waits, a
+        withheld one ends unposted; declines and skipped facts are screened but never wait."""
+        if self.screen is None:
+            return routed
+        work = [r for r in routed if isinstance(r, Routed)]
+        verdicts = iter(await self.screen.screen([r.tx for r in work]))
+        out: list[Routed | Outcome] = []
+        for r in routed:
+            seen = next(verdicts) if isinstance(r, Routed) else PASSED
+            out.append(self._apply_verdict(r, seen) if isinstance(r, Routed) else r)
+        return out
+
+    def _apply_verdict(self, r: Routed, seen: Screened) -> Routed | Outcome:
+        if r.outcomes or seen.verdict is Verdict.PASS:
+            return r
+        if seen.verdict is Verdict.HOLD:
+            return Outcome.wait(f"held for review: {seen.reason}", seen.recheck_seconds)
+        self._note(r.tx, "withheld", seen.reason)
+        return Outcome.done(f"withheld: {seen.reason}")
 
     # -- route -----------------------------------------------------------------------------
 

@@ -115,7 +115,8 @@ RuleKind = Literal[
 ]
 # What the engine itself pushes on the alert topics (the ``event`` rules match these kinds).
 DUNNING_KINDS = ("declined", "dunning_exhausted", "on_hold", "released")
-EVENT_KINDS = ("auth_failure", "topic_paused", *DUNNING_KINDS, "test")
+# payment_held: insight held a payment for review (only with insight.enabled).
+EVENT_KINDS = ("auth_failure", "topic_paused", *DUNNING_KINDS, "payment_held", "test")
 
 
 class AlertRule(Section):
@@ -179,6 +180,13 @@ def default_rules() -> list[AlertRule]:
             when="event",
             kinds=list(DUNNING_KINDS),
             severity="info",
+            notify_resolved=False,
+        ),
+        AlertRule(
+            name="held-payments",
+            when="event",
+            kinds=["payment_held"],
+            severity="warning",
             notify_resolved=False,
         ),
     ]

@@ -33,7 +33,9 @@ class Envelope:
 class Outcome:
     """What a handler says about one envelope."""
 
-    status: str  # "done" | "retry" | "dead" | "pause" (a configuration refusal: not counted)
+    # "done" | "retry" | "dead" | "pause" (a configuration refusal: not counted) | "wait"
+    # (the message waits for something outside, such as a person's review: not counted)
+    status: str
     reason: str = ""
     retry_after: float | None = None
 
@@ -48,6 +50,12 @@ class Outcome:
     @classmethod
     def dead(cls, reason: str) -> Outcome:
         return cls("dead", reason)
+
+    @classmethod
+    def wait(cls, reason: str, seconds: float) -> Outcome:
+        """Not yet: look again in ``seconds`` (or when woken); neither an attempt nor a failure,
+        and the message keeps its place at the head of its partition."""
+        return cls("wait", reason, seconds)
 
     @classmethod
     def pause(cls, reason: str) -> Outcome:

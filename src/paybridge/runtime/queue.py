@@ -180,6 +180,18 @@ class SqlQueue:
             attempts=queue.c.attempts - 1, last_error=reason[:4000],
         )  # fmt: skip
 
+    def wake(self, key: str) -> int:
+        """Make a waiting message of ``key`` ready now (a review released it); a leased one is
+        left to its holder. Returns how many were woken."""
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(queue)
+                .where(queue.c.key == key, queue.c.status == READY, queue.c.not_before > now)
+                .values(not_before=now, updated_at=now)
+            )
+            return int(result.rowcount or 0)
+
     def renew(self, envs: Sequence[Envelope], lease_seconds: float) -> list[int]:
         """Extend the leases still held (a worker that is still working on them says so)."""
         until = self.clock.now() + timedelta(seconds=lease_seconds)

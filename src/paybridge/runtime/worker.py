@@ -206,6 +206,8 @@ class Worker:
         current = self.paused.get(topic)
         if refusal is None and current is None:
             return
+        if refusal is None and all(o.status == "wait" for o in outcomes):
+            return  # only messages waiting for a person: the try proved nothing either way
         now = self._now()
         if refusal is not None:
             until = now + timedelta(seconds=self.pause_seconds)
@@ -247,6 +249,10 @@ class Worker:
                 done.append(env)
             elif outcome.status == "pause":
                 postponed.append(env)
+            elif outcome.status == "wait":
+                kept = self.queue.postpone([env], outcome.retry_after or 0.0, outcome.reason)
+                self.stats.postponed += len(kept)
+                lost += 1 - len(kept)
             elif outcome.status == "dead" or policy.exhausted(env.failures + 1):
                 reason = outcome.reason
                 if outcome.status != "dead":

@@ -99,7 +99,7 @@ def test_free_text_is_redacted_and_an_unreadable_record_keeps_its_reason(
     env = facts.envelope(broken, "event")
     assert (env.topic, env.key, env.source) == (UNREADABLE_TOPIC, "paytrace:7:sale", "event")
     reason = env.payload["reason"]
-    assert reason.startswith("cannot translate: paytrace_export_to_transaction@3")
+    assert reason.startswith("cannot translate: paytrace_export_to_transaction@4")
     assert "amount.amount" in reason and "occurred_at" in reason
     assert "4111 1111 1111 1111" not in str(env.payload)  # a card typed into any field
     with pytest.raises(UntranslatableChange) as caught:

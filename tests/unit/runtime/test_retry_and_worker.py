@@ -112,3 +112,48 @@ async def test_a_killed_worker_uses_none_of_the_messages_attempts(tmp_path: Path
     dead = {d["key"]: d["dead_reason"] for d in queue.dead_letters()}
     assert dead["healthy"].startswith("gave up after 3 attempts")
     assert "claimed 11 times without an outcome" in dead["poison"]  # 10 > 3 x 3
+
+
+@pytest.mark.anyio
+async def test_a_waiting_message_keeps_its_place_uses_no_attempt_and_wakes(tmp_path: Path) -> None:
+    clock = ManualClock()
+    queue = SqlQueue(open_engine(sqlite_url(tmp_path / "w.db")), clock)
+    queue.enqueue(
+        [
+            Envelope(topic="t", key="held", partition_key="p", payload={}),
+            Envelope(topic="t", key="after", partition_key="p", payload={}),
+        ]
+    )
+    release = {"held": False}
+    seen: list[str] = []
+
+    async def handler(envs: Sequence[Envelope]) -> list[Outcome]:
+        seen.extend(e.key for e in envs)
+        return [
+            Outcome.wait("held for review", 60) if e.key == "held" and not release["held"]
+            else Outcome.done()
+            for e in envs
+        ]  # fmt: skip
+
+    worker = Worker(queue, {"t": handler}, policy=RetryPolicy(max_attempts=1), rng=random.Random(1))
+    for _ in range(5):  # many looks: never a dead letter, never a pause, "after" waits behind
+        await worker.run_once()
+        clock.advance(61)
+    assert seen == ["held"] * 5 and not worker.paused and queue.stats().dead == 0
+    release["held"] = True
+    await worker.run_once()
+    assert queue.wake("held") == 0  # nothing waiting any more: it is done
+    await worker.run_once()
+    assert seen[-2:] == ["held", "after"]
+
+
+def test_wake_makes_a_waiting_message_ready_now(tmp_path: Path) -> None:
+    clock = ManualClock()
+    queue = SqlQueue(open_engine(sqlite_url(tmp_path / "w.db")), clock)
+    queue.enqueue([Envelope(topic="t", key="k", partition_key="p", payload={})])
+    (env,) = queue.claim("w", 10)
+    assert queue.wake("k") == 0  # leased: left to its holder
+    queue.postpone([env], 3600, "held")
+    assert queue.claim("w", 10) == []
+    assert queue.wake("k") == 1
+    assert [e.key for e in queue.claim("w", 10)] == ["k"]

@@ -203,6 +203,11 @@ class TransactionRecord(BaseModel):
         return parse_merchant_time(self.settled, tz) if self.settled.strip() else None
 
     @property
+    def is_voided(self) -> bool:
+        """Voided in PayTrace (status ``N`` with the message "Voided", spec §5.10)."""
+        return self.status_message.strip().lower().startswith("void")
+
+    @property
     def batch_number(self) -> int | None:
         """The settlement batch from status ``GB<n>``, when settled."""
         code = self.status_code.strip().upper()

@@ -1,0 +1,75 @@
+"""Two workers screening the same fact at once: one score row, one alert, one verdict (SQLite
+and PostgreSQL: a refused insert must not abort the transaction holding the other scores)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+pytest.importorskip("sklearn", reason="needs the insight extra")
+
+from sqlalchemy import func, select
+
+from paybridge.clock import ManualClock
+from paybridge.insight.models import ModelCache
+from paybridge.insight.screen import InsightScreen, Policy
+from paybridge.insight.store import InsightStore
+from paybridge.model import Money, Transaction, TransactionKind, TransactionStatus
+from paybridge.o2c.screening import Verdict
+from paybridge.runtime.queue import SqlQueue
+from paybridge.store.database import open_engine
+from paybridge.store.schema import queue
+from paybridge.store.schema_insight import insight_scores
+
+AT = datetime(2026, 3, 10, 18, 0, tzinfo=UTC)
+
+
+def tx(tid: str, amount: str, kind: TransactionKind = TransactionKind.SALE) -> Transaction:
+    return Transaction(
+        transaction_id=tid, kind=kind, status=TransactionStatus.APPROVED,
+        amount=Money(amount=Decimal(amount), currency="USD"), occurred_at=AT, customer_id="C1",
+        masked_card="************5454", avs_response="No Match", client_ip="203.0.113.9",
+    )  # fmt: skip
+
+
+@pytest.mark.anyio
+async def test_two_screens_of_one_fact_agree_and_alert_once(store_url: str) -> None:
+    engine = open_engine(store_url)
+    clock = ManualClock(AT)
+
+    def screen() -> InsightScreen:
+        store = InsightStore(engine, clock)
+        return InsightScreen(
+            store, ModelCache(store, clock), SqlQueue(engine, clock), Policy(threshold=0.19), clock
+        )
+
+    first, second = screen(), screen()
+    history = [tx(str(n), "10.00") for n in range(1, 4)]
+    await first.screen(history)
+    spike = tx("9", "900.00")
+    # Both passed the "already scored?" look before either wrote: both score and write.
+    first._score([spike], first.models.current())
+    second._score([spike], second.models.current())
+    a, b = await first.screen([spike]), await second.screen([spike])
+    assert a == b and a[0].verdict is Verdict.HOLD
+    with engine.connect() as conn:
+        rows = conn.execute(select(func.count()).where(insight_scores.c.key == spike.key)).scalar()
+        alerts = conn.execute(select(func.count()).where(queue.c.topic == "alert")).scalar()
+    assert rows == 1 and alerts == 1
+
+
+@pytest.mark.anyio
+async def test_declines_are_scored_but_never_held(store_url: str) -> None:
+    engine = open_engine(store_url)
+    clock = ManualClock(AT)
+    store = InsightStore(engine, clock)
+    screen = InsightScreen(
+        store, ModelCache(store, clock), SqlQueue(engine, clock), Policy(threshold=0.01), clock
+    )
+    decline = tx("7", "2.00", TransactionKind.DECLINE)
+    (verdict,) = await screen.screen([decline])
+    assert verdict.verdict is Verdict.PASS
+    row = store.get(decline.key)
+    assert row is not None and row.state == "alerted" and row.card == "************5454"
