@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 from paybridge.app.settings import Settings
 from paybridge.app.store import Store
+from paybridge.console.designer import MappingDesk
 from paybridge.console.services import ConsoleServices, Triage
 from paybridge.ops.activity import Activity
 from paybridge.ops.figures import StoreFigures
@@ -15,8 +16,9 @@ from paybridge.security.ratelimit import RateLimiter
 
 
 def console_services(
-    settings: Settings, store: Store, security: SecurityContext
-) -> ConsoleServices:
+    settings: Settings, store: Store, security: SecurityContext,
+    designer: MappingDesk | None = None,
+) -> ConsoleServices:  # fmt: skip
     return ConsoleServices(
         queue=store.queue, ledger=store.ledger, security=security,
         figures=StoreFigures(store.engine), activity=Activity(store.engine),
@@ -26,5 +28,5 @@ def console_services(
         secure_cookies=settings.web.secure_cookies
         if settings.web.secure_cookies is not None
         else settings.web.tls_cert is not None,
-        signin_limiter=RateLimiter(1 / 6, 10, security.clock),
+        signin_limiter=RateLimiter(1 / 6, 10, security.clock), designer=designer,
     )  # fmt: skip

@@ -53,6 +53,9 @@ class MappingSettings(Section):
     # versions of its name (the highest version maps; older ones stay for dry-run), a copy of a
     # shipped name@version replaces it, and every name not here stays shipped.
     templates_dir: Path | None = None
+    # How often serve and worker look for a version promoted in the console's designer; on one
+    # they rebuild their engine, so the new version maps. 0: never (restart to take it up).
+    reload_seconds: float = Field(default=5.0, ge=0)
 
 
 class RetrySettings(Section):

@@ -20,8 +20,11 @@ mapping_app = typer.Typer(
 
 def _templates(config: Path | None) -> Any:
     from paybridge.app.clients import templates_for
+    from paybridge.clock import SystemClock
+    from paybridge.console.designer import MappingVersions
 
-    return templates_for(load_settings(config))
+    settings = load_settings(config)
+    return templates_for(settings, MappingVersions(store_of(settings).engine, SystemClock()))
 
 
 def _read_json(path: Path, option: str) -> Any:

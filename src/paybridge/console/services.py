@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from paybridge.console.designer import MappingDesk
 from paybridge.console.lineage import Lineage, lineage_of
 from paybridge.errors import DataError
 from paybridge.keys import CUSTOMER_XREF
@@ -173,6 +174,8 @@ class ConsoleServices:
     secure_cookies: bool
     # Failed sign-ins per client address: a burst of 10, then one every 6 seconds.
     signin_limiter: RateLimiter
+    # The mapping designer (pages under /mapping); without one they are not mounted.
+    designer: MappingDesk | None = None
 
     def lineage(self, transaction_id: str) -> Lineage:
         return lineage_of(self.ledger, self.queue, transaction_id)

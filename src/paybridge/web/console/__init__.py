@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from paybridge.console.services import ConsoleServices
 from paybridge.reconcile.service import Reconciler
-from paybridge.web.console import admin, customers, pages, reconcile, triage
+from paybridge.web.console import admin, customers, designer, pages, reconcile, triage
 from paybridge.web.console.render import page
 from paybridge.web.console.session import ConsoleRefusal, visitor
 
@@ -48,6 +48,8 @@ def install_console(
     app.include_router(triage.router)
     app.include_router(customers.router)
     app.include_router(admin.router)
+    if built.designer is not None:
+        app.include_router(designer.router)
     if reconciler is not None:
         app.state.console_reconciler = reconciler
         app.include_router(reconcile.router)
