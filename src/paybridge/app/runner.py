@@ -76,6 +76,8 @@ async def run_rebuilding(
                 continue
             if on_rebuild is not None:
                 on_rebuild(fresh)
+            in_use = ", ".join(t.ref for t in fresh.parts.templates.latest())
+            log.info("mapping: engine rebuilt; templates in use: %s", in_use)
             closing.append(asyncio.create_task(_close_later(engine, CLOSE_GRACE_SECONDS)))
             engine = fresh
     finally:
