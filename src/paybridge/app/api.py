@@ -43,5 +43,5 @@ def build_api(engine: Engine) -> FastAPI:
     if routes_events.INBOUND_SOURCE in settings.web.event_secrets:
         app.include_router(routes_events.router)  # only with secrets to verify its signatures
     built = console_services(settings, engine.store, security, mapping_desk(engine))
-    install_console(app, built, engine.reconciler())
+    install_console(app, built, engine.reconciler(), engine.subscriptions)
     return app

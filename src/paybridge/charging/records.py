@@ -144,14 +144,15 @@ class ChargeRecords:
             row = conn.execute(
                 select(charges).where(charges.c.idempotency_key == key)
             ).mappings().first()  # fmt: skip
-        if row is None:
-            return None
-        return ChargeRecord(
-            key=row["idempotency_key"], fingerprint=row["fingerprint"], status=row["status"],
-            request=json.loads(row["request"]), outcome=json.loads(row["outcome"]),
-            attempts=row["attempts"], created_at=row["created_at"], updated_at=row["updated_at"],
-            sent_at=row["sent_at"],
-        )  # fmt: skip
+        return None if row is None else _record(row)
+
+    def recent(self, status: str | None = None, limit: int = 100) -> list[ChargeRecord]:
+        """The newest charges first (of ``status`` only, when given): the console's list."""
+        query = select(charges).order_by(charges.c.updated_at.desc()).limit(limit)
+        if status is not None:
+            query = query.where(charges.c.status == status)
+        with self.engine.connect() as conn:
+            return [_record(row) for row in conn.execute(query).mappings()]
 
     def claim(self, key: str, request: ChargeRequest) -> tuple[ChargeRecord, bool]:
         """The key's row, and whether this caller now holds it (``pending``) to charge."""
@@ -229,3 +230,12 @@ class ChargeRecords:
     def release(self, record: ChargeRecord, reason: str) -> bool:
         """Nothing was charged: the key is open again for the same request."""
         return self._move(record, OPEN, outcome=json.dumps({"reason": reason}))
+
+
+def _record(row: Any) -> ChargeRecord:
+    return ChargeRecord(
+        key=row["idempotency_key"], fingerprint=row["fingerprint"], status=row["status"],
+        request=json.loads(row["request"]), outcome=json.loads(row["outcome"]),
+        attempts=row["attempts"], created_at=row["created_at"], updated_at=row["updated_at"],
+        sent_at=row["sent_at"],
+    )  # fmt: skip
