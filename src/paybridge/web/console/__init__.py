@@ -14,7 +14,16 @@ from fastapi.staticfiles import StaticFiles
 from paybridge.billing.store import SubscriptionStore
 from paybridge.console.services import ConsoleServices
 from paybridge.reconcile.service import Reconciler
-from paybridge.web.console import admin, charges, customers, designer, pages, reconcile, triage
+from paybridge.web.console import (
+    admin,
+    charges,
+    customers,
+    designer,
+    flow,
+    pages,
+    reconcile,
+    triage,
+)
 from paybridge.web.console.render import page
 from paybridge.web.console.session import ConsoleRefusal, visitor
 
@@ -51,6 +60,7 @@ def install_console(
     app.include_router(triage.router)
     app.include_router(customers.router)
     app.include_router(admin.router)
+    app.include_router(flow.router)
     if built.designer is not None:
         app.include_router(designer.router)
     if subscriptions is not None:
