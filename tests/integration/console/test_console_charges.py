@@ -24,8 +24,15 @@ async def test_an_operator_charges_an_invoice_once_however_often_the_form_is_sen
     world: World,
 ) -> None:
     web = await signed_in(world, "olga2", "operator")
-    shown = await web.get("/charges")
+    fresh = await web.get("/charges")  # an operator's form gets its key in the address
+    assert fresh.status_code == 303 and fresh.headers["location"].startswith(
+        "/charges?key=console-"
+    )
+    shown = await web.get(fresh.headers["location"])
     assert shown.status_code == 200 and shown.headers["cache-control"] == "no-store"
+    assert (await web.get(fresh.headers["location"])).text.count(
+        fresh.headers["location"][13:]
+    ) >= 2
     key = KEY.search(shown.text)
     assert key and f'data-testid="idempotency-key">{key.group(1)}<' in shown.text
     form = {"csrf": csrf_of(shown), "idempotency_key": key.group(1), "company": "usmf",
@@ -51,11 +58,13 @@ async def test_an_operator_charges_an_invoice_once_however_often_the_form_is_sen
 @pytest.mark.anyio
 async def test_field_errors_and_a_viewer_is_refused(world: World) -> None:
     web = await signed_in(world, "olga2", "operator")
-    shown = await web.get("/charges")
-    base = {"csrf": csrf_of(shown), "idempotency_key": "console-x1", "company": "usmf"}
+    shown = await web.get("/charges", follow_redirects=True)
+    base = {"csrf": csrf_of(shown), "idempotency_key": "console-" + "ab" * 10, "company": "usmf"}
     bad = await web.post("/charges/new", data={**base, "amount": "12,3O", "invoice_number": "A"})
     assert bad.status_code == 422 and "amount: an amount such as 125.00" in bad.text
-    assert 'name="idempotency_key" value="console-x1"' in bad.text  # kept for the resubmit
+    assert f'name="idempotency_key" value="console-{"ab" * 10}"' in bad.text  # kept
+    odd = await web.post("/charges/new", data={**base, "idempotency_key": "my key"})
+    assert odd.status_code == 400
     none = await web.post("/charges/new", data={**base, "amount": ""})
     assert none.status_code == 422 and "invoice_number" in none.text
     web = await signed_in(world, "vera", "viewer")

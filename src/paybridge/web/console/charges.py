@@ -10,6 +10,7 @@ double click or a resubmit sends the same key, and the service answers what the 
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -31,6 +32,7 @@ OperatorPost = Annotated[tuple[Visitor, dict[str, str]], Depends(posted("operato
 STATUSES = ("approved", "declined", "in_doubt", "pending", "open")
 SUB_ACTIONS = ("pause", "resume", "cancel")
 UPCOMING = 6
+KEY = re.compile(r"console-[0-9a-f]{20}")
 
 
 def _charges(request: Request) -> ChargeService:
@@ -56,11 +58,17 @@ def new_key() -> str:
 
 
 @router.get("/charges", response_class=HTMLResponse)
-async def charges(request: Request, who: Viewer, status: str = "") -> Response:
+async def charges(request: Request, who: Viewer, status: str = "", key: str = "") -> Response:
+    """The list, and for operators the form. The form's key is in the page's address, so a
+    double click, a reload, or going back and sending the form again is the same charge; the
+    "New charge" link (the address without a key) starts another."""
     status = status if status in STATUSES else ""
+    if who.can("operator") and not KEY.fullmatch(key):
+        query = urlencode({"status": status, "key": new_key()} if status else {"key": new_key()})
+        return _redirect(f"/charges?{query}")
     rows = await asyncio.to_thread(_charges(request).records.recent, status or None, 200)
     return page(request, "charges.html", visitor=who, nav="charges", rows=rows, state=status,
-                statuses=STATUSES, key=new_key(), form={}, problems={})  # fmt: skip
+                statuses=STATUSES, key=key, form={}, problems={})  # fmt: skip
 
 
 def charge_form(form: dict[str, str]) -> tuple[ChargeRequest | None, dict[str, str]]:
@@ -92,6 +100,8 @@ def charge_form(form: dict[str, str]) -> tuple[ChargeRequest | None, dict[str, s
 async def create(request: Request, sent: OperatorPost) -> Response:
     who, form = sent
     key = form.get("idempotency_key", "")
+    if not KEY.fullmatch(key):
+        raise ConsoleRefusal(400, "the form has no charge key; open Charges again")
     asked, problems = charge_form(form)
     service = _charges(request)
     if asked is None:
