@@ -40,7 +40,7 @@ async def _watch(engine: Engine, stop: asyncio.Event, rebuild: asyncio.Event, ev
     rebuild.set()
 
 
-async def _close_later(engine: Engine, delay: float) -> None:
+async def _close(engine: Engine, delay: float = 0.0) -> None:
     await asyncio.sleep(delay)
     await engine.aclose()
     engine.store.engine.dispose()
@@ -54,7 +54,7 @@ async def run_rebuilding(
     """Run ``engine`` until ``stop``; rebuild it (and tell ``on_rebuild``) when a version is
     promoted. Closes every engine it ran before returning."""
     settings = engine.settings
-    closing: list[asyncio.Task[None]] = []
+    retired: dict[asyncio.Task[None], Engine] = {}
     every = settings.mapping.reload_seconds
     try:
         while True:
@@ -78,9 +78,11 @@ async def run_rebuilding(
                 on_rebuild(fresh)
             in_use = ", ".join(t.ref for t in fresh.parts.templates.latest())
             log.info("mapping: engine rebuilt; templates in use: %s", in_use)
-            closing.append(asyncio.create_task(_close_later(engine, CLOSE_GRACE_SECONDS)))
+            retired[asyncio.create_task(_close(engine, CLOSE_GRACE_SECONDS))] = engine
             engine = fresh
     finally:
-        for task in closing:
-            task.cancel()
+        for task, old in retired.items():  # stopping: the grace period is over
+            if not task.done():
+                task.cancel()
+                await _close(old)
         await engine.aclose()
