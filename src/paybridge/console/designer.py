@@ -216,10 +216,32 @@ class MappingDesk:
         )  # fmt: skip
         return saved, diff
 
-    def promote(self, version_id: int, actor: str, client: str) -> SavedVersion:
+    async def promote(self, version_id: int, actor: str, client: str) -> SavedVersion:
+        """Make a saved version the one that maps, once ``mapping check`` finds nothing against
+        D365's live ``$metadata`` (a D365-bound template; no metadata, no promotion)."""
         saved = self.versions.get(version_id)
         if saved is None:
             raise DataError(f"no saved version {version_id}", fields={"version": str(version_id)})
+        compiled, problems = compile_text(saved.text, saved.file)
+        if compiled is None:
+            raise DataError("it does not compile: " + "; ".join(str(p) for p in problems[:3]),
+                            fields={"version": str(saved.version)})  # fmt: skip
+        checked = await self.check(compiled)
+        if checked:
+            self.security.audit.record(
+                actor=actor, action="mapping.promote", target=f"mapping:{compiled.ref}",
+                client=client, outcome="refused",
+                detail={"id": saved.id, "problems": [str(c) for c in checked[:10]]},
+            )  # fmt: skip
+            raise DataError(
+                f"mapping check refuses {compiled.ref}: " + "; ".join(
+                    f"{c.field}: {c.message}" for c in checked[:3]),
+                fields={c.field: c.code for c in checked},
+            )  # fmt: skip
+        return self._promote(saved, actor, client)
+
+    def _promote(self, saved: SavedVersion, actor: str, client: str) -> SavedVersion:
+        version_id = saved.id
         in_use = self.templates().versions(saved.name)[-1:]
         if saved.promoted_at is None and in_use and saved.version <= in_use[0]:
             raise DataError(

@@ -121,3 +121,26 @@ async def test_save_diff_dry_run_and_promote_by_role(world: World) -> None:
     assert [r.actor for r in audit.search(action="mapping.save")] == ["user:olga2"]
     assert [r.target for r in audit.search(action="mapping.promote")] == [f"mapping:{LINE}@2"]
     assert [r.outcome for r in audit.search(action="auth.forbidden")] == ["forbidden", "forbidden"]
+
+
+@pytest.mark.anyio
+async def test_a_version_mapping_check_refuses_is_not_promoted(world: World) -> None:
+    web = await signed_in(world, "olga2", "operator")
+    csrf = csrf_of(await web.get(f"/mapping/{LINE}"))
+    form = {"csrf": csrf, "base": "1", "new.name": "xyzRegion", "new.src": "kind"}
+    saved = await web.post(f"/mapping/{LINE}/save", data=form)
+    assert saved.status_code == 303, saved.text  # it compiles; D365 has no such field
+    version_id = int(saved.headers["location"].split("/")[-1].split("?")[0])
+    web = await signed_in(world, "ada", "admin")
+    page = await web.get(f"/mapping/versions/{version_id}")
+    refused = await web.post(
+        f"/mapping/versions/{version_id}/promote", data={"csrf": csrf_of(page)}
+    )
+    assert refused.status_code == 303 and "problem=" in refused.headers["location"]
+    shown = await web.get(refused.headers["location"])
+    assert "mapping check refuses" in shown.text and "xyzRegion" in shown.text
+    assert (
+        templates_for(world.engine.settings, world.engine.mapping_versions).get(LINE).version == 1
+    )
+    (row,) = world.engine.security.audit.search(action="mapping.promote")
+    assert row.outcome == "refused" and row.actor == "user:ada"

@@ -229,7 +229,7 @@ async def promote(request: Request, sent: AdminPost, version_id: int) -> Respons
     who, _ = sent
     desk = desk_of(request)
     try:
-        saved = await asyncio.to_thread(desk.promote, version_id, who.actor, who.client)
+        saved = await desk.promote(version_id, who.actor, who.client)
     except PayBridgeError as exc:
         query = urlencode({"problem": exc.message})
         return RedirectResponse(f"/mapping/versions/{version_id}?{query}", status_code=303,
