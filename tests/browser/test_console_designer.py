@@ -109,6 +109,7 @@ def test_map_preview_save_dry_run_promote_and_the_next_payment_carries_it(
     )
     assert "upper(description)" in notes.inner_text() and '"FIRST ORDER"' in notes.inner_text()
     assert "agrees with D365" in page.get_by_test_id("check").inner_text()
+    axe_scan(page, "designer with the draft's preview")
     shot(page, "designer-preview")
 
     page.get_by_test_id("save").click()

@@ -39,6 +39,12 @@ ONE_ARGUMENT = [
 ]  # fmt: skip
 
 
+REFERENCE = [
+    (name, spec.summary, spec.min_args, spec.max_args)
+    for name in default_registry().names() if (spec := default_registry().get(name))
+]  # fmt: skip
+
+
 @dataclass(frozen=True)
 class TargetField:
     name: str
@@ -144,7 +150,7 @@ async def designer(request: Request, who: Viewer, name: str, base: str = "") -> 
     result = desk.preview(template, sample)
     return page(request, "mapping_designer.html", visitor=who, nav="mapping", base=template,
                 fields=fields, samples=samples, sample=sample, sources=source_fields(sample.source),
-                functions=ONE_ARGUMENT, schema_problem=schema_problem,
+                functions=ONE_ARGUMENT, reference=REFERENCE, schema_problem=schema_problem,
                 sample_problem=sample_problem, result=result, changes={}, problems=[],
                 checks=None, form={})  # fmt: skip
 
@@ -182,7 +188,8 @@ async def preview(request: Request, sent: ViewerPost, name: str) -> Response:
     draft = await _draft(request, name, form)
     partial = request.headers.get("hx-request") == "true"
     return page(request, "_mapping_preview.html" if partial else "mapping_designer.html",
-                visitor=who, nav="mapping", functions=ONE_ARGUMENT, **draft)  # fmt: skip
+                visitor=who, nav="mapping", functions=ONE_ARGUMENT, reference=REFERENCE,
+                **draft)  # fmt: skip
 
 
 @router.post("/mapping/{name}/save")
@@ -192,14 +199,15 @@ async def save(request: Request, sent: OperatorPost, name: str) -> Response:
     if not draft["changes"] or draft["compiled"] is None:
         why = "nothing changed" if draft["compiled"] is not None else "the draft does not compile"
         return page(request, "mapping_designer.html", 422, visitor=who, nav="mapping",
-                    functions=ONE_ARGUMENT, save_problem=why, **draft)  # fmt: skip
+                    functions=ONE_ARGUMENT, reference=REFERENCE, save_problem=why, **draft)  # fmt: skip
     desk = desk_of(request)
     try:
         saved, _ = await asyncio.to_thread(desk.save, draft["base"], draft["changes"], who.actor,
                                            who.client)  # fmt: skip
     except PayBridgeError as exc:
         return page(request, "mapping_designer.html", 422, visitor=who, nav="mapping",
-                    functions=ONE_ARGUMENT, save_problem=exc.message, **draft)  # fmt: skip
+                    functions=ONE_ARGUMENT, reference=REFERENCE, save_problem=exc.message,
+                    **draft)  # fmt: skip
     return RedirectResponse(f"/mapping/versions/{saved.id}?done=saved", status_code=303,
                             headers={"Cache-Control": "no-store"})  # fmt: skip
 
