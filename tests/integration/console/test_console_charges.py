@@ -95,6 +95,7 @@ async def test_a_subscription_is_paused_resumed_and_cancelled(world: World) -> N
     assert f'href="/subscriptions/{sub.id}"' in listed.text and "19.99 USD" in listed.text
     page = await web.get(f"/subscriptions/{sub.id}")
     assert "2026-04-01" in page.text and "2026-05-01" in page.text  # the schedule
+    assert "tried again [1, 3, 7] days after the first refusal" in page.text  # dunning policy
     assert ">Pause<" not in page.text
     csrf = csrf_of(page)
     assert (

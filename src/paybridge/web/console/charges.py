@@ -166,8 +166,9 @@ async def subscription(
         raise ConsoleRefusal(404, f"no subscription {subscription_id}")
     periods = [sub.schedule.period(n) for n in range(sub.next_index, sub.next_index + UPCOMING)]
     charges_of = await asyncio.to_thread(store.charges, sub.id)
+    policy = {r.name: r for r in services(request).settings if r.name.startswith("billing.")}
     return page(request, "subscription.html", visitor=who, nav="charges", sub=sub,
-                upcoming=[p for p in periods if p is not None], charges=charges_of,
+                upcoming=[p for p in periods if p is not None], charges=charges_of, policy=policy,
                 done=done if done in SUB_ACTIONS else "", problem=problem[:300])  # fmt: skip
 
 
