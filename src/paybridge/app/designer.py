@@ -18,9 +18,11 @@ from paybridge.console.designer import MappingDesk, Sample
 from paybridge.keys import LINE_STEP
 from paybridge.mapping import CompiledTemplate, EntitySchema, TemplateSet
 from paybridge.o2c.posting import PAYMENT_TEMPLATE, replay_context
+from paybridge.security.cardguard import redact
 from paybridge.store.schema import ledger
 
 SCHEMA_SECONDS = 300.0  # $metadata changes with a D365 deployment, not between two clicks
+PAYTRACE_SAMPLES = 50  # one PayTrace export call each
 
 
 def mapping_desk(engine: Engine) -> MappingDesk:
@@ -45,6 +47,8 @@ def mapping_desk(engine: Engine) -> MappingDesk:
     async def samples(template: CompiledTemplate, count: int) -> list[Sample]:
         if template.name == PAYMENT_TEMPLATE:
             return await asyncio.to_thread(recent_payments, engine, count)
+        if str(template.source) == "paytrace.transaction_record":
+            return await paytrace_records(engine, min(count, PAYTRACE_SAMPLES))
         if template.source.system == "d365":
             rows = (await engine.dynamics.page(template.source.name, Query(top=count))).value
             return [
@@ -55,20 +59,40 @@ def mapping_desk(engine: Engine) -> MappingDesk:
     return MappingDesk(engine.mapping_versions, templates, schemas, samples, engine.security)
 
 
-def recent_payments(engine: Engine, count: int) -> list[Sample]:
-    """The last ``count`` payments posted to D365, as their line was mapped (what ``paybridge
-    mapping dry-run`` rebuilds for one)."""
-    store = engine.store
+async def paytrace_records(engine: Engine, count: int) -> list[Sample]:
+    """The last posted payments as PayTrace exports them now (masked card only, redacted again),
+    with the context the poller maps them with."""
+    keys = await asyncio.to_thread(_recent_keys, engine, count)
+    pt = engine.settings.paytrace
+    out = []
+    for key, _ in keys:
+        _, transaction_id, kind = key.split(":", 2)
+        record = await engine.paytrace.export_by_id(int(transaction_id))
+        if record is not None:
+            context = {"kind": kind, "currency": pt.currency, "time_zone": pt.timezone}
+            out.append(
+                Sample(f"PayTrace {transaction_id} ({kind})", redact(record.model_dump()), context)
+            )
+    return out
+
+
+def _recent_keys(engine: Engine, count: int) -> list[tuple[str, str | None]]:
     query = (
         select(ledger.c.event_key, ledger.c.template_version)
         .where(ledger.c.step == LINE_STEP, ledger.c.status == "posted")
         .order_by(ledger.c.id.desc())
         .limit(count)
     )
-    with store.engine.connect() as conn:
-        rows = conn.execute(query).all()
+    with engine.store.engine.connect() as conn:
+        return [(str(k), v) for k, v in conn.execute(query).all() if str(k).startswith("paytrace:")]
+
+
+def recent_payments(engine: Engine, count: int) -> list[Sample]:
+    """The last ``count`` payments posted to D365, as their line was mapped (what ``paybridge
+    mapping dry-run`` rebuilds for one)."""
+    store = engine.store
     out = []
-    for key, version in rows:
+    for key, version in _recent_keys(engine, count):
         intent = store.intents.get(key, LINE_STEP)
         payload = store.queue.payload(key)
         if intent is None or payload is None:

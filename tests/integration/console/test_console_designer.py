@@ -144,3 +144,20 @@ async def test_a_version_mapping_check_refuses_is_not_promoted(world: World) -> 
     )
     (row,) = world.engine.security.audit.search(action="mapping.promote")
     assert row.outcome == "refused" and row.actor == "user:ada"
+
+
+@pytest.mark.anyio
+async def test_a_paytrace_sourced_template_previews_on_a_record_paytrace_exports(
+    world: World,
+) -> None:
+    web = await signed_in(world, "vera", "viewer")
+    page = await web.get("/mapping/paytrace_export_to_transaction")
+    assert page.status_code == 200, page.text
+    assert f"PayTrace {world.posted_tx} (sale)" in page.text
+    assert "<code>credit_card.masked_number</code>" in page.text  # the export's own shape
+    preview = re.search(r'<table data-testid="preview">.*?</table>', page.text, re.S)
+    assert preview and 'class="problem"' not in preview.group(0), page.text
+    assert re.search(
+        r"amount\.amount</td><td><code>decimal\(amount\)</code></td>\s*<td><code>1234\.5</code>",
+        preview.group(0),
+    )  # an exact Decimal, never a float
