@@ -143,7 +143,7 @@ def assignments_of(fields: list[TargetField], form: dict[str, str]) -> dict[str,
 @router.get("/mapping/{name}", response_class=HTMLResponse)
 async def designer(request: Request, who: Viewer, name: str, base: str = "") -> Response:
     desk = desk_of(request)
-    template = _template(desk, name, base)
+    template = await asyncio.to_thread(_template, desk, name, base)
     fields, schema_problem = await _targets(desk, template)
     samples, sample_problem = await _samples(desk, template)
     sample, _ = _chosen_sample(samples, {})
@@ -157,7 +157,7 @@ async def designer(request: Request, who: Viewer, name: str, base: str = "") -> 
 
 async def _draft(request: Request, name: str, form: dict[str, str]) -> dict[str, Any]:
     desk = desk_of(request)
-    base = _template(desk, name, form.get("base", ""))
+    base = await asyncio.to_thread(_template, desk, name, form.get("base", ""))
     fields, schema_problem = await _targets(desk, base)
     samples, sample_problem = await _samples(desk, base)
     sample, pasted_problem = _chosen_sample(samples, form)
@@ -221,7 +221,7 @@ async def version(
     if saved is None:
         raise ConsoleRefusal(404, f"no saved version {version_id}")
     compiled, _ = compile_text(saved.text, saved.file)
-    current = _template(desk, saved.name)
+    current = await asyncio.to_thread(_template, desk, saved.name)
     diff = text_diff(
         desk.text_of(current), saved.text, current.ref, f"{saved.name}@{saved.version}"
     )
