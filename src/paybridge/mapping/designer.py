@@ -14,15 +14,19 @@ import yaml
 from paybridge.mapping.errors import TemplateError, TemplateProblem
 
 MAX_FIELDS = 400
+MAX_DEPTH = 8
 
 
-def source_fields(sample: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    """Every leaf of ``sample`` as (JMESPath-style dotted path, its value as JSON), in order."""
+def source_fields(
+    sample: Mapping[str, Any], prefix: str = "", depth: int = 0
+) -> list[tuple[str, str]]:
+    """Every leaf of ``sample`` as (JMESPath-style dotted path, its value as JSON), in order;
+    objects deeper than ``MAX_DEPTH`` are shown whole."""
     out: list[tuple[str, str]] = []
     for key, value in sample.items():
         path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            out.extend(source_fields(value, f"{path}."))
+        if isinstance(value, Mapping) and value and depth < MAX_DEPTH:
+            out.extend(source_fields(value, f"{path}.", depth + 1))
         else:
             out.append((path, _shown(value)))
         if len(out) >= MAX_FIELDS:
@@ -33,7 +37,10 @@ def source_fields(sample: Mapping[str, Any], prefix: str = "") -> list[tuple[str
 def _shown(value: Any) -> str:
     if isinstance(value, Decimal):
         return f"{value:f}"
-    return json.dumps(value, default=str, ensure_ascii=False)[:200]
+    try:
+        return json.dumps(value, default=str, ensure_ascii=False)[:200]
+    except RecursionError:
+        return "(nested too deeply to show)"
 
 
 def source_path(path: str) -> str:

@@ -161,3 +161,25 @@ async def test_a_paytrace_sourced_template_previews_on_a_record_paytrace_exports
         r"amount\.amount</td><td><code>decimal\(amount\)</code></td>\s*<td><code>1234\.5</code>",
         preview.group(0),
     )  # an exact Decimal, never a float
+
+
+@pytest.mark.anyio
+async def test_hostile_samples_and_names_get_field_errors_not_tracebacks(world: World) -> None:
+    web = await signed_in(world, "vera", "viewer")
+    csrf = csrf_of(await web.get(f"/mapping/{LINE}"))
+    hx = {"HX-Request": "true"}
+    for pasted, problem in (
+        ("[1, 2]", "a JSON object is needed"),
+        ("{not json", "sample_json: not JSON"),
+        ('{"a": ' * 3000 + "1" + "}" * 3000, "sample_json: nested too deeply"),
+    ):
+        form = {"csrf": csrf, "base": "1", "sample_json": pasted}
+        answer = await web.post(f"/mapping/{LINE}/preview", data=form, headers=hx)
+        assert answer.status_code == 200 and problem in answer.text, answer.text[:300]
+    odd = {"csrf": csrf, "base": "1", "new.name": "x'; drop", "new.expr": "'1'"}
+    answer = await web.post(f"/mapping/{LINE}/preview", data=odd, headers=hx)
+    assert "new.name: &#34;x&#39;; drop&#34; is not a field name" in answer.text, answer.text[:500]
+    script = {"csrf": csrf, "base": "1", "expr.PaymentNotes": "'<script>alert(1)</script>'"}
+    answer = await web.post(f"/mapping/{LINE}/preview", data=script, headers=hx)
+    assert "<script>alert(1)</script>" not in answer.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in answer.text

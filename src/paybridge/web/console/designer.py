@@ -116,6 +116,8 @@ def _chosen_sample(samples: list[Sample], form: dict[str, str]) -> tuple[Sample,
             value = json.loads(pasted)
         except json.JSONDecodeError as exc:
             return Sample("pasted", {}), f"sample_json: not JSON ({exc.msg}, line {exc.lineno})"
+        except RecursionError:
+            return Sample("pasted", {}), "sample_json: nested too deeply"
         if not isinstance(value, dict):
             return Sample("pasted", {}), "sample_json: a JSON object is needed"
         return Sample("pasted record", redact(value)), ""
