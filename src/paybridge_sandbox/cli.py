@@ -42,6 +42,7 @@ def _dynamics(args: argparse.Namespace) -> tuple[Any, list[str]]:
         "state_path": args.state,
         "fault_profile": args.faults,
         "journal_line_numbers": args.journal_line_numbers,
+        "extension_fields": tuple(args.extension_field or ()),
     }
     if authority:
         options["authority_host"] = authority
@@ -107,6 +108,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default="assign",
         help="dynamics: a journal line created without LineNumber is numbered one past the "
         "journal's highest (assign) or refused (require)",
+    )
+    parser.add_argument(
+        "--extension-field",
+        action="append",
+        metavar="SET.FIELD[:EDM.TYPE]",
+        help="dynamics: an extension field the deployment has, e.g. "
+        "CustomerPaymentJournalLines.xyzPayTraceApproval (repeatable; Edm.String by default)",
     )
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:

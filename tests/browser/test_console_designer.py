@@ -1,7 +1,9 @@
 """The mapping designer in a real browser against `paybridge serve` and `paybridge worker` as
-processes, with both sandboxes as processes: an operator maps a field the template did not map
-(D365's ``PaymentNotes`` from PayTrace's description, upper-cased), previews it live, saves a
-version and dry-runs it over the posted payment; an admin promotes it; both processes take it up
+processes, with both sandboxes as processes (D365's with an extension field on the payment
+line, ``xyzPayTraceApproval``, as a customer's deployment has): an operator maps a field the
+template did not map (``PaymentNotes`` from PayTrace's description, upper-cased) and the
+custom field (from the approval code), previews them live, saves a version and dry-runs it over
+the posted payment; an admin promotes it; both processes take it up
 and the next payment reaches D365 with the field. A viewer sees no save or promote button, and
 the server refuses the forged form. Screenshots and axe-core scans as in ``test_console``."""
 
@@ -18,6 +20,7 @@ from tests.browser.test_console import PASSWORD, add_user, axe_scan, shot
 from tests.e2e.product import Process, World, open_world, wait_for
 
 LINE = "payment_to_customer_payment_line"
+CUSTOM = "xyzPayTraceApproval"  # an extension field of the sandbox's D365
 
 
 @dataclass
@@ -36,7 +39,8 @@ def sale(world: World, description: str, invoice: str) -> str:
 
 @pytest.fixture(scope="module")
 def designer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Designer]:
-    with open_world(tmp_path_factory.mktemp("designer")) as world:
+    extension = ["--extension-field", f"CustomerPaymentJournalLines.{CUSTOM}"]
+    with open_world(tmp_path_factory.mktemp("designer"), dynamics_args=extension) as world:
         world.write_settings({"mapping": {"reload_seconds": 0.5}})
         for name, role in (("vic", "viewer"), ("olga", "operator"), ("ada", "admin")):
             add_user(world, name, role)
@@ -101,6 +105,9 @@ def test_map_preview_save_dry_run_promote_and_the_next_payment_carries_it(
     axe_scan(page, "designer")
     row.get_by_label("Source for PaymentNotes").select_option("description")
     row.get_by_label("Function for PaymentNotes").fill("upper")
+    custom = page.locator(f'tr[data-field="{CUSTOM}"]')  # from the live $metadata
+    assert "String" in custom.inner_text()
+    custom.get_by_label(f"Source for {CUSTOM}").select_option("approval_code")
     preview = page.get_by_test_id("preview")
     notes = preview.locator("tr", has_text="PaymentNotes")
     notes.wait_for()  # htmx swapped the draft's preview in
@@ -114,7 +121,8 @@ def test_map_preview_save_dry_run_promote_and_the_next_payment_carries_it(
 
     page.get_by_test_id("save").click()
     page.wait_for_url(re.compile(r"/mapping/versions/\d+\?done=saved$"))
-    assert "+  PaymentNotes: upper(description)" in page.get_by_test_id("diff").inner_text()
+    diff = page.get_by_test_id("diff").inner_text()
+    assert "+  PaymentNotes: upper(description)" in diff and f"+  {CUSTOM}: approval_code" in diff
     page.get_by_test_id("dry-run").click()
     page.wait_for_url(re.compile(r"\?n=20$"))
     dry = page.get_by_test_id("dry-run-result").inner_text()
@@ -138,7 +146,11 @@ def test_map_preview_save_dry_run_promote_and_the_next_payment_carries_it(
     (line,) = wait_for("D365 holds the second sale", lambda: world.dynamics.payment_lines(second),
                        timeout=60, watch=designer.engines)  # fmt: skip
     assert line["PaymentNotes"] == "WEB ORDER 2"
+    sale_record = next(
+        t for t in world.paytrace.transactions() if str(t["transaction_id"]) == second
+    )
+    assert line[CUSTOM] == sale_record["approval_code"] and line[CUSTOM]  # the custom field
     trace = world.cli("trace", second, "--json").stdout
     assert f'"{LINE}@2"' in trace, trace
     (first,) = world.dynamics.payment_lines(designer.first_tx)
-    assert first["PaymentNotes"] == ""  # what was posted stays as it was
+    assert first["PaymentNotes"] == "" and not first.get(CUSTOM)  # posted lines stay as they were
