@@ -69,7 +69,11 @@ def _dynamics(args: argparse.Namespace) -> tuple[Any, list[str]]:
         "  (same client id and secret)"
     )
     banner.append("  companies usmf and usrt; journal name CustPay; bank account USMF OPER")
-    return create_app(settings), banner
+    try:
+        return create_app(settings), banner
+    except ValueError as exc:  # a bad --extension-field
+        print(f"paybridge-sandbox: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 FACTORIES = {"paytrace": _paytrace, "dynamics": _dynamics}
