@@ -22,5 +22,3 @@ charges = Table(
     Column("sent_at", UtcDateTime(), nullable=True),
 )
 Index("ix_charges_status", charges.c.status, charges.c.updated_at)
-# The console's list of the newest charges (revision 0012_console_designer).
-Index("ix_charges_updated", charges.c.updated_at)

@@ -1,5 +1,4 @@
-"""Console: the mapping designer's template versions (saved, then promoted by an admin), and an
-index of charges by time (the console's list of the newest charges).
+"""Console: the mapping designer's template versions (saved, then promoted by an admin).
 
 Revision ID: 0012_console_designer
 Revises: 0010_console
@@ -15,7 +14,7 @@ from paybridge.store.schema import UtcDateTime
 revision = "0012_console_designer"
 down_revision = "0010_console"
 branch_labels = None
-depends_on = "0004_charges"  # the index below is on its table
+depends_on = None
 
 
 def upgrade() -> None:
@@ -38,9 +37,7 @@ def upgrade() -> None:
         sa.Column("promoted_at", UtcDateTime(), nullable=True),
         sa.UniqueConstraint("name", "version", name="uq_mapping_versions_name_version"),
     )
-    op.create_index("ix_charges_updated", "charges", ["updated_at"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_charges_updated", table_name="charges")
     op.drop_table("mapping_versions")
