@@ -147,12 +147,18 @@ class ChargeRecords:
         return None if row is None else _record(row)
 
     def recent(self, status: str | None = None, limit: int = 100) -> list[ChargeRecord]:
-        """The newest charges first (of ``status`` only, when given): the console's list."""
-        query = select(charges).order_by(charges.c.updated_at.desc()).limit(limit)
-        if status is not None:
-            query = query.where(charges.c.status == status)
+        """The newest charges first (of ``status`` only, when given): the console's list. Each
+        status is read newest first through its index (status, updated_at), then merged."""
+        statuses = [status] if status is not None else sorted({*FINAL, PENDING, IN_DOUBT, OPEN})
+        rows = []
         with self.engine.connect() as conn:
-            return [_record(row) for row in conn.execute(query).mappings()]
+            for one in statuses:
+                query = (
+                    select(charges).where(charges.c.status == one)
+                    .order_by(charges.c.updated_at.desc()).limit(limit)
+                )  # fmt: skip
+                rows += [_record(row) for row in conn.execute(query).mappings()]
+        return sorted(rows, key=lambda r: r.updated_at, reverse=True)[:limit]
 
     def claim(self, key: str, request: ChargeRequest) -> tuple[ChargeRecord, bool]:
         """The key's row, and whether this caller now holds it (``pending``) to charge."""
