@@ -42,6 +42,7 @@ def _dynamics(args: argparse.Namespace) -> tuple[Any, list[str]]:
         "state_path": args.state,
         "fault_profile": args.faults,
         "journal_line_numbers": args.journal_line_numbers,
+        "extension_fields": tuple(args.extension_field or ()),
     }
     if authority:
         options["authority_host"] = authority
@@ -68,7 +69,11 @@ def _dynamics(args: argparse.Namespace) -> tuple[Any, list[str]]:
         "  (same client id and secret)"
     )
     banner.append("  companies usmf and usrt; journal name CustPay; bank account USMF OPER")
-    return create_app(settings), banner
+    try:
+        return create_app(settings), banner
+    except ValueError as exc:  # a bad --extension-field
+        print(f"paybridge-sandbox: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 FACTORIES = {"paytrace": _paytrace, "dynamics": _dynamics}
@@ -107,6 +112,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default="assign",
         help="dynamics: a journal line created without LineNumber is numbered one past the "
         "journal's highest (assign) or refused (require)",
+    )
+    parser.add_argument(
+        "--extension-field",
+        action="append",
+        metavar="SET.FIELD[:EDM.TYPE]",
+        help="dynamics: an extension field the deployment has, e.g. "
+        "CustomerPaymentJournalLines.xyzPayTraceApproval (repeatable; Edm.String by default)",
     )
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:

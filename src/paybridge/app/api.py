@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from paybridge.app.console import console_services
+from paybridge.app.designer import mapping_desk
 from paybridge.app.engine import Engine
 from paybridge.app.ops import metrics_for, readiness_for
 from paybridge.config import resolve_secret
@@ -56,7 +57,8 @@ def build_api(engine: Engine) -> FastAPI:
     app.include_router(routes_ops.ops_router(metrics_require_key=settings.metrics.require_key))
     if routes_events.INBOUND_SOURCE in settings.web.event_secrets:
         app.include_router(routes_events.router)  # only with secrets to verify its signatures
-    install_console(app, console_services(settings, engine.store, security), engine.reconciler())
+    built = console_services(settings, engine.store, security, mapping_desk(engine))
+    install_console(app, built, engine.reconciler(), engine.subscriptions)
     if engine.insight is not None:
         _mount_insight(app, engine)
     return app

@@ -18,7 +18,9 @@ from paybridge.connectors.dynamics import (
 )
 from paybridge.connectors.dynamics.transport import RedirectTransport
 from paybridge.connectors.paytrace import PayTraceClient
-from paybridge.mapping import TemplateSet, load_overlay, load_templates
+from paybridge.console.designer import MappingVersions
+from paybridge.errors import ConfigError
+from paybridge.mapping import TemplateSet, compile_text, load_overlay, load_templates
 
 Vault = Callable[[str], str]
 
@@ -87,10 +89,25 @@ def open_vault(settings: Settings) -> Vault:
     return get
 
 
-def templates_for(settings: Settings) -> TemplateSet:
-    """The templates the engine maps with: the shipped ones, with the configured folder's over them."""
+def templates_for(settings: Settings, versions: MappingVersions | None = None) -> TemplateSet:
+    """The templates the engine maps with: the shipped ones, the configured folder's over them,
+    and over both the versions promoted in the console's designer (``versions``, the store's)."""
     folder = settings.mapping.templates_dir
-    return load_overlay(folder) if folder is not None else load_templates()
+    base = load_overlay(folder) if folder is not None else load_templates()
+    if versions is None:
+        return base
+    promoted = []
+    for saved in versions.promoted():
+        compiled, problems = compile_text(saved.text, saved.file)
+        if compiled is None:  # it compiled when saved: a newer PayBridge refuses what it wrote
+            raise ConfigError(
+                f"mapping: promoted version {saved.name}@{saved.version} ({saved.file}) no "
+                f"longer compiles: " + "; ".join(str(p) for p in problems[:3]),
+                operation="mapping",
+            )
+        promoted.append(compiled)
+    mine = {t.ref for t in promoted}
+    return TemplateSet([*(t for t in base if t.ref not in mine), *promoted])
 
 
 def paytrace_client(

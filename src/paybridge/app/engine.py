@@ -26,6 +26,7 @@ from paybridge.charging.service import ChargeService
 from paybridge.clock import Clock, IdFactory, SystemClock
 from paybridge.connectors.dynamics import DynamicsClient, TokenProvider
 from paybridge.connectors.paytrace import PayTraceClient
+from paybridge.console.designer import MappingVersions
 from paybridge.customers.card_links import CardLinks
 from paybridge.customers.sync import CustomerCreator, CustomerSync
 from paybridge.errors import ConfigError
@@ -80,6 +81,7 @@ class Engine:
     alerts: AlertDesk
     heartbeat: Heartbeat
     tracer: Tracer
+    mapping_versions: MappingVersions
     owned_clients: list[httpx.AsyncClient] = field(default_factory=list)
     workers: list[Worker] = field(default_factory=list)
     insight: Insight | None = None  # with insight.enabled: the screen, reviews, suggestions
@@ -177,12 +179,13 @@ def build_engine(
             timeout=settings.dynamics.timeout_seconds,
         )  # fmt: skip
         owned.append(dynamics_http)
+    versions = MappingVersions(store.engine, clock)  # the designer's promoted versions map too
     parts = caps.Parts(
         settings=settings,
         store=store,
         paytrace=paytrace_client(settings, paytrace_http, clock, vault),
         dynamics=dynamics_client(settings, dynamics_http, clock, vault, token_provider),
-        templates=templates_for(settings),
+        templates=templates_for(settings, versions),
         clock=clock,
         tracer=tracer,
     )
@@ -236,6 +239,6 @@ def build_engine(
         events=o2c.events, customers=creator, sync=sync, cards=cards, charges=charges, paylinks=paylinks, subscriptions=subscriptions,
         billing=billing, orders=card_orders, worker=worker, scheduler=Scheduler(store.engine, clock, jobs, worker=name, alerts=alerts, tracer=tracer),
         contributions=contributions, counters=counters, alerts=ops.desk, heartbeat=heartbeat,
-        tracer=tracer, owned_clients=owned, insight=insight,
+        tracer=tracer, mapping_versions=versions, owned_clients=owned, insight=insight,
     )  # fmt: skip
     return built

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 
 from paybridge.app.insight_settings import InsightSettings
 from paybridge.billing.settings import BillingSettings
@@ -56,6 +56,9 @@ class MappingSettings(Section):
     # versions of its name (the highest version maps; older ones stay for dry-run), a copy of a
     # shipped name@version replaces it, and every name not here stays shipped.
     templates_dir: Path | None = None
+    # How often serve and worker look for a version promoted in the console's designer; on one
+    # they rebuild their engine, so the new version maps. 0: never (restart to take it up).
+    reload_seconds: float = Field(default=5.0, ge=0)
 
 
 class RetrySettings(Section):
@@ -138,6 +141,19 @@ class Settings(Section):
     alerting: AlertingSettings = AlertingSettings()
     insight: InsightSettings = InsightSettings()
 
+    # Where each value came from (dotted setting -> "file <path>" or "env <NAME>"), kept by
+    # ``load_settings``; what is not named here is the default.
+    _origins: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def origin_of(self, dotted: str) -> str:
+        """``file <path>``, ``env PAYBRIDGE__...`` or ``default``: where ``dotted`` was set."""
+        parts = dotted.split(".")
+        for end in range(len(parts), 0, -1):
+            found = self._origins.get(".".join(parts[:end]))
+            if found is not None:
+                return found
+        return "default"
+
     @field_validator("paytrace")
     @classmethod
     def _currency(cls, value: PayTraceSettings) -> PayTraceSettings:
@@ -207,9 +223,23 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         data = loaded
     overrides = _env_overrides(env)  # a secret given in the environment is where it belongs
     try:
-        return Settings.model_validate(_merge(data, overrides))
+        settings = Settings.model_validate(_merge(data, overrides))
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"invalid settings: {problems}", operation="settings") from exc
+    origins = {name: f"file {path}" for name in _leaves(data)}
+    origins.update({name: "env PAYBRIDGE__" + name.upper().replace(".", "__")
+                    for name in _leaves(overrides)})  # fmt: skip
+    settings._origins = origins
+    return settings
+
+
+def _leaves(tree: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted names of a settings tree's values (a mapping's own keys, lists as one value)."""
+    out = []
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        out.extend(_leaves(value, f"{name}.") if isinstance(value, dict) and value else [name])
+    return out

@@ -150,14 +150,21 @@ class ChargeRecords:
             row = conn.execute(
                 select(charges).where(charges.c.idempotency_key == key)
             ).mappings().first()  # fmt: skip
-        if row is None:
-            return None
-        return ChargeRecord(
-            key=row["idempotency_key"], fingerprint=row["fingerprint"], status=row["status"],
-            request=json.loads(row["request"]), outcome=json.loads(row["outcome"]),
-            attempts=row["attempts"], created_at=row["created_at"], updated_at=row["updated_at"],
-            sent_at=row["sent_at"],
-        )  # fmt: skip
+        return None if row is None else _record(row)
+
+    def recent(self, status: str | None = None, limit: int = 100) -> list[ChargeRecord]:
+        """The newest charges first (of ``status`` only, when given): the console's list. Each
+        status is read newest first through its index (status, updated_at), then merged."""
+        statuses = [status] if status is not None else sorted({*FINAL, PENDING, IN_DOUBT, OPEN})
+        rows = []
+        with self.engine.connect() as conn:
+            for one in statuses:
+                query = (
+                    select(charges).where(charges.c.status == one)
+                    .order_by(charges.c.updated_at.desc()).limit(limit)
+                )  # fmt: skip
+                rows += [_record(row) for row in conn.execute(query).mappings()]
+        return sorted(rows, key=lambda r: r.updated_at, reverse=True)[:limit]
 
     def claim(self, key: str, request: ChargeRequest) -> tuple[ChargeRecord, bool]:
         """The key's row, and whether this caller now holds it (``pending``) to charge."""
@@ -235,3 +242,12 @@ class ChargeRecords:
     def release(self, record: ChargeRecord, reason: str) -> bool:
         """Nothing was charged: the key is open again for the same request."""
         return self._move(record, OPEN, outcome=json.dumps({"reason": reason}))
+
+
+def _record(row: Any) -> ChargeRecord:
+    return ChargeRecord(
+        key=row["idempotency_key"], fingerprint=row["fingerprint"], status=row["status"],
+        request=json.loads(row["request"]), outcome=json.loads(row["outcome"]),
+        attempts=row["attempts"], created_at=row["created_at"], updated_at=row["updated_at"],
+        sent_at=row["sent_at"],
+    )  # fmt: skip

@@ -138,6 +138,7 @@ def worker(
 ) -> None:
     """Run the engine: the scheduler (PayTrace poller) and the queue workers, until SIGTERM."""
     from paybridge.app.engine import build_engine
+    from paybridge.app.runner import run_rebuilding
 
     settings = settings_from(config)
     require_access(settings, skip_check)
@@ -149,10 +150,7 @@ def worker(
         await _until_signal(stop)
         jobs = ", ".join(job.name for job in engine.scheduler.jobs)
         err.print(f"worker ready: {', '.join(engine.worker.handlers)} handled; jobs {jobs}")
-        try:
-            await engine.run(stop, concurrency=concurrency)
-        finally:
-            await engine.aclose()
+        await run_rebuilding(engine, stop, concurrency=concurrency)
         err.print("worker stopped")
 
     asyncio.run(main())
@@ -174,8 +172,9 @@ def serve(
     import uvicorn
 
     from paybridge.app.api import build_api
-    from paybridge.app.engine import build_engine
-    from paybridge.web.server import EmbeddedServer
+    from paybridge.app.engine import Engine, build_engine
+    from paybridge.app.runner import run_rebuilding
+    from paybridge.web.server import EmbeddedServer, SwitchableApp
 
     settings = settings_from(config)
     web = settings.web
@@ -188,9 +187,10 @@ def serve(
     async def main() -> None:
         engine = build_engine(settings)
         stop = asyncio.Event()
+        api = SwitchableApp(build_api(engine))
         server = EmbeddedServer(
             uvicorn.Config(
-                build_api(engine), host=host or web.host, port=port or web.port,
+                api, host=host or web.host, port=port or web.port,
                 log_level=settings.logging.level.lower(),
                 ssl_certfile=str(web.tls_cert) if web.tls_cert else None,
                 ssl_keyfile=str(web.tls_key) if web.tls_key else None,
@@ -202,12 +202,15 @@ def serve(
         _logging(settings)  # again, after uvicorn's Config: every handler there is now is masked
         await _until_signal(stop)
         serving = asyncio.create_task(server.serve())
+
+        def rebuilt(fresh: Engine) -> None:
+            api.app = build_api(fresh)
+
         try:
-            await engine.run(stop, concurrency=concurrency)
+            await run_rebuilding(engine, stop, concurrency=concurrency, on_rebuild=rebuilt)
         finally:
             server.should_exit = True
             await serving
-            await engine.aclose()
         err.print("server stopped")
 
     asyncio.run(main())

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from paybridge.app.settings import load_settings
 from paybridge.cli.common import ConfigOption, err, friendly, out, store_of
@@ -20,8 +22,19 @@ mapping_app = typer.Typer(
 
 def _templates(config: Path | None) -> Any:
     from paybridge.app.clients import templates_for
+    from paybridge.clock import SystemClock
+    from paybridge.console.designer import MappingVersions
 
-    return templates_for(load_settings(config))
+    settings = load_settings(config)
+    if config is None and "PAYBRIDGE__STORE__URL" not in os.environ:
+        return templates_for(settings)  # no deployment named: the shipped and folder templates
+    try:
+        versions = MappingVersions(store_of(settings).engine, SystemClock())
+        return templates_for(settings, versions)
+    except (ConfigError, SQLAlchemyError) as exc:
+        err.print(f"versions promoted in the console are left out: the store cannot be read "
+                  f"({getattr(exc, 'message', exc)})", markup=False)  # fmt: skip
+        return templates_for(settings)
 
 
 def _read_json(path: Path, option: str) -> Any:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from paybridge.console.designer import MappingDesk
 from paybridge.console.lineage import Lineage, lineage_of
 from paybridge.errors import DataError
 from paybridge.keys import CUSTOMER_XREF
@@ -156,6 +157,16 @@ def _state(state: str) -> str | None:
     return state
 
 
+@dataclass(frozen=True)
+class SettingRow:
+    """One effective setting as the admin page shows it: a secret only as its reference."""
+
+    name: str  # dotted, e.g. o2c.missing_customer
+    value: str
+    origin: str  # "file <path>", "env PAYBRIDGE__...", "default"
+    secret: bool = False
+
+
 @dataclass
 class ConsoleServices:
     """Everything the console pages read or do, built from one engine's store and security."""
@@ -173,6 +184,10 @@ class ConsoleServices:
     secure_cookies: bool
     # Failed sign-ins per client address: a burst of 10, then one every 6 seconds.
     signin_limiter: RateLimiter
+    # The mapping designer (pages under /mapping); without one they are not mounted.
+    designer: MappingDesk | None = None
+    # Every effective setting with where it came from (the admin settings page, the flow view).
+    settings: list[SettingRow] = field(default_factory=list)
 
     def lineage(self, transaction_id: str) -> Lineage:
         return lineage_of(self.ledger, self.queue, transaction_id)

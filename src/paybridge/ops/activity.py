@@ -103,6 +103,42 @@ def requests(beats: list[ProcessBeat], now: datetime, stale_after: float) -> lis
     return [Requests(system, t, th) for system, (t, th) in sorted(totals.items())]
 
 
+@dataclass(frozen=True)
+class Budget:
+    """One live process's D365 requests against its limiter's rate (a budget per principal)."""
+
+    process: str
+    requests: int
+    throttled: int
+    per_second: float  # on average since the process started
+    limit: float
+
+    @property
+    def used_percent(self) -> int:
+        return round(100 * self.per_second / self.limit) if self.limit > 0 else 0
+
+
+def d365_budgets(
+    beats: list[ProcessBeat], now: datetime, stale_after: float, limit: float
+) -> list[Budget]:
+    """Each live process's D365 request rate since it started, against ``limit`` a second."""
+    out = []
+    for beat in beats:
+        if stale(beat, now, stale_after):
+            continue
+        total = throttled = 0
+        for counter in beat.counters:
+            labels = counter.get("labels") or {}
+            if counter.get("name") == REQUESTS and labels.get("system") == "dynamics":
+                total += int(counter.get("value", 0))
+                throttled += (
+                    int(counter.get("value", 0)) if str(labels.get("status")) == "429" else 0
+                )
+        seconds = max((beat.seen_at - beat.started_at).total_seconds(), 1.0)
+        out.append(Budget(beat.name, total, throttled, total / seconds, limit))
+    return sorted(out, key=lambda b: -b.per_second)
+
+
 def hours_between(since: datetime, until: datetime) -> list[datetime]:
     """The hours from ``since`` (a local midnight, say) that start before ``until``."""
     hours = []

@@ -8,7 +8,7 @@ of parsing JSON; the message itself stays the record (its status is read from th
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Table
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, UniqueConstraint
 
 from paybridge.store.schema import UtcDateTime, metadata
 
@@ -58,3 +58,24 @@ Index("ix_payment_index_time", payment_index.c.occurred_at, payment_index.c.amou
 Index("ix_payment_index_customer", payment_index.c.customer_id)
 Index("ix_payment_index_invoice", payment_index.c.invoice_id)
 Index("ix_payment_index_order", payment_index.c.order_id)
+
+# Template versions made in the console's mapping designer (revision 0012_console_designer): the
+# YAML as saved, who saved it from which version, and once promoted, who promoted it. A promoted
+# version is laid over the shipped and folder templates by every process (``app.clients``).
+mapping_versions = Table(
+    "mapping_versions",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("name", String(120), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("based_on", Integer, nullable=True),
+    Column("text", Text, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("saved_by", String(120), nullable=False),
+    Column("saved_at", UtcDateTime(), nullable=False),
+    Column("promoted_by", String(120), nullable=True),
+    Column("promoted_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("name", "version", name="uq_mapping_versions_name_version"),
+)

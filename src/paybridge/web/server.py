@@ -103,3 +103,14 @@ class EmbeddedServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+class SwitchableApp:
+    """An ASGI app that forwards to another, which can be replaced while serving (``serve``
+    rebuilds its API when its engine is rebuilt; requests in flight finish on the old one)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)

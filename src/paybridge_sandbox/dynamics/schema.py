@@ -10,7 +10,7 @@ from these definitions: one engine, not one handler per entity.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
@@ -177,3 +177,25 @@ def load_schema() -> Schema:
         if not name.startswith("_"):
             enums[name] = tuple((str(m), int(v)) for m, v in members)
     return Schema(sets=sets, enums=enums)
+
+
+def with_extensions(schema: Schema, extensions: tuple[str, ...]) -> Schema:
+    """``schema`` with extension fields added, as a customer's F&O deployment has them: each
+    ``EntitySet.Field`` or ``EntitySet.Field:Edm.Type`` (default ``Edm.String``), nullable and
+    optional, in ``$metadata`` and writable like any other property."""
+    sets = dict(schema.sets)
+    for spec in extensions:
+        target, _, edm = spec.partition(":")
+        set_name, dot, name = target.partition(".")
+        entity = sets.get(set_name)
+        if not dot or not name.isidentifier() or entity is None:
+            raise ValueError(
+                f"extension field {spec!r}: write EntitySet.Field[:Edm.Type] of a served set"
+            )
+        extra = _field({"name": name, "type": edm or "Edm.String", "label": name}, set())
+        by_name = {**entity.by_name, name: extra}
+        sets[set_name] = replace(
+            entity, fields=(*entity.fields, extra), by_name=by_name,
+            by_folded={n.casefold(): f for n, f in by_name.items()},
+        )  # fmt: skip
+    return Schema(sets=sets, enums=schema.enums)

@@ -86,6 +86,9 @@ class DynamicsSandboxSettings:
     # ("assign", as the F&O client does for a person) or refused ("require"). The spec leaves
     # open which the OData entity does; PayBridge always sends a number and works with both.
     journal_line_numbers: Literal["assign", "require"] = "assign"
+    # Extension fields of the deployment (``EntitySet.Field[:Edm.Type]``): real environments add
+    # their own; none by default (the 2025 reference metadata only).
+    extension_fields: tuple[str, ...] = ()
     seed: bool = True
     rng_seed: int | None = None
 

@@ -15,7 +15,7 @@ from paybridge_sandbox.dynamics.auth import Authority
 from paybridge_sandbox.dynamics.engine import Engine
 from paybridge_sandbox.dynamics.errors import ODataError
 from paybridge_sandbox.dynamics.persistence import SqliteState
-from paybridge_sandbox.dynamics.schema import Schema, load_schema
+from paybridge_sandbox.dynamics.schema import Schema, load_schema, with_extensions
 from paybridge_sandbox.dynamics.seed import load_seed, read_seed, sequence_formats
 from paybridge_sandbox.dynamics.settings import (
     DynamicsSandboxSettings,
@@ -57,7 +57,7 @@ class Sandbox:
         self.settings = settings
         self.clock = clock
         self.rng = Random(settings.rng_seed)
-        self.schema: Schema = load_schema()
+        self.schema: Schema = with_extensions(load_schema(), settings.extension_fields)
         self.seed = read_seed()
         self.store = Store(self.schema)
         self.engine = Engine(

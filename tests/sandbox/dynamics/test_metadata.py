@@ -105,3 +105,24 @@ async def test_rest_metadata_service() -> None:
     no_yes = next(e for e in enums.json()["value"] if e["Name"] == "NoYes")
     assert [m["Name"] for m in no_yes["Members"]] == ["No", "Yes"]
     assert missing.status_code == 404
+
+
+@pytest.mark.anyio
+async def test_an_extension_field_is_in_metadata_and_kept_like_any_other() -> None:
+    app = make_app(extension_fields=("CustomerPaymentJournalLines.xyzRegion",
+                                     "CustomersV3.xyzTier:Edm.Int32"))  # fmt: skip
+    async with await authorised(app) as client:
+        document = (await client.get("/data/$metadata")).content
+        customers = await client.get("/data/CustomersV3?$top=1&$select=CustomerAccount,xyzTier")
+    root = ET.fromstring(document)  # noqa: S314 - our own sandbox output
+    types = {t.get("Name"): t for t in root.iter(f"{EDM}EntityType")}
+    line = {
+        p.get("Name"): p.get("Type")
+        for p in types["CustomerPaymentJournalLine"].iter(f"{EDM}Property")
+    }
+    assert line["xyzRegion"] == "Edm.String"
+    tier = {p.get("Name"): p.get("Type") for p in types["CustomerV3"].iter(f"{EDM}Property")}
+    assert tier["xyzTier"] == "Edm.Int32"
+    assert customers.status_code == 200, customers.text
+    with pytest.raises(ValueError, match=r"EntitySet\.Field"):
+        make_app(extension_fields=("NoSuchSet.x",))

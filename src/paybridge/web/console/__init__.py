@@ -11,9 +11,19 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from paybridge.billing.store import SubscriptionStore
 from paybridge.console.services import ConsoleServices
 from paybridge.reconcile.service import Reconciler
-from paybridge.web.console import admin, customers, pages, reconcile, triage
+from paybridge.web.console import (
+    admin,
+    charges,
+    customers,
+    designer,
+    flow,
+    pages,
+    reconcile,
+    triage,
+)
 from paybridge.web.console.render import page
 from paybridge.web.console.session import ConsoleRefusal, visitor
 
@@ -37,10 +47,12 @@ async def _refused(request: Request, exc: Exception) -> Response:
 
 
 def install_console(
-    app: FastAPI, built: ConsoleServices, reconciler: Reconciler | None = None
-) -> None:
+    app: FastAPI, built: ConsoleServices, reconciler: Reconciler | None = None,
+    subscriptions: SubscriptionStore | None = None,
+) -> None:  # fmt: skip
     """The pages on ``app``. The reconciliation pages need ``reconciler`` (the engine's, whose
-    runs are recorded; ``build_api`` always gives it): without one they are not mounted."""
+    runs are recorded; ``build_api`` always gives it), the charges and subscriptions pages
+    ``subscriptions`` and the app's charge service: without them they are not mounted."""
     app.state.console = built
     app.add_exception_handler(ConsoleRefusal, _refused)
     app.mount("/console-static", StaticFiles(directory=STATIC), name="console-static")
@@ -48,6 +60,12 @@ def install_console(
     app.include_router(triage.router)
     app.include_router(customers.router)
     app.include_router(admin.router)
+    app.include_router(flow.router)
+    if built.designer is not None:
+        app.include_router(designer.router)
+    if subscriptions is not None:
+        app.state.console_subscriptions = subscriptions
+        app.include_router(charges.router)
     if reconciler is not None:
         app.state.console_reconciler = reconciler
         app.include_router(reconcile.router)

@@ -33,6 +33,12 @@ def admin(request: Request, who: Admin) -> Response:
                 now=security.clock.now())  # fmt: skip
 
 
+@router.get("/admin/settings", response_class=HTMLResponse)
+def settings(request: Request, who: Admin) -> Response:
+    """Every effective setting with its origin; secrets as their reference names only."""
+    return page(request, "settings.html", visitor=who, nav="admin", rows=services(request).settings)
+
+
 def _day(text: str, problems: dict[str, str], name: str) -> date | None:
     try:
         return date.fromisoformat(text) if text.strip() else None

@@ -16,6 +16,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from paybridge.mapping import render_json
 from paybridge.model.money import Money
 from paybridge.web.console.session import services
 
@@ -62,6 +63,7 @@ def environment() -> Environment:
     env.filters["money"] = money
     env.filters["amount"] = amount
     env.filters["duration"] = duration
+    env.filters["jsonvalue"] = render_json  # Decimals exact, as the mapping preview writes them
     return env
 
 

@@ -91,10 +91,10 @@ def needs(role: str) -> Callable[[Request], Visitor]:
     return dependency
 
 
-async def form_of(request: Request) -> dict[str, str]:
+async def form_of(request: Request, limit: int = MAX_FORM) -> dict[str, str]:
     """The url-encoded form of a POST (the last value of a repeated field)."""
     body = await request.body()
-    if len(body) > MAX_FORM:
+    if len(body) > limit:
         raise ConsoleRefusal(400, "the form is too large")
     try:
         return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
@@ -110,14 +110,17 @@ def same_origin(request: Request) -> None:
             raise ConsoleRefusal(403, "a form from another site is refused")
 
 
-def posted(role: str) -> Callable[[Request], Coroutine[Any, Any, tuple[Visitor, dict[str, str]]]]:
-    """A POST dependency: signed in, ``role`` or higher, same origin, the session's CSRF token."""
+def posted(
+    role: str, limit: int = MAX_FORM
+) -> Callable[[Request], Coroutine[Any, Any, tuple[Visitor, dict[str, str]]]]:
+    """A POST dependency: signed in, ``role`` or higher, same origin, the session's CSRF token;
+    a form larger than ``limit`` bytes is refused."""
     check_role = needs(role)
 
     async def dependency(request: Request) -> tuple[Visitor, dict[str, str]]:
         same_origin(request)
         who = visitor(request)
-        form = await form_of(request)
+        form = await form_of(request, limit)
         if not hmac.compare_digest(form.get("csrf", ""), who.session.csrf):
             services(request).security.audit.record(
                 actor=who.actor, action="console.csrf", target=f"POST {request.url.path}",
