@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
 import httpx
 import msal
+from msal.exceptions import MsalServiceError
 
 from paybridge.clock import Clock, SystemClock
 from paybridge.errors import ConfigError, PayBridgeError, RetryableError
@@ -96,6 +98,17 @@ def _oauth_failure(
     return RetryableError(message, system=SYSTEM, operation=operation, status=status)
 
 
+def _msal_http_failure(exc: MsalServiceError) -> PayBridgeError:
+    """MSAL's ``HTTP Error: <status>`` (it keeps no status attribute): a 429 or 5xx from Entra ID
+    is passing (try again later), any other status a setting to fix (tenant, authority)."""
+    found = re.search(r"HTTP Error: (\d{3})", str(exc))
+    status = int(found.group(1)) if found else None
+    message = f"token endpoint answered HTTP {status}" if status else f"token request failed: {exc}"
+    if status is not None and (status == 429 or status >= 500):
+        return RetryableError(message, system=SYSTEM, operation="token", status=status)
+    return ConfigError(message, system=SYSTEM, operation="token", status=status)
+
+
 class MsalTokenProvider(_CachingTokenProvider):
     """Entra ID client credentials through MSAL's ``ConfidentialClientApplication``.
 
@@ -163,6 +176,8 @@ class MsalTokenProvider(_CachingTokenProvider):
                 system=SYSTEM,
                 operation="token",
             ) from exc
+        except MsalServiceError as exc:  # an HTTP error status (discovery or token request)
+            raise _msal_http_failure(exc) from exc
         except ValueError as exc:  # MSAL's word for a failed tenant discovery
             raise ConfigError(
                 f"authority discovery failed: {exc}", system=SYSTEM, operation="token"

@@ -11,7 +11,7 @@ import pytest
 
 from paybridge.clock import ManualClock
 from paybridge.connectors.dynamics import AdfsTokenProvider, MsalTokenProvider, RedirectTransport
-from paybridge.errors import ConfigError
+from paybridge.errors import ConfigError, RetryableError
 
 pytestmark = pytest.mark.anyio
 
@@ -111,6 +111,39 @@ async def test_msal_bad_secret_is_a_config_error() -> None:
     entra, clock = FakeEntra(), ManualClock()
     with pytest.raises(ConfigError, match="invalid_client"):
         await _provider(entra, clock, secret="wrong").token()
+
+
+@pytest.mark.parametrize("status", [503, 502, 500])
+async def test_msal_discovery_answering_5xx_is_retryable_then_works(status: int) -> None:
+    """A 5xx from Entra ID while MSAL discovers the tenant is passing: a worker tries again
+    later, it never stops on it (MSAL raises its own error with the status in words; a 4xx there
+    MSAL reports as a bad authority, which it usually is)."""
+    entra, clock = FakeEntra(), ManualClock()
+    down = {"left": 1}
+    handler = entra.handler
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        if down["left"] and request.url.path.endswith("openid-configuration"):
+            down["left"] -= 1
+            return httpx.Response(status, text="unavailable")
+        return handler(request)
+
+    entra.handler = flaky  # type: ignore[method-assign]
+    provider = _provider(entra, clock)
+    with pytest.raises(RetryableError, match=f"HTTP {status}") as caught:
+        await provider.token()
+    assert caught.value.status == status
+    assert await provider.token() == "at-1"
+
+
+async def test_msal_discovery_answering_404_names_a_setting_to_fix() -> None:
+    entra, clock = FakeEntra(), ManualClock()
+    provider = MsalTokenProvider.for_environment(
+        "no-such-tenant", "app-id", SECRET, "https://usmf.sandbox.operations.dynamics.com/",
+        http_client=entra.http_client(), clock=clock,
+    )  # fmt: skip
+    with pytest.raises(ConfigError):
+        await provider.token()
 
 
 def test_msal_needs_https() -> None:
