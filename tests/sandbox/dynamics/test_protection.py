@@ -14,6 +14,7 @@ from paybridge_sandbox.dynamics import (
     ThrottleSettings,
     create_app,
 )
+from paybridge_sandbox.dynamics.errors import ODataError
 from paybridge_sandbox.dynamics.protection import Throttle
 from tests.conftest import asgi_client
 from tests.sandbox.dynamics.support import BASE, START, authorised, inner_message, token
@@ -160,9 +161,9 @@ def test_a_refused_request_is_not_counted_and_retry_after_can_be_fixed() -> None
     throttle.admit("a", 0.0)
     throttle.release("a", 0.1, 0.1)
     for at in (1.0, 2.0):
-        with pytest.raises(Exception) as refused:
+        with pytest.raises(ODataError) as refused:
             throttle.admit("a", at)
-        assert refused.value.headers == {"Retry-After": "30"}  # type: ignore[attr-defined]
+        assert refused.value.headers == {"Retry-After": "30"}
     throttle.admit("a", 10.5)  # two refusals did not extend the window
     assert throttle.usage["a"].refused == 2
 

@@ -13,6 +13,26 @@ from paybridge.config import Section
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
+class AppRegistration(Section):
+    """Another Entra app registration (or AD FS client) of the same tenant, mapped in F&O."""
+
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+
+
+class ServiceProtectionSettings(Section):
+    """F&O's service protection for each principal (spec §2.12): PayBridge keeps its own calls
+    within these, so a steady load meets no 429. ``share``: the part of each principal this
+    process may use (1/N when N worker processes sign in as the same principals)."""
+
+    enabled: bool = True
+    requests: int = Field(default=6000, ge=1)
+    window_seconds: float = Field(default=300.0, gt=0)
+    execution_seconds: float = Field(default=1200.0, gt=0)
+    concurrent: int = Field(default=52, ge=1)
+    share: float = Field(default=1.0, gt=0, le=1)
+
+
 class DynamicsSettings(Section):
     base_url: str = "https://example.operations.dynamics.com"
     # Who issues PayBridge's token: entra (Microsoft Entra ID: cloud F&O) or adfs (AD FS:
@@ -48,9 +68,26 @@ class DynamicsSettings(Section):
     timeout_seconds: float = Field(default=60.0, gt=0)
     # Every D365 call of the process shares one token bucket (service protection: about 6,000
     # requests per 5 minutes per principal); a 429 lowers the rate for everyone.
+    # Per principal, as is everything below.
     requests_per_second: float = Field(default=20.0, gt=0)
     request_burst: int = Field(default=20, ge=1)
+    service_protection: ServiceProtectionSettings = Field(default_factory=ServiceProtectionSettings)
+    # More app registrations to spread the calls over (each has its own F&O budget); every
+    # call goes out as the principal that can send soonest.
+    principals: list[AppRegistration] = Field(default_factory=list)
     verify_tls: bool = True
+
+    @model_validator(mode="after")
+    def _distinct_principals(self) -> DynamicsSettings:
+        seen = {self.client_id}
+        for n, extra in enumerate(self.principals):
+            if extra.client_id in seen:
+                raise ValueError(
+                    f"dynamics.principals[{n}].client_id: {extra.client_id!r} is already used "
+                    "(each principal must be another app registration)"
+                )
+            seen.add(extra.client_id)
+        return self
 
     @model_validator(mode="after")
     def _adfs(self) -> DynamicsSettings:
