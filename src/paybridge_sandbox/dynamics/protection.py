@@ -83,6 +83,8 @@ class _Usage:
     spent_total: float = 0.0
     active: int = 0
     refused: int = 0
+    admitted_total: int = 0
+    execution_total: float = 0.0
 
 
 class Throttle:
@@ -116,6 +118,7 @@ class Throttle:
             seconds = retry if retry is not None else max(1, math.ceil(wait))
             raise ODataError(429, message, headers={"Retry-After": str(seconds)})
         usage.admitted.append(now)
+        usage.admitted_total += 1
         usage.active += 1
 
     def _refusal(
@@ -150,6 +153,7 @@ class Throttle:
         usage.active -= 1
         usage.spent.append((now, max(0.0, seconds)))
         usage.spent_total += max(0.0, seconds)
+        usage.execution_total += max(0.0, seconds)
 
     def report(self) -> dict[str, object] | None:
         if self.settings is None:
@@ -160,6 +164,8 @@ class Throttle:
                 "execution_seconds_in_window": round(u.spent_total, 3),
                 "active": u.active,
                 "refused": u.refused,
+                "requests_total": u.admitted_total,
+                "execution_seconds_total": round(u.execution_total, 3),
             }
             for client, u in self.usage.items()
         }
