@@ -299,7 +299,7 @@ def d365_lines(url: str) -> Counter[str]:
 
 
 def run(args: argparse.Namespace, label: str, workers: int, principals: int, limits: Limits,
-        payments: int, rate: float, batch: int) -> Result:  # fmt: skip
+        payments: int, rate: float, batch: int, backlog: bool = False) -> Result:  # fmt: skip
     result = Result(label, workers, principals)
     fresh_schema(args.store_url)
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as folder:
@@ -323,9 +323,13 @@ def run(args: argparse.Namespace, label: str, workers: int, principals: int, lim
                            check=True, capture_output=True, env={**os.environ, **SECRETS})  # fmt: skip
             shop = Shop(pt_url)
             shop.open()
+            if backlog:  # the sales first: the workers' capacity, from their start
+                asyncio.run(shop.sell(payments, rate))
             logs = [tmp / f"worker-{n}.log" for n in range(workers)]
-            engines = [start([str(BIN / "paybridge"), "worker", "--config", str(config)], log)
-                       for log in logs]  # fmt: skip
+            command = [str(BIN / "paybridge"), "worker", "--config", str(config)]
+            profiled = [sys.executable, "-m", "cProfile", "-o", str(args.profile), *command]
+            engines = [start(profiled if args.profile and n == 0 else command, log)
+                       for n, log in enumerate(logs)]  # fmt: skip
             procs += engines
             wait_until(
                 "workers ready", lambda: all("worker ready" in p.read_text() for p in logs), 60
@@ -334,8 +338,9 @@ def run(args: argparse.Namespace, label: str, workers: int, principals: int, lim
             before = {k: sum(cpu_seconds(p.pid) for p in v) for k, v in tracked.items()}
             at_start = d365_usage(d_url)  # the workers' start-up checks are not the payments'
 
-            shop_before = sum(os.times()[:2])
-            asyncio.run(shop.sell(payments, rate))
+            shop_before, began = sum(os.times()[:2]), time.time()
+            if not backlog:
+                asyncio.run(shop.sell(payments, rate))
             result.cpu["storefront"] = sum(os.times()[:2]) - shop_before
             result.approved = len(shop.approved)
             result.offered_rate = result.approved / shop.seconds
@@ -344,7 +349,8 @@ def run(args: argparse.Namespace, label: str, workers: int, principals: int, lim
                               all(tx in t for tx in shop.approved) and t, args.timeout)  # fmt: skip
             for key, group in tracked.items():
                 result.cpu[key] = sum(cpu_seconds(p.pid) for p in group) - before[key]
-            measure(result, shop.approved, done, used_since(at_start, d365_usage(d_url)), limits)
+            usage = used_since(at_start, d365_usage(d_url))
+            measure(result, shop.approved, done, usage, limits, began if backlog else None)
             lines = d365_lines(d_url)
             result.missing = sum(1 for tx in shop.approved if lines[tx] == 0)
             result.doubled = sum(n - 1 for tx, n in lines.items() if tx in shop.approved and n > 1)
@@ -354,9 +360,11 @@ def run(args: argparse.Namespace, label: str, workers: int, principals: int, lim
 
 
 def measure(result: Result, approved: dict[str, float], done: dict[str, float],
-            usage: dict[str, Any], limits: Limits) -> None:  # fmt: skip
-    latencies = sorted(done[tx] - at for tx, at in approved.items())
-    first, last = min(approved.values()), max(done[tx] for tx in approved)
+            usage: dict[str, Any], limits: Limits, began: float | None) -> None:  # fmt: skip
+    """Figures of a run; ``began``: a backlog's, timed from the workers' start."""
+    latencies = sorted(done[tx] - max(at, began or at) for tx, at in approved.items())
+    first = began if began is not None else min(approved.values())
+    last = max(done[tx] for tx in approved)
     result.rate = result.approved / (last - first)
     result.p50 = statistics.median(latencies)
     result.p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
@@ -366,7 +374,7 @@ def measure(result: Result, approved: dict[str, float], done: dict[str, float],
     result.limit = d365_allows(result, limits)
     if result.limit and result.rate >= 0.85 * result.limit:
         result.bound_by = "D365's budget"
-    elif result.rate >= 0.9 * result.offered_rate:
+    elif began is None and result.rate >= 0.9 * result.offered_rate:
         result.bound_by = "the storefront (offered load)"
     else:
         result.bound_by = "PayBridge"
@@ -397,13 +405,22 @@ def main() -> int:
     parser.add_argument("--tight-window", type=float, default=10.0)
     parser.add_argument("--tight-batch", type=int, default=50)
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--backlog", type=int, default=0,
+                        help="first: a backlog of this many sales drained by 1 worker "
+                        "(engine CPU per payment without idle time)")  # fmt: skip
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="run the first worker under cProfile, its stats to this file")  # fmt: skip
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     args = parser.parse_args()
     if "search_path%3D" not in args.store_url:
         parser.error("--store-url must name its own schema: ...?options=-csearch_path%3D<schema>")
     results = []
+    if args.backlog:
+        results.append(run(args, "backlog 1 worker", 1, 1, FNO, args.backlog, args.rate * 2,
+                           args.batch_size, backlog=True))  # fmt: skip
+        print(results[-1].line(), flush=True)
     print(f"fno: F&O's limits per principal {FNO}; offered {args.rate:.0f} sales/s", flush=True)
-    for n in (int(x) for x in args.workers.split(",")):
+    for n in (int(x) for x in args.workers.split(",") if x):
         results.append(run(args, f"fno {n} worker(s)", n, 1, FNO, args.payments, args.rate,
                            args.batch_size))  # fmt: skip
         print(results[-1].line(), flush=True)

@@ -516,22 +516,26 @@ class World:
         )
 
 
-def _start_sandbox(system: str, tmp: Path) -> tuple[Process, str]:
+def _start_sandbox(system: str, tmp: Path, extra: Sequence[str] = ()) -> tuple[Process, str]:
     port = free_port()
-    argv = [str(BIN / "paybridge-sandbox"), system, "--port", str(port)]
+    argv = [str(BIN / "paybridge-sandbox"), system, "--port", str(port), *extra]
     proc = start_process(f"{system} sandbox", argv, tmp / f"sandbox-{system}.log", process_env())
     return proc, f"http://{HOST}:{port}"
 
 
 @contextlib.contextmanager
-def open_world(tmp: Path, ready_timeout: float = 30.0) -> Iterator[World]:
-    """Both sandboxes as processes (ready when their admin routes answer); all stopped on exit."""
+def open_world(
+    tmp: Path, ready_timeout: float = 30.0, dynamics_args: Sequence[str] = ()
+) -> Iterator[World]:
+    """Both sandboxes as processes (ready when their admin routes answer); all stopped on exit.
+
+    ``dynamics_args`` go to ``paybridge-sandbox dynamics`` (``--throttle-*``, ``--work-ms-...``)."""
     processes: list[Process] = []
     clients: list[PayTrace | Dynamics] = []
     try:
         pt_proc, pt_url = _start_sandbox("paytrace", tmp)
         processes.append(pt_proc)
-        d_proc, d_url = _start_sandbox("dynamics", tmp)
+        d_proc, d_url = _start_sandbox("dynamics", tmp, dynamics_args)
         processes.append(d_proc)
         paytrace, dynamics = PayTrace(pt_url), Dynamics(d_url)
         clients += [paytrace, dynamics]

@@ -141,8 +141,10 @@ class PaymentPoster:
             dynamics, intents, ledger, order_template, self.o2c, cursors
         )
         self.bulk = intents
+        self._voided: tuple[set[str], set[str]] = (set(), set())
 
     async def __call__(self, envs: Sequence[Envelope]) -> list[Outcome]:
+        self._voided = self._voided_in(envs)
         routed: list[Routed | Outcome] = [await self._route(env) for env in envs]
         work = [r for r in routed if isinstance(r, Routed)]
         await self._find_customers(work)
@@ -198,13 +200,21 @@ class PaymentPoster:
             return decline_reason(code)
         return decline_reason(code, record.approval_message if record else "")
 
+    def _voided_in(self, envs: Sequence[Envelope]) -> tuple[set[str], set[str]]:
+        """The void keys of a batch's transactions (looked up) and those noted voided first:
+        one store query for the batch instead of one per payment."""
+        ids = {str(env.payload.get("transaction_id", "")) for env in envs}
+        keys = sorted(paytrace_fact(i, TransactionKind.VOID) for i in ids if i)
+        return set(keys), self.ledger.keys_with(keys, "route", VOIDED_FIRST)
+
     def _voided_first(self, tx: Transaction) -> bool:
         """A void of this transaction came while D365 held none of its lines (its sale waited in
         the dead letters, say): the sale, replayed later, must not be credited."""
-        return any(
-            e.step == "route" and e.status == VOIDED_FIRST
-            for e in self.ledger.entries(paytrace_fact(tx.transaction_id, TransactionKind.VOID))
-        )
+        key = paytrace_fact(tx.transaction_id, TransactionKind.VOID)
+        looked_up, voided = self._voided
+        if key in looked_up:
+            return key in voided
+        return any(e.step == "route" and e.status == VOIDED_FIRST for e in self.ledger.entries(key))
 
     def _note(self, tx: Transaction, status: str, why: str) -> None:
         self.ledger.record(
