@@ -100,6 +100,8 @@ class Result:
     missing: int = 0
     doubled: int = 0
     bound_by: str = ""
+    store_bytes: int = 0  # the schema's tables and indexes after the run
+    row_writes: int = 0  # rows inserted, updated and deleted in the schema
 
     @property
     def per_payment(self) -> float:
@@ -270,6 +272,23 @@ def ledger_times(store: str) -> dict[str, float]:
     return found
 
 
+def store_usage(store: str) -> tuple[int, int]:
+    """Bytes of the schema's relations and the rows written to them (PostgreSQL's statistics)."""
+    schema = store.split("search_path%3D", 1)[1].split("&")[0]
+    engine = create_engine(store)
+    with engine.connect() as conn:
+        size = conn.execute(text(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :s AND c.relkind = 'r'"
+        ), {"s": schema}).scalar_one()  # fmt: skip
+        writes = conn.execute(text(
+            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables "
+            "WHERE schemaname = :s"
+        ), {"s": schema}).scalar_one()  # fmt: skip
+    engine.dispose()
+    return int(size), int(writes)
+
+
 def d365_usage(url: str) -> dict[str, Any]:
     state = httpx.get(f"{url}/_sandbox/state", timeout=30).json()
     principals: dict[str, Any] = (state.get("throttle") or {}).get("principals", {})
@@ -351,6 +370,7 @@ def run(args: argparse.Namespace, label: str, workers: int, principals: int, lim
                 result.cpu[key] = sum(cpu_seconds(p.pid) for p in group) - before[key]
             usage = used_since(at_start, d365_usage(d_url))
             measure(result, shop.approved, done, usage, limits, began if backlog else None)
+            result.store_bytes, result.row_writes = store_usage(args.store_url)
             lines = d365_lines(d_url)
             result.missing = sum(1 for tx in shop.approved if lines[tx] == 0)
             result.doubled = sum(n - 1 for tx, n in lines.items() if tx in shop.approved and n > 1)
@@ -437,6 +457,7 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps([asdict(r) | {"engine_ms": r.engine_ms,
                              "per_payment": r.per_payment} for r in results], indent=2))  # fmt: skip
+        print(f"results in {args.json} (bench/scale_model.py --measured {args.json})")
     return 0 if all(r.missing == 0 and r.doubled == 0 for r in results) else 1
 
 
