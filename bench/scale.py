@@ -100,6 +100,8 @@ class Result:
     missing: int = 0
     doubled: int = 0
     bound_by: str = ""
+    seconds: float = 0.0
+    load: float = 0.0  # the machine's 1-minute load average at the end
     store_bytes: int = 0  # the schema's tables and indexes after the run
     row_writes: int = 0  # rows inserted, updated and deleted in the schema
 
@@ -176,14 +178,14 @@ def wait_until(what: str, probe: Any, timeout: float) -> Any:
 
 
 def settings(tmp: Path, pt: str, d365: str, store: str, workers: int, principals: int,
-             limits: Limits, batch: int) -> Path:  # fmt: skip
+             limits: Limits, batch: int, poll: float) -> Path:  # fmt: skip
     extra = [{"client_id": "sandbox-client-2", "client_secret": "env:DYNAMICS_CLIENT_SECRET_2"}]
     data = {
         "store": {"url": store, "auto_upgrade": False},
         "paytrace": {"base_url": pt, "username": "env:PAYTRACE_USERNAME",
                      "password": "env:PAYTRACE_PASSWORD",
                      "integrator_id": "env:PAYTRACE_INTEGRATOR_ID",
-                     "poll_interval_seconds": 0.5, "timeout_seconds": 30},
+                     "poll_interval_seconds": poll, "timeout_seconds": 30},
         "dynamics": {"base_url": d365, "tenant": "sandbox-tenant", "client_id": "sandbox-client",
                      "client_secret": "env:DYNAMICS_CLIENT_SECRET", "login_redirect": d365,
                      "timeout_seconds": 60, "customer_match": "xref_or_same_id",
@@ -385,19 +387,32 @@ def measure(result: Result, approved: dict[str, float], done: dict[str, float],
     latencies = sorted(done[tx] - max(at, began or at) for tx, at in approved.items())
     first = began if began is not None else min(approved.values())
     last = max(done[tx] for tx in approved)
-    result.rate = result.approved / (last - first)
+    result.seconds = last - first
+    result.rate = result.approved / result.seconds
+    result.load = os.getloadavg()[0]
     result.p50 = statistics.median(latencies)
     result.p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
     result.d365_requests = round(sum(u["requests_total"] for u in usage.values()))
     result.d365_exec_seconds = sum(float(u["execution_seconds_total"]) for u in usage.values())
     result.throttled = round(sum(u["refused"] for u in usage.values()))
     result.limit = d365_allows(result, limits)
-    if result.limit and result.rate >= 0.85 * result.limit:
-        result.bound_by = "D365's budget"
-    elif began is None and result.rate >= 0.9 * result.offered_rate:
-        result.bound_by = "the storefront (offered load)"
-    else:
-        result.bound_by = "PayBridge"
+    result.bound_by = bound_by(result, began is None)
+
+
+def bound_by(r: Result, live: bool) -> str:
+    """What held the run back: D365's budget, the offered sales, a process group's CPU, or the
+    machine (every group of the run below 0.8 of a core while the load average is high)."""
+    if r.limit and r.rate >= 0.85 * r.limit:
+        return "D365's budget"
+    if live and r.rate >= 0.9 * r.offered_rate:
+        return "the storefront (offered load)"
+    per_worker = {k: v / r.seconds / (r.workers if k == "workers" else 2 if k == "sandboxes" else 1)
+                  for k, v in r.cpu.items()}  # fmt: skip
+    busiest = max(per_worker, key=lambda k: per_worker[k])
+    if per_worker[busiest] >= 0.8:
+        return f"{busiest} CPU ({per_worker[busiest]:.2f} core each)"
+    return (f"the shared machine (load {r.load:.0f} on {os.cpu_count()} cores; busiest: "
+            f"{busiest} {per_worker[busiest]:.2f} core each)")  # fmt: skip
 
 
 def d365_allows(result: Result, limits: Limits) -> float:
@@ -428,6 +443,11 @@ def main() -> int:
     parser.add_argument("--backlog", type=int, default=0,
                         help="first: a backlog of this many sales drained by 1 worker "
                         "(engine CPU per payment without idle time)")  # fmt: skip
+    parser.add_argument("--poll-seconds", type=float, default=0.5,
+                        help="paytrace.poll_interval_seconds of the live runs (latency)")  # fmt: skip
+    parser.add_argument("--backlog-poll-seconds", type=float, default=5.0,
+                        help="paytrace.poll_interval_seconds of the backlog run (the product's "
+                        "default)")  # fmt: skip
     parser.add_argument("--profile", type=Path, default=None,
                         help="run the first worker under cProfile, its stats to this file")  # fmt: skip
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
