@@ -13,6 +13,7 @@ left alone until its pause ends.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,14 @@ class Limits:
         )
 
 
+@dataclass(frozen=True)
+class Ticket:
+    """One call counted in a budget: when it started, and its entry in the window."""
+
+    started: float
+    slot: list[float]
+
+
 class ServiceBudget:
     """A sliding window of this principal's request starts and execution seconds, and a cap
     on calls in flight; ``acquire`` waits until all three leave room for one more call."""
@@ -55,7 +64,10 @@ class ServiceBudget:
         self.limits = limits
         self._clock = clock or SystemClock()
         self._sleep = sleep or asyncio.sleep
-        self._starts: deque[float] = deque()
+        # Each call's time in the window: +inf while in flight (F&O counts it from when it
+        # arrived, somewhere between sending and the answer), its end once it has ended; so
+        # it never leaves this window before it has left F&O's.
+        self._starts: deque[list[float]] = deque()
         self._spent: deque[tuple[float, float]] = deque()
         self._spent_total = 0.0
         self.in_flight = 0
@@ -64,7 +76,7 @@ class ServiceBudget:
 
     def _expire(self, now: float) -> None:
         edge = now - self.limits.window_seconds
-        while self._starts and self._starts[0] <= edge:
+        while self._starts and self._starts[0][0] <= edge:
             self._starts.popleft()
         while self._spent and self._spent[0][0] <= edge:
             self._spent_total -= self._spent.popleft()[1]
@@ -75,7 +87,7 @@ class ServiceBudget:
         window, wait = self.limits.window_seconds, 0.0
         over = len(self._starts) - self.limits.requests
         if over >= 0:
-            wait = self._starts[over] + window - now
+            wait = sorted(entry[0] for entry in self._starts)[over] + window - now
         excess = self._spent_total - self.limits.execution_seconds
         for ended, seconds in self._spent:
             if excess < 0:
@@ -89,24 +101,29 @@ class ServiceBudget:
         self._expire(self._clock.monotonic())
         return len(self._starts)
 
-    async def acquire(self) -> float:
+    async def acquire(self) -> Ticket:
         """Wait for room in the window and a free concurrency slot, then count the call;
-        returns its start, for ``release``."""
+        the ticket goes back to ``release``."""
         async with self._lock:
             while self.in_flight >= self.limits.concurrent:
                 self._freed.clear()
                 await self._freed.wait()
             while (wait := self.wait_needed(self._clock.monotonic())) > 0:
-                await self._sleep(wait)
-            started = self._clock.monotonic()
-            self._starts.append(started)
+                if math.isinf(wait):  # the window is full of calls still in flight
+                    self._freed.clear()
+                    await self._freed.wait()
+                else:
+                    await self._sleep(wait)
+            ticket = Ticket(self._clock.monotonic(), [math.inf])
+            self._starts.append(ticket.slot)
             self.in_flight += 1
-            return started
+            return ticket
 
-    def release(self, started: float) -> None:
-        """The call that began at ``started`` ended (F&O charges its execution time)."""
+    def release(self, ticket: Ticket) -> None:
+        """The call of ``ticket`` ended (F&O charges its execution time)."""
         now = self._clock.monotonic()
-        seconds = max(0.0, now - started)
+        ticket.slot[0] = now
+        seconds = max(0.0, now - ticket.started)
         self.in_flight = max(0, self.in_flight - 1)
         self._spent.append((now, seconds))
         self._spent_total += seconds
@@ -133,15 +150,15 @@ class Principal:
                 waits.append(0.001)
         return max(waits)
 
-    async def acquire(self) -> float:
+    async def acquire(self) -> Ticket | None:
         """Wait until this principal may send; the ticket goes back to ``release``."""
         if self.limiter is not None:
             await self.limiter.acquire()
         self.calls += 1
-        return await self.budget.acquire() if self.budget is not None else 0.0
+        return await self.budget.acquire() if self.budget is not None else None
 
-    def release(self, ticket: float) -> None:
-        if self.budget is not None:
+    def release(self, ticket: Ticket | None) -> None:
+        if self.budget is not None and ticket is not None:
             self.budget.release(ticket)
 
 
@@ -159,7 +176,7 @@ class PrincipalPool:
         now = self._clock.monotonic()
         return min(self.principals, key=lambda p: (p.wait_needed(now), p.calls))
 
-    async def acquire(self) -> tuple[Principal, float]:
+    async def acquire(self) -> tuple[Principal, Ticket | None]:
         """The principal this call goes out as, once it may send, and its ticket."""
         principal = self.choose()
         return principal, await principal.acquire()

@@ -44,8 +44,9 @@ async def test_a_busy_caller_gets_the_whole_window_and_never_more() -> None:
     budget = t.budget(Limits(requests=10, window_seconds=10, execution_seconds=100, concurrent=5))
     times = []
     for _ in range(100):
-        times.append(await budget.acquire())
-        budget.release(times[-1])
+        ticket = await budget.acquire()
+        times.append(ticket.started)
+        budget.release(ticket)
     assert most_in_any_window(times, 10) == 10
     # 100 requests in 100 s of a 10-per-10-s budget: the last starts at 90 s, 100% of the limit.
     assert times[-1] == pytest.approx(90.0)
@@ -56,10 +57,10 @@ async def test_execution_seconds_hold_back_the_next_call() -> None:
     budget = t.budget(Limits(requests=100, window_seconds=10, execution_seconds=5, concurrent=5))
     starts = []
     for _ in range(4):
-        started = await budget.acquire()
-        starts.append(started)
+        ticket = await budget.acquire()
+        starts.append(ticket.started)
         t.clock.advance(2.0)  # each call runs 2 s
-        budget.release(started)
+        budget.release(ticket)
     # 2 + 2 + 2 = 6 s spent by t=6 (over 5): the fourth waits until the first 2 s leave (t=12).
     assert starts == [0.0, 2.0, 4.0, pytest.approx(12.0)]
 
@@ -71,12 +72,12 @@ async def test_no_more_calls_in_flight_than_the_limit() -> None:
 
     async def call() -> None:
         nonlocal peak, in_flight
-        started = await budget.acquire()
+        ticket = await budget.acquire()
         in_flight += 1
         peak = max(peak, in_flight)
         await asyncio.sleep(0)
         in_flight -= 1
-        budget.release(started)
+        budget.release(ticket)
 
     await asyncio.gather(*(call() for _ in range(10)))
     assert peak == 2 and budget.in_flight == 0
@@ -111,6 +112,25 @@ async def test_a_throttled_principal_rests_while_the_other_carries_the_load() ->
         principal.release(ticket)
     assert used == ["b"] * 5
     assert t.clock.monotonic() < 1.0  # nobody waited for a's pause
+
+
+async def test_a_call_in_flight_stays_in_the_window_until_it_ends() -> None:
+    """F&O counts a call from when it arrives, after it was sent: the window counts it from
+    its end, and a full window of calls in flight waits for one to end, not for a time."""
+    t = Timeline()
+    budget = t.budget(Limits(requests=2, window_seconds=10, execution_seconds=100, concurrent=5))
+    first = await budget.acquire()
+    second = await budget.acquire()
+    waiting = asyncio.create_task(budget.acquire())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not waiting.done() and t.clock.monotonic() == 0.0  # no timed sleep on a guess
+    t.clock.advance(3.0)
+    budget.release(first)  # ended at t=3: leaves the window at t=13, not t=10
+    third = await waiting
+    assert third.started == pytest.approx(13.0)
+    budget.release(second)
+    budget.release(third)
 
 
 def test_limits_are_checked_and_scaled_for_a_share() -> None:
