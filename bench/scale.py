@@ -347,9 +347,7 @@ def run(args: argparse.Namespace, label: str, workers: int, principals: int, lim
             if backlog:  # the sales first: the workers' capacity, from their start
                 asyncio.run(shop.sell(payments, rate))
             logs = [tmp / f"worker-{n}.log" for n in range(workers)]
-            # No start-up access check: its calls, paced by a budget of their own, would land
-            # in D365's first window uncounted by the workers' budgets (README).
-            command = [str(BIN / "paybridge"), "worker", "--config", str(config), "--skip-check"]
+            command = [str(BIN / "paybridge"), "worker", "--config", str(config)]
             profiled = [sys.executable, "-m", "cProfile", "-o", str(args.profile), *command]
             engines = [start(profiled if args.profile and n == 0 else command, log)
                        for n, log in enumerate(logs)]  # fmt: skip

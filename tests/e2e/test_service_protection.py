@@ -15,15 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.product import (
-    BIN,
-    D365_TENANT,
-    Dynamics,
-    open_world,
-    process_env,
-    start_process,
-    wait_for,
-)
+from tests.e2e.product import D365_TENANT, Dynamics, open_world, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -69,13 +61,7 @@ def test_the_worker_spreads_its_calls_over_two_principals_within_their_limits(
             world.paytrace.create_customer(account)
         sales = [world.paytrace.sale_by_customer(ACCOUNTS[n % 3], f"{n + 5}.25", f"WEB-P{n}")
                  for n in range(30)]  # fmt: skip
-        # The start-up access check is paced by a budget of its own, which the engine's does
-        # not count: started right after it, the engine could meet one 429 in its first
-        # window (README, "D365's service protection"). This test watches the engine alone.
-        assert world.config is not None
-        argv = [str(BIN / "paybridge"), "worker", "--config", str(world.config), "--skip-check"]
-        engine = start_process("paybridge worker", argv, tmp_path / "worker.log", process_env())
-        world.processes.append(engine)
+        engine = world.start_engine("worker")  # its access check's calls count too
         auditor = Auditor(world.dynamics.url)
         lines = wait_for(
             "every sale has its D365 line",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import httpx
 from pydantic import SecretStr
@@ -147,12 +147,14 @@ def dynamics_client(
     clock: Clock,
     vault: Vault | None,
     tokens: TokenProvider | None = None,
+    spent: Sequence[float] = (),
 ) -> DynamicsClient:
     """The D365 client over every principal of the settings; each principal's calls of the
     process share one request limiter and one service-protection budget.
 
     Without ``tokens``, an AD FS token request goes over ``http`` too; ``tokens`` (tests)
-    replaces the first principal's."""
+    replaces the first principal's. ``spent``: when the start-up check's calls as the first
+    principal ended, counted in its window."""
     d = settings.dynamics
     principals = []
     for n, login in enumerate(logins(settings)):
@@ -165,6 +167,9 @@ def dynamics_client(
                 service_budget(settings),
             )
         )
+    first = principals[0].budget
+    if first is not None:
+        first.preload(spent)
     # The limiters keep the system's monotonic time, whatever clock the engine is handed.
     return DynamicsClient(
         http, base_url=d.base_url, clock=clock, principals=PrincipalPool(principals)

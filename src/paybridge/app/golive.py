@@ -236,10 +236,13 @@ async def check_access(
             dynamics = None
             preliminary.append(_secret_failure(exc))
         try:
-            return await run_access_check(
+            report = await run_access_check(
                 access_plan(settings), clock, paytrace=paytrace, dynamics=dynamics,
                 preliminary=preliminary,
             )  # fmt: skip
+            if dynamics is not None and only.budget is not None:
+                report.d365_calls = only.budget.counted()
+            return report
         except PayBridgeError as exc:  # a check that should have caught its own error
             raise ConfigError(f"access check: {exc}", operation="check") from exc
 

@@ -96,6 +96,18 @@ class ServiceBudget:
             excess -= seconds
         return max(0.0, wait)
 
+    def counted(self) -> list[float]:
+        """When the ended calls still in the window ended (monotonic seconds of this process)."""
+        self._expire(self._clock.monotonic())
+        return sorted(entry[0] for entry in self._starts if not math.isinf(entry[0]))
+
+    def preload(self, ended: Sequence[float]) -> None:
+        """Count calls another client of this process made as this principal (the start-up
+        access check) in this window too, so the two together stay within F&O's limits."""
+        for moment in sorted(ended):
+            self._starts.append([moment])
+        self._expire(self._clock.monotonic())
+
     @property
     def requests_in_window(self) -> int:
         self._expire(self._clock.monotonic())

@@ -141,3 +141,16 @@ def test_limits_are_checked_and_scaled_for_a_share() -> None:
         Limits().scaled(1.5)
     with pytest.raises(ValueError, match="at least one principal"):
         PrincipalPool([])
+
+
+async def test_calls_of_the_start_up_check_count_in_the_engines_window() -> None:
+    t = Timeline()
+    checker = t.budget(Limits(requests=3, window_seconds=10, execution_seconds=100, concurrent=5))
+    for _ in range(2):
+        checker.release(await checker.acquire())
+    t.clock.advance(1.0)
+    engine = t.budget(Limits(requests=3, window_seconds=10, execution_seconds=100, concurrent=5))
+    engine.preload(checker.counted())
+    first = await engine.acquire()
+    second = await engine.acquire()  # the check's two calls leave the window at t=10
+    assert (first.started, second.started) == (1.0, pytest.approx(10.0))
