@@ -337,8 +337,9 @@ def run(args: argparse.Namespace, label: str, workers: int, principals: int, lim
                 "PayTrace sandbox", lambda: httpx.get(f"{pt_url}/_sandbox/state/summary"), 30
             )
             wait_until("D365 sandbox", lambda: httpx.get(f"{d_url}/_sandbox/state"), 30)
+            poll = args.backlog_poll_seconds if backlog else args.poll_seconds
             config = settings(
-                tmp, pt_url, d_url, args.store_url, workers, principals, limits, batch
+                tmp, pt_url, d_url, args.store_url, workers, principals, limits, batch, poll
             )
             subprocess.run([str(BIN / "paybridge"), "db", "upgrade", "--config", str(config)],
                            check=True, capture_output=True, env={**os.environ, **SECRETS})  # fmt: skip
