@@ -37,8 +37,8 @@ from typing import Any
 
 # Measured with `python bench/scale.py --workers "" --no-tight --backlog 3000` on the shared
 # 2-core machine (see README "Scaling"); replaced by --measured.
-DEFAULTS = {"engine_ms": 3.6, "per_payment": 0.024, "store_bytes_per_payment": 9000.0,
-            "row_writes_per_payment": 14.0, "commits_per_payment": 0.05}  # fmt: skip
+DEFAULTS = {"engine_ms": 2.77, "per_payment": 0.0237, "store_bytes_per_payment": 5642.0,
+            "row_writes_per_payment": 8.0, "commits_per_payment": 0.05}  # fmt: skip
 CORE_USE = 0.7  # of a core a worker process may use at peak
 BUDGET_USE = 0.8  # of a principal's F&O budget PayBridge plans to use
 PRINCIPAL_REQUESTS_PER_S = 6000 / 300  # F&O's documented user-based limit
@@ -130,8 +130,8 @@ def model(args: argparse.Namespace, c: Costs) -> list[tuple[str, str, str]]:
         ("mean / peak payments/s", f"{mean:,.0f} / {peak:,.0f}", f"peak = {args.peak}x mean"),
         ("engine CPU at peak", f"{engine_cores:.1f} cores", f"{c.engine_ms:.2f} ms/payment"),
         ("poller CPU at peak", f"{poll_cores:.1f} cores",
-         f"{args.accounts} accounts, {records_per_poll:,.0f} records a poll every "
-         f"{args.poll_seconds:g} s, {c.poll_record_ms * 1000:.1f} us a record"),
+         f"{args.accounts} accounts, {records_per_poll:,.0f} records a poll (the day at its "
+         f"end) every {args.poll_seconds:g} s, {c.poll_record_ms * 1000:.1f} us a record"),
         ("worker processes", f"{workers}", f"one core each, {CORE_USE:.0%} used at peak"),
         ("D365 requests/s at peak", f"{requests:,.1f}", f"{c.per_payment:.4f} per payment"),
         ("D365 execution s/s at peak", f"{execution:,.1f}",
@@ -144,7 +144,7 @@ def model(args: argparse.Namespace, c: Costs) -> list[tuple[str, str, str]]:
         ("PostgreSQL row writes/s at peak", f"{writes:,.0f}",
          f"{c.row_writes_per_payment:.1f} per payment"),
         ("PostgreSQL IOPS at peak (estimate)", f"{iops:,.0f}",
-         f"{c.commits_per_payment} commits/payment + row pages"),
+         f"ASSUMED {c.commits_per_payment} commits/payment, ~200 B a row change"),
     ]  # fmt: skip
 
 
