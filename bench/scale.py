@@ -16,8 +16,8 @@ Two sets of runs:
    52 concurrent, per principal). They do not bind at this scale: the table shows what does.
 2. ``tight``: the same limits scaled down (``--tight-requests`` per ``--tight-window`` seconds,
    emulated F&O work of 1 ms per operation, worker batches of ``--tight-batch``), so D365's
-   budget is the bottleneck within a minute; run with 1 worker, 2 workers, and 2 workers with 2
-   principals (app registrations).
+   budget is the bottleneck within a minute; a backlog drained by 1 worker, 2 workers, and 2
+   workers with 2 principals (app registrations).
 
 Printed per run: payments/s (first approval to last D365 line), p50/p99 approval->ledger latency,
 D365 requests per payment (counted by the D365 sandbox), the payments/s D365's limits allow at
@@ -475,8 +475,10 @@ def main() -> int:
         print(f"tight: {tight} per principal; offered {args.tight_rate:.0f} sales/s", flush=True)
         for workers, principals in ((1, 1), (2, 1), (2, 2)):
             label = f"tight {workers}w {principals}p"
+            # A backlog: D365's budget, not the storefront or the poller on a busy machine,
+            # is what the drain meets.
             results.append(run(args, label, workers, principals, tight, args.tight_payments,
-                               args.tight_rate, args.tight_batch))  # fmt: skip
+                               args.tight_rate, args.tight_batch, backlog=True))  # fmt: skip
             print(results[-1].line(), flush=True)
     summarize(results)
     if args.json:

@@ -141,11 +141,10 @@ class PaymentPoster:
             dynamics, intents, ledger, order_template, self.o2c, cursors
         )
         self.bulk = intents
-        self._voided: tuple[set[str], set[str]] = (set(), set())
 
     async def __call__(self, envs: Sequence[Envelope]) -> list[Outcome]:
-        self._voided = self._voided_in(envs)
-        routed: list[Routed | Outcome] = [await self._route(env) for env in envs]
+        voided = self._voided_in(envs)  # per call: worker loops share this poster
+        routed: list[Routed | Outcome] = [await self._route(env, voided) for env in envs]
         work = [r for r in routed if isinstance(r, Routed)]
         await self._find_customers(work)
         await self._held_lines([r for r in work if r.held and not r.outcomes])
@@ -157,7 +156,7 @@ class PaymentPoster:
 
     # -- route -----------------------------------------------------------------------------
 
-    async def _route(self, env: Envelope) -> Routed | Outcome:
+    async def _route(self, env: Envelope, voided: tuple[set[str], set[str]]) -> Routed | Outcome:
         try:
             tx = Transaction.model_validate(env.payload)
         except ValidationError as exc:
@@ -178,7 +177,7 @@ class PaymentPoster:
         elif tx.kind is TransactionKind.SETTLEMENT:
             r.held = True  # an adjusted amount shows at settlement (``_adjustments``)
         elif tx.kind in CREDIT_KINDS | DEBIT_KINDS:
-            if self._voided_first(tx):
+            if self._voided_first(tx, voided):
                 why = "voided in PayTrace before its line was posted: nothing to credit or debit"
                 self._note(tx, "skipped", why)
                 r.outcomes.append(Outcome.done("voided before posting"))
@@ -207,13 +206,13 @@ class PaymentPoster:
         keys = sorted(paytrace_fact(i, TransactionKind.VOID) for i in ids if i)
         return set(keys), self.ledger.keys_with(keys, "route", VOIDED_FIRST)
 
-    def _voided_first(self, tx: Transaction) -> bool:
+    def _voided_first(self, tx: Transaction, voided: tuple[set[str], set[str]]) -> bool:
         """A void of this transaction came while D365 held none of its lines (its sale waited in
         the dead letters, say): the sale, replayed later, must not be credited."""
         key = paytrace_fact(tx.transaction_id, TransactionKind.VOID)
-        looked_up, voided = self._voided
+        looked_up, noted = voided
         if key in looked_up:
-            return key in voided
+            return key in noted
         return any(e.step == "route" and e.status == VOIDED_FIRST for e in self.ledger.entries(key))
 
     def _note(self, tx: Transaction, status: str, why: str) -> None:

@@ -29,11 +29,15 @@ class Limits:
 
     requests: int = 6000
     window_seconds: float = 300.0
-    execution_seconds: float = 1200.0
+    # None: not budgeted here. F&O counts its own execution time; measured from this side it
+    # includes the network, injected latency and timeouts (a stalled call counts its whole
+    # timeout), so on a busy machine it holds calls back that F&O would take.
+    execution_seconds: float | None = None
     concurrent: int = 52
 
     def __post_init__(self) -> None:
-        if min(self.requests, self.window_seconds, self.execution_seconds, self.concurrent) <= 0:
+        execution = 1.0 if self.execution_seconds is None else self.execution_seconds
+        if min(self.requests, self.window_seconds, execution, self.concurrent) <= 0:
             raise ValueError("service protection limits must all be > 0")
 
     def scaled(self, share: float) -> Limits:
@@ -43,7 +47,7 @@ class Limits:
         return Limits(
             max(1, int(self.requests * share)),
             self.window_seconds,
-            self.execution_seconds * share,
+            None if self.execution_seconds is None else self.execution_seconds * share,
             max(1, int(self.concurrent * share)),
         )
 
@@ -88,6 +92,8 @@ class ServiceBudget:
         over = len(self._starts) - self.limits.requests
         if over >= 0:
             wait = sorted(entry[0] for entry in self._starts)[over] + window - now
+        if self.limits.execution_seconds is None:
+            return max(0.0, wait)
         excess = self._spent_total - self.limits.execution_seconds
         for ended, seconds in self._spent:
             if excess < 0:

@@ -136,7 +136,8 @@ async def test_a_call_in_flight_stays_in_the_window_until_it_ends() -> None:
 def test_limits_are_checked_and_scaled_for_a_share() -> None:
     with pytest.raises(ValueError, match="> 0"):
         Limits(requests=0)
-    assert Limits().scaled(0.25) == Limits(1500, 300.0, 300.0, 13)
+    assert Limits().scaled(0.25) == Limits(1500, 300.0, None, 13)
+    assert Limits(execution_seconds=1200).scaled(0.25).execution_seconds == 300
     with pytest.raises(ValueError, match="share"):
         Limits().scaled(1.5)
     with pytest.raises(ValueError, match="at least one principal"):
