@@ -1,5 +1,7 @@
 """`paybridge-sandbox paytrace|dynamics --port N [--state FILE] [--faults PROFILE] [--tls-cert PEM
---tls-key PEM] [--authority HOST:PORT] [--journal-line-numbers assign|require]`: serve one
+--tls-key PEM] [--authority HOST:PORT] [--journal-line-numbers assign|require] [--throttle-fno]
+[--throttle-requests N --throttle-window S --throttle-execution S --throttle-concurrent N
+--throttle-retry-after S|auto] [--work-ms-per-operation MS] [--extra-clients N]`: serve one
 emulator, and say where and with which logins."""
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ def _dynamics(args: argparse.Namespace) -> tuple[Any, list[str]]:
     }
     if authority:
         options["authority_host"] = authority
+    options["throttle"] = _throttle(args)
+    options["work_seconds_per_operation"] = args.work_ms_per_operation / 1000.0
+    options["clients"] = _clients(args.extra_clients)
     settings = DynamicsSandboxSettings(**options)
     client = settings.clients[0]
     banner = [
@@ -69,11 +74,42 @@ def _dynamics(args: argparse.Namespace) -> tuple[Any, list[str]]:
         "  (same client id and secret)"
     )
     banner.append("  companies usmf and usrt; journal name CustPay; bank account USMF OPER")
+    for extra in settings.clients[1:]:
+        banner.append(f"  another app registration: {extra.client_id} / {extra.client_secret}")
+    if settings.throttle is not None:
+        limits = ", ".join(f"{k} {v}" for k, v in settings.throttle.describe().items())
+        banner.append(f"  service protection per principal: {limits}")
     try:
         return create_app(settings), banner
     except ValueError as exc:  # a bad --extension-field
         print(f"paybridge-sandbox: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _throttle(args: argparse.Namespace) -> Any:
+    from paybridge_sandbox.dynamics.protection import ThrottleSettings
+
+    if args.throttle_fno:
+        return ThrottleSettings.fno()
+    limits = (args.throttle_requests, args.throttle_execution, args.throttle_concurrent)
+    if all(limit is None for limit in limits):
+        return None
+    retry = None if args.throttle_retry_after == "auto" else int(args.throttle_retry_after)
+    return ThrottleSettings(
+        args.throttle_requests, args.throttle_window, retry, args.throttle_execution,
+        args.throttle_concurrent, resource_message=False,
+    )  # fmt: skip
+
+
+def _clients(extra: int) -> tuple[Any, ...]:
+    """The default app registration plus ``extra`` more: ``sandbox-client-2``/``sandbox-secret-2``..."""
+    from paybridge_sandbox.dynamics.settings import ClientRegistration
+
+    more = (
+        ClientRegistration(f"sandbox-client-{n}", f"sandbox-secret-{n}")
+        for n in range(2, extra + 2)
+    )
+    return (ClientRegistration("sandbox-client", "sandbox-secret"), *more)
 
 
 FACTORIES = {"paytrace": _paytrace, "dynamics": _dynamics}
@@ -120,7 +156,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="dynamics: an extension field the deployment has, e.g. "
         "CustomerPaymentJournalLines.xyzPayTraceApproval (repeatable; Edm.String by default)",
     )
+    _protection_options(parser)
     args = parser.parse_args(argv)
+    _check_protection(parser, args)
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
     if (args.tls_cert is None) != (args.tls_key is None):
@@ -134,6 +172,47 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if args.port == 0:
         args.port = _free_port()
     return args
+
+
+def _protection_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "dynamics service protection, per principal (spec 2.12; off by default)"
+    )
+    group.add_argument("--throttle-fno", action="store_true",
+                       help="F&O's documented limits: 6000 requests and 1200 s of execution per "
+                       "300 s, 52 concurrent requests")  # fmt: skip
+    group.add_argument("--throttle-requests", type=int, default=None, help="requests per window")
+    group.add_argument("--throttle-window", type=float, default=300.0,
+                       help="sliding window, seconds (default 300)")  # fmt: skip
+    group.add_argument("--throttle-execution", type=float, default=None,
+                       help="combined execution seconds per window")  # fmt: skip
+    group.add_argument("--throttle-concurrent", type=int, default=None,
+                       help="concurrent requests")  # fmt: skip
+    group.add_argument("--throttle-retry-after", default="auto",
+                       help="Retry-After seconds on a 429, or auto: until the window admits "
+                       "the next request")  # fmt: skip
+    group.add_argument("--work-ms-per-operation", type=float, default=0.0,
+                       help="emulated F&O time per operation (a $batch: per part), in ms")  # fmt: skip
+    group.add_argument("--extra-clients", type=int, default=0,
+                       help="more app registrations: sandbox-client-2 / sandbox-secret-2, ...")  # fmt: skip
+
+
+def _check_protection(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    for name in ("throttle_requests", "throttle_execution", "throttle_concurrent"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be > 0")
+    if args.throttle_window <= 0:
+        parser.error("--throttle-window must be > 0")
+    retry = args.throttle_retry_after
+    if retry != "auto" and not (retry.isdigit() and int(retry) >= 0):
+        parser.error("--throttle-retry-after must be a whole number of seconds or auto")
+    if args.work_ms_per_operation < 0 or not 0 <= args.extra_clients <= 100:
+        parser.error("--work-ms-per-operation must be >= 0 and --extra-clients 0..100")
+    uses = args.throttle_fno or args.extra_clients or args.work_ms_per_operation
+    if args.system != "dynamics" and (uses or args.throttle_requests or args.throttle_execution
+                                      or args.throttle_concurrent):  # fmt: skip
+        parser.error("the service protection and client options are for the dynamics sandbox")
 
 
 def main(argv: list[str] | None = None) -> None:

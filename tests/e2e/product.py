@@ -547,7 +547,9 @@ def open_world(
     tmp: Path, ready_timeout: float = 30.0, dynamics_args: Sequence[str] = ()
 ) -> Iterator[World]:
     """Both sandboxes as processes (ready when their admin routes answer); all stopped on exit.
-    ``dynamics_args`` go to ``paybridge-sandbox dynamics`` (e.g. ``--extension-field``)."""
+
+    ``dynamics_args`` go to ``paybridge-sandbox dynamics`` (``--extension-field``,
+    ``--throttle-*``, ``--work-ms-...``)."""
     processes: list[Process] = []
     clients: list[PayTrace | Dynamics] = []
     try:

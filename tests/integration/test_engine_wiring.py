@@ -79,8 +79,10 @@ async def test_every_capability_contributes_what_the_architecture_page_says(
         assert {job.name for job in engine.scheduler.jobs} == {
             j for _, _, jobs in built.values() for j in jobs
         }
-        # The D365 client paces every call through one shared limiter.
-        assert engine.dynamics._limiter is not None
+        # The D365 client paces every call through each principal's limiter and F&O budget.
+        principals = engine.dynamics.principals.principals
+        assert [p.client_id for p in principals] == [settings.dynamics.client_id]
+        assert all(p.limiter is not None and p.budget is not None for p in principals)
 
 
 @pytest.mark.anyio

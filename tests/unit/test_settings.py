@@ -133,3 +133,44 @@ def test_the_card_link_secret_is_a_reference_never_written_in_the_file(tmp_path:
         load_settings(path, environ={})
     path.write_text("cards:\n  link_secret: env:CARD_LINK_SECRET\n", encoding="utf-8")
     assert load_settings(path, environ={}).cards.link_secret is not None
+
+
+def test_more_d365_principals_build_one_pool_with_a_budget_each(tmp_path: Path) -> None:
+    """Issue 19 item 2: several app registrations; their secrets are references too."""
+    import httpx
+
+    from paybridge.app.clients import dynamics_client
+    from paybridge.clock import SystemClock
+
+    path = tmp_path / "paybridge.yaml"
+    path.write_text(
+        "dynamics:\n  client_id: main\n  principals:\n"
+        "    - {client_id: second, client_secret: plain-text}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    assert "dynamics.principals[0].client_secret must be a reference" in str(caught.value)
+    path.write_text(
+        "dynamics:\n  client_id: main\n  service_protection: {requests: 600, share: 0.5}\n"
+        "  principals:\n    - {client_id: second, client_secret: env:SECOND}\n"
+        "    - {client_id: main, client_secret: env:THIRD}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    assert "dynamics.principals[1].client_id: 'main' is already used" in str(caught.value)
+    path.write_text(
+        "dynamics:\n  client_id: main\n  service_protection: {requests: 600, share: 0.5}\n"
+        "  principals:\n    - {client_id: second, client_secret: env:SECOND}\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(path, {})
+    env = {"DYNAMICS_CLIENT_SECRET": "one", "SECOND": "two"}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        client = dynamics_client(settings, httpx.AsyncClient(), SystemClock(), None)
+    principals = client.principals.principals
+    assert [p.client_id for p in principals] == ["main", "second"]
+    assert all(p.budget is not None and p.budget.limits.requests == 300 for p in principals)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import httpx
+from pydantic import SecretStr
 
 from paybridge.app.settings import Settings
 from paybridge.clock import Clock
@@ -12,8 +13,12 @@ from paybridge.config import resolve_secret
 from paybridge.connectors.dynamics import (
     AdfsTokenProvider,
     DynamicsClient,
+    Limits,
     MsalTokenProvider,
+    Principal,
+    PrincipalPool,
     RequestLimiter,
+    ServiceBudget,
     TokenProvider,
 )
 from paybridge.connectors.dynamics.transport import RedirectTransport
@@ -25,10 +30,31 @@ from paybridge.mapping import TemplateSet, compile_text, load_overlay, load_temp
 Vault = Callable[[str], str]
 
 
+Login = tuple[str, SecretStr, str]  # client id, secret reference, the setting that holds it
+
+
+def _main_login(settings: Settings) -> Login:
+    d = settings.dynamics
+    return d.client_id, d.client_secret, "dynamics.client_secret"
+
+
+def logins(settings: Settings) -> list[Login]:
+    """Every D365 principal of the settings: ``dynamics.client_id`` first, then ``principals``."""
+    extra = [
+        (p.client_id, p.client_secret, f"dynamics.principals[{n}].client_secret")
+        for n, p in enumerate(settings.dynamics.principals)
+    ]
+    return [_main_login(settings), *extra]
+
+
 def msal_provider(
-    settings: Settings, http_client: httpx.Client | None = None, vault: Vault | None = None
+    settings: Settings,
+    http_client: httpx.Client | None = None,
+    vault: Vault | None = None,
+    login: Login | None = None,
 ) -> MsalTokenProvider:
     d = settings.dynamics
+    client_id, secret, setting = login or _main_login(settings)
     if http_client is None and d.login_redirect:
         http_client = httpx.Client(
             transport=RedirectTransport(
@@ -40,8 +66,8 @@ def msal_provider(
         # MSAL over httpx too: the same TLS trust as every other call (SSL_CERT_FILE, verify_tls).
         http_client = httpx.Client(verify=d.verify_tls, timeout=d.timeout_seconds)
     return MsalTokenProvider(
-        d.client_id,
-        resolve_secret(d.client_secret, "dynamics.client_secret", vault=vault),
+        client_id,
+        resolve_secret(secret, setting, vault=vault),
         f"{d.authority_host.rstrip('/')}/{d.tenant}",
         f"{d.base_url.rstrip('/')}/.default",
         http_client=http_client,
@@ -49,27 +75,34 @@ def msal_provider(
 
 
 def adfs_provider(
-    settings: Settings, http: httpx.AsyncClient, vault: Vault | None = None
+    settings: Settings,
+    http: httpx.AsyncClient,
+    vault: Vault | None = None,
+    login: Login | None = None,
 ) -> AdfsTokenProvider:
     """AD FS client credentials (on-premises F&O): ``dynamics.auth: adfs``."""
     d = settings.dynamics
     assert d.adfs_url is not None  # the settings refuse adfs without it
+    client_id, secret, setting = login or _main_login(settings)
     return AdfsTokenProvider(
         d.adfs_url,
-        d.client_id,
-        resolve_secret(d.client_secret, "dynamics.client_secret", vault=vault),
+        client_id,
+        resolve_secret(secret, setting, vault=vault),
         d.adfs_resource or d.base_url,
         http=http,
     )
 
 
 def dynamics_tokens(
-    settings: Settings, http: httpx.AsyncClient, vault: Vault | None = None
+    settings: Settings,
+    http: httpx.AsyncClient,
+    vault: Vault | None = None,
+    login: Login | None = None,
 ) -> TokenProvider:
     """D365's tokens as ``dynamics.auth`` says: Entra ID through MSAL, or AD FS over ``http``."""
     if settings.dynamics.auth == "adfs":
-        return adfs_provider(settings, http, vault)
-    return msal_provider(settings, vault=vault)
+        return adfs_provider(settings, http, vault, login)
+    return msal_provider(settings, vault=vault, login=login)
 
 
 def open_vault(settings: Settings) -> Vault:
@@ -132,18 +165,42 @@ def dynamics_client(
     clock: Clock,
     vault: Vault | None,
     tokens: TokenProvider | None = None,
+    spent: Sequence[float] = (),
 ) -> DynamicsClient:
-    """The D365 client; every call of the process goes through one shared request limiter.
+    """The D365 client over every principal of the settings; each principal's calls of the
+    process share one request limiter and one service-protection budget.
 
-    Without ``tokens``, an AD FS token request goes over ``http`` too."""
+    Without ``tokens``, an AD FS token request goes over ``http`` too; ``tokens`` (tests)
+    replaces the first principal's. ``spent``: when the start-up check's calls as the first
+    principal ended, counted in its window."""
     d = settings.dynamics
+    principals = []
+    for n, login in enumerate(logins(settings)):
+        provider = tokens if n == 0 and tokens is not None else None
+        principals.append(
+            Principal(
+                login[0],
+                provider or dynamics_tokens(settings, http, vault, login),
+                RequestLimiter(rate=d.requests_per_second, burst=d.request_burst),
+                service_budget(settings),
+            )
+        )
+    first = principals[0].budget
+    if first is not None:
+        first.preload(spent)
+    # The limiters keep the system's monotonic time, whatever clock the engine is handed.
     return DynamicsClient(
-        http,
-        base_url=d.base_url,
-        token_provider=tokens or dynamics_tokens(settings, http, vault),
-        clock=clock,
-        limiter=RequestLimiter(rate=d.requests_per_second, burst=d.request_burst),
+        http, base_url=d.base_url, clock=clock, principals=PrincipalPool(principals)
     )
+
+
+def service_budget(settings: Settings) -> ServiceBudget | None:
+    """One principal's part of F&O's limits for this process (None: switched off)."""
+    sp = settings.dynamics.service_protection
+    if not sp.enabled:
+        return None
+    limits = Limits(sp.requests, sp.window_seconds, sp.execution_seconds, sp.concurrent)
+    return ServiceBudget(limits.scaled(sp.share))
 
 
 async def fetch_metadata(settings: Settings) -> bytes:

@@ -8,6 +8,7 @@ import logging
 import os
 import random
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -140,6 +141,7 @@ def build_engine(
     store: Store | None = None,
     worker_name: str | None = None,
     tracer: Tracer | None = None,
+    d365_calls: Sequence[float] = (),
 ) -> Engine:
     """The engine; clients are built from settings unless injected (tests pass sandboxes).
 
@@ -184,7 +186,9 @@ def build_engine(
         settings=settings,
         store=store,
         paytrace=paytrace_client(settings, paytrace_http, clock, vault),
-        dynamics=dynamics_client(settings, dynamics_http, clock, vault, token_provider),
+        dynamics=dynamics_client(
+            settings, dynamics_http, clock, vault, token_provider, spent=d365_calls
+        ),
         templates=templates_for(settings, versions),
         clock=clock,
         tracer=tracer,

@@ -9,13 +9,19 @@ from pathlib import Path
 
 import httpx
 
-from paybridge.app.clients import dynamics_tokens, open_vault, templates_for
+from paybridge.app.clients import dynamics_tokens, open_vault, service_budget, templates_for
 from paybridge.app.schema import metadata_schemas
 from paybridge.app.settings import Settings
 from paybridge.app.store import open_store
 from paybridge.clock import Clock, SystemClock
 from paybridge.config import resolve_secret
-from paybridge.connectors.dynamics import DynamicsClient, TokenProvider
+from paybridge.connectors.dynamics import (
+    DynamicsClient,
+    Principal,
+    PrincipalPool,
+    RequestLimiter,
+    TokenProvider,
+)
 from paybridge.connectors.paytrace import PayTraceClient
 from paybridge.errors import ConfigError, PayBridgeError
 from paybridge.golive import (
@@ -212,9 +218,17 @@ async def check_access(
             preliminary.append(_secret_failure(exc))
         try:
             tokens = token_provider or dynamics_tokens(settings, d_http, vault)
-            client = DynamicsClient(
-                d_http, base_url=d.base_url, token_provider=tokens, clock=clock, retries=1
+            # Paced like the engine's calls, so a check never spends more than the budget.
+            only = Principal(
+                d.client_id,
+                tokens,
+                RequestLimiter(rate=d.requests_per_second, burst=d.request_burst),
+                service_budget(settings),
             )
+            client = DynamicsClient(
+                d_http, base_url=d.base_url, clock=clock, retries=1,
+                principals=PrincipalPool([only]),
+            )  # fmt: skip
             dynamics: DynamicsSide | None = DynamicsSide(
                 client, tokens, d.client_id, d_http, _mapping_check(settings)
             )
@@ -222,10 +236,13 @@ async def check_access(
             dynamics = None
             preliminary.append(_secret_failure(exc))
         try:
-            return await run_access_check(
+            report = await run_access_check(
                 access_plan(settings), clock, paytrace=paytrace, dynamics=dynamics,
                 preliminary=preliminary,
             )  # fmt: skip
+            if dynamics is not None and only.budget is not None:
+                report.d365_calls = only.budget.counted()
+            return report
         except PayBridgeError as exc:  # a check that should have caught its own error
             raise ConfigError(f"access check: {exc}", operation="check") from exc
 

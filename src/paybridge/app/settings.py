@@ -190,6 +190,12 @@ def _refuse_plain_secrets(data: dict[str, Any], source: str) -> None:
         value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
         if isinstance(value, str) and not value.startswith(("env:", "vault:")):
             raise _plain_secret(source, f"{section}.{key}")
+    dynamics = data.get("dynamics")
+    extra = dynamics.get("principals") if isinstance(dynamics, dict) else None
+    for n, entry in enumerate(extra if isinstance(extra, list) else []):
+        value = entry.get("client_secret") if isinstance(entry, dict) else None
+        if isinstance(value, str) and not value.startswith(("env:", "vault:")):
+            raise _plain_secret(source, f"dynamics.principals[{n}].client_secret")
     for setting in plain_secrets(data):
         raise _plain_secret(source, setting)
     web = data.get("web")

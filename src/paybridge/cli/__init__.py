@@ -141,11 +141,11 @@ def worker(
     from paybridge.app.runner import run_rebuilding
 
     settings = settings_from(config)
-    require_access(settings, skip_check)
+    d365_calls = require_access(settings, skip_check)
     _logging(settings)
 
     async def main() -> None:
-        engine = build_engine(settings)
+        engine = build_engine(settings, d365_calls=d365_calls)
         stop = asyncio.Event()
         await _until_signal(stop)
         jobs = ", ".join(job.name for job in engine.scheduler.jobs)
@@ -181,11 +181,11 @@ def serve(
     if (web.tls_cert is None) != (web.tls_key is None):
         err.print("[red]error:[/red] web.tls_cert and web.tls_key go together")
         raise typer.Exit(2)
-    require_access(settings, skip_check)
+    d365_calls = require_access(settings, skip_check)
     _logging(settings)
 
     async def main() -> None:
-        engine = build_engine(settings)
+        engine = build_engine(settings, d365_calls=d365_calls)
         stop = asyncio.Event()
         api = SwitchableApp(build_api(engine))
         server = EmbeddedServer(

@@ -66,11 +66,13 @@ def check(
         raise typer.Exit(1)
 
 
-def require_access(settings: Settings, skip: bool) -> None:
-    """The start-up gate: exit 2 with one line per essential that failed for certain."""
+def require_access(settings: Settings, skip: bool) -> list[float]:
+    """The start-up gate: exit 2 with one line per essential that failed for certain.
+
+    Returns when the check's D365 calls ended, for the engine's service-protection window."""
     if skip:
         err.print("access check skipped (--skip-check)")
-        return
+        return []
     report = run_check(settings, store=False)  # the engine opens the store right after
     for result in report.failures():
         if result not in report.blocking():
@@ -81,3 +83,4 @@ def require_access(settings: Settings, skip: bool) -> None:
             err.print(Text(f"error: {result.line()}"))
         err.print("refusing to start: fix the settings above, or start with --skip-check")
         raise typer.Exit(2)
+    return report.d365_calls

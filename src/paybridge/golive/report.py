@@ -67,6 +67,9 @@ def from_error(
 class AccessReport:
     results: list[CheckResult] = field(default_factory=list)
     seconds: float = 0.0
+    # When the check's D365 calls as the main principal ended (monotonic seconds): the engine
+    # started next counts them in its service-protection window.
+    d365_calls: list[float] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

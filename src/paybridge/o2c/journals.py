@@ -25,7 +25,7 @@ from paybridge.runtime.intents import (
     Intent,
     IntentStore,
 )
-from paybridge.runtime.ledger import Ledger
+from paybridge.runtime.ledger import Ledger, LineageRow
 from paybridge.runtime.tracing import NO_TRACING, Attributes, Tracer
 from paybridge.runtime.worker import outcome_for
 
@@ -454,27 +454,33 @@ class LineWriter:
         if not done:
             return []
         position = {job.event_key: i for i, job in enumerate(jobs)}
-        out: list[tuple[int, bool]] = []
+        ids: list[str] = []
+        for job, entity, _ in done:
+            body = job.intent.detail["body"]
+            number = entity.get("LineNumber", body["LineNumber"])
+            company = entity.get("dataAreaId", body["dataAreaId"])
+            journal = entity.get("JournalBatchNumber", body["JournalBatchNumber"])
+            ids.append(f"{company}/{journal}/{number}")
         with self.ledger.engine.begin() as conn:
-            for job, entity, how in done:
-                body = job.intent.detail["body"]
-                number = entity.get("LineNumber", body["LineNumber"])
-                company = entity.get("dataAreaId", body["dataAreaId"])
-                journal = entity.get("JournalBatchNumber", body["JournalBatchNumber"])
-                entity_id = f"{company}/{journal}/{number}"
-                (changed,) = self.bulk.set_many(
-                    [(job.intent, DONE, {"entity_id": entity_id})], conn
-                )
-                out.append((position[job.event_key], changed))
-                if not changed:
-                    continue
-                self.ledger.record(
+            changes = [
+                (job.intent, DONE, {"entity_id": i})
+                for (job, _, _), i in zip(done, ids, strict=True)
+            ]
+            changed = self.bulk.set_many(changes, conn)
+            entries = [
+                LineageRow(
                     job.event_key, LINE_STEP, system="d365", entity=LINES, entity_id=entity_id,
                     status="posted", attempts=job.intent.attempts + (how == "posted"),
                     template_version=job.template_version,
-                    detail={"how": how, "voucher": entity.get("Voucher", "")}, conn=conn,
-                )  # fmt: skip
-        return out
+                    detail={"how": how, "voucher": entity.get("Voucher", "")},
+                )
+                for (job, entity, how), entity_id, ok in zip(done, ids, changed, strict=True)
+                if ok
+            ]  # fmt: skip
+            self.ledger.record_many(entries, conn)
+        return [
+            (position[job.event_key], ok) for (job, _, _), ok in zip(done, changed, strict=True)
+        ]
 
 
 def _unknown(error: PayBridgeError) -> Outcome:

@@ -160,7 +160,8 @@ class PaymentPoster:
         self.bulk = intents
 
     async def __call__(self, envs: Sequence[Envelope]) -> list[Outcome]:
-        routed: list[Routed | Outcome] = [await self._route(env) for env in envs]
+        voided = self._voided_in(envs)  # per call: worker loops share this poster
+        routed: list[Routed | Outcome] = [await self._route(env, voided) for env in envs]
         routed = await self._screened(routed)
         work = [r for r in routed if isinstance(r, Routed)]
         await self._find_customers(work)
@@ -195,7 +196,7 @@ class PaymentPoster:
 
     # -- route -----------------------------------------------------------------------------
 
-    async def _route(self, env: Envelope) -> Routed | Outcome:
+    async def _route(self, env: Envelope, voided: tuple[set[str], set[str]]) -> Routed | Outcome:
         try:
             tx = Transaction.model_validate(env.payload)
         except ValidationError as exc:
@@ -218,7 +219,7 @@ class PaymentPoster:
         elif tx.kind is TransactionKind.SETTLEMENT:
             r.held = True  # an adjusted amount shows at settlement (``_adjustments``)
         elif tx.kind in CREDIT_KINDS | DEBIT_KINDS:
-            if self._voided_first(tx):
+            if self._voided_first(tx, voided):
                 why = "voided in PayTrace before its line was posted: nothing to credit or debit"
                 self._note(tx, "skipped", why)
                 r.outcomes.append(Outcome.done("voided before posting"))
@@ -254,14 +255,25 @@ class PaymentPoster:
             return decline_reason(code)
         return decline_reason(code, record.approval_message if record else "")
 
-    def _voided_first(self, tx: Transaction) -> bool:
+    def _voided_in(self, envs: Sequence[Envelope]) -> tuple[set[str], set[str]]:
+        """The void (and ACH return) keys of a batch's transactions (looked up) and those noted
+        reversed first: one store query for the batch instead of one per payment."""
+        ids = {str(env.payload.get("transaction_id", "")) for env in envs}
+        keys = sorted(paytrace_fact(i, kind) for i in ids if i for kind in REVERSING_KINDS)
+        return set(keys), self.ledger.keys_with(keys, "route", VOIDED_FIRST)
+
+    def _voided_first(self, tx: Transaction, voided: tuple[set[str], set[str]]) -> bool:
         """A void (or ACH return) of this transaction came while D365 held none of its lines
         (its sale waited in the dead letters, say): the sale, replayed later, must not be
         credited."""
+        looked_up, noted = voided
+        keys = [paytrace_fact(tx.transaction_id, kind) for kind in REVERSING_KINDS]
+        if all(key in looked_up for key in keys):
+            return any(key in noted for key in keys)
         return any(
             e.step == "route" and e.status == VOIDED_FIRST
-            for kind in REVERSING_KINDS
-            for e in self.ledger.entries(paytrace_fact(tx.transaction_id, kind))
+            for key in keys
+            for e in self.ledger.entries(key)
         )
 
     def _note(self, tx: Transaction, status: str, why: str) -> None:

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -18,9 +18,21 @@ from sqlalchemy.exc import IntegrityError
 
 from paybridge.clock import Clock
 from paybridge.errors import ConfigError, DataError, FatalError, RetryableError
-from paybridge.store.schema import intents
+from paybridge.store.schema import UtcDateTime, intents
 
 log = logging.getLogger(__name__)
+
+# PostgreSQL: one compare-and-set statement for a whole batch of intents (``_bulk_cas``).
+_BULK_CAS = text(
+    "UPDATE intents AS i SET status = v.new_status, attempts = i.attempts + v.bump, "
+    "detail = COALESCE(v.new_detail, i.detail), updated_at = :now "
+    "FROM unnest(CAST(:keys AS text[]), CAST(:steps AS text[]), CAST(:old_status AS text[]), "
+    "CAST(:old_attempts AS integer[]), CAST(:new_status AS text[]), CAST(:bump AS integer[]), "
+    "CAST(:new_detail AS text[])) "
+    "AS v(event_key, step, old_status, old_attempts, new_status, bump, new_detail) "
+    "WHERE i.event_key = v.event_key AND i.step = v.step AND i.status = v.old_status "
+    "AND i.attempts = v.old_attempts RETURNING i.event_key, i.step"
+).bindparams(bindparam("now", type_=UtcDateTime()))
 
 PLANNED, SENT, DONE, FAILED = "planned", "sent", "done", "failed"
 # Errors that prove the write did not happen; InDoubtError and surprises prove nothing.
@@ -219,8 +231,11 @@ class IntentStore:
 
     def claim_many(self, seen: Sequence[Intent]) -> list[Intent | None]:
         """``IntentStore.claim_send`` for each, in one transaction."""
-        claimed: list[Intent | None] = []
         with self.engine.begin() as conn:
+            bulk = _bulk_cas(conn, [(i, SENT, 1, None) for i in seen], self.clock.now())
+            if bulk is not None:
+                return [held(i) if ok else None for i, ok in zip(seen, bulk, strict=True)]
+            claimed: list[Intent | None] = []
             for intent in seen:
                 ok = self._cas(intent, conn, status=SENT, attempts=intents.c.attempts + 1)
                 claimed.append(held(intent) if ok else None)
@@ -238,6 +253,13 @@ class IntentStore:
         if conn is None:
             with self.engine.begin() as own:
                 return self.set_many(changes, own)
+        rows = [
+            (i, status, 0, dump_detail({**i.detail, **extra}) if extra else None)
+            for i, status, extra in changes
+        ]
+        bulk = _bulk_cas(conn, rows, self.clock.now())
+        if bulk is not None:
+            return bulk
         changed: list[bool] = []
         for intent, status, extra in changes:
             values: dict[str, Any] = {"status": status}
@@ -297,3 +319,29 @@ class IntentStore:
 def held(intent: Intent) -> Intent:
     """The intent as its claimer holds it: ``sent``, one attempt more."""
     return replace(intent, status=SENT, attempts=intent.attempts + 1)
+
+
+def _bulk_cas(
+    conn: Connection, rows: Sequence[tuple[Intent, str, int, str | None]], now: Any
+) -> list[bool] | None:
+    """(intent as held, new status, attempts to add, new detail or None) for each, as ONE
+    fenced statement on PostgreSQL: a row changes only if its status and attempts are still
+    as held, exactly as ``IntentStore._cas`` row by row; each says whether it changed. None:
+    not for this store or batch (SQLite, one row, a key twice): go row by row."""
+    if conn.dialect.name != "postgresql" or len(rows) < 2:
+        return None
+    keys = [(i.event_key, i.step) for i, _, _, _ in rows]
+    if len(set(keys)) != len(keys):
+        return None
+    params = {
+        "keys": [k for k, _ in keys],
+        "steps": [s for _, s in keys],
+        "old_status": [i.status for i, _, _, _ in rows],
+        "old_attempts": [i.attempts for i, _, _, _ in rows],
+        "new_status": [status for _, status, _, _ in rows],
+        "bump": [bump for _, _, bump, _ in rows],
+        "new_detail": [detail for _, _, _, detail in rows],
+        "now": now,
+    }
+    changed = {(key, step) for key, step in conn.execute(_BULK_CAS, params)}
+    return [key in changed for key in keys]

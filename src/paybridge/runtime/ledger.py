@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,21 @@ class LedgerEntry:
     template_version: str | None
     detail: dict[str, Any]
     at: datetime
+
+
+@dataclass(frozen=True)
+class LineageRow:
+    """One ledger entry to write (``Ledger.record_many``): the arguments of ``Ledger.record``."""
+
+    event_key: str
+    step: str
+    system: str
+    entity: str
+    entity_id: str
+    status: str
+    attempts: int = 1
+    template_version: str | None = None
+    detail: dict[str, Any] | None = None
 
 
 class Ledger:
@@ -75,6 +91,37 @@ class Ledger:
             return
         with self.engine.begin() as own:
             own.execute(insert(ledger).values(values))
+
+    def record_many(self, rows: Sequence[LineageRow], conn: Connection) -> None:
+        """Several entries in the caller's transaction, as one multi-row statement."""
+        if not rows:
+            return
+        now = self.clock.now()
+        values = [
+            {
+                "event_key": r.event_key, "step": r.step, "system": r.system,
+                "entity": r.entity, "entity_id": r.entity_id, "status": r.status,
+                "attempts": r.attempts, "template_version": r.template_version,
+                "detail": json.dumps(r.detail or {}, default=str, sort_keys=True), "at": now,
+            }
+            for r in rows
+        ]  # fmt: skip
+        conn.execute(insert(ledger), values)
+
+    def keys_with(self, keys: Sequence[str], step: str, status: str) -> set[str]:
+        """Which of ``keys`` have an entry of ``step`` with ``status``: one query per 500 keys."""
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for n in range(0, len(keys), 500):
+                rows = conn.execute(
+                    select(ledger.c.event_key).where(
+                        ledger.c.event_key.in_(keys[n : n + 500]),
+                        ledger.c.step == step,
+                        ledger.c.status == status,
+                    )
+                )
+                found.update(key for (key,) in rows)
+        return found
 
     def entries(self, key_prefix: str) -> list[LedgerEntry]:
         """Entries whose event key starts with ``key_prefix`` (e.g. ``paytrace:123:``), oldest first."""

@@ -22,8 +22,9 @@ What the sandbox does NOT do, and why:
   ``Prefer`` headers and JSON ``$batch`` are not supported (F&O does not document them).
 - PUT behaves like PATCH (only the supplied properties change): the real reset semantics are
   not captured.
-- Only resource-based throttling (settings / admin) is emulated, counted per client; the retired
-  user-based limits are not.
+- Service protection (``protection.py``) is per principal as the documented user-based limits
+  (requests and execution time per sliding window, concurrent requests), off by default; one
+  sandbox stands for one web server, and priority-based throttling is not emulated.
 - Posting (emulator-only) writes payment customer transactions and settles marked invoices; it
   does not create general-ledger vouchers, cash discounts or exchange-rate differences.
 - Tokens are HS256 JWTs signed by the sandbox (not Entra's RS256); they verify only here.
@@ -32,11 +33,11 @@ What the sandbox does NOT do, and why:
 """
 
 from paybridge_sandbox.dynamics.app import DynamicsSandboxApp, create_app
+from paybridge_sandbox.dynamics.protection import ThrottleSettings
 from paybridge_sandbox.dynamics.settings import (
     ClientRegistration,
     DynamicsSandboxSettings,
     SandboxClock,
-    ThrottleSettings,
 )
 
 __all__ = [

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from paybridge_sandbox.dynamics.settings import ThrottleSettings
+from paybridge_sandbox.dynamics.protection import ThrottleSettings
 
 
 async def _json(request: Request) -> dict[str, Any]:
@@ -36,22 +36,38 @@ async def advance_clock(request: Request) -> Response:
 
 
 async def throttle(request: Request) -> Response:
-    """``{"requests": N, "window_seconds": S, "retry_after_seconds": R}`` or ``{"off": true}``."""
+    """``{"requests": N, "window_seconds": S, "retry_after_seconds": R | null,
+    "execution_seconds": E, "concurrent": C}``, ``{"fno": true}`` (F&O's documented limits)
+    or ``{"off": true}``; usage starts again from nothing."""
     body = await _json(request)
     sandbox = request.app.state.sandbox
     if body.get("off"):
         sandbox.throttle.settings = None
+    elif body.get("fno"):
+        sandbox.throttle.settings = ThrottleSettings.fno()
     else:
         try:
-            sandbox.throttle.settings = ThrottleSettings(
-                int(body["requests"]),
-                float(body.get("window_seconds", 300)),
-                int(body.get("retry_after_seconds", 30)),
-            )
-        except (KeyError, TypeError, ValueError):
-            return JSONResponse({"error": "body must name 'requests' (integer)"}, 400)
-    sandbox.throttle.seen.clear()
+            sandbox.throttle.settings = _throttle_settings(body)
+        except (KeyError, TypeError, ValueError) as exc:
+            return JSONResponse({"error": f"throttle: {exc}"}, 400)
+    sandbox.throttle.reset()
     return JSONResponse(sandbox.summary())
+
+
+def _throttle_settings(body: dict[str, Any]) -> ThrottleSettings:
+    limits = ("requests", "execution_seconds", "concurrent")
+    if not any(body.get(name) is not None for name in limits):
+        raise ValueError("name at least one of requests, execution_seconds, concurrent")
+    retry = body.get("retry_after_seconds", 30)
+    execution = body.get("execution_seconds")
+    return ThrottleSettings(
+        requests=int(body["requests"]) if body.get("requests") is not None else None,
+        window_seconds=float(body.get("window_seconds", 300)),
+        retry_after_seconds=None if retry is None else int(retry),
+        execution_seconds=float(execution) if execution is not None else None,
+        concurrent=int(body["concurrent"]) if body.get("concurrent") is not None else None,
+        resource_message=bool(body.get("resource_message", True)),
+    )
 
 
 async def faults(request: Request) -> Response:

@@ -1,4 +1,4 @@
-"""The ASGI app of the D365 F&O sandbox: routes, bearer check, throttling, ``ms-dyn-aid``.
+"""The ASGI app of the D365 F&O sandbox: routes, bearer check, service protection, ``ms-dyn-aid``.
 
 Serves, on one host: the Entra ID endpoints (``/{tenant}/oauth2/v2.0/token``,
 ``/{tenant}/oauth2/token``, OIDC discovery), AD FS (``/adfs/oauth2/token``), F&O's ``/data``
@@ -7,8 +7,11 @@ and ``/Metadata``, and emulator-only admin endpoints under ``/_sandbox/``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -145,7 +148,8 @@ def _service_root(sandbox: Sandbox, request: Request) -> str:
 
 
 def authorize(sandbox: Sandbox, request: Request) -> Principal:
-    """Bearer check (401/403) and the resource-limit throttle (429)."""
+    """Bearer check (401/403) and service protection (429); an admitted request must be
+    released (``_protected`` does both)."""
     principal = sandbox.authority.verify(request.headers.get("authorization"))
     if principal is None:
         raise ODataError(
@@ -163,7 +167,7 @@ def authorize(sandbox: Sandbox, request: Request) -> Principal:
             "registered in Microsoft Entra ID applications, or its user has no "
             "access.",
         )
-    sandbox.throttle.check(principal.client_id, sandbox.clock.now().timestamp())
+    sandbox.throttle.admit(principal.client_id, sandbox.clock.now().timestamp())
     return principal
 
 
@@ -173,12 +177,34 @@ def _unauthorized(exc: ODataError) -> Response:
     return _to_response(error_reply(exc))
 
 
-async def data_endpoint(request: Request) -> Response:
+Served = tuple[Response, int]  # the answer and how many operations it carried
+Handler = Callable[[Request, Sandbox, Principal], Awaitable[Served]]
+
+
+async def _protected(request: Request, handler: Handler) -> Response:
+    """Authorize, serve, emulate F&O's work, and charge the request to its principal."""
     sandbox = _sandbox(request)
     try:
         principal = authorize(sandbox, request)
     except ODataError as exc:
         return _unauthorized(exc)
+    started = time.perf_counter()
+    charged = 0.0
+    try:
+        response, operations = await handler(request, sandbox, principal)
+        charged = time.perf_counter() - started
+        work = operations * sandbox.settings.work_seconds_per_operation
+        if work > 0:
+            sleep: Sleep = request.app.state.sleep
+            await sleep(work)
+            charged += work
+        return response
+    finally:
+        now = sandbox.clock.now().timestamp()
+        sandbox.throttle.release(principal.client_id, now, charged)
+
+
+async def _data(request: Request, sandbox: Sandbox, principal: Principal) -> Served:
     raw = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
     raw_path = raw.split("?", 1)[0].removeprefix("/data")
     body = await request.body()
@@ -194,35 +220,37 @@ async def data_endpoint(request: Request) -> Response:
     if raw_path.strip("/") == "$batch":
         from paybridge_sandbox.dynamics.batch import handle_batch
 
-        return _to_response(handle_batch(sandbox, req))
-    return _to_response(handle(sandbox, req))
+        return _to_response(handle_batch(sandbox, req)), max(1, body.count(b"application/http"))
+    return _to_response(handle(sandbox, req)), 1
 
 
-async def metadata_service(request: Request) -> Response:
-    sandbox = _sandbox(request)
-    try:
-        authorize(sandbox, request)
-    except ODataError as exc:
-        return _unauthorized(exc)
+async def data_endpoint(request: Request) -> Response:
+    return await _protected(request, _data)
+
+
+async def _metadata(request: Request, sandbox: Sandbox, principal: Principal) -> Served:
     root = _service_root(sandbox, request).removesuffix("data/") + "Metadata/"
     path = unquote(request.path_params["path"])
     try:
         payload = serve_metadata(sandbox.schema, root, path, request.url.query)
     except ODataError as exc:
-        return _to_response(error_reply(exc))
-    return _to_response(json_reply(200, payload))
+        return _to_response(error_reply(exc)), 1
+    return _to_response(json_reply(200, payload)), 1
 
 
-async def services(request: Request) -> Response:
-    sandbox = _sandbox(request)
-    try:
-        authorize(sandbox, request)
-    except ODataError as exc:
-        return _unauthorized(exc)
+async def metadata_service(request: Request) -> Response:
+    return await _protected(request, _metadata)
+
+
+async def _service(request: Request, sandbox: Sandbox, principal: Principal) -> Served:
     from paybridge_sandbox.dynamics.posting import handle_service
 
     reply = handle_service(sandbox, request.path_params["path"], await request.body())
-    return _to_response(reply)
+    return _to_response(reply), 1
+
+
+async def services(request: Request) -> Response:
+    return await _protected(request, _service)
 
 
 # ---- app -------------------------------------------------------------------------------------
@@ -296,11 +324,13 @@ def create_app(
 ) -> DynamicsSandboxApp:
     """Build the sandbox; its state is ``app.state.sandbox``.
 
-    ``sleep`` is what the fault layer awaits for latency faults (inject a fake in tests).
+    ``sleep`` is what the fault layer awaits for latency faults and the emulated work
+    (``work_seconds_per_operation``) awaits (inject a fake in tests).
     """
     settings = settings or DynamicsSandboxSettings()
     sandbox = Sandbox(settings, clock or SandboxClock())
     app = Starlette(routes=_routes())
     app.state.sandbox = sandbox
+    app.state.sleep = sleep or asyncio.sleep
     app.add_middleware(ActivityIdMiddleware, sandbox=sandbox)
     return DynamicsSandboxApp(app, sandbox, sleep)

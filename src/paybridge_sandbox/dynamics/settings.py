@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+from paybridge_sandbox.dynamics.protection import ThrottleSettings
+
 
 class SandboxClock:
     """Aware-UTC time for the sandbox: wall clock plus an offset, or frozen when started at a time.
@@ -49,15 +51,6 @@ class ClientRegistration:
     default_company: str = "usmf"
 
 
-@dataclass(frozen=True)
-class ThrottleSettings:
-    """Resource-based service protection: at most ``requests`` per ``window_seconds`` per client."""
-
-    requests: int
-    window_seconds: float = 300.0
-    retry_after_seconds: int = 30
-
-
 def _default_clients() -> tuple[ClientRegistration, ...]:
     return (ClientRegistration("sandbox-client", "sandbox-secret"),)
 
@@ -74,7 +67,12 @@ class DynamicsSandboxSettings:
     # None accepts any "<resource>/.default" scope; else the resource must be one of these.
     resources: tuple[str, ...] | None = None
     token_lifetime_seconds: int = 3599
+    # Service protection per principal (spec §2.12); None: no limits (ThrottleSettings.fno()
+    # for F&O's documented ones).
     throttle: ThrottleSettings | None = None
+    # Emulated F&O work: each request takes this long per operation (a $batch: per part),
+    # awaited without blocking the sandbox; charged as execution time. 0: no emulated work.
+    work_seconds_per_operation: float = 0.0
     page_size: int = 10_000
     max_batch_operations: int = 5000
     state_path: Path | None = None

@@ -6,48 +6,18 @@ Reachable from tests and the admin endpoints as ``app.state.sandbox``.
 from __future__ import annotations
 
 import uuid
-from collections import deque
-from dataclasses import dataclass
 from random import Random
 from typing import Any
 
 from paybridge_sandbox.dynamics.auth import Authority
 from paybridge_sandbox.dynamics.engine import Engine
-from paybridge_sandbox.dynamics.errors import ODataError
 from paybridge_sandbox.dynamics.persistence import SqliteState
+from paybridge_sandbox.dynamics.protection import Throttle
 from paybridge_sandbox.dynamics.schema import Schema, load_schema, with_extensions
 from paybridge_sandbox.dynamics.seed import load_seed, read_seed, sequence_formats
-from paybridge_sandbox.dynamics.settings import (
-    DynamicsSandboxSettings,
-    SandboxClock,
-    ThrottleSettings,
-)
+from paybridge_sandbox.dynamics.settings import DynamicsSandboxSettings, SandboxClock
 from paybridge_sandbox.dynamics.store import Store
 from paybridge_sandbox.faults import FaultPlan
-
-THROTTLE_MESSAGE = (
-    "This request could not be processed at this time due to system experiencing "
-    "high resource utilization."
-)
-
-
-@dataclass
-class Throttle:
-    """Sliding-window request counter per client (F&O's resource-based protection, simplified)."""
-
-    settings: ThrottleSettings | None
-    seen: dict[str, deque[float]]
-
-    def check(self, client_id: str, now: float) -> None:
-        if self.settings is None:
-            return
-        window = self.seen.setdefault(client_id, deque())
-        while window and window[0] <= now - self.settings.window_seconds:
-            window.popleft()
-        if len(window) >= self.settings.requests:
-            retry = str(self.settings.retry_after_seconds)
-            raise ODataError(429, THROTTLE_MESSAGE, headers={"Retry-After": retry})
-        window.append(now)
 
 
 class Sandbox:
@@ -64,7 +34,7 @@ class Sandbox:
             self.schema, self.store, settings, clock, self.rng, sequence_formats(self.seed)
         )
         self.authority = Authority(settings, clock, self.rng)
-        self.throttle = Throttle(settings.throttle, {})
+        self.throttle = Throttle(settings.throttle)
         self.faults = FaultPlan.named(settings.fault_profile or "none", settings.rng_seed or 0)
         self.persistence = (
             SqliteState(settings.state_path, self.schema)
@@ -92,13 +62,7 @@ class Sandbox:
             "now": self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
             "entity_sets": {name: len(t.rows) for name, t in self.store.tables.items()},
             "sequences": dict(self.store.sequences),
-            "throttle": None
-            if self.throttle.settings is None
-            else {
-                "requests": self.throttle.settings.requests,
-                "window_seconds": self.throttle.settings.window_seconds,
-                "retry_after_seconds": self.throttle.settings.retry_after_seconds,
-            },
+            "throttle": self.throttle.report(),
             "faults": self.faults.report(),
             "state_path": None
             if self.settings.state_path is None

@@ -144,3 +144,35 @@ def test_a_worker_that_lost_the_intent_changes_nothing(intents: IntentStore) -> 
     stored = intents.get("k", "s")
     assert stored is not None and stored.status == DONE and stored.detail["line"] == "L1"
     assert intents.claim_many([seen, first]) == [None, None]  # stale reads claim nothing
+
+
+def test_many_at_once_are_fenced_row_by_row(intents: IntentStore) -> None:
+    """Issue 19: on PostgreSQL a batch's claims and transitions are one statement; each row is
+    still fenced by its own status and attempts, as one by one (SQLite)."""
+    planned = intents.plan_many("s", "d365", [(f"k{n}", f"r{n}", {"n": n}) for n in range(4)])
+    seen = [planned[f"k{n}"] for n in range(4)]
+    (rival,) = intents.claim_many([seen[1]])  # another worker took k1 first
+    assert rival is not None
+    claimed = intents.claim_many(seen)
+    assert [c is not None for c in claimed] == [True, False, True, True]
+    mine = [c for c in claimed if c is not None]
+    assert [c.attempts for c in mine] == [1, 1, 1]
+    stale = intents.get("k3", "s")
+    assert stale is not None
+    intents.set_many([(stale, DONE, {"by": "rival"})])  # k3 moved on behind this worker's back
+    changed = intents.set_many([(c, DONE, {"id": c.event_key}) for c in mine])
+    assert changed == [True, True, False]
+    done = {key: intents.get(key, "s") for key in ("k0", "k2", "k3", "k1")}
+    assert done["k0"] is not None and done["k0"].status == DONE
+    assert done["k0"].detail == {"n": 0, "id": "k0"}
+    assert done["k3"] is not None and done["k3"].detail == {"n": 3, "by": "rival"}
+    assert done["k1"] is not None and done["k1"].status == SENT  # the rival's, untouched
+    # A key twice in one batch: the second finds the first's change, as one by one.
+    again = intents.plan_many("s", "d365", [("k9", "r9", {})])["k9"]
+    assert intents.claim_many([again, again]) == [held_of(again), None]
+
+
+def held_of(intent: Any) -> Any:
+    from paybridge.runtime.intents import held
+
+    return held(intent)

@@ -51,6 +51,12 @@ from paybridge.connectors.dynamics.metadata import (
     EdmProperty,
     parse_metadata,
 )
+from paybridge.connectors.dynamics.principals import (
+    Limits,
+    Principal,
+    PrincipalPool,
+    ServiceBudget,
+)
 from paybridge.connectors.dynamics.query import Expand, Expr, F, Query, Raw
 from paybridge.connectors.dynamics.transport import RedirectTransport
 
@@ -79,10 +85,13 @@ __all__ = [
     "FoEntity",
     "LedgerJournalHeader",
     "LedgerJournalLine",
+    "Limits",
     "MsalTokenProvider",
     "NotFoundError",
     "OperationResult",
     "Page",
+    "Principal",
+    "PrincipalPool",
     "Query",
     "Raw",
     "RecordExistsError",
@@ -90,6 +99,7 @@ __all__ = [
     "RequestLimiter",
     "SalesInvoiceHeaderV2",
     "SalesOrderHeaderV2",
+    "ServiceBudget",
     "StaticTokenProvider",
     "TokenProvider",
     "escape_display_value",

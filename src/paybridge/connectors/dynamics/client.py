@@ -27,6 +27,7 @@ from paybridge.connectors.dynamics.error_map import SYSTEM, Failure, map_error
 from paybridge.connectors.dynamics.limiter import RequestLimiter
 from paybridge.connectors.dynamics.literals import key_path
 from paybridge.connectors.dynamics.metadata import EdmModel, parse_metadata
+from paybridge.connectors.dynamics.principals import Principal, PrincipalPool
 from paybridge.connectors.dynamics.query import F, Query, encode_params
 from paybridge.errors import ConfigError, FatalError, PayBridgeError, RetryableError
 
@@ -58,16 +59,21 @@ class _Call:
 
 
 class DynamicsClient:
-    """One F&O environment, one principal. Every request goes through ``_send``."""
+    """One F&O environment, one or more principals. Every request goes through ``_send``.
+
+    Each request goes out as the principal of ``principals`` that can send soonest (one
+    principal: ``token_provider`` paced by ``limiter``); a 429 pauses that principal only.
+    """
 
     def __init__(
         self,
         http: httpx.AsyncClient,
         *,
         base_url: str,
-        token_provider: TokenProvider,
+        token_provider: TokenProvider | None = None,
         clock: Clock | None = None,
         limiter: RequestLimiter | None = None,
+        principals: PrincipalPool | None = None,
         retries: int = 3,
         sleep: Sleep | None = None,
         id_factory: IdFactory | None = None,
@@ -77,9 +83,13 @@ class DynamicsClient:
         self._http = http
         self.base_url = base_url.rstrip("/")
         self.data_url = f"{self.base_url}/data"
-        self._tokens = token_provider
         self._clock = clock or SystemClock()
-        self._limiter = limiter
+        if principals is None:
+            if token_provider is None:
+                raise ValueError("DynamicsClient needs a token_provider or principals")
+            only = Principal("default", token_provider, limiter)
+            principals = PrincipalPool([only], clock=self._clock)
+        self.principals = principals
         self._retries = retries
         self._sleep = sleep or asyncio.sleep
         self._ids = id_factory or uuid_ids()
@@ -358,12 +368,11 @@ class DynamicsClient:
         attempt = 0
         replayed = False
         while True:
-            if self._limiter is not None:
-                await self._limiter.acquire()
+            principal, ticket = await self.principals.acquire()
             request_id = self._ids()
-            token = await self._tokens.token()
             failure = Failure(call.operation, call.is_write, request_id, reference=call.reference)
             try:
+                token = await principal.tokens.token()
                 response = await self._http.request(
                     call.method,
                     call.url,
@@ -374,35 +383,41 @@ class DynamicsClient:
                 failure.exception = exc
             else:
                 if response.status_code < 400 or response.status_code in call.allow:
-                    if self._limiter is not None:
-                        self._limiter.succeeded()
+                    if principal.limiter is not None:
+                        principal.limiter.succeeded()
                     return response
                 if response.status_code == 401 and not replayed:
                     # An expired or revoked token: fetch a fresh one and replay exactly once.
-                    self._tokens.invalidate()
+                    principal.tokens.invalidate()
                     replayed = True
                     continue
                 failure.status = response.status_code
                 failure.body = response.text
                 failure.headers = dict(response.headers)
                 failure.retry_after = self._retry_after(response.headers.get("retry-after"))
+            finally:
+                principal.release(ticket)
             error = map_error(failure)
             if not isinstance(error, RetryableError) or attempt >= self._retries:
                 if isinstance(error, RetryableError) and failure.status == 429:
-                    self._note_throttle(error)
+                    self._note_throttle(principal, error)
                 raise error from failure.exception
             attempt += 1
-            await self._pause(error, failure, attempt)
+            await self._pause(principal, error, failure, attempt)
 
-    def _note_throttle(self, error: RetryableError) -> None:
-        if self._limiter is not None:
-            self._limiter.throttled(error.retry_after or 0.0)
+    def _note_throttle(self, principal: Principal, error: RetryableError) -> None:
+        if principal.limiter is not None:
+            principal.limiter.throttled(error.retry_after or 0.0)
 
-    async def _pause(self, error: RetryableError, failure: Failure, attempt: int) -> None:
+    async def _pause(
+        self, principal: Principal, error: RetryableError, failure: Failure, attempt: int
+    ) -> None:
         if failure.status == 429:
-            self._note_throttle(error)
-            if self._limiter is not None:
-                return  # the shared limiter holds every caller, this one included, until then
+            self._note_throttle(principal, error)
+            if principal.limiter is not None:
+                # The principal's limiter holds its callers until then; the next attempt may
+                # go out as another principal that is not paused.
+                return
             await self._sleep(error.retry_after or 0.0)
             return
         delay = min(self._max_backoff, self._backoff * 2 ** (attempt - 1))

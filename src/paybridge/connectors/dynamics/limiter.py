@@ -55,7 +55,8 @@ class RequestLimiter:
         self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
 
-    def _wait_needed(self, now: float) -> float:
+    def wait_needed(self, now: float) -> float:
+        """Seconds before this limiter lets one more request go (0: now)."""
         if now < self._paused_until:
             return self._paused_until - now
         self._refill(now)
@@ -67,7 +68,7 @@ class RequestLimiter:
         """Wait for this caller's turn and take one token."""
         async with self._lock:
             while True:
-                wait = self._wait_needed(self._clock.monotonic())
+                wait = self.wait_needed(self._clock.monotonic())
                 if wait <= 0:
                     self._tokens -= 1.0
                     return

@@ -13,6 +13,36 @@ from paybridge.config import Section
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
+class AppRegistration(Section):
+    """Another Entra app registration (or AD FS client) of the same tenant, mapped in F&O."""
+
+    # Its application (client) id.
+    client_id: str = Field(min_length=1)
+    # A reference: env:NAME or vault:NAME.
+    client_secret: SecretStr
+
+
+class ServiceProtectionSettings(Section):
+    """F&O's service protection for each principal (spec §2.12): PayBridge keeps its own calls
+    within these, so a steady load meets no 429. ``share``: the part of each principal this
+    process may use (1/N when N worker processes sign in as the same principals)."""
+
+    # false: no budget is kept (429s and the token bucket still pace the calls).
+    enabled: bool = True
+    # Requests per principal per sliding window.
+    requests: int = Field(default=6000, ge=1)
+    # The sliding window, seconds.
+    window_seconds: float = Field(default=300.0, gt=0)
+    # Combined execution seconds of the principal's requests per window, as measured from
+    # PayBridge's side (network and timeouts included); unset: not budgeted (F&O's 1,200 s is
+    # server time, which PayBridge cannot see; its 429 and Retry-After still pace the calls).
+    execution_seconds: float | None = Field(default=None, gt=0)
+    # Requests of the principal in flight at once.
+    concurrent: int = Field(default=52, ge=1)
+    # The part of every principal this process uses: 1/N with N worker processes.
+    share: float = Field(default=1.0, gt=0, le=1)
+
+
 class DynamicsSettings(Section):
     base_url: str = "https://example.operations.dynamics.com"
     # Who issues PayBridge's token: entra (Microsoft Entra ID: cloud F&O) or adfs (AD FS:
@@ -46,11 +76,30 @@ class DynamicsSettings(Section):
     # happens to share an id, so it must be asked for.
     customer_match: Literal["xref", "xref_or_same_id"] = "xref"
     timeout_seconds: float = Field(default=60.0, gt=0)
-    # Every D365 call of the process shares one token bucket (service protection: about 6,000
-    # requests per 5 minutes per principal); a 429 lowers the rate for everyone.
+    # Every D365 call of the process as one principal shares one token bucket (service
+    # protection: about 6,000 requests per 5 minutes per principal); a 429 pauses that principal
+    # for its Retry-After and lowers its rate.
     requests_per_second: float = Field(default=20.0, gt=0)
+    # The bucket's burst, per principal.
     request_burst: int = Field(default=20, ge=1)
+    # F&O's limits per principal, which PayBridge keeps its own calls within.
+    service_protection: ServiceProtectionSettings = Field(default_factory=ServiceProtectionSettings)
+    # More app registrations to spread the calls over (each has its own F&O budget); every
+    # call goes out as the principal that can send soonest.
+    principals: list[AppRegistration] = Field(default_factory=list)
     verify_tls: bool = True
+
+    @model_validator(mode="after")
+    def _distinct_principals(self) -> DynamicsSettings:
+        seen = {self.client_id}
+        for n, extra in enumerate(self.principals):
+            if extra.client_id in seen:
+                raise ValueError(
+                    f"dynamics.principals[{n}].client_id: {extra.client_id!r} is already used "
+                    "(each principal must be another app registration)"
+                )
+            seen.add(extra.client_id)
+        return self
 
     @model_validator(mode="after")
     def _adfs(self) -> DynamicsSettings:
