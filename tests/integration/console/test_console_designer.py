@@ -183,3 +183,17 @@ async def test_hostile_samples_and_names_get_field_errors_not_tracebacks(world: 
     answer = await web.post(f"/mapping/{LINE}/preview", data=script, headers=hx)
     assert "<script>alert(1)</script>" not in answer.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in answer.text
+
+
+@pytest.mark.anyio
+async def test_without_insight_there_is_no_suggest_button_and_the_route_says_why(
+    world: World,
+) -> None:
+    web = await signed_in(world, "vera", "viewer")
+    page = await web.get(f"/mapping/{LINE}")
+    assert 'data-testid="suggest"' not in page.text
+    said = await web.post(
+        f"/mapping/{LINE}/suggest", data={"csrf": csrf_of(page), "base": "1"},
+        headers={"HX-Request": "true"},
+    )  # fmt: skip
+    assert said.status_code == 200 and "insight.enabled: true" in said.text

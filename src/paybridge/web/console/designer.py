@@ -154,7 +154,12 @@ async def designer(request: Request, who: Viewer, name: str, base: str = "") -> 
                 fields=fields, samples=samples, sample=sample, sources=source_fields(sample.source),
                 functions=ONE_ARGUMENT, reference=REFERENCE, schema_problem=schema_problem,
                 sample_problem=sample_problem, result=result, changes={}, problems=[],
-                checks=None, form={})  # fmt: skip
+                checks=None, form={}, can_suggest=_can_suggest(request))  # fmt: skip
+
+
+def _can_suggest(request: Request) -> bool:
+    """Whether insight's mapping suggestions are mounted (``insight.enabled``)."""
+    return getattr(request.app.state, "mapping_suggest", None) is not None
 
 
 async def _draft(request: Request, name: str, form: dict[str, str]) -> dict[str, Any]:
@@ -191,7 +196,31 @@ async def preview(request: Request, sent: ViewerPost, name: str) -> Response:
     partial = request.headers.get("hx-request") == "true"
     return page(request, "_mapping_preview.html" if partial else "mapping_designer.html",
                 visitor=who, nav="mapping", functions=ONE_ARGUMENT, reference=REFERENCE,
-                **draft)  # fmt: skip
+                can_suggest=_can_suggest(request), **draft)  # fmt: skip
+
+
+@router.post("/mapping/{name}/suggest", response_class=HTMLResponse)
+async def suggest(request: Request, sent: ViewerPost, name: str) -> Response:
+    """Likely sources, on the chosen sample, of the target's writable fields not mapped yet:
+    insight's suggestions (``insight.enabled``), shown beside the draft; nothing is assigned
+    until a person picks one."""
+    who, form = sent
+    run = getattr(request.app.state, "mapping_suggest", None)
+    found: dict[str, list[dict[str, Any]]] = {}
+    problem = "" if run is not None else "Suggestions need insight (insight.enabled: true)."
+    if run is not None:
+        draft = await _draft(request, name, form)
+        open_fields = [
+            t.name for t in draft["fields"]
+            if not t.mapped and not draft["changes"].get(t.name)
+            and t.schema is not None and not t.schema.read_only
+        ]  # fmt: skip
+        try:
+            found = await run(name, draft["sample"].source, open_fields, 3) if open_fields else {}
+        except PayBridgeError as exc:
+            problem = exc.message
+    rows = [(field, picks) for field, picks in sorted(found.items()) if picks]
+    return page(request, "_mapping_suggestions.html", visitor=who, rows=rows, problem=problem)
 
 
 @router.post("/mapping/{name}/save")
