@@ -16,7 +16,6 @@ A link's charges are keyed ``paylink.<nonce>.<attempt>``; the attempt (a cursor 
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +30,7 @@ from paybridge.charging.settings import PayLinkSettings
 from paybridge.clock import Clock
 from paybridge.errors import ConfigError, DataError
 from paybridge.runtime.cursors import Cursors
-from paybridge.security.links import BadLinkToken, read_token, sign_token
+from paybridge.security.links import BadLinkToken, link_nonce, read_token, sign_token
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +91,7 @@ class PayLinks:
         secret: Callable[[], str] | None,
         base_url: str,
         protect_js_url: str,
-        nonce: Callable[[], str] = lambda: secrets.token_hex(12),
+        nonce: Callable[[], str] = link_nonce,
     ) -> None:
         self.charges = charges
         self.cursors = cursors

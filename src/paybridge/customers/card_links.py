@@ -13,7 +13,6 @@ A link is used once: a cursor row ``card-link:<nonce>`` is claimed before the ca
 from __future__ import annotations
 
 import base64
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,7 +25,7 @@ from paybridge.customers.settings import CardRequestSettings
 from paybridge.customers.sync import CUSTOMERS, CardOnFile, CardTokens
 from paybridge.errors import ConfigError, DataError
 from paybridge.runtime.cursors import Cursors
-from paybridge.security.links import BadLinkToken, canonical, read_token, sign_token
+from paybridge.security.links import BadLinkToken, canonical, link_nonce, read_token, sign_token
 
 _VERSION = "c1"
 _USING, _USED = "using", "used"
@@ -75,7 +74,7 @@ class CardLinks:
         secret: Callable[[], str] | None,
         base_url: str,
         protect_js_url: str,
-        nonce: Callable[[], str] = lambda: secrets.token_hex(12),
+        nonce: Callable[[], str] = link_nonce,
     ) -> None:
         self.tokens = tokens
         self.cursors = cursors
