@@ -110,14 +110,17 @@ def test_two_workers_share_the_scheduled_jobs_and_run_each_slot_once(
         wait_for(f"{report.name} written", report.is_file, timeout=60, watch=workers)
         # Long enough for both workers to tick many poll slots.
         polls = wait_for(
-            "both workers have run poll slots",
+            "both workers have run poll slots, four slots in all",
             lambda: rows(
                 pg_url,
                 "SELECT slot, worker FROM schedule_runs WHERE job = :job",
                 job="paytrace.poll",
             ),
-            lambda found: {w for _, w in found} == {name_of(p) for p in workers},
-            timeout=60,
+            lambda found: (
+                {w for _, w in found} == {name_of(p) for p in workers}
+                and len({slot for slot, _ in found}) >= 4
+            ),
+            timeout=90,
             watch=workers,
         )
         morning = rows(pg_url, "SELECT slot, worker, outcome FROM schedule_runs "
