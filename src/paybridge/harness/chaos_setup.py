@@ -27,9 +27,15 @@ from paybridge.clock import Clock
 from paybridge.connectors.dynamics import DynamicsClient
 from paybridge.connectors.dynamics.settings import DynamicsSettings
 from paybridge.connectors.paytrace import Address, CreditCard, CustomerCreateRequest, PayTraceClient
-from paybridge.harness import chaos_charges
+from paybridge.harness import chaos_charges, chaos_orders
 from paybridge.harness.chaos_ops import wait_ready
-from paybridge.keys import ALERT_TOPIC, CHARGE_RESOLVE_TOPIC, PAYMENT_TOPIC, UNREADABLE_TOPIC
+from paybridge.keys import (
+    ALERT_TOPIC,
+    CHARGE_RESOLVE_TOPIC,
+    ORDER_PAYMENT_TOPIC,
+    PAYMENT_TOPIC,
+    UNREADABLE_TOPIC,
+)
 
 BIN = Path(sys.executable).parent
 SECRETS = {
@@ -128,6 +134,7 @@ def worker_config(
     client_timeout: float = 5.0,
     lease_seconds: float | None = None,
     short_retries: bool = True,
+    orders: bool = False,
 ) -> Path:
     """The run's settings file. ``lease_seconds`` None keeps the product's default lease (and
     batch size);
@@ -142,8 +149,22 @@ def worker_config(
     )
     retry = "".join(
         f"\n    {topic}:\n      base_seconds: 0.5\n      cap_seconds: 4"
-        for topic in (PAYMENT_TOPIC, UNREADABLE_TOPIC, CHARGE_RESOLVE_TOPIC, ALERT_TOPIC)
+        for topic in (
+            PAYMENT_TOPIC, UNREADABLE_TOPIC, CHARGE_RESOLVE_TOPIC, ALERT_TOPIC, ORDER_PAYMENT_TOPIC
+        )
         if short_retries
+    )  # fmt: skip
+    # Card orders (``chaos_orders``): watched every second; a refund above 100 waits for an
+    # approval; a refund of a capture not settled yet is asked again a second later.
+    card_orders = (
+        f"""orders:
+  enabled: true
+  interval_seconds: 1
+  refund_approval_above: "{chaos_orders.APPROVAL_ABOVE}"
+  unsettled_retry_seconds: 1
+"""
+        if orders
+        else ""
     )
     retry = f"\n  retry:{retry}" if retry else ""
     worker = f"worker:{lease}{retry}\n" if lease or retry else ""
@@ -194,7 +215,7 @@ billing:
   interval_seconds: 2
   timezone: {MERCHANT_TZ}
   in_doubt_grace_seconds: {client_timeout + 10}
-""",
+{card_orders}""",
         encoding="utf-8",
     )
     return config

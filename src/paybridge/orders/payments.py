@@ -28,13 +28,14 @@ from paybridge.keys import (
     CUSTOMER_XREF,
     ORDER_AUTH_STEP,
     ORDER_AUTH_XREF,
+    ORDER_CAPTURE_STEP,
     order_fact,
 )
 from paybridge.orders.follow_ups import FollowUps
 from paybridge.orders.records import CLOSED, DECLINED, OPEN, Capture, OrderBook, OrderPayment
 from paybridge.orders.settings import OrdersSettings
 from paybridge.runtime.envelope import Envelope, Outcome
-from paybridge.runtime.intents import PLANNED
+from paybridge.runtime.intents import DONE, PLANNED
 from paybridge.runtime.ledger import Ledger, Xref
 from paybridge.runtime.worker import outcome_for
 
@@ -297,6 +298,7 @@ class OrderPayments:
                 raise RetryableError("the order changed meanwhile", retry_after=1.0)
             return Outcome.done(f"order closed on hold; {row.auth_id} left as it is")
         if row.auth_id is not None:
+            self._no_capture_pending(row, row.auth_id)
             key = order_fact(row.company, row.order_number, "void", row.auth_id)
             await self.follow_ups.void(key, row.auth_id)
             self._record(key, "voided", {"transaction_id": row.auth_id, "why": p.get("why")})
@@ -305,6 +307,25 @@ class OrderPayments:
         if saved is None:
             raise RetryableError("the order changed meanwhile", retry_after=1.0)
         return Outcome.done(f"order closed ({p.get('why')})")
+
+    def _no_capture_pending(self, row: OrderPayment, auth_id: str) -> None:
+        """Never void an authorization an invoice's capture still claims: a capture in doubt (or
+        dead-lettered before it was resolved) may have happened, and if it did not, it is still
+        owed. The close waits (retries) until that capture is done."""
+        claim = self.xref.get(CAPTURE_INVOICE_XREF, auth_id)
+        if claim is None:
+            return
+        invoice = claim.partition("/")[2]
+        if self.book.capture(row.company, invoice) is not None:
+            return
+        key = order_fact(row.company, row.order_number, "capture", invoice)
+        intent = self.follow_ups.intents.get(key, ORDER_CAPTURE_STEP)
+        if intent is not None and intent.status != DONE:
+            raise RetryableError(
+                f"authorization {auth_id} is claimed by the capture of invoice {invoice} "
+                f"({intent.status}): the order closes once that capture is settled",
+                retry_after=5.0,
+            )
 
     def _record(self, key: str, status: str, detail: dict[str, Any]) -> None:
         self.ledger.record(
