@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from paybridge.clock import Clock
-from paybridge.insight.features import Seen
+from paybridge.insight.features import FEATURES, Seen
 from paybridge.store.schema_insight import insight_models, insight_scores
 
 CLEAR, ALERTED, HELD, RELEASED, CONFIRMED = "clear", "alerted", "held", "released", "confirmed"
@@ -146,9 +146,12 @@ class InsightStore:
         c = insight_scores.c
         query = select(c.features, c.state).where(c.id >= first, c.id <= last).order_by(c.id)
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        matrix = np.array([json.loads(r.features) for r in rows], dtype=np.float64)
-        labels = np.array([r.state == CONFIRMED for r in rows], dtype=bool)
+            rows = [(json.loads(r.features), r.state == CONFIRMED) for r in conn.execute(query)]
+        # Rows scored by a release with other features (before an upgrade) are left out: a
+        # model is trained on, and scores, vectors of today's ``FEATURES`` only.
+        kept = [(f, confirmed) for f, confirmed in rows if len(f) == len(FEATURES)]
+        matrix = np.array([f for f, _ in kept], dtype=np.float64).reshape(-1, len(FEATURES))
+        labels = np.array([confirmed for _, confirmed in kept], dtype=bool)
         return matrix, labels, first, last
 
     def save_model(
