@@ -50,6 +50,8 @@ FEATURES = (
     "new_card_velocity_1h",
     "card_amount_1h",
     "refund_over_sales",
+    "refund_unmatched",
+    "small_decline",
 )
 
 
@@ -150,6 +152,8 @@ class History:
                 math.log1p(sum(e[2] for e in card_1h if e[1] in MONEY_IN)
                            + (max(tx.amount, 0.0) if tx.is_money_in else 0.0)),
                 _refund_over_sales(profile, now, tx),
+                _refund_unmatched(profile, now, tx),
+                float(tx.kind == "decline" and tx.amount <= SMALL),
             ],
             dtype=np.float64,
         )  # fmt: skip
@@ -236,6 +240,15 @@ def _refund_over_sales(profile: _Customer | None, now: float, tx: Seen) -> float
         else 0.0
     )
     return max(0.0, math.log((tx.amount + 1.0) / (largest + 1.0)))
+
+
+def _refund_unmatched(profile: _Customer | None, now: float, tx: Seen) -> float:
+    """1 for a refund whose amount is no purchase of the customer's in 30 days (a full refund
+    matches its sale to the cent), else 0."""
+    if tx.kind != "refund":
+        return 0.0
+    sales = (m[1] for m in profile.money if now - m[0] <= 30 * DAY) if profile else ()
+    return float(not any(abs(sale - tx.amount) < 0.005 for sale in sales))
 
 
 def _refund_ratio(profile: _Customer | None, now: float, tx: Seen) -> float:

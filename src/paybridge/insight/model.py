@@ -49,6 +49,8 @@ WORDS = {
     "new_card_velocity_1h": "a card first seen today used again within the hour",
     "card_amount_1h": "a large total on this card in the last hour",
     "refund_over_sales": "a refund larger than any recent purchase",
+    "refund_unmatched": "a refund of no recent purchase's amount",
+    "small_decline": "a declined small amount (card testing)",
 }
 F = {name: i for i, name in enumerate(FEATURES)}
 # Pairs that mean more together than apart (a linear layer cannot multiply on its own).
