@@ -71,6 +71,17 @@ class InsightStore:
             rows = conn.execute(select(insight_scores).where(insight_scores.c.key.in_(keys)))
             return {r.key: _row(r) for r in rows}
 
+    def confirmed(self, transaction_ids: Sequence[str]) -> set[str]:
+        """Of ``transaction_ids``, those a person confirmed as fraud (any of their facts)."""
+        if not transaction_ids:
+            return set()
+        c = insight_scores.c
+        query = select(c.transaction_id).where(
+            c.transaction_id.in_(sorted(set(transaction_ids))), c.state == CONFIRMED
+        )
+        with self.engine.connect() as conn:
+            return {str(r.transaction_id) for r in conn.execute(query)}
+
     def get(self, key: str) -> ScoreRow | None:
         return self.get_many([key]).get(key)
 
