@@ -170,8 +170,12 @@ def test_figures_are_computed_from_the_scores() -> None:
     assert got.recall_at_95 == 0.5  # only the top score keeps precision >= 95%
 
 
-def test_on_held_out_days_the_model_beats_the_rules_only_baseline() -> None:
-    report = run_backtest(15, seed=3)
-    assert report.frauds > 30
+@pytest.mark.parametrize("seed", [3, 5])
+def test_on_held_out_days_the_model_meets_the_issue_bar(seed: int) -> None:
+    """Issue 18's bar on a shorter run (15 days, 6 to train; bench/insight_seeds.py runs 30 days
+    over seeds 1-20): PR-AUC >= 0.9 and recall at 95% precision >= 2x the rules-only baseline."""
+    report = run_backtest(15, seed=seed)
+    assert report.frauds > 100
+    assert report.model.pr_auc >= 0.9, report.model
+    assert report.model.recall_at_95 >= 2 * report.rules.recall_at_95, (report.model, report.rules)
     assert report.model.pr_auc > report.rules.pr_auc + 0.15
-    assert report.model.recall_at_95 >= 1.5 * report.rules.recall_at_95
