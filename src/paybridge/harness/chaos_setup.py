@@ -62,6 +62,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# The run's own calls to the sandboxes' admin routes: a loaded machine answers late, and a run
+# that gives up on its own bookkeeping proves nothing.
+ADMIN_TIMEOUT = 120.0
+
+
 @dataclass
 class Sandboxes:
     paytrace: str
@@ -73,7 +78,7 @@ class Sandboxes:
             await self.configure(base, {"profile": profile, "seed": seed, "stall_seconds": stall})
 
     async def configure(self, base: str, command: dict[str, Any]) -> dict[str, Any]:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(timeout=ADMIN_TIMEOUT) as client:
             reply = await client.post(f"{base}/_sandbox/faults", json=command)
             reply.raise_for_status()
             data: dict[str, Any] = reply.json()
@@ -82,7 +87,7 @@ class Sandboxes:
     async def injected(self) -> dict[str, Counter[str]]:
         """Faults injected so far, per system and kind."""
         out: dict[str, Counter[str]] = {}
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(timeout=ADMIN_TIMEOUT) as client:
             for name, base in (("paytrace", self.paytrace), ("dynamics", self.dynamics)):
                 report = (await client.get(f"{base}/_sandbox/faults")).json()
                 out[name] = Counter({k: int(v) for k, v in report.get("injected", {}).items()})
