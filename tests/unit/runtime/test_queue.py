@@ -173,3 +173,31 @@ def test_a_large_publish_keeps_order_and_counts_duplicates(queue: SqlQueue) -> N
     for partition in range(7):  # each partition in publishing order
         keys = [k for k in seen if k != "new" and int(k[1:]) % 7 == partition]
         assert keys == sorted(keys, key=lambda k: int(k[1:]))
+
+
+def test_the_hot_statements_reach_the_partial_indexes(tmp_path: Path) -> None:
+    """A claim walks ``ix_queue_ready``, a partition's order ``ix_queue_open``, expired leases
+    ``ix_queue_leased``: each names its states as literals. States bound as parameters (an
+    ``IN (?, ?)`` here; any of them in PostgreSQL's generic plans) miss the partial index and
+    walk every older message ever queued, at every claim (420 msg/s instead of 10,000)."""
+    from sqlalchemy import event
+
+    q = SqlQueue(open_engine(f"sqlite:///{tmp_path / 'plans.db'}"), ManualClock())
+    q.enqueue([env(f"k{n}", f"p{n % 3}") for n in range(9)])
+    seen: list[tuple[str, object]] = []
+
+    def keep(_conn: object, _cursor: object, sql: str, params: object, *_: object) -> None:
+        seen.append((sql, params))
+
+    event.listen(q.engine, "before_cursor_execute", keep)
+    q.ack(q.claim("w", 10))
+    event.remove(q.engine, "before_cursor_execute", keep)
+    plans = []
+    with q.engine.connect() as conn:
+        for sql, params in seen:
+            if sql.startswith("UPDATE queue SET status"):
+                rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params).all()  # type: ignore[arg-type]
+                plans.append(" | ".join(str(row[-1]) for row in rows))
+    expire, claim = plans[0], plans[1]
+    assert "USING INDEX ix_queue_leased" in expire, expire
+    assert "USING INDEX ix_queue_ready" in claim and "USING INDEX ix_queue_open" in claim, claim
