@@ -495,7 +495,13 @@ def _sqlite_inbox_insert(rows: int) -> str:
     )
 
 
-_PG_STAGE = "CREATE TEMP TABLE IF NOT EXISTS paybridge_inbox_in (key text, source text)"
+# ON COMMIT DELETE ROWS: each commit empties the staging file. Deleted rows alone would stay
+# in it as dead tuples (autovacuum never visits temporary tables), and the ``DELETE`` below
+# would read every page the session ever staged, at every publish.
+_PG_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS paybridge_inbox_in (key text, source text)"
+    " ON COMMIT DELETE ROWS"
+)
 _PG_TAKE_STAGED = (
     "WITH staged AS (DELETE FROM paybridge_inbox_in RETURNING key, source) "
     "INSERT INTO inbox (key, source, received_at, duplicates) SELECT key, source, %s, 0 "

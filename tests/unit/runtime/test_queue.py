@@ -201,3 +201,28 @@ def test_the_hot_statements_reach_the_partial_indexes(tmp_path: Path) -> None:
     expire, claim = plans[0], plans[1]
     assert "USING INDEX ix_queue_leased" in expire, expire
     assert "USING INDEX ix_queue_ready" in claim and "USING INDEX ix_queue_open" in claim, claim
+
+
+@pytest.mark.postgres
+def test_the_inbox_staging_table_is_emptied_at_each_commit() -> None:
+    """PostgreSQL stages a publish's keys in a temporary table: each commit must leave its file
+    empty (autovacuum never visits temporary tables; dead rows would make every later publish
+    of a long-lived connection read all of them)."""
+    from sqlalchemy import text
+
+    from tests.conftest import drop_postgres_schema, postgres_schema_url
+
+    schema, url = postgres_schema_url()
+    try:
+        q = SqlQueue(open_engine(url), ManualClock())
+        with q.engine.connect() as conn:
+            for batch in range(3):
+                with conn.begin():
+                    q.publish(conn, [env(f"b{batch}-{n}", f"p{n}") for n in range(300)])
+                size = conn.execute(text("SELECT pg_relation_size('paybridge_inbox_in')"))
+                assert size.scalar() == 0, f"after publish {batch}"
+                conn.commit()
+        assert q.stats().ready == 900
+        q.engine.dispose()
+    finally:
+        drop_postgres_schema(schema)
