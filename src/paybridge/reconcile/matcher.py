@@ -372,12 +372,13 @@ def _gathered(
 def _accounts(accounts: Mapping[int, int], customers: pl.Series) -> pl.Series:
     """Each row's expected D365 account code (null: no cross-reference). Codes are small
     integers, so a table indexed by code answers by one gather instead of a hash lookup."""
-    if min(accounts) < 0:
-        return customers.replace_strict(
-            list(accounts), list(accounts.values()), default=None, return_dtype=pl.Int32
-        )
     top = customers.max()
     size = max(max(accounts), top if isinstance(top, int) else 0) + 1
+    if min(accounts) < 0 or size > 4 * (len(customers) + len(accounts)) + 4096:
+        # Not codes of one ``Codes`` (negative, or far apart): a hash lookup, no huge table.
+        return customers.replace_strict(
+            list(accounts), list(accounts.values()), default=None, return_dtype=pl.Int32
+        ).alias("want")
     table = pl.Series([None] * size, dtype=pl.Int32).scatter(
         list(accounts), pl.Series(list(accounts.values()), dtype=pl.Int32)
     )
