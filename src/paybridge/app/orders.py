@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from paybridge.app.capabilities import Parts
 from paybridge.charging.charge_once import ChargeOnce
+from paybridge.charging.level3 import Level3
+from paybridge.errors import PayBridgeError
 from paybridge.keys import ORDER_PAYMENT_TOPIC
 from paybridge.orders.follow_ups import FollowUps
-from paybridge.orders.payments import OrderPayments
+from paybridge.orders.payments import InvoiceCheck, OrderPayments
 from paybridge.orders.records import OrderBook
 from paybridge.orders.refunds import RefundDesk
 from paybridge.orders.watch import JOB_NAME, OrderWatch
@@ -26,6 +29,27 @@ class Orders:
     payments: OrderPayments
     refunds: RefundDesk
     contribution: Contribution
+
+
+@dataclass
+class OrderInvoiceLevel3:
+    """``level3:`` for an order's captures: the invoice checked before, Level 3 sent after."""
+
+    level3: Level3
+
+    async def check(self, company: str, invoice: str, amount: Decimal) -> InvoiceCheck:
+        document = await self.level3.invoice(company, invoice)
+        found = await self.level3.preflight(document, amount)
+        return InvoiceCheck(found.status, tuple(
+            f"{f.severity} {f.field}: {f.message}" for f in found.findings
+        ))  # fmt: skip
+
+    async def send(self, key: str, company: str, invoice: str, transaction_id: str) -> str:
+        try:
+            data = await self.level3.read(await self.level3.invoice(company, invoice))
+            return await self.level3.send(key, data, transaction_id)
+        except PayBridgeError as exc:  # the capture stands; the data is noted as missing
+            return f"not sent: {exc}"
 
 
 def orders(parts: Parts, audit: Callable[..., Any]) -> Orders:
@@ -43,6 +67,9 @@ def orders(parts: Parts, audit: Callable[..., Any]) -> Orders:
                                                    grace=grace),
         paytrace=parts.paytrace, dynamics=parts.dynamics, xref=store.xref, ledger=store.ledger,
         settings=s.orders, clock=parts.clock, refunds=refunds,
+        invoice_data=OrderInvoiceLevel3(Level3(
+            parts.dynamics, parts.paytrace, store.intents, store.ledger, s.level3,
+        )) if s.level3.enabled else None,
     )  # fmt: skip
     watch = OrderWatch(
         dynamics=parts.dynamics, book=book, queue=store.queue, cursors=store.cursors,
