@@ -43,6 +43,11 @@ async def test_every_chapter_is_read_back(tmp_path: Path) -> None:
     assert summary.customers_created == 2  # new shoppers' D365 customers came from PayTrace
     assert summary.dead_letters == 0
     assert summary.reconciliation == "matched"
+    # D365 drives PayTrace: a card order captured at two invoices, a credit note refunded once a
+    # second person approved, an invoice paid by link, an ACH payment returned by the bank.
+    assert summary.order_captures == 2 and summary.order_refund == "refunded"
+    assert summary.paylink_paid and summary.ach_returned
+    assert "waits for a second person" in text and "user:demo-controller approved it" in text
     (report,) = tmp_path.glob("reconcile-usmf-*.html")
     assert str(report) == summary.report
     assert "Settlement reconciliation" in report.read_text(encoding="utf-8")

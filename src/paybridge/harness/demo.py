@@ -165,7 +165,7 @@ async def run_demo(
     ]
     reports = report_dir or store.parent / "reports"
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
-    engine = build_engine(demo_settings(pt_url, d_url, store, secret))
+    engine = build_engine(demo_settings(pt_url, d_url, store, secret, public_url=api_url))
     try:
         servers.append(await _serve(build_api(engine), api_sock))
         stop = asyncio.Event()

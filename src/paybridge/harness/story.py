@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import random
+import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from paybridge.app.engine import Engine
 from paybridge.app.settings import Settings, StoreSettings, WebSettings
 from paybridge.billing.settings import BillingSettings
 from paybridge.billing.subscriptions import Frequency, NewSubscription, Schedule
+from paybridge.charging.settings import PayLinkSettings
 from paybridge.clock import SystemClock
 from paybridge.connectors.dynamics import F, Query
 from paybridge.connectors.dynamics.settings import DynamicsSettings
@@ -44,9 +46,11 @@ from paybridge.connectors.paytrace.poller import change_kinds
 from paybridge.connectors.paytrace.settings import PayTraceSettings
 from paybridge.errors import DeclinedError
 from paybridge.harness.chaos import compare, expected_lines
+from paybridge.harness.story_flows import D365Flows, FlowResults
 from paybridge.model import Money
-from paybridge.o2c.settings import OrderToCashSettings, PollerSettings
+from paybridge.o2c.settings import CheckSettings, OrderToCashSettings, PollerSettings
 from paybridge.ops.settings import MetricsSettings
+from paybridge.orders.settings import OrdersSettings
 from paybridge.reconcile.render import render
 from paybridge.reconcile.settings import ReconcileSettings
 from paybridge.security.webhooks import sign
@@ -84,6 +88,12 @@ class DemoSummary:
     dead_letters: int = 0
     reconciliation: str = "not run"
     report: str = ""
+    # D365 driving PayTrace (story_flows): a card order's captures and its approved refund, an
+    # invoice paid by link (its transaction), an ACH payment returned by the bank.
+    order_captures: int = 0
+    order_refund: str = "not run"
+    paylink_paid: str = ""
+    ach_returned: bool = False
 
     @property
     def ok(self) -> bool:
@@ -170,8 +180,11 @@ class ReadBack:
     sales_posted: int
 
 
-async def read_back(engine: Engine, shop: Storefront) -> ReadBack:
-    expected = demo_expected(await shop.records())
+async def read_back(
+    engine: Engine, shop: Storefront, extra: dict[str, tuple[str, Decimal]] | None = None
+) -> ReadBack:
+    """``extra``: lines PayTrace's card export cannot show (ACH), expected all the same."""
+    expected = demo_expected(await shop.records()) | (extra or {})
     lines = await engine.dynamics.query(
         LINES,
         Query(
@@ -185,7 +198,11 @@ async def read_back(engine: Engine, shop: Storefront) -> ReadBack:
 
 
 def demo_settings(
-    paytrace_url: str, dynamics_url: str, store: Path, event_secret: str = ""
+    paytrace_url: str,
+    dynamics_url: str,
+    store: Path,
+    event_secret: str = "",
+    public_url: str | None = None,
 ) -> Settings:
     secrets_ = {"storefront": [SecretStr(event_secret)]} if event_secret else {}
     return Settings(
@@ -217,6 +234,14 @@ def demo_settings(
         # The demo's API listens on 127.0.0.1 only: its /metrics needs no key, and its own
         # counters reach the store every second.
         metrics=MetricsSettings(require_key=False, heartbeat_seconds=1.0),
+        # Card orders watched every half second; a refund above 100.00 waits for an approval.
+        orders=OrdersSettings(enabled=True, interval_seconds=0.5,
+                              refund_approval_above=Decimal("100"), unsettled_retry_seconds=1),
+        # Pay-by-link pages served by the demo's API (a fresh key per demo run).
+        paylinks=PayLinkSettings(link_secret=SecretStr(secrets.token_urlsafe(32)),
+                                 public_url=public_url),
+        # ACH: PayTrace's check export polled every half second.
+        checks=CheckSettings(enabled=True, poll_interval_seconds=0.5),
     )  # fmt: skip
 
 
@@ -233,9 +258,11 @@ class Story:
     started: float
     timeout: float
     summary: DemoSummary = field(init=False)
+    flows: FlowResults = field(init=False)
 
     def __post_init__(self) -> None:
         self.summary = DemoSummary(self.payments, 0, 0, 0, 0, 0.0)
+        self.flows = FlowResults()
 
     def say(self, text: str) -> None:
         self.console.print(Text(f"• {text}"))
@@ -267,7 +294,7 @@ class Story:
         with Live(console=self.console, refresh_per_second=4, transient=True) as live:
             while True:
                 await asyncio.sleep(0.4)
-                found = await read_back(self.engine, self.shop)
+                found = await read_back(self.engine, self.shop, self.flows.expected)
                 stats = self.engine.store.queue.stats()
                 idle = stats.ready + stats.leased == 0
                 live.update(Text(
@@ -381,6 +408,24 @@ class Story:
             f"billing job: {self.summary.subscription_charges} approved"
         )
 
+    def _d365_flows(self) -> D365Flows:
+        return D365Flows(self.engine, self.shop.paytrace, self.shop.http, self.shop.paytrace_url,
+                         self.say, self.flows)  # fmt: skip
+
+    async def d365_drives_paytrace(self, profile: str) -> None:
+        """A card order and a pay link (``story_flows``)."""
+        await self._d365_flows().card_order(profile)
+        await self._d365_flows().pay_link(self.api)
+        s = self.summary
+        s.order_captures, s.order_refund = self.flows.order_captures, self.flows.order_refund
+        s.paylink_paid = self.flows.paylink_paid
+
+    async def ach(self) -> None:
+        """An ACH payment and the bank's return, after the day's reconciliation: the daily
+        reconciliation reads PayTrace's card batches only, not the check export (see README)."""
+        await self._d365_flows().ach()
+        self.summary.ach_returned = self.flows.ach_returned
+
     async def settle_and_refund(self, refunds: list[str]) -> date:
         await self.shop.paytrace.settle()
         day = self.shop.paytrace.local_date(SystemClock().now())
@@ -453,10 +498,12 @@ class Story:
         await self.void_and_capture(profiles, voids)
         await self.charge_invoice()
         await self.subscribe(profiles[-1])
+        await self.d365_drives_paytrace(profiles[-1])
         await self.watch(None, "posting")
         day = await self.settle_and_refund(refunds)
         await self.watch(None, "refunds")
         await self.reconcile(day, reports)
+        await self.ach()
         return await self.finish()
 
 

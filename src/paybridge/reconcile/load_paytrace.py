@@ -7,7 +7,7 @@ the card BINs that tell a transaction's brand for the settlement journal.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -78,8 +78,12 @@ async def load_paytrace(
     lookback_days: int,
     codes: Codes,
     progress: Progress = quiet,
+    capture_invoices: Mapping[str, str] | None = None,
 ) -> PayTraceDay:
-    """Batches settled on ``day`` (merchant-local), their transactions and recent states."""
+    """Batches settled on ``day`` (merchant-local), their transactions and recent states.
+
+    ``capture_invoices``: authorization id -> the D365 invoice its capture paid (a card order's
+    authorization carries the order number; its capture pays the invoice D365 posted)."""
     out = PayTraceDay(PayTraceColumns(codes), currency.upper())
     recent = await client.export_by_date_range(
         ExportByDateRangeRequest(
@@ -97,7 +101,9 @@ async def load_paytrace(
         progress("PayTrace batches", done, len(batches))
         out.batches[batch.number] = batch
         out.reported[batch.number] = reported_totals(batch, out.currency)
-        _add_records(out, batch.number, await client.batch_transactions(batch.number))
+        _add_records(
+            out, batch.number, await client.batch_transactions(batch.number), capture_invoices or {}
+        )
     progress("PayTrace batches", len(batches), len(batches))
     settled = set(out.records)
     for record in recent:
@@ -106,7 +112,12 @@ async def load_paytrace(
     return out
 
 
-def _add_records(out: PayTraceDay, batch: int, records: Iterable[TransactionRecord]) -> None:
+def _add_records(
+    out: PayTraceDay,
+    batch: int,
+    records: Iterable[TransactionRecord],
+    capture_invoices: Mapping[str, str],
+) -> None:
     for record in records:
         kind = money_kind(record)
         if kind is None or record.amount is None:
@@ -122,7 +133,9 @@ def _add_records(out: PayTraceDay, batch: int, records: Iterable[TransactionReco
             record.amount,
             out.currency,
             record.customer_id or "",
-            record.invoice_id or "",
+            (capture_invoices.get(str(record.transaction_id)) if kind == "capture" else None)
+            or record.invoice_id
+            or "",
             batch,
             card_brand(masked),
         )

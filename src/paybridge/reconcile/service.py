@@ -12,7 +12,7 @@ from paybridge.clock import Clock, IdFactory, uuid_ids
 from paybridge.connectors.dynamics import DynamicsClient
 from paybridge.connectors.paytrace import PayTraceClient
 from paybridge.errors import PayBridgeError
-from paybridge.keys import CUSTOMER_XREF, LINE_STEP
+from paybridge.keys import CAPTURE_INVOICE_XREF, CUSTOMER_XREF, LINE_STEP
 from paybridge.mapping import CompiledTemplate
 from paybridge.reconcile.build import (
     Sources,
@@ -110,6 +110,7 @@ class Reconciler:
         pt = await load_paytrace(
             self.paytrace, day, currency=self.currency,
             lookback_days=self.settings.lookback_days, codes=codes, progress=progress,
+            capture_invoices=self._capture_invoices(company),
         )  # fmt: skip
         reader = D365Reader(self.dynamics, company, codes, self.settings.reference_chunk)
         d365 = await reader.load([str(tx) for tx in pt.records], day, progress)
@@ -129,6 +130,15 @@ class Reconciler:
         result = match(pt.columns, d365.columns, self._ledger(codes, pt), expect)
         progress("matching", 1, 1)
         return pt, d365, result, xref
+
+    def _capture_invoices(self, company: str) -> dict[str, str]:
+        """Card orders' authorization id -> the invoice of ``company`` its capture paid."""
+        prefix = f"{company.lower()}/"
+        return {
+            tx: target[len(prefix) :]
+            for tx, target in self.xref.all(CAPTURE_INVOICE_XREF).items()
+            if target.lower().startswith(prefix)
+        }
 
     def _report(
         self,

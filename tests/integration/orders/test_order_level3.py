@@ -55,3 +55,34 @@ async def test_a_blocking_finding_refuses_the_capture_and_keeps_the_authorizatio
         assert len(capture) == 1 and "Level 2/3 pre-flight blocks" in capture[0]["dead_reason"]
         assert "CustomersOrderReference" in capture[0]["dead_reason"]
         assert level3_rows(world, order) == [("level3", "blocked")]
+
+
+async def test_the_reconciliation_matches_an_order_capture_to_the_invoice_it_paid(
+    tmp_path: Path,
+) -> None:
+    """The authorization carries the order number; its capture's D365 line marks the invoice
+    D365 posted. The day's reconciliation reads which invoice each capture paid (the capture's
+    cross-reference) instead of calling the line "wrong invoice"."""
+    from paybridge.o2c.settings import OrderToCashSettings
+
+    cutoff = OrderToCashSettings(post_journals=True, post_at="00:00")
+    async with open_world(tmp_path, o2c=cutoff) as world:
+        order, lots = await world.order("US-001", (4, "10"))
+        await world.step()
+        await world.invoice(order, lots[0], 1)
+        await world.step()
+        await world.invoice(order)
+        await world.step()
+        world.settle()
+        for _ in range(3):  # the poller sees the captures and the settlement
+            await world.engine.ingest.poll_once()
+            await world.step()
+        (post,) = [j for c in world.engine.contributions for j in c.jobs
+                   if j.name == "d365.post_journals"]  # fmt: skip
+        await post.run()  # the cut-off posts the day's journal
+        day = world.engine.paytrace.local_date(world.clock.now())
+        report = await world.engine.reconciler().run(day, "usmf", heal=False)
+        counts = {str(k): v for k, v in report.counts.items() if v}
+        wrong = [(e.match_class, e.reason) for e in report.exceptions]
+    assert report.exit_code == 0 and wrong == [], (counts, wrong)
+    assert counts == {"0": 2}, counts  # the two captures, each matched
