@@ -77,13 +77,18 @@ def wait_held(world: World, tid: str) -> dict[str, Any]:
     return rows[0]
 
 
-def test_a_suspicious_sale_is_held_then_posted_once_when_released(world: World) -> None:
+def usual_customer(world: World, orders: str) -> None:
+    """`serve` with the screen on, and a customer's three usual sales posted (its history)."""
     world.paytrace.create_customer(PROFILE)
     world.write_settings(SETTINGS)
     world.cli("xref", "link", PROFILE, "usmf/US-001")
     world.start_engine("serve")
     for n, amount in enumerate(("10.00", "12.00", "11.00")):
-        one_line(world, world.paytrace.sale_by_customer(PROFILE, amount, f"WEB-I-{n}"))
+        one_line(world, world.paytrace.sale_by_customer(PROFILE, amount, f"{orders}-{n}"))
+
+
+def test_a_suspicious_sale_is_held_then_posted_once_when_released(world: World) -> None:
+    usual_customer(world, "WEB-I")
 
     spike = world.paytrace.sale_by_customer(PROFILE, "900.00", "WEB-I-SPIKE")
     row = wait_held(world, spike)
@@ -142,12 +147,7 @@ def test_an_operator_voids_a_held_sale_and_d365_never_gets_it(world: World) -> N
     """The policy action "void before settlement (operator approval)": a held sale is voided in
     PayTrace on an operator's decision (CLI, then API), D365 gets no line for it, not even when
     the poller brings PayTrace's void fact, and every decision is in the audit log."""
-    world.paytrace.create_customer(PROFILE)
-    world.write_settings(SETTINGS)
-    world.cli("xref", "link", PROFILE, "usmf/US-001")
-    world.start_engine("serve")
-    for n, amount in enumerate(("10.00", "12.00", "11.00")):
-        one_line(world, world.paytrace.sale_by_customer(PROFILE, amount, f"WEB-V-{n}"))
+    usual_customer(world, "WEB-V")
 
     stolen = world.paytrace.sale_by_customer(PROFILE, "900.00", "WEB-V-STOLEN")
     key = wait_held(world, stolen)["key"]
