@@ -8,7 +8,7 @@ collects them and refuses to start when they don't fit (``runtime.wiring.check_w
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -31,6 +31,7 @@ from paybridge.clock import Clock, IdFactory, uuid_ids
 from paybridge.config import resolve_secret
 from paybridge.connectors.dynamics import DynamicsClient
 from paybridge.connectors.paytrace import PayTraceClient
+from paybridge.connectors.paytrace.accounts import MerchantAccount, PayTraceAccounts
 from paybridge.connectors.paytrace.poller import ChangePoller
 from paybridge.customers.card_links import CardLinks
 from paybridge.customers.sync import (
@@ -84,11 +85,28 @@ class Parts:
     templates: TemplateSet
     clock: Clock
     tracer: Tracer = NO_TRACING
+    # Every merchant account (the main one is ``paytrace``); None: the main one only.
+    accounts: PayTraceAccounts | None = None
+
+    @property
+    def merchant_accounts(self) -> PayTraceAccounts:
+        if self.accounts is None:
+            s = self.settings
+            self.accounts = PayTraceAccounts(
+                MerchantAccount(
+                    name="", company=s.dynamics.company.lower(), client=self.paytrace,
+                    currency=s.paytrace.currency.upper(), timezone=s.paytrace.timezone,
+                    bank_account=s.dynamics.bank_account,
+                )
+            )  # fmt: skip
+        return self.accounts
 
 
 def enabled_jobs(settings: Settings) -> dict[str, str]:
     """Job name -> the setting that enables it: each must be scheduled, or the engine won't start."""
     jobs = {POLL_JOB: "paytrace.poll_interval_seconds", SWEEP_JOB: "charging"}
+    for n, account in enumerate(settings.paytrace.accounts):
+        jobs[poll_job(account.name)] = f"paytrace.accounts[{n}]"
     if settings.o2c.post_journals:
         jobs[CUTOFF_JOB] = "o2c.post_journals"
     if settings.checks.enabled:
@@ -118,6 +136,7 @@ class OrderToCash:
     events: EventIntake
     creator: CustomerCreator
     contribution: Contribution
+    ingests: list[PayTraceIngest]  # one per merchant account, the main one first
 
 
 def order_to_cash(
@@ -129,38 +148,20 @@ def order_to_cash(
         parts.templates.get(PAYMENT_TEMPLATE), o2c=s.o2c,
         order_template=parts.templates.get(ORDER_TEMPLATE), customers=creator,
         paytrace=parts.paytrace, tracer=parts.tracer, ach_payment_method=s.checks.payment_method, screen=screen,
+        accounts=parts.merchant_accounts,
         reversal=(
             PaymentReversal(parts.dynamics, store.intents, s.checks.reverse_service)
             if s.checks.reverse_service else None
         ),
     )  # fmt: skip
-    poller = ChangePoller(
-        parts.paytrace,
-        clock=clock,
-        overlap=timedelta(seconds=s.poller.overlap_seconds),
-        lookback=timedelta(days=s.poller.lookback_days),
-        state_interval=timedelta(seconds=s.poller.state_interval_seconds),
-        sweep_interval=timedelta(seconds=s.poller.sweep_interval_seconds)
-        if s.poller.sweep_interval_seconds
-        else None,
-        sweep_days=s.poller.sweep_days,
-    )
-    facts = FactTranslator(
-        parts.templates.get(EXPORT_TEMPLATE), currency=s.paytrace.currency,
-        timezone=s.paytrace.timezone,
-    )  # fmt: skip
-    ingest = PayTraceIngest(poller, store.queue, store.cursors, store.engine, facts)
-    events = EventIntake(parts.paytrace, store.queue, store.engine, facts)
-
-    async def poll() -> str:
-        result = await ingest.poll_once()
-        if result.new:
-            log.info("poll: %d changes, %d new", result.seen, result.new)
-        return f"{result.seen} seen, {result.new} new"
-
+    ingests = [account_ingest(parts, account) for account in parts.merchant_accounts]
+    ingest = ingests[0]  # the main account's (the CLI's `poll`, tests)
+    events = EventIntake(parts.paytrace, store.queue, store.engine, ingest.translator)
     jobs: list[PeriodicJob | DailyJob] = [
-        PeriodicJob(POLL_JOB, s.paytrace.poll_interval_seconds, poll)
-    ]
+        PeriodicJob(poll_job(one.translator.account), s.paytrace.poll_interval_seconds,
+                    _poll(one))
+        for one in ingests
+    ]  # fmt: skip
     if s.checks.enabled:
         jobs.append(check_polling(parts))
     if s.o2c.post_journals:
@@ -175,7 +176,45 @@ def order_to_cash(
         handlers={PAYMENT_TOPIC: poster, UNREADABLE_TOPIC: _dead_letter_unreadable},
         jobs=jobs,
     )
-    return OrderToCash(ingest, poster, events, creator, contribution)
+    return OrderToCash(ingest, poster, events, creator, contribution, ingests)
+
+
+def poll_job(account: str) -> str:
+    """The poll job of a merchant account: ``paytrace.poll``, ``paytrace.poll.<name>``."""
+    return f"{POLL_JOB}.{account}" if account else POLL_JOB
+
+
+def account_ingest(parts: Parts, account: MerchantAccount) -> PayTraceIngest:
+    """One merchant account's change poller over its own client, cursor and fact keys."""
+    s, store, clock = parts.settings, parts.store, parts.clock
+    poller = ChangePoller(
+        account.client,
+        clock=clock,
+        overlap=timedelta(seconds=s.poller.overlap_seconds),
+        lookback=timedelta(days=s.poller.lookback_days),
+        state_interval=timedelta(seconds=s.poller.state_interval_seconds),
+        sweep_interval=timedelta(seconds=s.poller.sweep_interval_seconds)
+        if s.poller.sweep_interval_seconds
+        else None,
+        sweep_days=s.poller.sweep_days,
+    )
+    facts = FactTranslator(
+        parts.templates.get(EXPORT_TEMPLATE), currency=account.currency,
+        timezone=account.timezone, account=account.name,
+    )  # fmt: skip
+    return PayTraceIngest(poller, store.queue, store.cursors, store.engine, facts)
+
+
+def _poll(ingest: PayTraceIngest) -> Callable[[], Awaitable[str]]:
+    label = ingest.translator.account or "default"
+
+    async def poll() -> str:
+        result = await ingest.poll_once()
+        if result.new:
+            log.info("poll %s: %d changes, %d new", label, result.seen, result.new)
+        return f"{result.seen} seen, {result.new} new"
+
+    return poll
 
 
 def check_ingest(parts: Parts) -> CheckIngest:

@@ -12,14 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from paybridge.app.insight_settings import InsightSettings
 from paybridge.billing.settings import BillingSettings
 from paybridge.charging.settings import ChargingSettings, Level3Settings, PayLinkSettings
 from paybridge.config import Section
 from paybridge.connectors.dynamics.settings import DynamicsSettings
-from paybridge.connectors.paytrace.settings import PayTraceSettings
+from paybridge.connectors.paytrace.settings import PayTraceSettings, check_default_company
 from paybridge.customers.settings import CardRequestSettings, CustomerSyncSettings
 from paybridge.errors import ConfigError
 from paybridge.o2c.settings import CheckSettings, OrderToCashSettings, PollerSettings
@@ -161,6 +168,11 @@ class Settings(Section):
             raise ValueError("paytrace.currency must be an ISO 4217 code such as USD")
         return value
 
+    @model_validator(mode="after")
+    def _one_account_per_company(self) -> Settings:
+        check_default_company(self.paytrace, self.dynamics.company)
+        return self
+
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     tree: dict[str, Any] = {}
@@ -196,6 +208,13 @@ def _refuse_plain_secrets(data: dict[str, Any], source: str) -> None:
         value = entry.get("client_secret") if isinstance(entry, dict) else None
         if isinstance(value, str) and not value.startswith(("env:", "vault:")):
             raise _plain_secret(source, f"dynamics.principals[{n}].client_secret")
+    paytrace = data.get("paytrace")
+    accounts = paytrace.get("accounts") if isinstance(paytrace, dict) else None
+    for n, entry in enumerate(accounts if isinstance(accounts, list) else []):
+        for key in ("username", "password", "integrator_id"):
+            value = entry.get(key) if isinstance(entry, dict) else None
+            if isinstance(value, str) and not value.startswith(("env:", "vault:")):
+                raise _plain_secret(source, f"paytrace.accounts[{n}].{key}")
     for setting in plain_secrets(data):
         raise _plain_secret(source, setting)
     web = data.get("web")
