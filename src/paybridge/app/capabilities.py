@@ -308,6 +308,7 @@ def charging(parts: Parts) -> tuple[ChargeService, Contribution]:
         invoice_template=parts.templates.get(INVOICE_CHARGE_TEMPLATE),
         order_template=parts.templates.get(ORDER_CHARGE_TEMPLATE),
         level3=Level3(parts.dynamics, parts.paytrace, store.intents, store.ledger, s.level3),
+        accounts=parts.merchant_accounts,
     )  # fmt: skip
     contribution = Contribution(
         "charging",

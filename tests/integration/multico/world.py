@@ -25,6 +25,7 @@ from paybridge.connectors.paytrace import (
     PayTraceClient,
 )
 from paybridge.connectors.paytrace.settings import PayTraceAccount, PayTraceSettings
+from paybridge_sandbox.dynamics import SandboxClock as DynamicsClock
 from paybridge_sandbox.dynamics import create_app as dynamics_app
 from paybridge_sandbox.paytrace import SandboxClock
 from paybridge_sandbox.paytrace import create_app as paytrace_app
@@ -67,6 +68,30 @@ class TwoAccounts:
             await ingest.poll_once()
         while await self.engine.worker.run_once():
             pass
+
+    async def invoice(self, company: str, account: str, price: str) -> str:
+        """A sales order of ``account`` in ``company`` invoiced whole (the emulator-only service
+        standing in for a person); the invoice number."""
+        d365 = self.engine.dynamics
+        header = await d365.create("SalesOrderHeadersV2", {
+            "dataAreaId": company, "OrderingCustomerAccountNumber": account,
+            "CustomerPaymentMethodName": "CREDITCARD",
+        })  # fmt: skip
+        order = str(header["SalesOrderNumber"])
+        await d365.create("SalesOrderLinesV3", {
+            "dataAreaId": company, "SalesOrderNumber": order, "ItemNumber": "D0001",
+            "OrderedSalesQuantity": 1, "SalesPrice": Decimal(price),
+        })  # fmt: skip
+        done = await d365.call_service(
+            "PayBridgeSandbox", "SalesOrders", "invoice",
+            {"dataAreaId": company, "SalesOrderNumber": order},
+        )  # fmt: skip
+        return str(done["InvoiceNumber"])
+
+    def sold(self, app: Any, invoice: str) -> list[Any]:
+        """What a PayTrace sandbox itself holds for ``invoice`` (not through PayBridge)."""
+        state = app.state.sandbox.state
+        return [t for t in state.transactions.values() if t.invoice_id == invoice]
 
     async def lines(self, company: str) -> dict[str, dict[str, Any]]:
         """PaymentId -> the line D365 holds in ``company`` (each PaymentId once, or it fails)."""
@@ -120,7 +145,7 @@ async def open_two_accounts(
     """Both merchants start at the sandbox's default first id: their ids overlap."""
     clock = ManualClock(START)
     main, retail = paytrace_app(clock=SandboxClock(START)), paytrace_app(clock=SandboxClock(START))
-    d365 = dynamics_app()
+    d365 = dynamics_app(clock=DynamicsClock(START))
     transport = HostTransport({PT: main, RETAIL_PT: retail})
     async with (
         httpx.AsyncClient(transport=transport) as pt_http,
