@@ -192,7 +192,8 @@ def test_more_paytrace_accounts_are_read_with_the_main_account_as_their_defaults
     path.write_text(
         _accounts_yaml(_B, "name: eu, company: deu1, username: vault:eu.user, "
                        "password: vault:eu.pass, integrator_id: env:EU_INT, currency: EUR, "
-                       "timezone: Europe/Berlin, base_url: https://eu.example"),
+                       "timezone: Europe/Berlin, base_url: https://eu.example")
+        + "reconcile:\n  companies: {usmf: {}, usrt: {}, deu1: {}}\n",
         encoding="utf-8",
     )  # fmt: skip
     settings = load_settings(path, {})
@@ -255,3 +256,28 @@ def test_accounts_are_validated_naming_the_field(
     with pytest.raises(ConfigError) as caught:
         load_settings(path, {})
     assert problem in str(caught.value)
+
+
+def test_with_several_accounts_each_company_is_reconciled_against_an_account(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "paybridge.yaml"
+    path.write_text(_accounts_yaml(_B) + "reconcile:\n  companies: {usmf: {}}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    assert "paytrace.accounts[0].company: 'usrt' has no reconcile.companies.usrt" in str(
+        caught.value
+    )
+    path.write_text(
+        _accounts_yaml(_B) + "reconcile:\n  companies: {usmf: {}, usrt: {}, ussi: {}}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    assert "reconcile.companies.ussi: company 'ussi' has no PayTrace merchant account" in str(
+        caught.value
+    )
+    path.write_text(
+        _accounts_yaml(_B) + "reconcile:\n  companies: {usmf: {}, usrt: {}}\n", encoding="utf-8"
+    )
+    assert set(load_settings(path, {}).reconcile.companies) == {"usmf", "usrt"}

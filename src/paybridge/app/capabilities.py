@@ -349,6 +349,7 @@ def reconciler(
         paytrace_timezone=s.paytrace.timezone, company_timezone=s.dynamics.timezone,
         clock=parts.clock, fact_template=parts.templates.get(EXPORT_TEMPLATE),
         journal_template=parts.templates.get(SETTLEMENT_TEMPLATE), ids=ids or uuid_ids(),
+        accounts=parts.merchant_accounts,
     )  # fmt: skip
 
 

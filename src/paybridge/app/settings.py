@@ -171,6 +171,26 @@ class Settings(Section):
     @model_validator(mode="after")
     def _one_account_per_company(self) -> Settings:
         check_default_company(self.paytrace, self.dynamics.company)
+        if not self.paytrace.accounts:
+            return self
+        # Several accounts: each company is reconciled against its own account, so every
+        # account's company has its reconcile entry, and every entry an account.
+        reconciled = {name.lower() for name in self.reconcile.companies}
+        for n, account in enumerate(self.paytrace.accounts):
+            if account.company.lower() not in reconciled:
+                raise ValueError(
+                    f"paytrace.accounts[{n}].company: {account.company!r} has no "
+                    f"reconcile.companies.{account.company.lower()} entry (its bank and "
+                    "clearing accounts for reconciliation)"
+                )
+        served = {self.dynamics.company.lower()} | {
+            a.company.lower() for a in self.paytrace.accounts
+        }
+        for name in sorted(reconciled - served):
+            raise ValueError(
+                f"reconcile.companies.{name}: company {name!r} has no PayTrace merchant account "
+                "(dynamics.company's is paytrace:, the others' paytrace.accounts)"
+            )
         return self
 
 

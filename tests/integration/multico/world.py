@@ -15,6 +15,7 @@ import httpx
 from pydantic import SecretStr
 
 from paybridge.app.engine import Engine
+from paybridge.app.settings import Settings
 from paybridge.clock import ManualClock
 from paybridge.connectors.dynamics import Query
 from paybridge.connectors.paytrace import (
@@ -25,6 +26,7 @@ from paybridge.connectors.paytrace import (
     PayTraceClient,
 )
 from paybridge.connectors.paytrace.settings import PayTraceAccount, PayTraceSettings
+from paybridge.reconcile.settings import CompanyReconcileSettings
 from paybridge_sandbox.dynamics import SandboxClock as DynamicsClock
 from paybridge_sandbox.dynamics import create_app as dynamics_app
 from paybridge_sandbox.paytrace import SandboxClock
@@ -125,7 +127,7 @@ async def sell(client: PayTraceClient, profile: str, amount: str) -> str:
 
 def two_account_settings(
     tmp_path: Path, dynamics: dict[str, Any] | None = None, **sections: Any
-) -> Any:
+) -> Settings:
     base = sandbox_settings(tmp_path, **sections)
     if dynamics:
         base = base.model_copy(update={"dynamics": base.dynamics.model_copy(update=dynamics)})
@@ -135,7 +137,11 @@ def two_account_settings(
         base_url=RETAIL_PT, bank_account="USRT OPER",
     )  # fmt: skip
     paytrace = PayTraceSettings(**{**base.paytrace.model_dump(), "accounts": [retail]})
-    return base.model_copy(update={"paytrace": paytrace})
+    usrt = CompanyReconcileSettings(bank_account="USRT OPER")
+    reconcile = base.reconcile.model_copy(
+        update={"companies": {**base.reconcile.companies, "usrt": usrt}}
+    )
+    return Settings.model_validate({**dict(base), "paytrace": paytrace, "reconcile": reconcile})
 
 
 @asynccontextmanager
