@@ -22,6 +22,7 @@ from paybridge.connectors.dynamics import (
     TokenProvider,
 )
 from paybridge.connectors.dynamics.transport import RedirectTransport
+from paybridge.connectors.dynamics.usage import CompanyUsage
 from paybridge.connectors.paytrace import PayTraceClient
 from paybridge.connectors.paytrace.accounts import MerchantAccount, PayTraceAccounts
 from paybridge.console.designer import MappingVersions
@@ -233,8 +234,10 @@ def dynamics_client(
     if first is not None:
         first.preload(spent)
     # The limiters keep the system's monotonic time, whatever clock the engine is handed.
+    # Requests per company are counted over the service-protection window.
+    usage = CompanyUsage(d.service_protection.window_seconds)
     return DynamicsClient(
-        http, base_url=d.base_url, clock=clock, principals=PrincipalPool(principals)
+        http, base_url=d.base_url, clock=clock, principals=PrincipalPool(principals), usage=usage
     )
 
 

@@ -21,7 +21,7 @@ from paybridge.app.clients import (
     paytrace_accounts,
     templates_for,
 )
-from paybridge.app.ops import operations, tracer_for, worker_counters
+from paybridge.app.ops import d365_company_counters, operations, tracer_for, worker_counters
 from paybridge.app.orders import Orders, orders
 from paybridge.app.settings import Settings
 from paybridge.app.store import Store, open_store
@@ -249,7 +249,10 @@ def build_engine(
     jobs = [job for part in contributions for job in part.jobs]
     heartbeat = Heartbeat(
         store.engine, clock, name, counters, every_seconds=settings.metrics.heartbeat_seconds,
-        extra=lambda: worker_counters([w.stats for w in built.workers or [worker]]),
+        extra=lambda: [
+            *worker_counters([w.stats for w in built.workers or [worker]]),
+            *d365_company_counters(parts.dynamics.usage),
+        ],
     )  # fmt: skip
     built = Engine(
         settings=settings, store=store, paytrace=parts.paytrace, dynamics=parts.dynamics,

@@ -25,11 +25,18 @@ from paybridge.clock import Clock
 from paybridge.config import resolve_secret
 from paybridge.connectors.dynamics import DynamicsClient
 from paybridge.connectors.dynamics.query import Query
+from paybridge.connectors.dynamics.usage import CompanyUsage
 from paybridge.connectors.paytrace import PayTraceClient
 from paybridge.errors import ConfigError
 from paybridge.keys import ALERT_DELIVERY_TOPIC, ALERT_TOPIC, ALERTS_TOPIC
 from paybridge.ops.channels import build_senders
-from paybridge.ops.counters import MeteredClient, ProcessCounters
+from paybridge.ops.counters import (
+    D365_COMPANY_REQUESTS,
+    D365_COMPANY_WINDOW,
+    D365_FAIR_HOLDS,
+    MeteredClient,
+    ProcessCounters,
+)
 from paybridge.ops.desk import JOB_NAME as ALERTS_JOB
 from paybridge.ops.desk import AlertDesk
 from paybridge.ops.figures import StoreFigures
@@ -174,6 +181,19 @@ class RecordedReconciler(Reconciler):
         report = await super().run(day, company, heal=heal, journal=journal, progress=progress)
         record_reconciliation(self._results, report)
         return report
+
+
+def d365_company_counters(usage: CompanyUsage) -> list[dict[str, Any]]:
+    """This process's D365 requests per company: since it started (a counter) and in the
+    service-protection window now (a gauge), for the dashboard and ``/metrics``."""
+    window = usage.in_window()
+    return [
+        *({"name": D365_COMPANY_REQUESTS, "labels": {"company": c}, "value": n}
+          for c, n in sorted(usage.totals.items())),
+        *({"name": D365_COMPANY_WINDOW, "labels": {"company": c}, "value": window.get(c, 0)}
+          for c in sorted(usage.totals)),
+        {"name": D365_FAIR_HOLDS, "labels": {}, "value": usage.held},
+    ]  # fmt: skip
 
 
 def worker_counters(stats: list[Any]) -> list[dict[str, Any]]:
