@@ -79,6 +79,14 @@ def paytrace_fact(transaction_id: str | int, kind: str, account: str = DEFAULT_A
     return f"paytrace:{account_transaction(transaction_id, account)}:{kind}"
 
 
+def fact_account(key: str) -> str:
+    """The merchant account a fact key belongs to ("" for the main account's
+    ``paytrace:<id>:<kind>``; ``<account>`` for ``paytrace:<account>/<id>:<kind>``)."""
+    _, _, rest = key.partition(":")
+    account, slash, _ = rest.partition(":")[0].partition("/")
+    return account if slash else DEFAULT_ACCOUNT
+
+
 def transaction_partition(transaction_id: str | int, account: str = DEFAULT_ACCOUNT) -> str:
     """Facts of one PayTrace transaction share a partition: a refund never overtakes its sale."""
     return f"paytrace:{account_transaction(transaction_id, account)}"
