@@ -575,12 +575,8 @@ def _transaction(detail: dict[str, Any]) -> Transaction:
 def _own_profile(
     linked: str | None, merchant: MerchantAccount | None, accounts: PayTraceAccounts | None
 ) -> str | None:
-    """The PayTrace profile id to charge, from the customer's cross-reference: a profile of
-    another merchant account is linked as ``<account>/<profile>``; only the charging account's
-    own (or a bare id) is charged, by its bare id."""
-    if linked is None or merchant is None or accounts is None:
+    """The PayTrace profile id to charge, from the customer's cross-reference
+    (``PayTraceAccounts.profile_of``); with one account, the link as it is."""
+    if merchant is None or accounts is None:
         return linked
-    owner, slash, bare = linked.partition("/")
-    if not slash or owner not in {a.name for a in accounts.others}:
-        return linked  # a bare profile id (which may hold a slash of its own)
-    return bare if owner == merchant.name else None
+    return accounts.profile_of(linked, merchant)

@@ -75,6 +75,18 @@ class PayTraceAccounts:
             )
         return found
 
+    def profile_of(self, linked: str | None, account: MerchantAccount) -> str | None:
+        """The PayTrace profile id ``account`` charges for a customer linked from ``linked``
+        (the cross-reference's source): a profile of another account is linked as
+        ``<name>/<profile>`` and is ``account``'s only under its own name; a bare id is taken
+        as it is (it may hold a slash of its own)."""
+        if linked is None or not self.several:
+            return linked
+        owner, slash, bare = linked.partition("/")
+        if not slash or owner not in {a.name for a in self.others}:
+            return linked
+        return bare if owner == account.name else None
+
     def serves(self, account: str, company: str) -> bool:
         """Whether a payment of ``account`` may be credited in ``company``: with one account
         any company (as before), with several only the account's own."""
