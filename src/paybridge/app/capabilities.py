@@ -325,7 +325,7 @@ def billing(parts: Parts) -> tuple[SubscriptionStore, BillingRun, Contribution]:
     run = BillingRun(
         subscriptions, parts.paytrace, parts.dynamics, store.queue, store.intents, store.ledger,
         s.billing, currency=s.paytrace.currency, paytrace_timezone=s.paytrace.timezone,
-        clock=parts.clock,
+        clock=parts.clock, accounts=parts.merchant_accounts,
     )  # fmt: skip
     jobs: list[PeriodicJob | DailyJob] = []
     if s.billing.enabled:
