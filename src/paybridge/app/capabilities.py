@@ -256,8 +256,14 @@ def customers(
         parts.paytrace, parts.dynamics, store.intents, store.xref,
         parts.templates.get(TO_D365_TEMPLATE), s.dynamics, new_customer_policy(s), s.sync,
     )  # fmt: skip
+    accounts = parts.merchant_accounts
     both_ways = CustomerSync(
-        creator, store.cursors, store.ledger, parts.templates.get(TO_PAYTRACE_TEMPLATE), s.sync
+        creator,
+        store.cursors,
+        store.ledger,
+        parts.templates.get(TO_PAYTRACE_TEMPLATE),
+        s.sync,
+        home=accounts.default.company if accounts.several else None,
     )
     jobs: list[PeriodicJob | DailyJob] = []
     if s.sync.enabled:

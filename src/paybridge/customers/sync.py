@@ -71,12 +71,16 @@ class SyncResult:
     updated: int = 0
     unchanged: int = 0
     waiting: int = 0  # D365 customers with no PayTrace profile yet: one comes with their card
+    # Profiles linked to a customer of another company than the account's (several accounts):
+    # that company's own merchant account holds its customers' profiles.
+    elsewhere: int = 0
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
             f"{self.waiting} waiting for a card"
         )
+        return text + (f", {self.elsewhere} of another company" if self.elsewhere else "")
 
 
 class CustomerLinks:
@@ -203,7 +207,11 @@ class CustomerSync:
         ledger: Ledger,
         to_paytrace: CompiledTemplate,
         settings: CustomerSyncSettings,
+        home: str | None = None,
     ) -> None:
+        # With several merchant accounts: the main account's company, the only one whose
+        # customers this sync (over the main account's profiles) may touch.
+        self.home = home
         self.creator = creator
         self.paytrace = creator.paytrace
         self.d365 = creator.d365
@@ -242,6 +250,9 @@ class CustomerSync:
                 result.unchanged += 1
                 continue
             linked = self.links.account_of(profile.customer_id)
+            if linked is not None and self.home and linked[0].lower() != self.home.lower():
+                result.elsewhere += 1  # never patch another company's customer from this account
+                continue
             if linked is None:
                 company, account = await self.creator.ensure(profile.customer_id)
                 row = await self.d365.get(
