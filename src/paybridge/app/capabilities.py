@@ -268,7 +268,7 @@ def customers(
     jobs: list[PeriodicJob | DailyJob] = []
     if s.sync.enabled:
         jobs.append(PeriodicJob(SYNC_JOB, s.sync.interval_seconds, both_ways.run))
-    links = card_links(parts, CardTokens(both_ways, store.intents), vault)
+    links = card_links(parts, CardTokens(both_ways, store.intents, accounts), vault)
     sync = both_ways if s.sync.enabled else None
     return creator, sync, links, Contribution("customers", jobs=jobs)
 

@@ -19,10 +19,11 @@ from paybridge.connectors.paytrace import (
     PayTraceClient,
     ProtectCustomerRequest,
 )
+from paybridge.connectors.paytrace.accounts import MerchantAccount, PayTraceAccounts
 from paybridge.customers.settings import CustomerSyncSettings
 from paybridge.errors import DataError
 from paybridge.keys import CUSTOMER_CREATE_STEP as CREATE_STEP
-from paybridge.keys import CUSTOMER_XREF
+from paybridge.keys import CUSTOMER_XREF, account_transaction
 from paybridge.keys import D365_CUSTOMERS_CURSOR as D365_CURSOR
 from paybridge.keys import PAYTRACE_PROFILES_CURSOR as PAYTRACE_CURSOR
 from paybridge.keys import PROFILE_CREATE_STEP as PROFILE_STEP
@@ -374,12 +375,25 @@ class CardTokens:
     """Cards arrive as PayTrace Protect tokens: PayBridge hands out the client key, the browser
     sends the card to PayTrace, and PayBridge forwards only ``hpf_token``/``enc_key``."""
 
-    def __init__(self, sync: CustomerSync, intents: IntentStore) -> None:
+    def __init__(
+        self, sync: CustomerSync, intents: IntentStore, accounts: PayTraceAccounts | None = None
+    ) -> None:
         self.sync = sync
         self.intents = intents
+        # Every merchant account: a customer's card goes on file in its company's account.
+        self.accounts = accounts
 
-    async def client_key(self) -> str:
-        return await self.sync.paytrace.create_client_key()
+    def _merchant(self, company: str | None) -> MerchantAccount | None:
+        if self.accounts is None or company is None or not self.accounts.several:
+            return None
+        return self.accounts.for_company(company)
+
+    def _client(self, merchant: MerchantAccount | None) -> PayTraceClient:
+        return merchant.client if merchant is not None else self.sync.paytrace
+
+    async def client_key(self, company: str | None = None) -> str:
+        """Protect's key from the account the card will be put on file in (``company``'s)."""
+        return await self._client(self._merchant(company)).create_client_key()
 
     async def attach_card(
         self, company: str, account: str, hpf_token: SecretStr, enc_key: SecretStr
@@ -393,16 +407,29 @@ class CardTokens:
         )  # fmt: skip
         if row is None:
             raise DataError(f"D365 has no customer {ident}", fields={"account": account})
-        profile_id = self.sync.links.profiles_by_account().get(ident)
+        merchant = self._merchant(company)
+        client = self._client(merchant)
+        linked = self.sync.links.profiles_by_account().get(ident)
+        profile_id = (
+            self.accounts.profile_of(linked, merchant)
+            if merchant is not None and self.accounts is not None
+            else linked
+        )
         created = profile_id is None
         if profile_id is None:
             profile_id = account
-            await self._create(row, profile_id, hpf_token, enc_key)
-            self.sync.links.link(profile_id, company, account)
+            name = merchant.name if merchant is not None else ""
+            await self._create(row, profile_id, hpf_token, enc_key, client, name)
+            self.sync.links.link(account_transaction(profile_id, name), company, account)
         else:
             request = self._protect_request(row, profile_id, hpf_token, enc_key)
-            await self.sync.paytrace.update_customer_pt_protect(request)
-        profile = await self.sync.creator.profile(profile_id)
+            await client.update_customer_pt_protect(request)
+        found = await client.export_customers(CustomerExportRequest(customer_id=profile_id))
+        exact = [p for p in found if p.customer_id == profile_id]
+        if not exact:
+            raise DataError(f"PayTrace has no customer profile {profile_id!r}",
+                            fields={"customer_id": profile_id})  # fmt: skip
+        profile = exact[0]
         fields = token_fields(self.sync.settings, profile)
         if fields:
             await self.sync.d365.update(
@@ -425,22 +452,22 @@ class CardTokens:
         )
 
     async def _create(
-        self, row: dict[str, Any], profile_id: str, hpf_token: SecretStr, enc_key: SecretStr
-    ) -> None:
+        self, row: dict[str, Any], profile_id: str, hpf_token: SecretStr, enc_key: SecretStr,
+        client: PayTraceClient, account: str = "",
+    ) -> None:  # fmt: skip
         # The tokens are never kept: the intent holds only the profile id.
         intent = self.intents.plan(
-            f"profile:{profile_id}", PROFILE_STEP, "paytrace", profile_id, {}
-        )
+            f"profile:{account_transaction(profile_id, account)}", PROFILE_STEP, "paytrace",
+            profile_id, {},
+        )  # fmt: skip
 
         async def send() -> dict[str, Any]:
             request = self._protect_request(row, profile_id, hpf_token, enc_key)
-            await self.sync.paytrace.create_customer_pt_protect(request)
+            await client.create_customer_pt_protect(request)
             return {"profile_id": profile_id}
 
         async def find() -> dict[str, Any] | None:
-            found = await self.sync.paytrace.export_customers(
-                CustomerExportRequest(customer_id=profile_id)
-            )
+            found = await client.export_customers(CustomerExportRequest(customer_id=profile_id))
             exists = any(p.customer_id == profile_id for p in found)
             return {"profile_id": profile_id} if exists else None
 
