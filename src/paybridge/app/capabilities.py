@@ -111,6 +111,8 @@ def enabled_jobs(settings: Settings) -> dict[str, str]:
         jobs[CUTOFF_JOB] = "o2c.post_journals"
     if settings.checks.enabled:
         jobs[CHECKS_JOB] = "checks.enabled"
+        for n, account in enumerate(settings.paytrace.accounts):
+            jobs[checks_job(account.name)] = f"checks.enabled, paytrace.accounts[{n}]"
     if settings.sync.enabled:
         jobs[SYNC_JOB] = "sync.enabled"
     if settings.billing.enabled:
@@ -162,8 +164,8 @@ def order_to_cash(
                     _poll(one))
         for one in ingests
     ]  # fmt: skip
-    if s.checks.enabled:
-        jobs.append(check_polling(parts))
+    if s.checks.enabled:  # each merchant account's check export
+        jobs += [check_polling(parts, account) for account in parts.merchant_accounts]
     if s.o2c.post_journals:
         posting = JournalPostingJob(
             parts.dynamics, store.intents, store.ledger, poster.book, post_at=s.o2c.post_at,
@@ -217,18 +219,26 @@ def _poll(ingest: PayTraceIngest) -> Callable[[], Awaitable[str]]:
     return poll
 
 
-def check_ingest(parts: Parts) -> CheckIngest:
-    """ACH: the check export read into payment facts (``checks:``)."""
+def check_ingest(parts: Parts, account: MerchantAccount | None = None) -> CheckIngest:
+    """ACH: a merchant account's check export read into payment facts (``checks:``; default:
+    the main account's)."""
     s = parts.settings
-    facts = CheckFacts(currency=s.paytrace.currency.upper(), timezone=s.paytrace.timezone)
+    account = account or parts.merchant_accounts.default
+    facts = CheckFacts(currency=account.currency, timezone=account.timezone)
     return CheckIngest(
-        parts.paytrace, parts.store.queue, parts.store.engine, parts.clock, facts,
-        lookback=timedelta(days=s.checks.lookback_days),
+        account.client, parts.store.queue, parts.store.engine, parts.clock, facts,
+        lookback=timedelta(days=s.checks.lookback_days), account=account.name,
     )  # fmt: skip
 
 
-def check_polling(parts: Parts) -> PeriodicJob:
-    ingest = check_ingest(parts)
+def checks_job(account: str) -> str:
+    """The check poll job of a merchant account: ``paytrace.poll_checks[.<name>]``."""
+    return f"{CHECKS_JOB}.{account}" if account else CHECKS_JOB
+
+
+def check_polling(parts: Parts, account: MerchantAccount | None = None) -> PeriodicJob:
+    account = account or parts.merchant_accounts.default
+    ingest = check_ingest(parts, account)
 
     async def poll_checks() -> str:
         result = await ingest.poll_once()
@@ -236,7 +246,9 @@ def check_polling(parts: Parts) -> PeriodicJob:
             log.info("checks: %d facts, %d new", result.seen, result.new)
         return f"{result.seen} seen, {result.new} new"
 
-    return PeriodicJob(CHECKS_JOB, parts.settings.checks.poll_interval_seconds, poll_checks)
+    return PeriodicJob(
+        checks_job(account.name), parts.settings.checks.poll_interval_seconds, poll_checks
+    )
 
 
 def new_customer_policy(settings: Settings) -> NewCustomerPolicy:
