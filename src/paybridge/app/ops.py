@@ -8,7 +8,7 @@ results are recorded from the reports the reconcile capability returns.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -120,24 +120,32 @@ def metrics_for(
 
 def readiness_for(
     settings: Settings, engine: Engine, paytrace: PayTraceClient, dynamics: DynamicsClient,
-    clock: Clock,
+    clock: Clock, others: Sequence[tuple[str, PayTraceClient]] = (),
 ) -> Readiness:  # fmt: skip
+    """Probes of the store, D365 and every PayTrace merchant account (``others``: the other
+    accounts' names and clients, probed as ``paytrace.<name>``)."""
+
     async def store() -> None:
         with engine.connect() as conn:
             conn.execute(select(1)).scalar()
 
-    async def paytrace_probe() -> None:
-        await paytrace.log_in()
-        today = paytrace.local_date(clock.now())
-        await paytrace.export_batches(today, today)  # read-only; an empty list is an answer
+    def paytrace_probe(client: PayTraceClient) -> Callable[[], Awaitable[None]]:
+        async def probe() -> None:
+            await client.log_in()
+            today = client.local_date(clock.now())
+            await client.export_batches(today, today)  # read-only; an empty list is an answer
+
+        return probe
 
     async def dynamics_probe() -> None:
         await dynamics.page(PROBE_ENTITY, Query(top=1, select=["JournalBatchNumber"]))
 
+    probes = {"store": store, "paytrace": paytrace_probe(paytrace), "dynamics": dynamics_probe}
+    probes.update({f"paytrace.{name}": paytrace_probe(client) for name, client in others})
     m = settings.metrics
     return Readiness(
-        {"store": store, "paytrace": paytrace_probe, "dynamics": dynamics_probe}, clock,
-        probe_seconds=m.probe_seconds, timeout_seconds=m.probe_timeout_seconds,
+        probes, clock, probe_seconds=m.probe_seconds, timeout_seconds=m.probe_timeout_seconds,
+        cached=frozenset(probes) - {"store"},  # the systems: at most every probe_seconds
     )  # fmt: skip
 
 
