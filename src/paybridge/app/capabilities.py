@@ -158,7 +158,12 @@ def order_to_cash(
     )  # fmt: skip
     ingests = [account_ingest(parts, account) for account in parts.merchant_accounts]
     ingest = ingests[0]  # the main account's (the CLI's `poll`, tests)
-    events = EventIntake(parts.paytrace, store.queue, store.engine, ingest.translator)
+    others = {
+        one.translator.account: (account.client, one.translator)
+        for account, one in zip(parts.merchant_accounts, ingests, strict=True)
+        if one.translator.account
+    }  # an event names its merchant account (none: the main one)
+    events = EventIntake(parts.paytrace, store.queue, store.engine, ingest.translator, others)
     jobs: list[PeriodicJob | DailyJob] = [
         PeriodicJob(poll_job(one.translator.account), s.paytrace.poll_interval_seconds,
                     _poll(one))

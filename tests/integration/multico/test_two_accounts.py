@@ -90,3 +90,29 @@ async def test_a_payment_is_credited_only_in_its_accounts_company(tmp_path: Path
         assert "in usmf" in dead[f"paytrace:{main_unknown}:sale"]
         # The same-id match is remembered under the account's own profile name.
         assert engine.store.xref.get(CUSTOMER_XREF, "retail/USRT-002") == "usrt/USRT-002"
+
+
+async def test_a_signed_event_is_checked_in_the_merchant_account_it_names(
+    tmp_path: Path,
+) -> None:
+    from paybridge.errors import DataError
+    from paybridge.o2c.events import InboundEvent
+
+    async with open_two_accounts(tmp_path) as world:
+        engine = world.engine
+        await open_profile(world.main, "SHOP-1")
+        await open_profile(world.retail, "SHOP-1")
+        main = await sell(world.main, "SHOP-1", "10.00")
+        retail = await sell(world.retail, "SHOP-1", "7.00")
+        assert main == retail
+        said = await engine.events.accept(
+            InboundEvent(type="payment.processed", transaction_id=int(retail), account="retail")
+        )
+        assert [f.key for f in said.facts] == [f"paytrace:retail/{retail}:sale"]
+        payload = engine.store.queue.payload(f"paytrace:retail/{retail}:sale")
+        assert payload is not None and Decimal(payload["amount"]["amount"]) == Decimal("7.00")
+        assert payload["account"] == "retail"
+        with pytest.raises(DataError):
+            await engine.events.accept(
+                InboundEvent(type="payment.processed", transaction_id=int(main), account="nope")
+            )
