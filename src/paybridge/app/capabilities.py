@@ -39,6 +39,7 @@ from paybridge.customers.sync import (
     TO_PAYTRACE_TEMPLATE,
     CardTokens,
     CustomerCreator,
+    CustomerLinks,
     CustomerSync,
     NewCustomerPolicy,
 )
@@ -115,6 +116,8 @@ def enabled_jobs(settings: Settings) -> dict[str, str]:
             jobs[checks_job(account.name)] = f"checks.enabled, paytrace.accounts[{n}]"
     if settings.sync.enabled:
         jobs[SYNC_JOB] = "sync.enabled"
+        for n, account in enumerate(settings.paytrace.accounts):
+            jobs[sync_job(account.name)] = f"sync.enabled, paytrace.accounts[{n}]"
     if settings.billing.enabled:
         jobs[BILLING_JOB] = "billing.enabled"
     if settings.reconcile.schedule_at is not None:
@@ -151,6 +154,9 @@ def order_to_cash(
         order_template=parts.templates.get(ORDER_TEMPLATE), customers=creator,
         paytrace=parts.paytrace, tracer=parts.tracer, ach_payment_method=s.checks.payment_method, screen=screen,
         accounts=parts.merchant_accounts,
+        account_customers={
+            a.name: account_sync(parts, a).creator for a in parts.merchant_accounts.others
+        },
         reversal=(
             PaymentReversal(parts.dynamics, store.intents, s.checks.reverse_service)
             if s.checks.reverse_service else None
@@ -268,26 +274,50 @@ def new_customer_policy(settings: Settings) -> NewCustomerPolicy:
 def customers(
     parts: Parts, vault: Callable[[str], str]
 ) -> tuple[CustomerCreator, CustomerSync | None, CardLinks, Contribution]:
+    """Customers of every merchant account: the main account's creator and sync (the engine's
+    ``customers``/``sync``), and with ``sync.enabled`` one sync job per account, each between
+    its account's profiles and its company's customers."""
     s, store = parts.settings, parts.store
-    creator = CustomerCreator(
-        parts.paytrace, parts.dynamics, store.intents, store.xref,
-        parts.templates.get(TO_D365_TEMPLATE), s.dynamics, new_customer_policy(s), s.sync,
-    )  # fmt: skip
     accounts = parts.merchant_accounts
-    both_ways = CustomerSync(
-        creator,
-        store.cursors,
-        store.ledger,
-        parts.templates.get(TO_PAYTRACE_TEMPLATE),
-        s.sync,
-        home=accounts.default.company if accounts.several else None,
-    )
+    syncs = [account_sync(parts, account) for account in accounts]
+    both_ways = syncs[0]
     jobs: list[PeriodicJob | DailyJob] = []
     if s.sync.enabled:
-        jobs.append(PeriodicJob(SYNC_JOB, s.sync.interval_seconds, both_ways.run))
+        jobs += [
+            PeriodicJob(sync_job(one.links.account), s.sync.interval_seconds, one.run)
+            for one in syncs
+        ]
     links = card_links(parts, CardTokens(both_ways, store.intents, accounts), vault)
     sync = both_ways if s.sync.enabled else None
-    return creator, sync, links, Contribution("customers", jobs=jobs)
+    return both_ways.creator, sync, links, Contribution("customers", jobs=jobs)
+
+
+def sync_job(account: str) -> str:
+    """The customer sync job of a merchant account: ``customers.sync[.<name>]``."""
+    return f"{SYNC_JOB}.{account}" if account else SYNC_JOB
+
+
+def account_sync(parts: Parts, account: MerchantAccount) -> CustomerSync:
+    """One merchant account's profiles <-> its company's customers (created there, with its
+    bank account; links and cursors of another account named by it)."""
+    s, store, accounts = parts.settings, parts.store, parts.merchant_accounts
+    names = frozenset(a.name for a in accounts.others) - {account.name}
+    dynamics = (
+        s.dynamics.model_copy(
+            update={"company": account.company, "bank_account": account.bank_account}
+        )
+        if account.name
+        else s.dynamics
+    )
+    creator = CustomerCreator(
+        account.client, parts.dynamics, store.intents, store.xref,
+        parts.templates.get(TO_D365_TEMPLATE), dynamics, new_customer_policy(s), s.sync,
+        links=CustomerLinks(store.xref, account.name, names),
+    )  # fmt: skip
+    return CustomerSync(
+        creator, store.cursors, store.ledger, parts.templates.get(TO_PAYTRACE_TEMPLATE), s.sync,
+        home=account.company if accounts.several else None,
+    )  # fmt: skip
 
 
 def card_links(parts: Parts, tokens: CardTokens, vault: Callable[[str], str]) -> CardLinks:

@@ -85,23 +85,42 @@ class SyncResult:
 
 
 class CustomerLinks:
-    """The xref between PayTrace profiles and D365 customers, read both ways."""
+    """The xref between one merchant account's PayTrace profiles and D365 customers, read both
+    ways. Another account's profiles are linked as ``<account>/<profile>`` (``others``: the names
+    of the accounts besides this one, whose links this one never reads as its own)."""
 
-    def __init__(self, xref: Xref) -> None:
+    def __init__(self, xref: Xref, account: str = "", others: frozenset[str] = frozenset()) -> None:
         self.xref = xref
+        self.account = account
+        self.others = others
 
     def account_of(self, profile_id: str) -> tuple[str, str] | None:
-        linked = self.xref.get(CUSTOMER_XREF, profile_id)
+        linked = self.xref.get(CUSTOMER_XREF, account_transaction(profile_id, self.account))
         if not linked:
             return None
         company, _, account = linked.partition("/")
         return company, account
 
     def profiles_by_account(self) -> dict[str, str]:
+        """``company/account`` -> this merchant account's profile id (bare)."""
+        mine: dict[str, str] = {}
+        for source, target in self.xref.all(CUSTOMER_XREF).items():
+            owner, slash, bare = source.partition("/")
+            if self.account:
+                if slash and owner == self.account:
+                    mine[target] = bare
+            elif not (slash and owner in self.others):
+                mine[target] = source
+        return mine
+
+    def all_by_account(self) -> dict[str, str]:
+        """``company/account`` -> the linked profile, as linked (any merchant account's)."""
         return {target: source for source, target in self.xref.all(CUSTOMER_XREF).items()}
 
     def link(self, profile_id: str, company: str, account: str) -> None:
-        self.xref.link(CUSTOMER_XREF, profile_id, f"{company}/{account}")
+        self.xref.link(
+            CUSTOMER_XREF, account_transaction(profile_id, self.account), f"{company}/{account}"
+        )
 
 
 @dataclass(frozen=True)
@@ -127,11 +146,13 @@ class CustomerCreator:
         dynamics: DynamicsSettings,
         policy: NewCustomerPolicy,
         sync: CustomerSyncSettings,
+        links: CustomerLinks | None = None,
     ) -> None:
         self.paytrace = paytrace
         self.d365 = d365
         self.intents = intents
-        self.links = CustomerLinks(xref)
+        # One merchant account's links (``dynamics.company`` is that account's company).
+        self.links = links or CustomerLinks(xref)
         self.template = template
         self.dynamics = dynamics
         self.policy = policy
@@ -167,8 +188,9 @@ class CustomerCreator:
         company = self.dynamics.company
         account = f"{self.policy.prefix}{profile_id}"
         intent = self.intents.plan(
-            f"customer:{profile_id}", CREATE_STEP, "d365", f"{company}/{account}", {}
-        )
+            f"customer:{account_transaction(profile_id, self.links.account)}", CREATE_STEP,
+            "d365", f"{company}/{account}", {},
+        )  # fmt: skip
         key = {"dataAreaId": company, "CustomerAccount": account}
 
         async def send() -> dict[str, Any]:
@@ -223,13 +245,17 @@ class CustomerSync:
         self.settings = settings
 
     def _seen(self, name: str) -> dict[str, str]:
-        stored = self.cursors.get(name)
+        stored = self.cursors.get(self._cursor(name))
         loaded: dict[str, str] = json.loads(stored) if stored else {}
         return loaded
 
     def _store(self, name: str, seen: dict[str, str]) -> None:
         with self.cursors.engine.begin() as conn:
-            self.cursors.put(conn, name, json.dumps(seen, sort_keys=True))
+            self.cursors.put(conn, self._cursor(name), json.dumps(seen, sort_keys=True))
+
+    def _cursor(self, name: str) -> str:
+        """A cursor of this merchant account (the main account's keep their names)."""
+        return f"{name}.{self.links.account}" if self.links.account else name
 
     async def run(self) -> str:
         parts = []
@@ -290,7 +316,7 @@ class CustomerSync:
             return after
         await self.d365.update(CUSTOMERS, key, changes, cross_company=True, reference=account)
         self.ledger.record(
-            f"customer:{profile.customer_id}", "d365.customer_update", system="d365",
+            f"customer:{account_transaction(profile.customer_id, self.links.account)}", "d365.customer_update", system="d365",
             entity=CUSTOMERS, entity_id=f"{company}/{account}", status="updated",
             detail={"fields": sorted(changes)},
         )  # fmt: skip
@@ -317,7 +343,7 @@ class CustomerSync:
             result.updated += 1
             seen[ident] = mark
             self.ledger.record(
-                f"customer:{profile_id}", "paytrace.profile_update", system="paytrace",
+                f"customer:{account_transaction(profile_id, self.links.account)}", "paytrace.profile_update", system="paytrace",
                 entity="customer", entity_id=profile_id, status="updated", detail={"from": ident},
             )  # fmt: skip
         self._store(D365_CURSOR, seen)
@@ -409,7 +435,7 @@ class CardTokens:
             raise DataError(f"D365 has no customer {ident}", fields={"account": account})
         merchant = self._merchant(company)
         client = self._client(merchant)
-        linked = self.sync.links.profiles_by_account().get(ident)
+        linked = self.sync.links.all_by_account().get(ident)
         profile_id = (
             self.accounts.profile_of(linked, merchant)
             if merchant is not None and self.accounts is not None

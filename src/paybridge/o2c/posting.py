@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -141,8 +141,11 @@ class PaymentPoster:
         reversal: PaymentReversal | None = None,
         screen: PaymentScreen | None = None,
         accounts: PayTraceAccounts | None = None,
+        account_customers: Mapping[str, CustomerSource] | None = None,
     ) -> None:
         self.template = template
+        # The other merchant accounts' customer creators (``o2c.missing_customer: create``).
+        self.account_customers = dict(account_customers or {})
         # With several merchant accounts each account's payments stay in its own company.
         self.accounts = accounts
         self.ach_payment_method = ach_payment_method
@@ -372,10 +375,10 @@ class PaymentPoster:
             if found is not None:
                 self.xref.link(CUSTOMER_XREF, profile, f"{company}/{tx.customer_id}")
                 return company, tx.customer_id
-        creates = self.o2c.missing_customer == "create" and self.customers is not None
-        if create and creates and not tx.account and self.customers is not None:
-            # Created from the main account's profile, in dynamics.company (its home).
-            return await self.customers.ensure(tx.customer_id)
+        source = self.account_customers.get(tx.account) if tx.account else self.customers
+        if create and self.o2c.missing_customer == "create" and source is not None:
+            # Created from the account's own profile, in the account's company.
+            return await source.ensure(tx.customer_id)
         where = f" in {home}" if home else ""
         raise DataError(
             f"no D365 customer{where} for PayTrace customer {tx.customer_id!r} of merchant "
