@@ -5,10 +5,12 @@ Usage: python bench/queue.py [--messages N] [--repeat R] [--baseline-ref REF] [-
 For each store (SQLite in a temporary file, PostgreSQL in a schema of its own), publishes N
 messages in batches of 500 and drains them with a ``Worker`` claiming 500 at a time (group
 commit: one transaction per batch of claims and one per batch of acks), first with this
-code's ``SqlQueue``, then with the ``SqlQueue`` of git revision REF (default: the revision
-before the batch inserts and the one-statement claim), alternating R times on fresh stores.
-Prints msg/s for each run, the best and median of each, and their ratio; the targets are
->= 10,000 msg/s on SQLite and >= 20,000 on PostgreSQL.
+code, then with the code of git revision REF (default: the revision before the batch inserts
+and the one-statement claim), alternating R times on fresh stores. Each run is a child
+process; REF's runs import REF's whole ``src/`` (``git archive``), so its queue meets its own
+schema (migrations and indexes), not this one's. Prints msg/s for each run, the best and
+median of each, and their ratio; the targets are >= 10,000 msg/s on SQLite and >= 20,000 on
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -26,9 +28,8 @@ import statistics
 import subprocess
 import tempfile
 import time
-import types
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -79,21 +80,17 @@ def batched(queue: Any, n: int) -> float:
     return n / elapsed
 
 
-def baseline_queue(ref: str) -> type | None:
-    """``SqlQueue`` as it was at ``ref`` (None when git cannot show it)."""
+def baseline_source(ref: str, into: Path) -> Path | None:
+    """REF's ``src/`` unpacked under ``into`` (None when git cannot give it)."""
     try:
-        source = subprocess.run(
-            ["git", "-C", str(REPO), "show", f"{ref}:src/paybridge/runtime/queue.py"],
-            check=True, capture_output=True, text=True,
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", ref, "src"], check=True, capture_output=True
         ).stdout  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     except (OSError, subprocess.CalledProcessError) as exc:
         print(f"baseline {ref}: not available ({exc.__class__.__name__})")
         return None
-    module = types.ModuleType(f"paybridge_queue_at_{ref}")
-    sys.modules[module.__name__] = module  # dataclasses look their module up
-    exec(compile(source, f"{ref}:queue.py", "exec"), module.__dict__)  # noqa: S102 - our own file
-    found: type = module.SqlQueue
-    return found
+    return into / "src"
 
 
 @contextmanager
@@ -116,16 +113,32 @@ def fresh_postgres(base: str) -> Iterator[str]:
         admin.dispose()
 
 
-def measure(label: str, fresh: Callable[[], Any], n: int, repeat: int, old: type | None) -> None:
+def child(label: str, n: int, postgres: str) -> None:
+    """One run on a fresh store, with whatever ``paybridge`` this process imports."""
+    fresh = fresh_sqlite() if label == "sqlite" else fresh_postgres(postgres)
+    with fresh as url:
+        engine = open_engine(url)
+        print(batched(SqlQueue(engine, SystemClock()), n))
+        engine.dispose()
+
+
+def run_child(label: str, n: int, postgres: str, src: Path | None) -> float:
+    env = dict(os.environ)
+    if src is not None:  # the baseline: its own code, schema and migrations
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", label, "--messages", str(n), "--postgres", postgres],
+        check=True, capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def measure(label: str, n: int, repeat: int, postgres: str, old: Path | None) -> None:
     runs: dict[str, list[float]] = {"this code": [], "baseline": []}
     for _ in range(repeat):
-        for name, cls in (("this code", SqlQueue), ("baseline", old)):
-            if cls is None:
-                continue
-            with fresh() as url:
-                engine = open_engine(url)
-                runs[name].append(batched(cls(engine, SystemClock()), n))
-                engine.dispose()
+        runs["this code"].append(run_child(label, n, postgres, None))
+        if old is not None:
+            runs["baseline"].append(run_child(label, n, postgres, old))
     for name, figures in runs.items():
         if figures:
             shown = ", ".join(f"{f:,.0f}" for f in figures)
@@ -153,16 +166,21 @@ def main() -> None:
             "PAYBRIDGE_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
         ),
     )
+    parser.add_argument("--child", choices=sorted(TARGETS), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    old = baseline_queue(args.baseline_ref)
-    measure("sqlite", fresh_sqlite, args.messages, args.repeat, old)
-    try:
-        with fresh_postgres(args.postgres):
-            pass
-    except Exception as exc:
-        print(f"postgres: skipped ({exc.__class__.__name__}: {exc})")
+    if args.child:
+        child(args.child, args.messages, args.postgres)
         return
-    measure("postgres", lambda: fresh_postgres(args.postgres), args.messages, args.repeat, old)
+    with tempfile.TemporaryDirectory() as tmp:
+        old = baseline_source(args.baseline_ref, Path(tmp))
+        measure("sqlite", args.messages, args.repeat, args.postgres, old)
+        try:
+            with fresh_postgres(args.postgres):
+                pass
+        except Exception as exc:
+            print(f"postgres: skipped ({exc.__class__.__name__}: {exc})")
+            return
+        measure("postgres", args.messages, args.repeat, args.postgres, old)
 
 
 if __name__ == "__main__":

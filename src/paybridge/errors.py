@@ -85,9 +85,14 @@ class InDoubtError(PayBridgeError):
 
     reaction = "resolve"
 
-    def __init__(self, message: str, *, reference: str, **kw: object) -> None:
+    def __init__(
+        self, message: str, *, reference: str, retry_after: float | None = None, **kw: object
+    ) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
         self.reference = reference
+        # Seconds until a look-up can tell more (e.g. the end of a grace during which "not
+        # found" proves nothing): the retry waits that long instead of spending attempts.
+        self.retry_after = retry_after
 
     def to_dict(self) -> dict[str, object]:
         return {**super().to_dict(), "reference": self.reference}

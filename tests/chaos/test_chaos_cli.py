@@ -26,14 +26,14 @@ from tests.conftest import drop_postgres_schema, postgres_schema_url
 BIN = Path(sys.executable).parent
 MONEY = (
     "lost", "duplicated", "double_charges", "wrong_account", "wrong_currency", "wrong_amount",
-    "wrong_sign",
+    "wrong_sign", "order_errors",
 )  # fmt: skip
 
 
 def _chaos(store: list[str], loss: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [str(BIN / "paybridge"), "chaos", "--payments", "45", "--kill-every", "1.5",
-         "--seed", "5", "--timeout", "300", "--workers", "2", "--short-lease",
+         "--seed", "5", "--timeout", "420", "--workers", "2", "--short-lease",
          "--outage-seconds", "30", "--store-loss", loss, *store],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
     )  # fmt: skip
@@ -70,7 +70,7 @@ def test_chaos_run_loses_and_doubles_nothing(runs: dict[str, Any], store: str) -
     run = runs[store]
     if isinstance(run, BaseException):
         raise run
-    stdout, stderr = run.communicate(timeout=420)
+    stdout, stderr = run.communicate(timeout=600)
     result = subprocess.CompletedProcess(run.args, run.returncode, stdout, stderr)
     assert "Traceback" not in result.stderr
     assert result.stdout.strip(), f"no report (exit {result.returncode}): {result.stderr[-2000:]}"
@@ -95,6 +95,11 @@ def test_chaos_run_loses_and_doubles_nothing(runs: dict[str, Any], store: str) -
         assert detail["dead_letters"] > 0 and report["dead_letters_replayed"] > 0
     # Subscriptions charged by the workers' billing run, through the after-commit faults.
     assert detail["billing_subscriptions"] >= 3 and detail["billing_approved"] > 0
+    # Card orders: authorized, captured at two invoices, the rest voided or captured, refunded
+    # from credit notes (one approved by a second person), all through the faults.
+    orders = detail["orders"]
+    assert orders["orders"] >= 2 and orders["refund_approvals"] >= 1, orders
+    assert orders["steps_late"] == [], orders
     for did in ("adjust", "void_sale", "refund", "void_refund"):
         assert detail["storefront"].get(did, 0) + detail["storefront"].get(f"{did}_partial", 0)
     assert report["ok"] is True and result.returncode == 0

@@ -29,13 +29,13 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 CHARGES = [
     "--payments", "12", "--kill-every", "2", "--seed", "5", "--faults", "flaky", "--timeout",
     "150", "--workers", "1", "--short-lease", "--outage-seconds", "0", "--store-loss", "none",
-    "--no-dst",
+    "--no-dst", "--without", "orders",
 ]  # fmt: skip
 # The store restored from an earlier copy mid-run: what D365 got since must not be posted again.
 RESTORE = [
     "--payments", "30", "--kill-every", "1.5", "--seed", "5", "--timeout", "200", "--workers",
     "2", "--short-lease", "--outage-seconds", "0", "--store-loss", "restore", "--no-dst",
-    "--without", "billing",
+    "--without", "billing", "--without", "orders",
 ]  # fmt: skip
 
 # Two workers on the short lease, D365 answering its journal line writes late after the commit
@@ -46,7 +46,7 @@ RESTORE = [
 FENCING = [
     "--payments", "30", "--kill-every", "20", "--seed", "5", "--faults", "flaky", "--timeout",
     "400", "--workers", "2", "--short-lease", "--outage-seconds", "0", "--store-loss", "none",
-    "--no-dst", "--client-timeout", "15", "--without", "billing",
+    "--no-dst", "--client-timeout", "15", "--without", "billing", "--without", "orders",
 ]  # fmt: skip
 NO_FENCING = [
     # Intent transitions and queue outcomes compare nothing: a worker that lost its lease still

@@ -120,3 +120,82 @@ def test_a_viewer_cannot_release_a_held_payment(world: World) -> None:
         assert api.get("/v1/insight/reviews").status_code == 200
         refused = api.post("/v1/insight/reviews/paytrace:1:sale/release", json={})
         assert refused.status_code == 403, refused.text
+
+
+def paytrace_record(world: World, tid: str) -> dict[str, Any]:
+    (record,) = [t for t in world.paytrace.transactions() if str(t["transaction_id"]) == tid]
+    return record
+
+
+def facts_done(world: World, tid: str) -> dict[str, str]:
+    """Fact key -> its queue message's status, from ``paybridge trace <tid> --json``."""
+    shown = json.loads(world.cli("trace", tid, "--json").stdout)
+    return {s["key"]: (s["message"] or {}).get("status", "") for s in shown["seen"]}
+
+
+def audit_rows(world: World, action: str) -> list[dict[str, Any]]:
+    shown = world.cli("audit", "list", "--action", action, "--json")
+    return [json.loads(line) for line in shown.stdout.splitlines() if line.strip()]
+
+
+def test_an_operator_voids_a_held_sale_and_d365_never_gets_it(world: World) -> None:
+    """The policy action "void before settlement (operator approval)": a held sale is voided in
+    PayTrace on an operator's decision (CLI, then API), D365 gets no line for it, not even when
+    the poller brings PayTrace's void fact, and every decision is in the audit log."""
+    world.paytrace.create_customer(PROFILE)
+    world.write_settings(SETTINGS)
+    world.cli("xref", "link", PROFILE, "usmf/US-001")
+    world.start_engine("serve")
+    for n, amount in enumerate(("10.00", "12.00", "11.00")):
+        one_line(world, world.paytrace.sale_by_customer(PROFILE, amount, f"WEB-V-{n}"))
+
+    stolen = world.paytrace.sale_by_customer(PROFILE, "900.00", "WEB-V-STOLEN")
+    key = wait_held(world, stolen)["key"]
+    shown = world.cli("insight", "review", "confirm", key, "--void", "--note", "stolen card")
+    assert "confirmed as fraud" in shown.stdout, shown.stdout
+    assert paytrace_record(world, stolen)["status_message"].lower().startswith("void")
+
+    # A second one, voided through the API by an operator (a viewer may not).
+    second = world.paytrace.sale_by_customer(PROFILE, "950.00", "WEB-V-STOLEN-2")
+    key2 = wait_held(world, second)["key"]
+    with world.api(world.api_key("viewer")) as api:
+        refused = api.post(f"/v1/insight/reviews/{key2}/confirm", json={"void": True})
+        assert refused.status_code == 403, refused.text
+    with world.api(world.api_key("operator")) as api:
+        done = api.post(f"/v1/insight/reviews/{key2}/confirm", json={"void": True, "note": "bot"})
+        assert done.status_code == 200, done.text
+        assert done.json()["state"] == "confirmed"
+        again = api.post(f"/v1/insight/reviews/{key2}/confirm", json={"void": True})
+        assert again.status_code == 200 and "already confirmed" in again.text
+    assert paytrace_record(world, second)["status_message"].lower().startswith("void")
+
+    # The poller brings PayTrace's void facts; the engine handles them (screened, then posting
+    # finds no line of the sale to reverse) and ends the held sales' messages unposted.
+    assert world.engine is not None
+    for tid in (stolen, second):
+        both = {f"paytrace:{tid}:sale": "done", f"paytrace:{tid}:void": "done"}
+        wait_for(
+            f"`paybridge trace {tid}`: its sale and void messages done",
+            lambda tid=tid: facts_done(world, tid),
+            lambda done, both=both: done == both,
+            timeout=40,
+            watch=[world.engine],
+        )
+    stays(
+        "D365 has no line, sale or credit, for the voided sales",
+        lambda: world.dynamics.payment_lines(stolen) + world.dynamics.payment_lines(second),
+        lambda found: found == [],
+        seconds=3.0,
+        watch=[world.engine],
+    )
+    confirmed = {r["key"]: r for r in held(world) + json.loads(
+        world.cli("insight", "review", "list", "--state", "confirmed", "--json").stdout)}  # fmt: skip
+    assert set(confirmed) == {key, key2}, confirmed
+
+    voids = audit_rows(world, "insight.void")
+    assert sorted((r["target"], r["outcome"]) for r in voids) == sorted([(key, "ok"), (key2, "ok")])
+    assert {r["detail"]["transaction_id"] for r in voids} == {int(stolen), int(second)}
+    confirms = {r["target"]: r for r in audit_rows(world, "insight.confirm")}
+    assert set(confirms) == {key, key2}
+    assert confirms[key]["actor"].startswith("cli:") and confirms[key]["detail"]["void"] is True
+    assert confirms[key2]["actor"].startswith("key:") and confirms[key2]["detail"]["note"] == "bot"

@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from paybridge.app.capabilities import Parts
 from paybridge.charging.charge_once import ChargeOnce
+from paybridge.charging.level3 import Level3
+from paybridge.connectors.paytrace import PayTraceClient
 from paybridge.connectors.paytrace.accounts import MerchantAccount, PayTraceAccounts
+from paybridge.errors import PayBridgeError
 from paybridge.keys import ORDER_PAYMENT_TOPIC
 from paybridge.orders.follow_ups import FollowUps
 from paybridge.orders.gateway import Gateway
-from paybridge.orders.payments import OrderPayments
+from paybridge.orders.payments import InvoiceCheck, OrderPayments
 from paybridge.orders.records import OrderBook
 from paybridge.orders.refunds import RefundDesk
 from paybridge.orders.watch import JOB_NAME, OrderWatch
@@ -35,6 +39,31 @@ def _profiles(
 ) -> Callable[[str | None], str | None]:
     """The profile ``account`` charges for a customer's cross-reference source."""
     return lambda linked: accounts.profile_of(linked, account)
+
+
+@dataclass
+class OrderInvoiceLevel3:
+    """``level3:`` for an order's captures: the invoice checked before, Level 3 sent after
+    (to the merchant account of the invoice's company, which made the capture)."""
+
+    level3: Level3
+    # company -> the client of its merchant account (None: the main one's).
+    clients: Callable[[str], PayTraceClient] | None = None
+
+    async def check(self, company: str, invoice: str, amount: Decimal) -> InvoiceCheck:
+        document = await self.level3.invoice(company, invoice)
+        found = await self.level3.preflight(document, amount)
+        return InvoiceCheck(found.status, tuple(
+            f"{f.severity} {f.field}: {f.message}" for f in found.findings
+        ))  # fmt: skip
+
+    async def send(self, key: str, company: str, invoice: str, transaction_id: str) -> str:
+        try:
+            data = await self.level3.read(await self.level3.invoice(company, invoice))
+            client = self.clients(company) if self.clients is not None else None
+            return await self.level3.send(key, data, transaction_id, client)
+        except PayBridgeError as exc:  # the capture stands; the data is noted as missing
+            return f"not sent: {exc}"
 
 
 def orders(parts: Parts, audit: Callable[..., Any]) -> Orders:
@@ -69,6 +98,9 @@ def orders(parts: Parts, audit: Callable[..., Any]) -> Orders:
         book=book, once=main.once, follow_ups=main.follow_ups, paytrace=main.paytrace,
         dynamics=parts.dynamics, xref=store.xref, ledger=store.ledger,
         settings=s.orders, clock=parts.clock, refunds=refunds, gateways=gateway,
+        invoice_data=OrderInvoiceLevel3(Level3(
+            parts.dynamics, parts.paytrace, store.intents, store.ledger, s.level3,
+        ), lambda company: gateway(company).paytrace) if s.level3.enabled else None,
     )  # fmt: skip
     watch = OrderWatch(
         dynamics=parts.dynamics, book=book, queue=store.queue, cursors=store.cursors,

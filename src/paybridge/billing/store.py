@@ -22,10 +22,12 @@ from paybridge.billing.subscriptions import (
 )
 from paybridge.clock import Clock
 from paybridge.errors import DataError
-from paybridge.keys import CUSTOMER_XREF
+from paybridge.keys import BILLING_CHARGE_STEP, CUSTOMER_XREF
 from paybridge.model import Money
 from paybridge.model.money import currency_exponent
+from paybridge.runtime.intents import SENT
 from paybridge.runtime.ledger import Xref
+from paybridge.store.schema import intents
 from paybridge.store.schema_billing import billing_charges, subscriptions
 
 
@@ -223,6 +225,20 @@ class SubscriptionStore:
             .where(billing_charges.c.subscription_id == subscription_id)
             .order_by(billing_charges.c.period)
         )
+        with self.engine.connect() as conn:
+            return [_charge(r) for r in conn.execute(query).mappings()]
+
+    def in_doubt(self, limit: int = 100) -> list[Charge]:
+        """Periods whose PayTrace sale was sent and never answered (its intent still ``sent``):
+        the billing run looks each up by its reference before it may charge again. Oldest first."""
+        query = (
+            select(billing_charges)
+            .join(intents, (intents.c.event_key == billing_charges.c.key)
+                  & (intents.c.step == BILLING_CHARGE_STEP))
+            .where(intents.c.status == SENT, billing_charges.c.status.in_(OPEN_CHARGES))
+            .order_by(billing_charges.c.updated_at, billing_charges.c.key)
+            .limit(limit)
+        )  # fmt: skip
         with self.engine.connect() as conn:
             return [_charge(r) for r in conn.execute(query).mappings()]
 

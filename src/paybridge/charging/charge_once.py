@@ -257,9 +257,16 @@ class ChargeOnce:
             return self._found(approved[0], APPROVED)
         if mine and self.declines_final:
             return self._found(mine[0], DECLINED)
-        if self.clock.now() - sent_at < self.grace:
-            raise InDoubtError("PayTrace shows no such charge yet", reference=reference)
+        self._absent_yet(sent_at, reference, "charge")
         return None
+
+    def _absent_yet(self, sent_at: datetime, reference: str, what: str) -> None:
+        """Raise while "not found" proves nothing (within the grace from the send); the retry
+        is asked for when the grace ends, so waiting spends no attempts."""
+        waited = self.clock.now() - sent_at
+        if waited < self.grace:
+            raise InDoubtError(f"PayTrace shows no such {what} yet", reference=reference,
+                               retry_after=(self.grace - waited).total_seconds() + 1)  # fmt: skip
 
     async def _export_checks(self, reference: str, since: datetime) -> Sequence[CheckRecord]:
         end = self.paytrace.local_date(self.paytrace.clock.now() + timedelta(hours=1))
@@ -276,8 +283,7 @@ class ChargeOnce:
         approved = [r for r in mine if r.status.strip().upper() != "DECLINED"]
         chosen = approved[0] if approved else (mine[0] if mine and self.declines_final else None)
         if chosen is None:
-            if self.clock.now() - sent_at < self.grace:
-                raise InDoubtError("PayTrace shows no such check yet", reference=reference)
+            self._absent_yet(sent_at, reference, "check")
             return None
         created = chosen.at("created", self.paytrace.merchant_tz)
         detail: dict[str, Any] = {

@@ -1,4 +1,5 @@
-"""Level 2/3 data of a D365 invoice: pre-flight checks before a sale, the Level 3 call after it.
+"""Level 2/3 data of a D365 invoice: pre-flight checks before a sale (or an order's capture),
+the Level 3 call after it.
 
 Level 2 rides on the sale itself (``invoice_id``, ``customer_reference_id`` = the PO number,
 ``tax_amount``: the ``invoice_to_paytrace_sale`` template). Level 3 is a separate call after an
@@ -31,6 +32,7 @@ from paybridge.runtime.ledger import Ledger
 log = logging.getLogger(__name__)
 
 INVOICE_LINES = "SalesInvoiceV2Lines"
+INVOICE_HEADERS = "SalesInvoiceHeadersV2"
 LEVEL3_STEP = "paytrace.level3"
 CENT = Decimal("0.01")
 # What the checks read of the invoice header (the template reads its own).
@@ -202,6 +204,22 @@ class Level3:
             f.severity == "error" for f in findings
         )
         return Preflight(data, findings, blocked)
+
+    async def invoice(self, company: str, number: str) -> Document:
+        """The invoice header a capture is for (an order's invoice, not a charge request)."""
+        fields = {*HEADER_FIELDS, self.settings.freight_field}
+        if self.settings.duty_field:
+            fields.add(self.settings.duty_field)
+        rows = await self.dynamics.query(INVOICE_HEADERS, Query(
+            filter=(F("InvoiceNumber") == number) & (F("dataAreaId") == company),
+            select=sorted({"InvoiceNumber", *fields}), cross_company=True,
+        ))  # fmt: skip
+        row = next((r for r in rows if r.get("InvoiceNumber") == number), None)
+        if row is None:
+            raise DataError(f"D365 has no invoice {number} in {company}",
+                            fields={"invoice": number})  # fmt: skip
+        total = _money(row.get("TotalInvoiceAmount")) or Decimal(0)
+        return Document("invoice", company, number, "", "", total, total, row)
 
     async def read(self, document: Document) -> Level3Data:
         row = document.row

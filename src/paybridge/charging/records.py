@@ -152,19 +152,32 @@ class ChargeRecords:
             ).mappings().first()  # fmt: skip
         return None if row is None else _record(row)
 
-    def recent(self, status: str | None = None, limit: int = 100) -> list[ChargeRecord]:
-        """The newest charges first (of ``status`` only, when given): the console's list. Each
-        status is read newest first through its index (status, updated_at), then merged."""
+    def recent(
+        self,
+        status: str | None = None,
+        limit: int = 100,
+        before: tuple[datetime, str] | None = None,
+    ) -> list[ChargeRecord]:
+        """The newest charges first (of ``status`` only, when given): the console's list, a page
+        at a time. ``before`` is the (updated_at, key) of the last row of the previous page: the
+        page holds what comes after it in (updated_at, key) descending order, so rows written
+        meanwhile never shift a page. Each status is read through its index, then merged."""
         statuses = [status] if status is not None else sorted({*FINAL, PENDING, IN_DOUBT, OPEN})
         rows = []
         with self.engine.connect() as conn:
             for one in statuses:
-                query = (
-                    select(charges).where(charges.c.status == one)
-                    .order_by(charges.c.updated_at.desc()).limit(limit)
-                )  # fmt: skip
+                query = select(charges).where(charges.c.status == one)
+                if before is not None:
+                    at, key = before
+                    query = query.where(
+                        (charges.c.updated_at < at)
+                        | ((charges.c.updated_at == at) & (charges.c.idempotency_key < key))
+                    )
+                query = query.order_by(
+                    charges.c.updated_at.desc(), charges.c.idempotency_key.desc()
+                ).limit(limit)
                 rows += [_record(row) for row in conn.execute(query).mappings()]
-        return sorted(rows, key=lambda r: r.updated_at, reverse=True)[:limit]
+        return sorted(rows, key=lambda r: (r.updated_at, r.key), reverse=True)[:limit]
 
     def claim(self, key: str, request: ChargeRequest) -> tuple[ChargeRecord, bool]:
         """The key's row, and whether this caller now holds it (``pending``) to charge."""

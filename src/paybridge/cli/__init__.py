@@ -281,7 +281,8 @@ def chaos(
         list[str] | None,
         typer.Option(
             help="Leave out: adjust, void_refund, void_capture (storefront operations), heal, replay "
-            "(the operator's steps after the outage), billing (the subscriptions' charges). "
+            "(the operator's steps after the outage), billing (the subscriptions' charges), "
+            "orders (card orders: authorize, capture, void, refund). "
             "Repeatable."
         ),
     ] = None,

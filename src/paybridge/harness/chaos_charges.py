@@ -247,7 +247,7 @@ def check(answers: dict[str, dict[str, Any]], records: list[TransactionRecord]) 
 
 
 async def script_after_commit_faults(paytrace: str) -> None:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(timeout=120) as client:  # a loaded sandbox answers late
         script = [{"fault": kind, "path": SALE_PATH, "times": 1} for kind in AFTER_COMMIT]
         reply = await client.post(f"{paytrace}/_sandbox/faults", json={"script": script})
         reply.raise_for_status()

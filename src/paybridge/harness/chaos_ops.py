@@ -26,7 +26,7 @@ from sqlalchemy import Engine, bindparam, create_engine, func, make_url, select,
 
 from paybridge.keys import LINE_STEP
 from paybridge.store.database import table_names
-from paybridge.store.schema import intents, queue
+from paybridge.store.schema import intents, queue, queue_status_in
 
 _READY = b"worker ready"
 
@@ -202,7 +202,7 @@ class Killer:
 
 IN_FLIGHT, HOLDING = "in_flight", "holding"
 _THAWED = 2.0  # seconds after a freeze before any worker of the fleet is frozen again
-_MINE = (queue.c.status == "leased") & (
+_MINE = queue_status_in("leased") & (
     queue.c.leased_by.like(bindparam("one")) | queue.c.leased_by.like(bindparam("loop"))
 )
 _HOLDING = select(func.count()).select_from(queue).where(_MINE)

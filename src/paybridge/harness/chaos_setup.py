@@ -27,9 +27,15 @@ from paybridge.clock import Clock
 from paybridge.connectors.dynamics import DynamicsClient
 from paybridge.connectors.dynamics.settings import DynamicsSettings
 from paybridge.connectors.paytrace import Address, CreditCard, CustomerCreateRequest, PayTraceClient
-from paybridge.harness import chaos_charges
+from paybridge.harness import chaos_charges, chaos_orders
 from paybridge.harness.chaos_ops import wait_ready
-from paybridge.keys import ALERT_TOPIC, CHARGE_RESOLVE_TOPIC, PAYMENT_TOPIC, UNREADABLE_TOPIC
+from paybridge.keys import (
+    ALERT_TOPIC,
+    CHARGE_RESOLVE_TOPIC,
+    ORDER_PAYMENT_TOPIC,
+    PAYMENT_TOPIC,
+    UNREADABLE_TOPIC,
+)
 
 BIN = Path(sys.executable).parent
 SECRETS = {
@@ -56,6 +62,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# The run's own calls to the sandboxes' admin routes: a loaded machine answers late, and a run
+# that gives up on its own bookkeeping proves nothing.
+ADMIN_TIMEOUT = 120.0
+
+
 @dataclass
 class Sandboxes:
     paytrace: str
@@ -67,7 +78,7 @@ class Sandboxes:
             await self.configure(base, {"profile": profile, "seed": seed, "stall_seconds": stall})
 
     async def configure(self, base: str, command: dict[str, Any]) -> dict[str, Any]:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(timeout=ADMIN_TIMEOUT) as client:
             reply = await client.post(f"{base}/_sandbox/faults", json=command)
             reply.raise_for_status()
             data: dict[str, Any] = reply.json()
@@ -76,7 +87,7 @@ class Sandboxes:
     async def injected(self) -> dict[str, Counter[str]]:
         """Faults injected so far, per system and kind."""
         out: dict[str, Counter[str]] = {}
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(timeout=ADMIN_TIMEOUT) as client:
             for name, base in (("paytrace", self.paytrace), ("dynamics", self.dynamics)):
                 report = (await client.get(f"{base}/_sandbox/faults")).json()
                 out[name] = Counter({k: int(v) for k, v in report.get("injected", {}).items()})
@@ -128,6 +139,7 @@ def worker_config(
     client_timeout: float = 5.0,
     lease_seconds: float | None = None,
     short_retries: bool = True,
+    orders: bool = False,
 ) -> Path:
     """The run's settings file. ``lease_seconds`` None keeps the product's default lease (and
     batch size);
@@ -142,8 +154,22 @@ def worker_config(
     )
     retry = "".join(
         f"\n    {topic}:\n      base_seconds: 0.5\n      cap_seconds: 4"
-        for topic in (PAYMENT_TOPIC, UNREADABLE_TOPIC, CHARGE_RESOLVE_TOPIC, ALERT_TOPIC)
+        for topic in (
+            PAYMENT_TOPIC, UNREADABLE_TOPIC, CHARGE_RESOLVE_TOPIC, ALERT_TOPIC, ORDER_PAYMENT_TOPIC
+        )
         if short_retries
+    )  # fmt: skip
+    # Card orders (``chaos_orders``): watched every second; a refund above 100 waits for an
+    # approval; a refund of a capture not settled yet is asked again a second later.
+    card_orders = (
+        f"""orders:
+  enabled: true
+  interval_seconds: 1
+  refund_approval_above: "{chaos_orders.APPROVAL_ABOVE}"
+  unsettled_retry_seconds: 1
+"""
+        if orders
+        else ""
     )
     retry = f"\n  retry:{retry}" if retry else ""
     worker = f"worker:{lease}{retry}\n" if lease or retry else ""
@@ -194,7 +220,7 @@ billing:
   interval_seconds: 2
   timezone: {MERCHANT_TZ}
   in_doubt_grace_seconds: {client_timeout + 10}
-""",
+{card_orders}""",
         encoding="utf-8",
     )
     return config

@@ -20,6 +20,7 @@ import numpy.typing as npt
 HOUR = 3600.0
 DAY = 24 * HOUR
 SMALL = 10.0  # a "small" amount in the merchant's currency: what card testers try
+MONEY_IN = ("sale", "authorization", "capture")
 
 AVS_BAD = {"no match": 1.0, "zip match only": 0.5, "address match only": 0.5}
 CSC_BAD = {"no match": 1.0, "not processed": 0.3}
@@ -46,6 +47,11 @@ FEATURES = (
     "new_card_for_customer",
     "customer_refunds_24h",
     "new_ip_for_customer",
+    "new_card_velocity_1h",
+    "card_amount_1h",
+    "refund_over_sales",
+    "refund_unmatched",
+    "small_decline",
 )
 
 
@@ -68,7 +74,7 @@ class Seen:
 
     @property
     def is_money_in(self) -> bool:
-        return self.kind in ("sale", "authorization", "capture")
+        return self.kind in MONEY_IN
 
 
 @dataclass(slots=True)
@@ -90,8 +96,9 @@ class _Customer:
     sales: int = 0
     total: float = 0.0
     total_sq: float = 0.0
-    cards: set[str] = field(default_factory=set)
-    ips: set[str] = field(default_factory=set)
+    # card or IP -> (first seen, whether the customer had bought before it): new for 24 hours
+    cards: dict[str, tuple[float, bool]] = field(default_factory=dict)
+    ips: dict[str, tuple[float, bool]] = field(default_factory=dict)
     money: deque[tuple[float, float, float]] = field(default_factory=deque)  # t, sale, refund
 
 
@@ -104,6 +111,7 @@ class History:
         self.ips: dict[str, _Trail] = {}
         self.profiles: dict[str, _Customer] = {}
         self.first_orders = _Customer()  # what new customers usually spend first
+        self.card_first: dict[str, float] = {}  # when each card was first seen, any customer
 
     def features(self, tx: Seen) -> npt.NDArray[np.float64]:
         """The feature vector of ``tx`` (in ``FEATURES`` order) against what came before it."""
@@ -115,6 +123,7 @@ class History:
         card_1h = list(card.since(now, HOUR)) if tx.card else []
         ip_1h = list(ip.since(now, HOUR)) if tx.ip else []
         cust_24h = list(cust.since(now, DAY)) if tx.customer else []
+        card_new = bool(tx.card) and now - self.card_first.get(tx.card, now) <= DAY
         return np.array(
             [
                 math.log1p(max(tx.amount, 0.0)),
@@ -136,9 +145,15 @@ class History:
                 float(tx.local_hour < 6),
                 float(len({e[3] for e in cust_24h if e[3]} | ({tx.card} if tx.card else set()))),
                 float(len({e[4] for e in cust_24h if e[4]} | ({tx.ip} if tx.ip else set()))),
-                float(bool(profile and profile.sales and tx.card and tx.card not in profile.cards)),
+                _new_to(profile, profile.cards if profile else {}, tx.card, now),
                 float(sum(1 for e in cust_24h if e[1] == "refund") + (tx.kind == "refund")),
-                float(bool(profile and profile.sales and tx.ip and tx.ip not in profile.ips)),
+                _new_to(profile, profile.ips if profile else {}, tx.ip, now),
+                float(len(card_1h)) if card_new else 0.0,
+                math.log1p(sum(e[2] for e in card_1h if e[1] in MONEY_IN)
+                           + (max(tx.amount, 0.0) if tx.is_money_in else 0.0)),
+                _refund_over_sales(profile, now, tx),
+                _refund_unmatched(profile, now, tx),
+                float(tx.kind == "decline" and tx.amount <= SMALL),
             ],
             dtype=np.float64,
         )  # fmt: skip
@@ -147,6 +162,8 @@ class History:
         """Remember ``tx`` (after it was scored)."""
         now = tx.at.timestamp()
         event = (now, tx.kind, tx.amount, tx.card, tx.ip)
+        if tx.card:
+            self.card_first.setdefault(tx.card, now)
         for trails, name in (
             (self.cards, tx.card),
             (self.customers, tx.customer),
@@ -157,6 +174,10 @@ class History:
         if not tx.customer:
             return
         profile = self.profiles.setdefault(tx.customer, _Customer())
+        if tx.kind != "decline":
+            for known, name in ((profile.cards, tx.card), (profile.ips, tx.ip)):
+                if name and name not in known:
+                    known[name] = (now, profile.sales > 0)
         if tx.kind in ("sale", "capture"):
             if profile.sales == 0:
                 _learn(self.first_orders, tx.amount)
@@ -164,9 +185,6 @@ class History:
             profile.money.append((now, tx.amount, 0.0))
         elif tx.kind == "refund":
             profile.money.append((now, 0.0, tx.amount))
-        if tx.kind != "decline":
-            profile.cards.update({tx.card} - {""})
-            profile.ips.update({tx.ip} - {""})
 
     @staticmethod
     def _trail(trails: dict[str, _Trail], name: str, now: float) -> _Trail:
@@ -196,6 +214,41 @@ def _new_customer_amount(profile: _Customer | None, first: _Customer, tx: Seen) 
     if (profile is not None and profile.sales) or not tx.is_money_in or first.sales < 10:
         return 0.0
     return math.log((tx.amount + 1.0) / (first.total / first.sales + 1.0))
+
+
+def _new_to(
+    profile: _Customer | None, known: dict[str, tuple[float, bool]], name: str, now: float
+) -> float:
+    """1 for a card (or IP) this customer, who had bought before, first used in the last 24 hours
+    (a takeover keeps its new card for the whole spree), else 0."""
+    if profile is None or not profile.sales or not name:
+        return 0.0
+    first = known.get(name)
+    if first is None:
+        return 1.0
+    return float(first[1] and now - first[0] <= DAY)
+
+
+def _refund_over_sales(profile: _Customer | None, now: float, tx: Seen) -> float:
+    """For a refund: log of its amount over the customer's largest sale in 30 days (0 when a sale
+    could cover it); a refund of more than was ever bought in one go refunds no one purchase."""
+    if tx.kind != "refund":
+        return 0.0
+    largest = (
+        max((m[1] for m in profile.money if now - m[0] <= 30 * DAY), default=0.0)
+        if profile
+        else 0.0
+    )
+    return max(0.0, math.log((tx.amount + 1.0) / (largest + 1.0)))
+
+
+def _refund_unmatched(profile: _Customer | None, now: float, tx: Seen) -> float:
+    """1 for a refund whose amount is no purchase of the customer's in 30 days (a full refund
+    matches its sale to the cent), else 0."""
+    if tx.kind != "refund":
+        return 0.0
+    sales = (m[1] for m in profile.money if now - m[0] <= 30 * DAY) if profile else ()
+    return float(not any(abs(sale - tx.amount) < 0.005 for sale in sales))
 
 
 def _refund_ratio(profile: _Customer | None, now: float, tx: Seen) -> float:

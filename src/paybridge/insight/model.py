@@ -46,6 +46,11 @@ WORDS = {
     "new_card_for_customer": "a card new to this customer",
     "customer_refunds_24h": "several refunds to this customer today",
     "new_ip_for_customer": "an IP new to this customer",
+    "new_card_velocity_1h": "a card first seen today used again within the hour",
+    "card_amount_1h": "a large total on this card in the last hour",
+    "refund_over_sales": "a refund larger than any recent purchase",
+    "refund_unmatched": "a refund of no recent purchase's amount",
+    "small_decline": "a declined small amount (card testing)",
 }
 F = {name: i for i, name in enumerate(FEATURES)}
 # Pairs that mean more together than apart (a linear layer cannot multiply on its own).
@@ -57,6 +62,8 @@ PAIRS = (
     ("new_card_for_customer", "amount_vs_customer"),
     ("new_card_for_customer", "new_ip_for_customer"),
     ("is_decline", "ip_small_declines_1h"),
+    ("new_ip_for_customer", "customer_sales"),  # a takeover of an account with a history
+    ("new_card_for_customer", "customer_sales"),
 )
 
 

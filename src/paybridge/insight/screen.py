@@ -98,10 +98,17 @@ class InsightScreen:
             history.add(view)
         scores = model.score_many(np.array([v for _, v in vectors]))
         by_key = {tx.key: tx for tx in fresh}
+        # The void of a transaction a person confirmed as fraud is that person's own act (review
+        # confirm --void): recorded, never alerted again.
+        decided = self.store.confirmed(
+            [tx.transaction_id for tx in fresh if tx.kind.value == "void"]
+        )
         with self.store.engine.begin() as conn:
             for (view, vector), score in zip(vectors, scores, strict=True):
                 tx = by_key[view.key]
                 state = self.policy.state_for(view.kind, score.value)
+                if view.kind == "void" and tx.transaction_id in decided:
+                    state = CLEAR
                 money = {"transaction_id": tx.transaction_id, "amount": str(tx.amount.amount),
                          "currency": tx.amount.currency}  # fmt: skip
                 new = self.store.record(conn, view, money, vector.tolist(), score.value,

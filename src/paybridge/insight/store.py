@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from paybridge.clock import Clock
-from paybridge.insight.features import Seen
+from paybridge.insight.features import FEATURES, Seen
 from paybridge.store.schema_insight import insight_models, insight_scores
 
 CLEAR, ALERTED, HELD, RELEASED, CONFIRMED = "clear", "alerted", "held", "released", "confirmed"
@@ -70,6 +70,17 @@ class InsightStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(insight_scores).where(insight_scores.c.key.in_(keys)))
             return {r.key: _row(r) for r in rows}
+
+    def confirmed(self, transaction_ids: Sequence[str]) -> set[str]:
+        """Of ``transaction_ids``, those a person confirmed as fraud (any of their facts)."""
+        if not transaction_ids:
+            return set()
+        c = insight_scores.c
+        query = select(c.transaction_id).where(
+            c.transaction_id.in_(sorted(set(transaction_ids))), c.state == CONFIRMED
+        )
+        with self.engine.connect() as conn:
+            return {str(r.transaction_id) for r in conn.execute(query)}
 
     def get(self, key: str) -> ScoreRow | None:
         return self.get_many([key]).get(key)
@@ -146,9 +157,12 @@ class InsightStore:
         c = insight_scores.c
         query = select(c.features, c.state).where(c.id >= first, c.id <= last).order_by(c.id)
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        matrix = np.array([json.loads(r.features) for r in rows], dtype=np.float64)
-        labels = np.array([r.state == CONFIRMED for r in rows], dtype=bool)
+            rows = [(json.loads(r.features), r.state == CONFIRMED) for r in conn.execute(query)]
+        # Rows scored by a release with other features (before an upgrade) are left out: a
+        # model is trained on, and scores, vectors of today's ``FEATURES`` only.
+        kept = [(f, confirmed) for f, confirmed in rows if len(f) == len(FEATURES)]
+        matrix = np.array([f for f, _ in kept], dtype=np.float64).reshape(-1, len(FEATURES))
+        labels = np.array([confirmed for _, confirmed in kept], dtype=bool)
         return matrix, labels, first, last
 
     def save_model(

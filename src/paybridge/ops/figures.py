@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from paybridge.store.schema import intents, queue
+from paybridge.store.schema import intents, queue, queue_status_in
 from paybridge.store.schema_billing import billing_charges
 from paybridge.store.schema_charges import charges
 from paybridge.store.schema_ops import alert_state, ops_processes, reconcile_runs
@@ -92,12 +92,12 @@ class StoreFigures:
         with self.engine.connect() as conn:
             waiting = conn.execute(
                 select(queue.c.topic, queue.c.status, func.count(), func.min(queue.c.created_at))
-                .where(queue.c.status.in_(_WAITING))
+                .where(queue_status_in(*_WAITING))
                 .group_by(queue.c.topic, queue.c.status)
             ).all()
             dead = conn.execute(
                 select(queue.c.topic, queue.c.triage_state, func.count())
-                .where(queue.c.status == _DEAD)
+                .where(queue_status_in(_DEAD))
                 .group_by(queue.c.topic, queue.c.triage_state)
             ).all()
             doubt = conn.execute(
@@ -166,7 +166,7 @@ class StoreFigures:
             rows = conn.execute(
                 select(queue.c.topic, func.count())
                 .where(
-                    queue.c.status == _DEAD,
+                    queue_status_in(_DEAD),
                     queue.c.triage_state.is_(None),
                     queue.c.updated_at >= since,
                 )

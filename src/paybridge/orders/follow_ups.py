@@ -100,9 +100,11 @@ class FollowUps:
         if kind == "capture" and "void" in kinds:
             raise DataError(f"authorization {transaction_id} was voided, not captured",
                             fields={"transaction_id": "voided"})  # fmt: skip
-        if sent_at is not None and self.clock.now() - sent_at < self.grace:
+        waited = self.clock.now() - sent_at if sent_at is not None else self.grace
+        if waited < self.grace:  # the next look comes when an absence proves something
             raise InDoubtError(f"PayTrace shows no {kind} of {transaction_id} yet",
-                               reference=transaction_id)  # fmt: skip
+                               reference=transaction_id,
+                               retry_after=(self.grace - waited).total_seconds() + 1)  # fmt: skip
         return None
 
     def _now(self) -> str:

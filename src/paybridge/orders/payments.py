@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from paybridge.charging.charge_once import APPROVED, AUTHORIZATION, ChargeOnce, charge_body
 from paybridge.clock import Clock
@@ -28,6 +28,7 @@ from paybridge.keys import (
     CUSTOMER_XREF,
     ORDER_AUTH_STEP,
     ORDER_AUTH_XREF,
+    ORDER_CAPTURE_STEP,
     order_fact,
 )
 from paybridge.orders.follow_ups import FollowUps
@@ -59,6 +60,26 @@ def brand_of(masked: str) -> str:
     return "other"
 
 
+@dataclass(frozen=True)
+class InvoiceCheck:
+    """What the Level 2/3 pre-flight found on the invoice a capture is for."""
+
+    status: str  # ok, warnings, errors (captured all the same) or blocked (not captured)
+    findings: tuple[str, ...]  # "<severity> <field>: <message>"
+
+    @property
+    def blocked(self) -> bool:
+        return self.status == "blocked"
+
+
+class InvoiceData(Protocol):
+    """Level 2/3 of an order's invoice (``charging.level3``, adapted by app when enabled)."""
+
+    async def check(self, company: str, invoice: str, amount: Decimal) -> InvoiceCheck: ...
+
+    async def send(self, key: str, company: str, invoice: str, transaction_id: str) -> str: ...
+
+
 class OrderPayments:
     """Authorizations, captures and voids of D365 card orders, each written once."""
 
@@ -75,6 +96,7 @@ class OrderPayments:
         settings: OrdersSettings,
         clock: Clock,
         refunds: Callable[[Envelope], Any] | None = None,
+        invoice_data: InvoiceData | None = None,
         gateways: Gateways | None = None,
     ) -> None:
         self.book = book
@@ -90,6 +112,7 @@ class OrderPayments:
         self.settings = settings
         self.clock = clock
         self.refunds = refunds
+        self.invoice_data = invoice_data
 
     async def __call__(self, envs: Sequence[Envelope]) -> list[Outcome]:
         """Orders side by side: a batch holds one fact per order at most (the queue claims a
@@ -269,13 +292,39 @@ class OrderPayments:
             raise DataError(reason, fields={"amount": "above the authorization"})
         key = order_fact(company, order, "capture", invoice)
         gw = self.gateway(company)
-        # Before it can exist (o2c marks the invoice with the capture's line).
+        # The claim first (before the capture can exist, and so that a refused pre-flight still
+        # keeps the order's close from voiding what this invoice needs); another merchant
+        # account's transaction is named <account>/<id> (o2c marks the invoice with its line).
         self.xref.link(CAPTURE_INVOICE_XREF, gw.ref(txid), f"{company}/{invoice}")
+        await self._preflight(key, company, invoice, amount)
         resolution = await gw.follow_ups.capture(key, txid, amount)
         self.book.add_capture(Capture(company, invoice, order, txid, amount))
         self._record(key, "captured", {"transaction_id": txid, "amount": str(amount),
                                        "how": resolution.how})  # fmt: skip
+        if self.invoice_data is not None:  # Level 3 once the capture is in (at most once)
+            said = await self.invoice_data.send(key, company, invoice, txid)
+            log.info("%s: Level 3 %s", key, said)
         return await self._after_capture(row, txid, amount, invoice)
+
+    async def _preflight(self, key: str, company: str, invoice: str, amount: Decimal) -> None:
+        """Level 2/3 checks of the invoice before its capture is planned (once planned, it goes
+        whatever the data says now): findings on the capture's lineage; a block refuses it."""
+        if self.invoice_data is None:
+            return
+        planned = self.follow_ups.intents.get(key, ORDER_CAPTURE_STEP)
+        if planned is not None and planned.status != PLANNED:
+            return
+        found = await self.invoice_data.check(company, invoice, amount)
+        self.ledger.record(
+            key, "level3", system="paybridge", entity="invoice", entity_id=f"{company}/{invoice}",
+            status=found.status, detail={"findings": "; ".join(found.findings) or "none"},
+        )  # fmt: skip
+        if found.blocked:
+            raise DataError(
+                f"invoice {invoice}: the Level 2/3 pre-flight blocks its capture ("
+                f"{'; '.join(found.findings)}); fix the invoice in D365 and replay",
+                fields={"invoice": "level 3 pre-flight"},
+            )
 
     async def _after_capture(
         self, row: OrderPayment, txid: str, amount: Decimal, invoice: str
@@ -305,6 +354,7 @@ class OrderPayments:
                 raise RetryableError("the order changed meanwhile", retry_after=1.0)
             return Outcome.done(f"order closed on hold; {row.auth_id} left as it is")
         if row.auth_id is not None:
+            self._no_capture_pending(row, row.auth_id)
             key = order_fact(row.company, row.order_number, "void", row.auth_id)
             await self.gateway(row.company).follow_ups.void(key, row.auth_id)
             self._record(key, "voided", {"transaction_id": row.auth_id, "why": p.get("why")})
@@ -313,6 +363,26 @@ class OrderPayments:
         if saved is None:
             raise RetryableError("the order changed meanwhile", retry_after=1.0)
         return Outcome.done(f"order closed ({p.get('why')})")
+
+    def _no_capture_pending(self, row: OrderPayment, auth_id: str) -> None:
+        """Never void an authorization an invoice's capture still claims: a capture in doubt (or
+        dead-lettered before it was resolved) may have happened, one refused by the Level 2/3
+        pre-flight is still owed once the invoice is fixed. The close waits (retries, then a
+        dead letter saying why) until that capture is in the book."""
+        claim = self.xref.get(CAPTURE_INVOICE_XREF, self.gateway(row.company).ref(auth_id))
+        if claim is None:
+            return
+        invoice = claim.partition("/")[2]
+        if self.book.capture(row.company, invoice) is not None:
+            return
+        key = order_fact(row.company, row.order_number, "capture", invoice)
+        intent = self.follow_ups.intents.get(key, ORDER_CAPTURE_STEP)
+        state = intent.status if intent is not None else "not sent"
+        raise RetryableError(
+            f"authorization {auth_id} is claimed by the capture of invoice {invoice} "
+            f"({state}): the order closes once that capture is done",
+            retry_after=5.0,
+        )
 
     def _record(self, key: str, status: str, detail: dict[str, Any]) -> None:
         self.ledger.record(

@@ -115,11 +115,9 @@ D365_PAGE = (
     "payment_id", "reference", "credit", "debit", "currency", "account", "invoice", "journal",
     "line",
 )  # fmt: skip
-# PayBridge's PaymentId, read as ``_read_ids`` reads it (ids past int64 take the row path).
-_PT_ID = (
-    r"^PT-(?<head>[0-9]{1,18})-(?<kind>" + "|".join(k.replace("?", r"\?") for k in KINDS) + ")$"
-)
 _PT_ADJUST = r"^PT-[0-9]+-adjust$"
+# A transaction id as PayBridge writes it in PaymentReference (int64, no leading zero).
+_PLAIN_NUMBER = r"^[1-9][0-9]{0,17}$"
 
 
 @dataclass
@@ -300,7 +298,7 @@ class D365Columns:
             if payment_id[:3] == "PT-" and kind is not None and head.isdigit():
                 tx_(int(head))
                 kind_(kind)
-                if head != reference or head[0] == "0":
+                if head != reference or head[0] == "0" or not head.isascii():
                     odd[row] = (payment_id, reference)
             elif payment_id[:3] == "PT-" and kind_name == "adjust" and head.isdigit():
                 # PayBridge's line for a PayTrace adjust: part of its sale's or capture's amount.
@@ -347,36 +345,27 @@ class D365Columns:
         """Append a page of columns: ``payment_id``, ``reference``, ``credit``, ``debit``
         (Decimal), ``currency``, ``account``, ``invoice``, ``journal``, ``line``; vectorised.
 
-        PayBridge's own ids (``PT-<id>-<kind>``) are read by one regular expression; the rest
-        (hand-keyed lines, references only) and adjust lines go through the row path's rules.
+        PayBridge's own ids (``PT-<reference>-<kind>``) are read vectorised (``_page_ids``); the
+        rest (hand-keyed lines, references only, odd references) and adjust lines go through the
+        row path's rules.
         """
         frame = page_frame(page, D365_PAGE)
         texts = {n: frame[n].cast(pl.String).fill_null("") for n in ("payment_id", "reference")}
-        ids = texts["payment_id"].str.extract_groups(_PT_ID).struct.unnest()
         adjust = texts["payment_id"].str.ends_with("-adjust")
         adjust = adjust & texts["payment_id"].str.contains(_PT_ADJUST) if adjust.any() else adjust
         if adjust.any():
             self._take_adjusts(frame.filter(adjust))
-            frame, ids = frame.filter(~adjust), ids.filter(~adjust)
+            frame = frame.filter(~adjust)
             texts = {n: t.filter(~adjust) for n, t in texts.items()}
-        head, kind_name, reference = ids["head"], ids["kind"], texts["reference"]
-        fast = head.is_not_null()
+        ids = _page_ids(texts["payment_id"], texts["reference"])
         start = len(self.tx)
-        append(
-            self.tx, pl.select(pl.when(fast).then(head.cast(pl.Int64)).otherwise(NO_TX)).to_series()
-        )
-        append(
-            self.kind,
-            kind_name.replace_strict(KIND_CODE, default=UNKNOWN, return_dtype=pl.Int8),
-        )
-        odd = ~fast | (head != reference) | head.str.starts_with("0")
-        for at in odd.arg_true().to_list():
-            payment_id, ref = texts["payment_id"][at], reference[at]
-            exact = False
-            if not fast[at]:
-                self.tx[start + at], self.kind[start + at], exact = _read_ids(payment_id, ref)
+        append(self.tx, ids["tx"])
+        append(self.kind, ids["kind"])
+        for at in ids["odd"].arg_true().to_list():
+            payment_id, reference = texts["payment_id"][at], texts["reference"][at]
+            self.tx[start + at], self.kind[start + at], exact = _read_ids(payment_id, reference)
             if not exact:
-                self.odd_ids[start + at] = (payment_id, ref)
+                self.odd_ids[start + at] = (payment_id, reference)
         code = self.codes.code
         append(self.credit, minor_units(frame["credit"], frame["currency"]))
         append(self.debit, minor_units(frame["debit"], frame["currency"]))
@@ -451,13 +440,37 @@ class D365Columns:
         return odd[1] if odd else str(self.tx[row])
 
 
+def _page_ids(payment_id: pl.Series, reference: pl.Series) -> pl.DataFrame:
+    """``tx``, ``kind`` and ``odd`` of a page of lines: PayBridge's own PaymentId is
+    ``PT-<reference>-<kind>`` with a plain number for reference, read without a regular
+    expression; the other rows (``odd``: -1 and UNKNOWN here) go through ``_read_ids``."""
+    pid, ref = pl.col("payment_id"), pl.col("reference")
+    frame = pl.DataFrame({"payment_id": payment_id, "reference": reference}).with_columns(
+        code=pid.str.slice(ref.str.len_bytes() + 4).replace_strict(
+            KIND_CODE, default=None, return_dtype=pl.Int8
+        )
+    )
+    # Step by step: an eager select would compute a sub-expression once per use.
+    plain = frame.select(
+        ref.str.contains(_PLAIN_NUMBER)
+        & pid.str.starts_with(pl.lit("PT-") + ref + pl.lit("-"))
+        & pl.col("code").is_not_null()
+    ).to_series()
+    return frame.select(
+        tx=pl.when(plain).then(ref.cast(pl.Int64, strict=False)).otherwise(NO_TX),
+        kind=pl.when(plain).then(pl.col("code")).otherwise(UNKNOWN).cast(pl.Int8),
+        odd=~plain,
+    )
+
+
 def _read_ids(payment_id: str, reference: str) -> tuple[int, int, bool]:
     """(transaction, kind, whether PaymentId and PaymentReference read back exactly)."""
     if payment_id[:3] == "PT-":
         head, _, kind = payment_id[3:].rpartition("-")
         code = KIND_CODE.get(kind)
         if code is not None and head.isdigit():
-            return int(head), code, head == reference and head[0] != "0"
+            exact = head == reference and head[0] != "0" and head.isascii()
+            return int(head), code, exact
     text = reference.strip()
     return (int(text), UNKNOWN, False) if text.isdigit() else (NO_TX, UNKNOWN, False)
 

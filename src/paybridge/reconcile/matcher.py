@@ -171,6 +171,26 @@ class _Lines:
                 .agg(pl.len().alias("n"), pl.col("line").first())
             )
 
+    def candidates(self, pt: PayTraceColumns, rows: list[int]) -> dict[int, tuple[int, ...]]:
+        """Every line of each row's key and of its transaction by reference alone, for
+        ``rows`` (a few): ranges of the sorted keys, not a scan of every line."""
+        if not self.fits or not rows or not len(self.ordered):
+            return _candidates(pt, self.d365, rows)
+        tx = pl.Series([pt.tx[r] for r in rows], dtype=pl.Int64)
+        kind = pl.Series([pt.kind[r] for r in rows], dtype=pl.Int8)
+        keys = pl.concat(
+            [_key(tx, kind), _key(tx, pl.repeat(UNKNOWN, len(tx), dtype=pl.Int8, eager=True))]
+        )
+        low = self.ordered.search_sorted(keys, side="left").to_list()
+        high = self.ordered.search_sorted(keys, side="right").to_list()
+        order, size = self.order, len(rows)
+        found: dict[int, tuple[int, ...]] = {}
+        for i, row in enumerate(rows):
+            spans = [(low[i], high[i]), (low[size + i], high[size + i])]
+            lines = [n for a, b in spans if b > a for n in order.slice(a, b - a).to_list()]
+            found[row] = tuple(sorted(lines))
+        return found
+
     def lookup(self, tx: pl.Series, kind: pl.Series) -> tuple[pl.Series, pl.Series]:
         """(each row's line where exactly one line has its key, else -1; how many lines have it)."""
         if not self.fits:
@@ -213,7 +233,7 @@ def _pair(
         local = sorted(set(local) | set(by_reference))
     if not local:
         return line, {}
-    slow = _candidates(pt, lines.d365, [start + r for r in local])
+    slow = lines.candidates(pt, [start + r for r in local])
     fixed = [slow[start + r][0] if len(slow[start + r]) == 1 else -1 for r in local]
     line = line.scatter(local, pl.Series(fixed, dtype=pl.Int64))
     return line, {r: found for r, found in slow.items() if len(found) != 1}
@@ -268,32 +288,38 @@ def _compare(
     """
     several = [r - start for r, f in slow.items() if f]
     joined = _gathered(pt, d365, line, several, expect, start, marked)
-    found = pl.col("line") >= 0
     want_credit = pl.when(pl.col("refund")).then(0).otherwise(pl.col("minor"))
     want_debit = pl.when(pl.col("refund")).then(pl.col("minor")).otherwise(0)
-    amount_bad = (pl.col("d_credit") != want_credit) | (pl.col("d_debit") != want_debit)
-    flipped = (pl.col("d_credit") == want_debit) & (pl.col("d_debit") == want_credit)
-    unposted = pl.lit(expect.require_posted) & (pl.col("d_posted") == 0)
+    # Each check once, as a column: an eager select computes an expression once per use.
+    checks = joined.select(
+        found=pl.col("line") >= 0,
+        slow=pl.col("slow"),
+        currency=pl.col("d_cur") != pl.col("cur"),
+        amount=(pl.col("d_credit") != want_credit) | (pl.col("d_debit") != want_debit),
+        flipped=(pl.col("d_credit") == want_debit) & (pl.col("d_debit") == want_credit),
+        customer=pl.col("customer_bad"),
+        invoice=pl.col("invoice_bad"),
+        unposted=pl.lit(expect.require_posted) & (pl.col("d_posted") == 0),
+    )
+    found, amount_bad = pl.col("found"), pl.col("amount")
     cls = (
         pl.when(~found & pl.col("slow")).then(MatchClass.DUPLICATED_IN_D365.value)
         .when(~found).then(MatchClass.MISSING_IN_D365.value)
-        .when(pl.col("d_cur") != pl.col("cur")).then(MatchClass.AMOUNT_MISMATCH.value)
-        .when(amount_bad).then(MatchClass.AMOUNT_MISMATCH.value)
-        .when(pl.col("customer_bad")).then(MatchClass.WRONG_PARTY.value)
-        .when(pl.col("invoice_bad")).then(MatchClass.WRONG_PARTY.value)
-        .when(unposted).then(MatchClass.UNPOSTED_IN_D365.value)
+        .when(pl.col("currency") | amount_bad).then(MatchClass.AMOUNT_MISMATCH.value)
+        .when(pl.col("customer") | pl.col("invoice")).then(MatchClass.WRONG_PARTY.value)
+        .when(pl.col("unposted")).then(MatchClass.UNPOSTED_IN_D365.value)
         .otherwise(MatchClass.MATCHED.value)
     )  # fmt: skip
     reason = (
         pl.when(~found).then(pl.lit(None, pl.String))
-        .when(pl.col("d_cur") != pl.col("cur")).then(pl.lit("currency"))
-        .when(amount_bad & flipped).then(pl.lit("sign"))
+        .when(pl.col("currency")).then(pl.lit("currency"))
+        .when(amount_bad & pl.col("flipped")).then(pl.lit("sign"))
         .when(amount_bad).then(pl.lit("amount"))
-        .when(pl.col("customer_bad")).then(pl.lit("customer"))
-        .when(pl.col("invoice_bad")).then(pl.lit("invoice"))
-        .when(unposted).then(pl.lit("unposted"))
+        .when(pl.col("customer")).then(pl.lit("customer"))
+        .when(pl.col("invoice")).then(pl.lit("invoice"))
+        .when(pl.col("unposted")).then(pl.lit("unposted"))
     )  # fmt: skip
-    judged = joined.select(cls.cast(pl.Int8).alias("cls"), reason.alias("reason"))
+    judged = checks.select(cls.cast(pl.Int8).alias("cls"), reason.alias("reason"))
     reasons = {
         start + row: text
         for row, text in judged.with_row_index("row")
@@ -339,11 +365,24 @@ def _gathered(
     )
     want = pl.Series([None] * size, dtype=pl.Int32)
     if expect.accounts:
-        want = joined["customer"].replace_strict(
-            list(expect.accounts), list(expect.accounts.values()), default=None,
-            return_dtype=pl.Int32,
-        )  # fmt: skip
+        want = _accounts(expect.accounts, joined["customer"])
     return _party_checks(joined.with_columns(want=want), pt, d365, start)
+
+
+def _accounts(accounts: Mapping[int, int], customers: pl.Series) -> pl.Series:
+    """Each row's expected D365 account code (null: no cross-reference). Codes are small
+    integers, so a table indexed by code answers by one gather instead of a hash lookup."""
+    top = customers.max()
+    size = max(max(accounts), top if isinstance(top, int) else 0) + 1
+    if min(accounts) < 0 or size > 4 * (len(customers) + len(accounts)) + 4096:
+        # Not codes of one ``Codes`` (negative, or far apart): a hash lookup, no huge table.
+        return customers.replace_strict(
+            list(accounts), list(accounts.values()), default=None, return_dtype=pl.Int32
+        ).alias("want")
+    table = pl.Series([None] * size, dtype=pl.Int32).scatter(
+        list(accounts), pl.Series(list(accounts.values()), dtype=pl.Int32)
+    )
+    return table.gather(customers.cast(pl.Int64)).alias("want")
 
 
 def _flags(size: int, rows: list[int] | pl.Series) -> pl.Series:

@@ -54,9 +54,14 @@ def to_array(values: pl.Series, typecode: str) -> array[int]:
 
 def coded(values: pl.Series, code: Callable[[str], int]) -> pl.Series:
     """Intern a text column: each distinct text once through ``code``, then a vectorised lookup."""
-    texts = values.cast(pl.String).fill_null("")
-    distinct = texts.unique().to_list()
-    return texts.replace_strict(distinct, [code(t) for t in distinct], return_dtype=pl.Int32)
+    texts = values.cast(pl.String).fill_null("").rechunk().to_arrow()
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    encoded = pc.dictionary_encode(texts)  # one hash of each text; polars' unique+replace: two
+    codes = pa.array([code(t) for t in encoded.dictionary.to_pylist()], pa.int32())
+    out = pl.from_arrow(codes.take(encoded.indices))
+    assert isinstance(out, pl.Series)
+    return out.alias(values.name)
 
 
 def minor_units(amounts: pl.Series, currencies: pl.Series) -> pl.Series:
@@ -134,12 +139,30 @@ class Texts:
         return _texts(self.arrow().slice(start, size))
 
     def take(self, rows: pl.Series) -> pl.Series:
-        """The texts at ``rows`` (positions; a null position gives an empty text)."""
-        return (
-            _texts(self.arrow().take(rows.fill_null(0).to_arrow()))
-            if len(self)
-            else (pl.Series([""] * len(rows), dtype=pl.String))
-        )
+        """The texts at ``rows`` (positions; a null position gives an empty text).
+
+        Arrow's ``take`` on a chunked array first concatenates every chunk: ten million texts
+        copied for each call. When the column is much longer than ``rows``, the texts are
+        taken chunk by chunk instead (a sort of ``rows`` by chunk, then back in order)."""
+        if not len(self):
+            return pl.Series([""] * len(rows), dtype=pl.String)
+        whole = self.arrow()
+        chunks = whole.chunks
+        wanted = rows.fill_null(0).cast(pl.Int64)
+        if len(chunks) == 1 or len(whole) <= 4 * len(rows):
+            return _texts(whole.take(wanted.to_arrow()))
+        starts = pl.Series(_starts(chunks), dtype=pl.Int64)
+        chunk = (starts.search_sorted(wanted, side="right") - 1).cast(pl.Int64)
+        frame = pl.DataFrame({"at": wanted, "chunk": chunk}).with_row_index("order")
+        frame = frame.sort("chunk", maintain_order=True)
+        parts: list[pa.Array] = []
+        for (number,), part in frame.group_by("chunk", maintain_order=True):
+            assert isinstance(number, int)
+            local = (part["at"] - starts[number]).to_arrow()
+            parts.append(chunks[number].take(local))
+        taken = pa.concat_arrays(parts) if parts else pa.array([], pa.large_string())
+        back = frame["order"].arg_sort().cast(pl.Int64).to_arrow()
+        return _texts(pa.chunked_array([taken.take(back)], pa.large_string()))
 
     def marked(self) -> pl.Series:
         """True where the text is not empty."""
@@ -151,6 +174,15 @@ class Texts:
         if self._pending:
             self._chunks.append(pa.array(self._pending, pa.large_string()))
             self._pending = []
+
+
+def _starts(chunks: Sequence[pa.Array]) -> list[int]:
+    """Where each chunk begins, as a row number of the whole column."""
+    starts, at = [], 0
+    for chunk in chunks:
+        starts.append(at)
+        at += len(chunk)
+    return starts
 
 
 def _texts(values: pa.ChunkedArray) -> pl.Series:

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from paybridge.clock import Clock
 from paybridge.runtime.envelope import Envelope
 from paybridge.runtime.tracing import NO_TRACING, Tracer
-from paybridge.store.schema import dead_letter_log, inbox, queue
+from paybridge.store.schema import dead_letter_log, inbox, queue, queue_status_in
 
 READY, LEASED, DONE, DEAD = "ready", "leased", "done", "dead"
 # Dead-letter triage: the state each action leaves (None: unchanged).
@@ -337,7 +337,7 @@ class SqlQueue:
     ) -> list[dict[str, Any]]:
         """Dead letters, oldest first; ``match`` keeps those whose key or reason contains it,
         ``state`` those in that triage state (open, resolved, ignored; None: all)."""
-        query = select(queue).where(queue.c.status == DEAD)
+        query = select(queue).where(queue_status_in(DEAD))
         if match:
             query = query.where(
                 queue.c.key.contains(match, autoescape=True)
@@ -361,7 +361,7 @@ class SqlQueue:
         query = select(
             c.id, c.key, c.topic, c.attempts, c.triage_state, c.assignee, c.dead_reason,
             c.updated_at,
-        ).where(c.status == DEAD)  # fmt: skip
+        ).where(queue_status_in(DEAD))  # fmt: skip
         if state == TRIAGE_OPEN:
             query = query.where(c.triage_state.is_(None))
         elif state is not None:
@@ -412,11 +412,11 @@ _OLDER = queue.alias("older")
 _BLOCKED = exists().where(
     _OLDER.c.partition_key == _PICK.c.partition_key,
     _OLDER.c.id < _PICK.c.id,
-    _OLDER.c.status.in_([READY, LEASED]),
+    queue_status_in(READY, LEASED, table=_OLDER),
 )
 _PICKED = (
     select(_PICK.c.id)
-    .where(_PICK.c.status == READY, _PICK.c.not_before <= bindparam("now"), ~_BLOCKED)
+    .where(queue_status_in(READY, table=_PICK), _PICK.c.not_before <= bindparam("now"), ~_BLOCKED)
     .order_by(_PICK.c.id)
     .limit(bindparam("limit"))
 )
@@ -452,7 +452,7 @@ _CLAIM_PG = _claim(_PICKED.with_for_update(skip_locked=True))
 _EXPIRE = (
     update(queue)
     .where(
-        queue.c.status == LEASED,
+        queue_status_in(LEASED),
         queue.c.lease_until < bindparam("now", type_=queue.c.lease_until.type),
     )
     .values(status=READY, updated_at=bindparam("now", type_=queue.c.updated_at.type))
@@ -495,7 +495,13 @@ def _sqlite_inbox_insert(rows: int) -> str:
     )
 
 
-_PG_STAGE = "CREATE TEMP TABLE IF NOT EXISTS paybridge_inbox_in (key text, source text)"
+# ON COMMIT DELETE ROWS: each commit empties the staging file. Deleted rows alone would stay
+# in it as dead tuples (autovacuum never visits temporary tables), and the ``DELETE`` below
+# would read every page the session ever staged, at every publish.
+_PG_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS paybridge_inbox_in (key text, source text)"
+    " ON COMMIT DELETE ROWS"
+)
 _PG_TAKE_STAGED = (
     "WITH staged AS (DELETE FROM paybridge_inbox_in RETURNING key, source) "
     "INSERT INTO inbox (key, source, received_at, duplicates) SELECT key, source, %s, 0 "

@@ -43,7 +43,7 @@ def outcome_for(exc: BaseException) -> Outcome:
     if isinstance(exc, RetryableError):
         return Outcome.retry(str(exc), exc.retry_after)
     if isinstance(exc, InDoubtError):
-        return Outcome.retry(f"in doubt, will look up {exc.reference!r}: {exc}")
+        return Outcome.retry(f"in doubt, will look up {exc.reference!r}: {exc}", exc.retry_after)
     if isinstance(exc, ConfigError):
         # Settings, credentials or rights: every message of the topic would fail alike, so the
         # topic pauses and no message's attempts are spent (see Worker._pause).

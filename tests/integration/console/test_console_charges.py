@@ -6,11 +6,12 @@ its dashboard tile, and a subscription's schedule with pause, resume and cancel,
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
 from paybridge.billing.subscriptions import Frequency, NewSubscription, Schedule
+from paybridge.charging.service import ChargeRequest
 from paybridge.model import Money
 from tests.integration.console.test_console_designer import signed_in
 from tests.integration.console.test_console_http import World, csrf_of, world
@@ -114,3 +115,50 @@ async def test_a_subscription_is_paused_resumed_and_cancelled(world: World) -> N
     actions = [r.action for r in rows if r.action.startswith("subscription.")]
     assert sorted(actions) == sorted(["subscription.pause", "subscription.resume",
                                       "subscription.cancel", "subscription.resume"])  # fmt: skip
+
+
+@pytest.mark.anyio
+async def test_the_charges_list_pages_through_every_charge_once(world: World) -> None:
+    """230 charges, many written in the same instant: three pages, each key once, newest first."""
+    records = world.engine.charges.records
+    made = {f"page-{n:04d}" for n in range(230)}
+    for key in sorted(made):
+        records.claim(key, ChargeRequest(company="usmf", invoice_number="CIV-000101"))
+    web = await signed_in(world, "vera", "viewer")
+    address, seen, pages = "/charges", [], 0
+    while address and pages < 5:  # a pager that repeats itself must fail here, not hang
+        shown = await web.get(address)
+        assert shown.status_code == 200
+        seen += re.findall(r'<td><a href="/charges/(page-\d{4})">', shown.text)
+        older = re.search(r'href="([^"]+)" data-testid="charges-older"', shown.text)
+        address = older.group(1).replace("&amp;", "&") if older else ""
+        pages += 1
+        if pages > 1:
+            assert 'data-testid="charges-newest"' in shown.text
+    assert pages == 3
+    assert len(seen) == len(made) and set(seen) == made  # none twice, none missing
+    newest = [(r.updated_at, r.key) for r in records.recent(limit=300)]
+    assert [k for _, k in newest] == seen  # the pages in the list's own order
+
+
+@pytest.mark.anyio
+async def test_a_subscription_period_in_doubt_is_listed_with_the_charges_in_doubt(
+    world: World,
+) -> None:
+    """The billing run's sale is committed in PayTrace but its answer is lost: the period shows
+    in the in-doubt list until the next run looks it up; then it is gone from the list."""
+    start = world.clock.now().date() - timedelta(days=1)
+    sub = world.engine.subscriptions.add(NewSubscription(
+        customer_id="SHOP-1", amount=Money.of("19.99", "USD"),
+        schedule=Schedule(frequency=Frequency("monthly"), start=start, count=12),
+    ))  # fmt: skip
+    world.pt_app.state.faults.script("commit_then_drop", path="/v1/transactions/sale/by_customer")
+    assert "1 in_doubt" in await world.engine.billing.run()
+    web = await signed_in(world, "vera", "viewer")
+    listed = await web.get("/charges?status=in_doubt")
+    assert 'data-testid="periods-in-doubt"' in listed.text
+    assert f'href="/subscriptions/{sub.id}"' in listed.text and "19.99 USD" in listed.text
+    assert "No charges in doubt." in listed.text  # the API charges' own list is still empty
+    assert "1 approved" in await world.engine.billing.run()  # looked up, found, not re-sent
+    listed = await web.get("/charges?status=in_doubt")
+    assert 'data-testid="periods-in-doubt"' not in listed.text

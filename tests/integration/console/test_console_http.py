@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,6 +37,7 @@ class World:
     web: httpx.AsyncClient
     posted_tx: str
     dead_tx: str
+    pt_app: Any = None  # the PayTrace sandbox's ASGI app (its faults: ``pt_app.state.faults``)
 
 
 @pytest.fixture
@@ -56,7 +58,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             for name, role in (("vic", "viewer"), ("olga", "operator")):
                 engine.security.users.add(name, PASSWORD, role)
             async with asgi_client(build_api(engine)) as web:
-                yield World(engine, clock, web, posted, dead)
+                yield World(engine, clock, web, posted, dead, pt)
         finally:
             await engine.aclose()
 

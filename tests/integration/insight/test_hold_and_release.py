@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 pytest.importorskip("sklearn", reason="needs the insight extra")
 
@@ -20,6 +21,7 @@ from paybridge.clock import ManualClock
 from paybridge.connectors.paytrace import CustomerSaleRequest
 from paybridge.errors import DataError
 from paybridge.keys import paytrace_fact
+from paybridge.store.schema import queue
 from paybridge_sandbox.dynamics import create_app as dynamics_app
 from paybridge_sandbox.paytrace import SandboxClock
 from paybridge_sandbox.paytrace import create_app as paytrace_app
@@ -59,6 +61,13 @@ async def drain(engine: Engine) -> None:
 async def lines(engine: Engine, tid: str) -> list[dict[str, Any]]:
     rows = await engine.dynamics.query("CustomerPaymentJournalLines", None)
     return [r for r in rows if str(r["PaymentId"]).startswith(f"PT-{tid}-")]
+
+
+def alerts_about(engine: Engine, tid: str) -> list[str]:
+    """The keys (less their minute) of the alerts published about PayTrace transaction ``tid``."""
+    with engine.store.engine.connect() as conn:
+        keys = conn.execute(select(queue.c.key).where(queue.c.topic == "alert")).scalars()
+        return [k.rsplit(":", 1)[0] for k in keys if f"paytrace:{tid}:" in k]
 
 
 async def usual_then_spike(engine: Engine) -> tuple[list[str], str]:
@@ -118,6 +127,11 @@ async def test_a_confirmed_fraud_is_voided_and_never_posted(
     await drain(eng)
     assert await lines(eng, spike) == []
     assert eng.store.queue.stats().dead == 0
+    # PayTrace's void fact is scored like any other, but the void was the operator's own act:
+    # no "scored above the threshold" alert for it (the held sale alerted once, when held).
+    void = eng.insight.store.get(paytrace_fact(spike, "void"))
+    assert void is not None and void.state == "clear"
+    assert alerts_about(eng, spike) == [f"alert:payment_held:{key}"]
     # Confirming again changes nothing and voids nothing twice.
     again = await eng.insight.review.confirm(key, actor="user:ops", void=True)
     assert "already confirmed" in again.message

@@ -10,10 +10,12 @@ import pytest
 
 pytest.importorskip("sklearn", reason="needs the insight extra")
 
+import numpy as np
 from sqlalchemy import func, select
 
 from paybridge.clock import ManualClock
-from paybridge.insight.models import ModelCache
+from paybridge.insight.features import FEATURES, Seen
+from paybridge.insight.models import ModelCache, Retrainer
 from paybridge.insight.screen import InsightScreen, Policy
 from paybridge.insight.store import InsightStore
 from paybridge.model import Money, Transaction, TransactionKind, TransactionStatus
@@ -73,3 +75,26 @@ async def test_declines_are_scored_but_never_held(store_url: str) -> None:
     assert verdict.verdict is Verdict.PASS
     row = store.get(decline.key)
     assert row is not None and row.state == "alerted" and row.card == "************5454"
+
+
+def test_scores_with_an_older_feature_set_are_left_out_of_training(store_url: str) -> None:
+    """After an upgrade that adds features, the stored rows of the older release (shorter
+    vectors) neither break retraining nor the model every screen rebuilds: they are left out."""
+    engine = open_engine(store_url)
+    clock = ManualClock(AT)
+    store = InsightStore(engine, clock)
+    rng = np.random.default_rng(1)
+    with engine.begin() as conn:
+        for n in range(120):
+            width = len(FEATURES) - 3 if n < 60 else len(FEATURES)  # the first 60: old release
+            seen = Seen(key=f"paytrace:{n}:sale", at=AT, kind="sale", amount=10.0, customer="C1")
+            money = {"transaction_id": str(n), "amount": "10.00", "currency": "USD"}
+            store.record(
+                conn, seen, money, rng.normal(size=width).tolist(), 0.1, (), "old", "clear"
+            )
+    said = Retrainer(store, limit=1000, seed=3).train()
+    assert said.startswith("model if-") and "from 60 scores" in said, said
+    model = ModelCache(store, clock).current()
+    assert model.forest is not None
+    (score,) = model.score_many(rng.normal(size=(1, len(FEATURES))))
+    assert 0 <= score.value <= 1

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from paybridge.charging.settings import Level3Settings
 from paybridge.keys import CAPTURE_INVOICE_XREF, CUSTOMER_XREF, ORDER_AUTH_XREF
 from paybridge.orders.settings import OrdersSettings
 from tests.integration.multico.world import open_profile, open_two_accounts
@@ -22,7 +23,8 @@ ORDERS = OrdersSettings(
 async def test_a_usrt_order_is_authorized_and_captured_through_usrts_account(
     tmp_path: Path,
 ) -> None:
-    async with open_two_accounts(tmp_path, orders=ORDERS) as world:
+    level3 = Level3Settings(enabled=True)  # Level 3 after the capture: to the same account
+    async with open_two_accounts(tmp_path, orders=ORDERS, level3=level3) as world:
         engine, d365 = world.engine, world.engine.dynamics
         await open_profile(world.main, "SHOP-9")  # the main merchant's SHOP-9: not this customer
         await open_profile(world.retail, "SHOP-9")
@@ -65,3 +67,7 @@ async def test_a_usrt_order_is_authorized_and_captured_through_usrts_account(
         line = usrt[f"PT-{auth}-capture"]
         assert (line["MarkedInvoice"], line["CreditAmount"]) == (invoice, Decimal("50"))
         assert list(usrt) == [f"PT-{auth}-capture"]  # an authorization moves no money
+        captured = world.retail_app.state.sandbox.state.transactions[int(auth)]
+        assert captured.level3_line_items == 1  # the invoice's line, sent to usrt's account
+        same_id = world.main_app.state.sandbox.state.transactions.get(int(auth))
+        assert same_id is None or same_id.level3_line_items == 0

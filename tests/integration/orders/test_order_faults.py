@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -199,3 +200,82 @@ async def test_a_lost_store_finds_what_was_authorized_and_captured_and_writes_it
     ]
     assert row is not None and row.captured == Decimal("40.00") and row.state == "closed"
     assert dead == []
+
+
+async def test_a_capture_in_doubt_is_retried_after_the_grace_and_never_voided_meanwhile(
+    tmp_path: Path,
+) -> None:
+    """The chaos run's find: the last invoice's capture answered 503 (not done in PayTrace). Its
+    look-ups must wait for the grace rather than spend every attempt at once (it was dead-
+    lettered in 9 s), and the order's close ("invoiced") must not void the authorization that
+    capture still needs (it did: the invoice was never paid)."""
+    from sqlalchemy import select
+
+    from paybridge.store.schema import queue
+
+    async with open_world(tmp_path) as world:
+        faults = world.pt_app.state.faults
+        order, _ = await world.order("US-001", (4, "10"))
+        await world.step()
+        faults.script("error_json", path=f"{T}/authorization/capture", times=1)
+        await world.invoice(order)  # the whole order: one capture of 40.00, lost before commit
+        sent = world.clock.now()
+        for _ in range(10):  # the workers go round while the clock stays inside the grace
+            await world.step()
+            world.clock.advance(3)
+        with world.engine.store.engine.connect() as conn:
+            waiting = conn.execute(
+                select(queue.c.key, queue.c.not_before, queue.c.failures, queue.c.status)
+                .where(queue.c.topic == "order.payment", queue.c.status != "done")
+            ).all()  # fmt: skip
+        cards, _ = money(world)
+        assert not world.engine.store.queue.dead_letter_summaries(None, 100)
+        capture = [w for w in waiting if ":capture:" in w.key]
+        # the send itself (503), then one look-up that waits out the grace: two failures, not 8
+        assert len(capture) == 1 and capture[0].failures == 2, waiting
+        grace = world.engine.settings.paytrace.timeout_seconds + 60  # the default grace
+        assert capture[0].not_before >= sent + timedelta(seconds=grace - 1)
+        assert cards == [("AUTHORIZATION", "auth_only", Decimal("40.00"), Decimal("40.00"))]
+        world.clock.advance(grace + 5)  # past the grace: absent, so the capture is sent again
+        await world.step()
+        world.clock.advance(10)
+        await world.step()
+        cards, _ = money(world)
+        assert cards == [("AUTHORIZATION", "pending", Decimal("40.00"), Decimal("40.00"))]
+        assert not world.engine.store.queue.dead_letter_summaries(None, 100)
+
+
+async def test_the_close_never_voids_an_authorization_a_dead_lettered_capture_still_needs(
+    tmp_path: Path,
+) -> None:
+    """The capture in doubt dies (few attempts allowed), so the order's close runs: it must wait,
+    not void the authorization; replayed after the grace, the capture is sent and the close
+    then finds nothing left to void."""
+    from paybridge.app.settings import RetrySettings, WorkerSettings
+
+    few = RetrySettings(base_seconds=0.1, cap_seconds=0.2, max_attempts=2)
+    worker = WorkerSettings(retry={"order.payment": few})
+    async with open_world(tmp_path, worker=worker) as world:
+        faults = world.pt_app.state.faults
+        order, _ = await world.order("US-001", (4, "10"))
+        await world.step()
+        faults.script("error_json", path=f"{T}/authorization/capture", times=1)
+        await world.invoice(order)
+        for _ in range(6):  # still well inside the grace
+            await world.step()
+            world.clock.advance(6)
+        queue = world.engine.store.queue
+        dead = {d["key"].split(":")[3]: d for d in queue.dead_letter_summaries(None, 100)}
+        assert set(dead) == {"capture", "close"}, dead
+        assert "claimed by the capture of invoice" in dead["close"]["dead_reason"]
+        cards, _ = money(world)
+        assert cards == [("AUTHORIZATION", "auth_only", Decimal("40.00"), Decimal("40.00"))]
+        world.clock.advance(world.engine.settings.paytrace.timeout_seconds + 65)
+        for step in ("capture", "close"):  # the operator replays them in order
+            assert queue.replay(dead[step]["id"], actor="user:olga")
+            await world.step()
+        cards, _ = money(world)
+        assert cards == [("AUTHORIZATION", "pending", Decimal("40.00"), Decimal("40.00"))]
+        assert [d["key"] for d in queue.dead_letter_summaries("open", 100)] == []
+        row = world.engine.orders.book.get("usmf", order)
+        assert row is not None and row.state == "closed" and row.captured == Decimal("40.00")

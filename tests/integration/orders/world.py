@@ -41,10 +41,12 @@ class World:
         return await self.engine.dynamics.create(path.removeprefix("/data/"), body)
 
     async def order(
-        self, account: str, *lines: tuple[int, str], method: str = "CREDITCARD"
-    ) -> tuple[str, list[str]]:
+        self, account: str, *lines: tuple[int, str], method: str = "CREDITCARD",
+        po: str | None = None,
+    ) -> tuple[str, list[str]]:  # fmt: skip
         header = await self._post("/data/SalesOrderHeadersV2", {
             **KEY, "OrderingCustomerAccountNumber": account, "CustomerPaymentMethodName": method,
+            **({"CustomersOrderReference": po} if po else {}),
         })  # fmt: skip
         number = str(header["SalesOrderNumber"])
         lots = []

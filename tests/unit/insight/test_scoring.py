@@ -67,6 +67,41 @@ def test_a_refund_beyond_the_sales_and_a_new_card_and_ip_are_seen() -> None:
     assert takeover[F["new_card_for_customer"]] == 1 and takeover[F["new_ip_for_customer"]] == 1
 
 
+def test_a_takeover_stays_new_for_a_day_and_a_new_card_used_again_counts() -> None:
+    history = History()
+    for n in range(3):
+        history.add(seen(n, amount=50.0, minutes=n - 3 * 24 * 60))  # days ago
+    thief = {"card": "522222******2222", "ip": "203.0.113.1"}
+    for n, minutes in enumerate((0, 20, 40)):
+        v = history.features(seen(10 + n, amount=150.0, minutes=minutes, **thief))
+        history.add(seen(10 + n, amount=150.0, minutes=minutes, **thief))
+        # Every sale of the spree is on a card and IP new to the customer, not only the first.
+        assert v[F["new_card_for_customer"]] == 1 and v[F["new_ip_for_customer"]] == 1
+        assert v[F["new_card_velocity_1h"]] == n  # the card was first seen today
+        assert v[F["card_amount_1h"]] == pytest.approx(np.log1p(150.0 * (n + 1)))
+    later = history.features(seen(20, minutes=25 * 60, **thief))
+    assert later[F["new_card_for_customer"]] == 0 and later[F["new_card_velocity_1h"]] == 0
+    usual = history.features(seen(21, minutes=30))  # the customer's own card: never new
+    assert usual[F["new_card_for_customer"]] == 0 and usual[F["new_card_velocity_1h"]] == 0
+
+
+def test_refunds_are_matched_with_purchases_and_small_declines_stand_out() -> None:
+    history = History()
+    for n, amount in enumerate((40.0, 55.5, 70.0)):
+        history.add(seen(n, amount=amount, minutes=n))
+    full = history.features(seen(5, kind="refund", amount=55.5, minutes=10))
+    assert full[F["refund_unmatched"]] == 0 and full[F["refund_over_sales"]] == 0
+    odd = history.features(seen(6, kind="refund", amount=61.0, minutes=10))
+    assert odd[F["refund_unmatched"]] == 1 and odd[F["refund_over_sales"]] == 0
+    big = history.features(seen(7, kind="refund", amount=160.0, minutes=10))
+    assert big[F["refund_over_sales"]] == pytest.approx(np.log(161 / 71))
+    sale = history.features(seen(8, amount=61.0, minutes=10))
+    assert sale[F["refund_unmatched"]] == 0 and sale[F["refund_over_sales"]] == 0
+    assert history.features(seen(9, kind="decline", amount=1.5))[F["small_decline"]] == 1
+    assert history.features(seen(9, kind="decline", amount=45.0))[F["small_decline"]] == 0
+    assert history.features(seen(9, amount=1.5))[F["small_decline"]] == 0
+
+
 def test_rules_give_points_and_words() -> None:
     history = History()
     for n in range(4):
@@ -135,8 +170,12 @@ def test_figures_are_computed_from_the_scores() -> None:
     assert got.recall_at_95 == 0.5  # only the top score keeps precision >= 95%
 
 
-def test_on_held_out_days_the_model_beats_the_rules_only_baseline() -> None:
-    report = run_backtest(15, seed=3)
-    assert report.frauds > 30
+@pytest.mark.parametrize("seed", [3, 5])
+def test_on_held_out_days_the_model_meets_the_issue_bar(seed: int) -> None:
+    """Issue 18's bar on a shorter run (15 days, 6 to train; bench/insight_seeds.py runs 30 days
+    over seeds 1-20): PR-AUC >= 0.9 and recall at 95% precision >= 2x the rules-only baseline."""
+    report = run_backtest(15, seed=seed)
+    assert report.frauds > 100
+    assert report.model.pr_auc >= 0.9, report.model
+    assert report.model.recall_at_95 >= 2 * report.rules.recall_at_95, (report.model, report.rules)
     assert report.model.pr_auc > report.rules.pr_auc + 0.15
-    assert report.model.recall_at_95 >= 1.5 * report.rules.recall_at_95

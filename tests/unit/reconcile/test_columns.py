@@ -152,3 +152,56 @@ def test_the_lines_name_transactions_besides_the_days_rows() -> None:
     for payment_id, reference in (("PT-1-sale", "1"), ("PT-2-sale", "2"), ("x", "3"), ("x", "?")):
         d.add(payment_id, reference, Decimal(1), Decimal(0), "USD", "A", "", "J", 1)
     assert d.transactions_besides(pt) == {2, 3}
+
+
+@pytest.mark.parametrize(
+    ("payment_id", "reference"),
+    [
+        ("PT-123-sale", "123"),
+        ("PT-123-sale", "124"),  # the reference names another transaction
+        ("PT-0123-refund", "0123"),  # a leading zero does not read back
+        ("PT-123-refund", " 123"),
+        ("PT-12-3-sale", "12"),
+        ("PT-12-salt", "12"),
+        ("PT-9-?", "9"),
+        ("PT-١٢-sale", "١٢"),  # digits of another script
+        ("PT-1234567890123456789-capture", "1234567890123456789"),  # past 18 digits
+        ("pt-5-sale", "5"),
+        ("by hand", "456"),
+        ("", ""),
+    ],
+)
+def test_a_page_reads_payment_ids_as_the_row_path_does(payment_id: str, reference: str) -> None:
+    import polars as pl
+
+    row = ("PT-77-sale", "77", Decimal(1), Decimal(0), "USD", "a", "", "J1", 1)
+    odd = (payment_id, reference, Decimal(1), Decimal(0), "USD", "a", "", "J1", 2)
+    by_row, by_page = D365Columns(Codes()), D365Columns(Codes())
+    by_row.extend([row, odd])
+    by_page.extend_page(
+        pl.DataFrame(
+            {n: list(c) for n, c in zip(D365_NAMES, zip(row, odd, strict=True), strict=True)}
+        )
+    )
+    assert (list(by_page.tx), list(by_page.kind)) == (list(by_row.tx), list(by_row.kind))
+    assert by_page.odd_ids == by_row.odd_ids
+    assert by_page.payment_id(1) == payment_id and by_page.reference(1) == reference
+
+
+def test_texts_are_taken_by_position_across_many_chunks() -> None:
+    import polars as pl
+
+    from paybridge.reconcile.vectors import Texts
+
+    texts, expected = Texts(), []
+    for chunk in range(40):
+        values = [f"INV-{chunk}-{n}" for n in range(chunk % 4)]  # some chunks empty
+        texts.extend(pl.Series(values, dtype=pl.String))
+        expected += values
+    texts.append("last")
+    expected.append("last")
+    rows = [len(expected) - 1, 5, None, 0, 17, 5]  # fewer than the column: chunk by chunk
+    taken = texts.take(pl.Series(rows, dtype=pl.Int64)).to_list()
+    assert taken == [expected[r or 0] for r in rows]
+    everything = list(range(len(expected)))[::-1]  # as many as the column: one take
+    assert texts.take(pl.Series(everything, dtype=pl.Int64)).to_list() == expected[::-1]

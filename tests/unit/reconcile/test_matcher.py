@@ -301,3 +301,17 @@ def test_a_batch_with_two_currencies_is_noted() -> None:
     _, _, result = day.run()
     (batch,) = result.batches
     assert batch.notes == ["mixed currencies: transaction 2 is in EUR"] and not batch.ok
+
+
+@pytest.mark.parametrize(
+    "accounts",
+    [{1: 11, 3: 13}, {1: 11, 3: 13, 10**9: 5}, {-2: 7, 1: 11, 3: 13}],
+)
+def test_expected_accounts_are_looked_up_by_code(accounts: dict[int, int]) -> None:
+    import polars as pl
+
+    from paybridge.reconcile.matcher import _accounts
+
+    customers = pl.Series([1, 2, 3, 1, 0], dtype=pl.Int32)
+    want = _accounts(accounts, customers).to_list()
+    assert want == [accounts.get(c) for c in customers.to_list()]

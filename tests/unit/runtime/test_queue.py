@@ -173,3 +173,56 @@ def test_a_large_publish_keeps_order_and_counts_duplicates(queue: SqlQueue) -> N
     for partition in range(7):  # each partition in publishing order
         keys = [k for k in seen if k != "new" and int(k[1:]) % 7 == partition]
         assert keys == sorted(keys, key=lambda k: int(k[1:]))
+
+
+def test_the_hot_statements_reach_the_partial_indexes(tmp_path: Path) -> None:
+    """A claim walks ``ix_queue_ready``, a partition's order ``ix_queue_open``, expired leases
+    ``ix_queue_leased``: each names its states as literals. States bound as parameters (an
+    ``IN (?, ?)`` here; any of them in PostgreSQL's generic plans) miss the partial index and
+    walk every older message ever queued, at every claim (420 msg/s instead of 10,000)."""
+    from sqlalchemy import event
+
+    q = SqlQueue(open_engine(f"sqlite:///{tmp_path / 'plans.db'}"), ManualClock())
+    q.enqueue([env(f"k{n}", f"p{n % 3}") for n in range(9)])
+    seen: list[tuple[str, object]] = []
+
+    def keep(_conn: object, _cursor: object, sql: str, params: object, *_: object) -> None:
+        seen.append((sql, params))
+
+    event.listen(q.engine, "before_cursor_execute", keep)
+    q.ack(q.claim("w", 10))
+    event.remove(q.engine, "before_cursor_execute", keep)
+    plans = []
+    with q.engine.connect() as conn:
+        for sql, params in seen:
+            if sql.startswith("UPDATE queue SET status"):
+                rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params).all()  # type: ignore[arg-type]
+                plans.append(" | ".join(str(row[-1]) for row in rows))
+    expire, claim = plans[0], plans[1]
+    assert "USING INDEX ix_queue_leased" in expire, expire
+    assert "USING INDEX ix_queue_ready" in claim and "USING INDEX ix_queue_open" in claim, claim
+
+
+@pytest.mark.postgres
+def test_the_inbox_staging_table_is_emptied_at_each_commit() -> None:
+    """PostgreSQL stages a publish's keys in a temporary table: each commit must leave its file
+    empty (autovacuum never visits temporary tables; dead rows would make every later publish
+    of a long-lived connection read all of them)."""
+    from sqlalchemy import text
+
+    from tests.conftest import drop_postgres_schema, postgres_schema_url
+
+    schema, url = postgres_schema_url()
+    try:
+        q = SqlQueue(open_engine(url), ManualClock())
+        with q.engine.connect() as conn:
+            for batch in range(3):
+                with conn.begin():
+                    q.publish(conn, [env(f"b{batch}-{n}", f"p{n}") for n in range(300)])
+                size = conn.execute(text("SELECT pg_relation_size('paybridge_inbox_in')"))
+                assert size.scalar() == 0, f"after publish {batch}"
+                conn.commit()
+        assert q.stats().ready == 900
+        q.engine.dispose()
+    finally:
+        drop_postgres_schema(schema)

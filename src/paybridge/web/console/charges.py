@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -57,18 +58,53 @@ def new_key() -> str:
     return f"console-{secrets.token_hex(10)}"
 
 
+PAGE_SIZE = 100
+
+
+def _after(before_at: str, before_key: str) -> tuple[datetime, str] | None:
+    """The previous page's last row, from the "Older" link; anything unreadable: the first page."""
+    try:
+        at = datetime.fromisoformat(before_at)
+    except ValueError:
+        return None
+    return (at, before_key) if at.tzinfo is not None and before_key else None
+
+
 @router.get("/charges", response_class=HTMLResponse)
-async def charges(request: Request, who: Viewer, status: str = "", key: str = "") -> Response:
-    """The list, and for operators the form. The form's key is in the page's address, so a
-    double click, a reload, or going back and sending the form again is the same charge; the
-    "New charge" link (the address without a key) starts another."""
+async def charges(
+    request: Request,
+    who: Viewer,
+    status: str = "",
+    key: str = "",
+    before_at: str = "",
+    before_key: str = "",
+) -> Response:
+    """The list, a page at a time, and for operators the form. The form's key is in the page's
+    address, so a double click, a reload, or going back and sending the form again is the same
+    charge; the "New charge" link (the address without a key) starts another."""
     status = status if status in STATUSES else ""
     if who.can("operator") and not KEY.fullmatch(key):
         query = urlencode({"status": status, "key": new_key()} if status else {"key": new_key()})
         return _redirect(f"/charges?{query}")
-    rows = await asyncio.to_thread(_charges(request).records.recent, status or None, 200)
+    after = _after(before_at, before_key)
+    rows = await asyncio.to_thread(
+        _charges(request).records.recent, status or None, PAGE_SIZE + 1, after
+    )
+    # The billing run's periods sent and unanswered are in doubt too (their own table).
+    periods = (
+        await asyncio.to_thread(_subscriptions(request).in_doubt, PAGE_SIZE)
+        if status in ("", "in_doubt") and after is None
+        else []
+    )
+    kept = {k: v for k, v in (("status", status), ("key", key)) if v}
+    older = ""
+    if len(rows) > PAGE_SIZE:
+        rows, last = rows[:PAGE_SIZE], rows[PAGE_SIZE - 1]
+        cursor = {"before_at": last.updated_at.isoformat(), "before_key": last.key}
+        older = "/charges?" + urlencode({**kept, **cursor})
     return page(request, "charges.html", visitor=who, nav="charges", rows=rows, state=status,
-                statuses=STATUSES, key=key, form={}, problems={})  # fmt: skip
+                statuses=STATUSES, key=key, form={}, problems={}, older_url=older, periods=periods,
+                newest_url="/charges?" + urlencode(kept) if after else "")  # fmt: skip
 
 
 def charge_form(form: dict[str, str]) -> tuple[ChargeRequest | None, dict[str, str]]:
