@@ -61,14 +61,40 @@ def check_transaction_id(check_id: int | str) -> str:
     return f"{ACH_PREFIX}{check_id}"
 
 
-def paytrace_fact(transaction_id: str, kind: str) -> str:
-    """``paytrace:<transaction_id>:<kind>``: one state of one PayTrace transaction."""
-    return f"paytrace:{transaction_id}:{kind}"
+# The main ``paytrace:`` merchant account: its facts, partitions and cursor keep their names.
+DEFAULT_ACCOUNT = ""
 
 
-def transaction_partition(transaction_id: str | int) -> str:
+def account_transaction(transaction_id: str | int, account: str = DEFAULT_ACCOUNT) -> str:
+    """A transaction's id in PayBridge's own keys: the raw id for the main merchant account,
+    ``<account>/<id>`` for another (``paytrace.accounts``), so two accounts' transactions never
+    share a fact key, partition, intent, ledger entry or cross-reference, even where PayTrace
+    hands both the same number. Calls back to PayTrace and D365's PaymentId use the raw id."""
+    return f"{account}/{transaction_id}" if account else str(transaction_id)
+
+
+def paytrace_fact(transaction_id: str | int, kind: str, account: str = DEFAULT_ACCOUNT) -> str:
+    """``paytrace:<transaction_id>:<kind>`` (``paytrace:<account>/<id>:<kind>`` for another
+    merchant account): one state of one PayTrace transaction."""
+    return f"paytrace:{account_transaction(transaction_id, account)}:{kind}"
+
+
+def fact_account(key: str) -> str:
+    """The merchant account a fact key belongs to ("" for the main account's
+    ``paytrace:<id>:<kind>``; ``<account>`` for ``paytrace:<account>/<id>:<kind>``)."""
+    _, _, rest = key.partition(":")
+    account, slash, _ = rest.partition(":")[0].partition("/")
+    return account if slash else DEFAULT_ACCOUNT
+
+
+def transaction_partition(transaction_id: str | int, account: str = DEFAULT_ACCOUNT) -> str:
     """Facts of one PayTrace transaction share a partition: a refund never overtakes its sale."""
-    return f"paytrace:{transaction_id}"
+    return f"paytrace:{account_transaction(transaction_id, account)}"
+
+
+def poller_cursor(account: str = DEFAULT_ACCOUNT) -> str:
+    """The change poller's cursor of a merchant account (the main one's keeps its old name)."""
+    return f"{POLLER_CURSOR}.{account}" if account else POLLER_CURSOR
 
 
 def order_fact(company: str, document: str, *parts: str | int) -> str:

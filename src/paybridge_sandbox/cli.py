@@ -19,7 +19,10 @@ def _paytrace(args: argparse.Namespace) -> tuple[Any, list[str]]:
     from paybridge_sandbox.paytrace import create_app
     from paybridge_sandbox.paytrace.settings import PayTraceSandboxSettings
 
-    settings = PayTraceSandboxSettings(state_path=args.state, faults_profile=args.faults)
+    first = args.first_transaction_id or first_transaction_id(args.port)
+    settings = PayTraceSandboxSettings(
+        state_path=args.state, faults_profile=args.faults, first_transaction_id=first
+    )
     url = _url(args)
     banner = [
         f"paybridge-sandbox paytrace listening on {url}",
@@ -28,8 +31,16 @@ def _paytrace(args: argparse.Namespace) -> tuple[Any, list[str]]:
         f"  paytrace.password:       {settings.password}",
         f"  paytrace.integrator_id:  {settings.integrator_id}",
         f"  merchant time zone:      {settings.merchant_timezone} (paytrace.timezone)",
+        f"  first transaction id:    {settings.first_transaction_id}",
     ]
     return create_app(settings), banner
+
+
+def first_transaction_id(port: int) -> int:
+    """A merchant's first transaction id when none is given: 100,000,001 moved by 100,000 per
+    port (mod 1000), so two sandbox processes (two merchant accounts) hand out different ids
+    unless told to overlap (``--first-transaction-id``)."""
+    return 100_000_001 + (port % 1000) * 100_000
 
 
 def _dynamics(args: argparse.Namespace) -> tuple[Any, list[str]]:
@@ -156,6 +167,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="dynamics: an extension field the deployment has, e.g. "
         "CustomerPaymentJournalLines.xyzPayTraceApproval (repeatable; Edm.String by default)",
     )
+    parser.add_argument(
+        "--first-transaction-id",
+        type=int,
+        default=None,
+        help="paytrace: the first transaction id it hands out (default: 100000001 moved by "
+        "100000 per port mod 1000, so two sandboxes differ; give two the same to overlap)",
+    )
     _protection_options(parser)
     args = parser.parse_args(argv)
     _check_protection(parser, args)
@@ -169,6 +187,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
             parser.error(f"--{option.replace('_', '-')}: no such file {path}")
     if args.authority and args.system != "dynamics":
         parser.error("--authority is for the dynamics sandbox")
+    if args.first_transaction_id is not None and args.system != "paytrace":
+        parser.error("--first-transaction-id is for the paytrace sandbox")
+    if args.first_transaction_id is not None and not 1 <= args.first_transaction_id < 10**12:
+        parser.error("--first-transaction-id must be a positive number below 10^12")
     if args.port == 0:
         args.port = _free_port()
     return args

@@ -72,11 +72,14 @@ def test_metrics_after_a_demo_run_count_the_demos_payments(tmp_path: Path) -> No
 
         # Every D365 payment line the demo posted is in the approval -> ledger histogram: a sale
         # for each approved storefront sale, the API charge and the subscription's charge, and
-        # the void, refund and capture lines.
+        # the void, refund and capture lines; and the second company's sales (issue 17: its own
+        # PayTrace account, posted in usrt).
         latency = "paybridge_approval_to_ledger_seconds_count"
-        assert total(got, latency) == summary["expected_lines"]
+        second = summary["second_company_posted"]
+        assert second >= 2 and second == summary["second_company_approved"]
+        assert total(got, latency) == summary["expected_lines"] + second
         assert total(got, latency, kind="sale") == (
-            summary["approved"] + summary["charges"] + summary["subscription_charges"]
+            summary["approved"] + summary["charges"] + summary["subscription_charges"] + second
         )
         for kind, key in (("void", "voids"), ("refund", "refunds"), ("capture", "captures")):
             assert total(got, latency, kind=kind) == summary[key], kind
@@ -95,6 +98,7 @@ def test_metrics_after_a_demo_run_count_the_demos_payments(tmp_path: Path) -> No
         assert total(got, "paybridge_dead_letters", state="open") == summary["dead_letters"] == 0
         assert total(got, "paybridge_intents_in_doubt") == 0
         assert total(got, "paybridge_reconciliation_differences", company="usmf") == 0
+        assert total(got, "paybridge_reconciliation_differences", company="usrt") == 0
         assert summary["reconciliation"] == "matched"
         # The demo process: one heartbeat, up; its requests to both systems, no 429 nor error.
         (process,) = {dict(labels)["process"] for n, labels in got if n == "paybridge_process_up"}

@@ -53,6 +53,11 @@ async def test_every_chapter_is_read_back(tmp_path: Path) -> None:
     assert "Settlement reconciliation" in report.read_text(encoding="utf-8")
     assert "replayed=True" in text and "duplicate" in text
     assert CARD not in text
+    # Issue 17: a second company with its own PayTrace account (ids overlapping the first's).
+    assert summary.second_company == "usrt" and summary.second_company_approved >= 2
+    assert summary.second_company_posted == summary.second_company_approved
+    assert summary.second_company_reconciliation == "matched", text
+    assert list(tmp_path.glob("reconcile-usrt-*.html"))
 
 
 @pytest.mark.anyio

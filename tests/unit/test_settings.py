@@ -174,3 +174,110 @@ def test_more_d365_principals_build_one_pool_with_a_budget_each(tmp_path: Path) 
     principals = client.principals.principals
     assert [p.client_id for p in principals] == ["main", "second"]
     assert all(p.budget is not None and p.budget.limits.requests == 300 for p in principals)
+
+
+def _accounts_yaml(*entries: str, company: str = "usmf") -> str:
+    listed = "".join(f"    - {{{e}}}\n" for e in entries)
+    return f"dynamics:\n  company: {company}\npaytrace:\n  accounts:\n{listed}"
+
+
+_B = "name: retail, company: usrt, username: env:B_USER, password: env:B_PASS, integrator_id: env:B_INT"
+
+
+def test_more_paytrace_accounts_are_read_with_the_main_account_as_their_defaults(
+    tmp_path: Path,
+) -> None:
+    """Issue 17 item 6: a merchant account per legal entity; unset fields are the main one's."""
+    path = tmp_path / "paybridge.yaml"
+    path.write_text(
+        _accounts_yaml(_B, "name: eu, company: deu1, username: vault:eu.user, "
+                       "password: vault:eu.pass, integrator_id: env:EU_INT, currency: EUR, "
+                       "timezone: Europe/Berlin, base_url: https://eu.example")
+        + "reconcile:\n  companies: {usmf: {}, usrt: {}, deu1: {}}\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    settings = load_settings(path, {})
+    retail, eu = settings.paytrace.accounts
+    assert (retail.name, retail.company, retail.currency, retail.base_url) == (
+        "retail", "usrt", None, None,
+    )  # fmt: skip
+    assert (eu.currency, eu.timezone, eu.base_url) == ("EUR", "Europe/Berlin", "https://eu.example")
+    assert load_settings(None, {}).paytrace.accounts == []  # nothing configured: one account
+
+
+@pytest.mark.parametrize(
+    ("entry", "setting"),
+    [
+        (_B.replace("env:B_PASS", "hunter2"), "paytrace.accounts[1].password"),
+        (_B.replace("env:B_USER", "someone"), "paytrace.accounts[1].username"),
+        (_B.replace("env:B_INT", "INT0001"), "paytrace.accounts[1].integrator_id"),
+    ],
+)
+def test_a_plain_secret_of_another_account_is_refused_by_its_field(
+    tmp_path: Path, entry: str, setting: str
+) -> None:
+    path = tmp_path / "paybridge.yaml"
+    ok = _B.replace("retail", "other").replace("usrt", "ussi")
+    path.write_text(_accounts_yaml(ok, entry), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    assert f"{setting} must be a reference" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("entries", "company", "problem"),
+    [
+        (
+            (_B, _B.replace("usrt", "ussi")),
+            "usmf",
+            "paytrace.accounts[1].name: 'retail' is already",
+        ),
+        (
+            (_B, _B.replace("retail", "other")),
+            "usmf",
+            "paytrace.accounts[1].company: 'usrt' already",
+        ),
+        ((_B,), "usrt", "paytrace.accounts[0].company: 'usrt' is dynamics.company"),
+        (
+            (_B + ", currency: dollars",),
+            "usmf",
+            "paytrace.accounts[0].currency must be an ISO 4217",
+        ),
+        ((_B.replace("retail", "Re/tail"),), "usmf", "paytrace.accounts[0].name: 'Re/tail'"),
+        ((_B.replace("retail", "default"),), "usmf", "paytrace.accounts[0].name: 'default'"),
+    ],
+)
+def test_accounts_are_validated_naming_the_field(
+    tmp_path: Path, entries: tuple[str, ...], company: str, problem: str
+) -> None:
+    path = tmp_path / "paybridge.yaml"
+    path.write_text(_accounts_yaml(*entries, company=company), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    assert problem in str(caught.value)
+
+
+def test_with_several_accounts_each_company_is_reconciled_against_an_account(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "paybridge.yaml"
+    path.write_text(_accounts_yaml(_B) + "reconcile:\n  companies: {usmf: {}}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    assert "paytrace.accounts[0].company: 'usrt' has no reconcile.companies.usrt" in str(
+        caught.value
+    )
+    path.write_text(
+        _accounts_yaml(_B) + "reconcile:\n  companies: {usmf: {}, usrt: {}, ussi: {}}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {})
+    assert "reconcile.companies.ussi: company 'ussi' has no PayTrace merchant account" in str(
+        caught.value
+    )
+    path.write_text(
+        _accounts_yaml(_B) + "reconcile:\n  companies: {usmf: {}, usrt: {}}\n", encoding="utf-8"
+    )
+    assert set(load_settings(path, {}).reconcile.companies) == {"usmf", "usrt"}

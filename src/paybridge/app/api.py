@@ -46,7 +46,8 @@ def build_api(engine: Engine) -> FastAPI:
         charges=engine.charges, event_intake=engine.events, cards=engine.cards, paylinks=engine.paylinks,
         limits=settings.web, refunds=engine.orders.refunds, order_book=engine.orders.book,
         metrics=metrics_for(settings, engine.store, engine.clock, sorted(engine.worker.handlers)),
-        readiness=readiness_for(settings, engine.store.engine, engine.paytrace, engine.dynamics, engine.clock),
+        readiness=readiness_for(settings, engine.store.engine, engine.paytrace, engine.dynamics, engine.clock,
+                                [(a.name, a.client) for a in engine.accounts.others]),
     )  # fmt: skip
     install_security(app, security)
     app.include_router(routes_charges.router)

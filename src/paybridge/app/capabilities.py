@@ -8,7 +8,7 @@ collects them and refuses to start when they don't fit (``runtime.wiring.check_w
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -31,6 +31,7 @@ from paybridge.clock import Clock, IdFactory, uuid_ids
 from paybridge.config import resolve_secret
 from paybridge.connectors.dynamics import DynamicsClient
 from paybridge.connectors.paytrace import PayTraceClient
+from paybridge.connectors.paytrace.accounts import MerchantAccount, PayTraceAccounts
 from paybridge.connectors.paytrace.poller import ChangePoller
 from paybridge.customers.card_links import CardLinks
 from paybridge.customers.sync import (
@@ -38,6 +39,7 @@ from paybridge.customers.sync import (
     TO_PAYTRACE_TEMPLATE,
     CardTokens,
     CustomerCreator,
+    CustomerLinks,
     CustomerSync,
     NewCustomerPolicy,
 )
@@ -84,17 +86,38 @@ class Parts:
     templates: TemplateSet
     clock: Clock
     tracer: Tracer = NO_TRACING
+    # Every merchant account (the main one is ``paytrace``); None: the main one only.
+    accounts: PayTraceAccounts | None = None
+
+    @property
+    def merchant_accounts(self) -> PayTraceAccounts:
+        if self.accounts is None:
+            s = self.settings
+            self.accounts = PayTraceAccounts(
+                MerchantAccount(
+                    name="", company=s.dynamics.company.lower(), client=self.paytrace,
+                    currency=s.paytrace.currency.upper(), timezone=s.paytrace.timezone,
+                    bank_account=s.dynamics.bank_account,
+                )
+            )  # fmt: skip
+        return self.accounts
 
 
 def enabled_jobs(settings: Settings) -> dict[str, str]:
     """Job name -> the setting that enables it: each must be scheduled, or the engine won't start."""
     jobs = {POLL_JOB: "paytrace.poll_interval_seconds", SWEEP_JOB: "charging"}
+    for n, account in enumerate(settings.paytrace.accounts):
+        jobs[poll_job(account.name)] = f"paytrace.accounts[{n}]"
     if settings.o2c.post_journals:
         jobs[CUTOFF_JOB] = "o2c.post_journals"
     if settings.checks.enabled:
         jobs[CHECKS_JOB] = "checks.enabled"
+        for n, account in enumerate(settings.paytrace.accounts):
+            jobs[checks_job(account.name)] = f"checks.enabled, paytrace.accounts[{n}]"
     if settings.sync.enabled:
         jobs[SYNC_JOB] = "sync.enabled"
+        for n, account in enumerate(settings.paytrace.accounts):
+            jobs[sync_job(account.name)] = f"sync.enabled, paytrace.accounts[{n}]"
     if settings.billing.enabled:
         jobs[BILLING_JOB] = "billing.enabled"
     if settings.reconcile.schedule_at is not None:
@@ -118,6 +141,7 @@ class OrderToCash:
     events: EventIntake
     creator: CustomerCreator
     contribution: Contribution
+    ingests: list[PayTraceIngest]  # one per merchant account, the main one first
 
 
 def order_to_cash(
@@ -129,40 +153,30 @@ def order_to_cash(
         parts.templates.get(PAYMENT_TEMPLATE), o2c=s.o2c,
         order_template=parts.templates.get(ORDER_TEMPLATE), customers=creator,
         paytrace=parts.paytrace, tracer=parts.tracer, ach_payment_method=s.checks.payment_method, screen=screen,
+        accounts=parts.merchant_accounts,
+        account_customers={
+            a.name: account_sync(parts, a).creator for a in parts.merchant_accounts.others
+        },
         reversal=(
             PaymentReversal(parts.dynamics, store.intents, s.checks.reverse_service)
             if s.checks.reverse_service else None
         ),
     )  # fmt: skip
-    poller = ChangePoller(
-        parts.paytrace,
-        clock=clock,
-        overlap=timedelta(seconds=s.poller.overlap_seconds),
-        lookback=timedelta(days=s.poller.lookback_days),
-        state_interval=timedelta(seconds=s.poller.state_interval_seconds),
-        sweep_interval=timedelta(seconds=s.poller.sweep_interval_seconds)
-        if s.poller.sweep_interval_seconds
-        else None,
-        sweep_days=s.poller.sweep_days,
-    )
-    facts = FactTranslator(
-        parts.templates.get(EXPORT_TEMPLATE), currency=s.paytrace.currency,
-        timezone=s.paytrace.timezone,
-    )  # fmt: skip
-    ingest = PayTraceIngest(poller, store.queue, store.cursors, store.engine, facts)
-    events = EventIntake(parts.paytrace, store.queue, store.engine, facts)
-
-    async def poll() -> str:
-        result = await ingest.poll_once()
-        if result.new:
-            log.info("poll: %d changes, %d new", result.seen, result.new)
-        return f"{result.seen} seen, {result.new} new"
-
+    ingests = [account_ingest(parts, account) for account in parts.merchant_accounts]
+    ingest = ingests[0]  # the main account's (the CLI's `poll`, tests)
+    others = {
+        one.translator.account: (account.client, one.translator)
+        for account, one in zip(parts.merchant_accounts, ingests, strict=True)
+        if one.translator.account
+    }  # an event names its merchant account (none: the main one)
+    events = EventIntake(parts.paytrace, store.queue, store.engine, ingest.translator, others)
     jobs: list[PeriodicJob | DailyJob] = [
-        PeriodicJob(POLL_JOB, s.paytrace.poll_interval_seconds, poll)
-    ]
-    if s.checks.enabled:
-        jobs.append(check_polling(parts))
+        PeriodicJob(poll_job(one.translator.account), s.paytrace.poll_interval_seconds,
+                    _poll(one))
+        for one in ingests
+    ]  # fmt: skip
+    if s.checks.enabled:  # each merchant account's check export
+        jobs += [check_polling(parts, account) for account in parts.merchant_accounts]
     if s.o2c.post_journals:
         posting = JournalPostingJob(
             parts.dynamics, store.intents, store.ledger, poster.book, post_at=s.o2c.post_at,
@@ -175,21 +189,67 @@ def order_to_cash(
         handlers={PAYMENT_TOPIC: poster, UNREADABLE_TOPIC: _dead_letter_unreadable},
         jobs=jobs,
     )
-    return OrderToCash(ingest, poster, events, creator, contribution)
+    return OrderToCash(ingest, poster, events, creator, contribution, ingests)
 
 
-def check_ingest(parts: Parts) -> CheckIngest:
-    """ACH: the check export read into payment facts (``checks:``)."""
+def poll_job(account: str) -> str:
+    """The poll job of a merchant account: ``paytrace.poll``, ``paytrace.poll.<name>``."""
+    return f"{POLL_JOB}.{account}" if account else POLL_JOB
+
+
+def account_ingest(parts: Parts, account: MerchantAccount) -> PayTraceIngest:
+    """One merchant account's change poller over its own client, cursor and fact keys."""
+    s, store, clock = parts.settings, parts.store, parts.clock
+    poller = ChangePoller(
+        account.client,
+        clock=clock,
+        overlap=timedelta(seconds=s.poller.overlap_seconds),
+        lookback=timedelta(days=s.poller.lookback_days),
+        state_interval=timedelta(seconds=s.poller.state_interval_seconds),
+        sweep_interval=timedelta(seconds=s.poller.sweep_interval_seconds)
+        if s.poller.sweep_interval_seconds
+        else None,
+        sweep_days=s.poller.sweep_days,
+    )
+    facts = FactTranslator(
+        parts.templates.get(EXPORT_TEMPLATE), currency=account.currency,
+        timezone=account.timezone, account=account.name,
+    )  # fmt: skip
+    return PayTraceIngest(poller, store.queue, store.cursors, store.engine, facts)
+
+
+def _poll(ingest: PayTraceIngest) -> Callable[[], Awaitable[str]]:
+    label = ingest.translator.account or "default"
+
+    async def poll() -> str:
+        result = await ingest.poll_once()
+        if result.new:
+            log.info("poll %s: %d changes, %d new", label, result.seen, result.new)
+        return f"{result.seen} seen, {result.new} new"
+
+    return poll
+
+
+def check_ingest(parts: Parts, account: MerchantAccount | None = None) -> CheckIngest:
+    """ACH: a merchant account's check export read into payment facts (``checks:``; default:
+    the main account's)."""
     s = parts.settings
-    facts = CheckFacts(currency=s.paytrace.currency.upper(), timezone=s.paytrace.timezone)
+    account = account or parts.merchant_accounts.default
+    facts = CheckFacts(currency=account.currency, timezone=account.timezone)
     return CheckIngest(
-        parts.paytrace, parts.store.queue, parts.store.engine, parts.clock, facts,
-        lookback=timedelta(days=s.checks.lookback_days),
+        account.client, parts.store.queue, parts.store.engine, parts.clock, facts,
+        lookback=timedelta(days=s.checks.lookback_days), account=account.name,
     )  # fmt: skip
 
 
-def check_polling(parts: Parts) -> PeriodicJob:
-    ingest = check_ingest(parts)
+def checks_job(account: str) -> str:
+    """The check poll job of a merchant account: ``paytrace.poll_checks[.<name>]``."""
+    return f"{CHECKS_JOB}.{account}" if account else CHECKS_JOB
+
+
+def check_polling(parts: Parts, account: MerchantAccount | None = None) -> PeriodicJob:
+    account = account or parts.merchant_accounts.default
+    ingest = check_ingest(parts, account)
 
     async def poll_checks() -> str:
         result = await ingest.poll_once()
@@ -197,7 +257,9 @@ def check_polling(parts: Parts) -> PeriodicJob:
             log.info("checks: %d facts, %d new", result.seen, result.new)
         return f"{result.seen} seen, {result.new} new"
 
-    return PeriodicJob(CHECKS_JOB, parts.settings.checks.poll_interval_seconds, poll_checks)
+    return PeriodicJob(
+        checks_job(account.name), parts.settings.checks.poll_interval_seconds, poll_checks
+    )
 
 
 def new_customer_policy(settings: Settings) -> NewCustomerPolicy:
@@ -212,20 +274,50 @@ def new_customer_policy(settings: Settings) -> NewCustomerPolicy:
 def customers(
     parts: Parts, vault: Callable[[str], str]
 ) -> tuple[CustomerCreator, CustomerSync | None, CardLinks, Contribution]:
+    """Customers of every merchant account: the main account's creator and sync (the engine's
+    ``customers``/``sync``), and with ``sync.enabled`` one sync job per account, each between
+    its account's profiles and its company's customers."""
     s, store = parts.settings, parts.store
-    creator = CustomerCreator(
-        parts.paytrace, parts.dynamics, store.intents, store.xref,
-        parts.templates.get(TO_D365_TEMPLATE), s.dynamics, new_customer_policy(s), s.sync,
-    )  # fmt: skip
-    both_ways = CustomerSync(
-        creator, store.cursors, store.ledger, parts.templates.get(TO_PAYTRACE_TEMPLATE), s.sync
-    )
+    accounts = parts.merchant_accounts
+    syncs = [account_sync(parts, account) for account in accounts]
+    both_ways = syncs[0]
     jobs: list[PeriodicJob | DailyJob] = []
     if s.sync.enabled:
-        jobs.append(PeriodicJob(SYNC_JOB, s.sync.interval_seconds, both_ways.run))
-    links = card_links(parts, CardTokens(both_ways, store.intents), vault)
+        jobs += [
+            PeriodicJob(sync_job(one.links.account), s.sync.interval_seconds, one.run)
+            for one in syncs
+        ]
+    links = card_links(parts, CardTokens(both_ways, store.intents, accounts), vault)
     sync = both_ways if s.sync.enabled else None
-    return creator, sync, links, Contribution("customers", jobs=jobs)
+    return both_ways.creator, sync, links, Contribution("customers", jobs=jobs)
+
+
+def sync_job(account: str) -> str:
+    """The customer sync job of a merchant account: ``customers.sync[.<name>]``."""
+    return f"{SYNC_JOB}.{account}" if account else SYNC_JOB
+
+
+def account_sync(parts: Parts, account: MerchantAccount) -> CustomerSync:
+    """One merchant account's profiles <-> its company's customers (created there, with its
+    bank account; links and cursors of another account named by it)."""
+    s, store, accounts = parts.settings, parts.store, parts.merchant_accounts
+    names = frozenset(a.name for a in accounts.others) - {account.name}
+    dynamics = (
+        s.dynamics.model_copy(
+            update={"company": account.company, "bank_account": account.bank_account}
+        )
+        if account.name
+        else s.dynamics
+    )
+    creator = CustomerCreator(
+        account.client, parts.dynamics, store.intents, store.xref,
+        parts.templates.get(TO_D365_TEMPLATE), dynamics, new_customer_policy(s), s.sync,
+        links=CustomerLinks(store.xref, account.name, names),
+    )  # fmt: skip
+    return CustomerSync(
+        creator, store.cursors, store.ledger, parts.templates.get(TO_PAYTRACE_TEMPLATE), s.sync,
+        home=account.company if accounts.several else None,
+    )  # fmt: skip
 
 
 def card_links(parts: Parts, tokens: CardTokens, vault: Callable[[str], str]) -> CardLinks:
@@ -269,6 +361,7 @@ def charging(parts: Parts) -> tuple[ChargeService, Contribution]:
         invoice_template=parts.templates.get(INVOICE_CHARGE_TEMPLATE),
         order_template=parts.templates.get(ORDER_CHARGE_TEMPLATE),
         level3=Level3(parts.dynamics, parts.paytrace, store.intents, store.ledger, s.level3),
+        accounts=parts.merchant_accounts,
     )  # fmt: skip
     contribution = Contribution(
         "charging",
@@ -285,7 +378,7 @@ def billing(parts: Parts) -> tuple[SubscriptionStore, BillingRun, Contribution]:
     run = BillingRun(
         subscriptions, parts.paytrace, parts.dynamics, store.queue, store.intents, store.ledger,
         s.billing, currency=s.paytrace.currency, paytrace_timezone=s.paytrace.timezone,
-        clock=parts.clock,
+        clock=parts.clock, accounts=parts.merchant_accounts,
     )  # fmt: skip
     jobs: list[PeriodicJob | DailyJob] = []
     if s.billing.enabled:
@@ -309,6 +402,7 @@ def reconciler(
         paytrace_timezone=s.paytrace.timezone, company_timezone=s.dynamics.timezone,
         clock=parts.clock, fact_template=parts.templates.get(EXPORT_TEMPLATE),
         journal_template=parts.templates.get(SETTLEMENT_TEMPLATE), ids=ids or uuid_ids(),
+        accounts=parts.merchant_accounts,
     )  # fmt: skip
 
 

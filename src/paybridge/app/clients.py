@@ -22,9 +22,12 @@ from paybridge.connectors.dynamics import (
     TokenProvider,
 )
 from paybridge.connectors.dynamics.transport import RedirectTransport
+from paybridge.connectors.dynamics.usage import CompanyUsage
 from paybridge.connectors.paytrace import PayTraceClient
+from paybridge.connectors.paytrace.accounts import MerchantAccount, PayTraceAccounts
 from paybridge.console.designer import MappingVersions
 from paybridge.errors import ConfigError
+from paybridge.keys import DEFAULT_ACCOUNT
 from paybridge.mapping import TemplateSet, compile_text, load_overlay, load_templates
 
 Vault = Callable[[str], str]
@@ -159,6 +162,48 @@ def paytrace_client(
     )
 
 
+def paytrace_accounts(
+    settings: Settings,
+    http: httpx.AsyncClient,
+    clock: Clock,
+    vault: Vault | None,
+    default: PayTraceClient | None = None,
+) -> PayTraceAccounts:
+    """Every merchant account of the settings with its own client (one session and token each,
+    over the one ``http``): the main ``paytrace:`` account bound to ``dynamics.company``, then
+    ``paytrace.accounts``, each bound to its ``company``."""
+    pt, d = settings.paytrace, settings.dynamics
+    main = MerchantAccount(
+        name=DEFAULT_ACCOUNT, company=d.company.lower(),
+        client=default or paytrace_client(settings, http, clock, vault),
+        currency=pt.currency.upper(), timezone=pt.timezone, bank_account=d.bank_account,
+    )  # fmt: skip
+    others = []
+    for n, account in enumerate(pt.accounts):
+        where = f"paytrace.accounts[{n}]"
+        client = PayTraceClient(
+            http,
+            username=resolve_secret(account.username, f"{where}.username", vault=vault),
+            password=resolve_secret(account.password, f"{where}.password", vault=vault),
+            integrator_id=resolve_secret(
+                account.integrator_id, f"{where}.integrator_id", vault=vault
+            ),
+            base_url=account.base_url or pt.base_url,
+            clock=clock,
+            timeout=pt.timeout_seconds,
+            check_export_path=pt.check_export_path,
+        )
+        others.append(
+            MerchantAccount(
+                name=account.name, company=account.company.lower(), client=client,
+                currency=(account.currency or pt.currency).upper(),
+                timezone=account.timezone or pt.timezone,
+                bank_account=account.bank_account or d.bank_account,
+            )
+        )  # fmt: skip
+    return PayTraceAccounts(main, others)
+
+
 def dynamics_client(
     settings: Settings,
     http: httpx.AsyncClient,
@@ -189,8 +234,10 @@ def dynamics_client(
     if first is not None:
         first.preload(spent)
     # The limiters keep the system's monotonic time, whatever clock the engine is handed.
+    # Requests per company are counted over the service-protection window.
+    usage = CompanyUsage(d.service_protection.window_seconds)
     return DynamicsClient(
-        http, base_url=d.base_url, clock=clock, principals=PrincipalPool(principals)
+        http, base_url=d.base_url, clock=clock, principals=PrincipalPool(principals), usage=usage
     )
 
 

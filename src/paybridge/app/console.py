@@ -30,12 +30,21 @@ def console_services(
         payments=PaymentIndex(store.engine), triage=Triage(store.queue, store.xref, security), merchant_zone=ZoneInfo(settings.paytrace.timezone),
         stale_after_seconds=settings.metrics.stale_after_seconds,
         d365_requests_per_second=settings.dynamics.requests_per_second,
+        d365_window_limit=d365_window_limit(settings),
+        d365_window_seconds=settings.dynamics.service_protection.window_seconds,
         secure_cookies=settings.web.secure_cookies
         if settings.web.secure_cookies is not None
         else settings.web.tls_cert is not None,
         signin_limiter=RateLimiter(1 / 6, 10, security.clock), designer=designer,
         settings=setting_rows(settings),
     )  # fmt: skip
+
+
+def d365_window_limit(settings: Settings) -> int:
+    """Requests per service-protection window F&O allows the installation: every principal's
+    limit (a process's ``share`` aside: the dashboard adds up every process)."""
+    sp = settings.dynamics.service_protection
+    return sp.requests * (1 + len(settings.dynamics.principals))
 
 
 _USERINFO = re.compile(r"(://[^/@:\s]*:)[^@/\s]*@")

@@ -15,8 +15,13 @@ from typing import TYPE_CHECKING
 import httpx
 
 from paybridge.app import capabilities as caps
-from paybridge.app.clients import adfs_provider, dynamics_client, paytrace_client, templates_for
-from paybridge.app.ops import operations, tracer_for, worker_counters
+from paybridge.app.clients import (
+    adfs_provider,
+    dynamics_client,
+    paytrace_accounts,
+    templates_for,
+)
+from paybridge.app.ops import d365_company_counters, operations, tracer_for, worker_counters
 from paybridge.app.orders import Orders, orders
 from paybridge.app.settings import Settings
 from paybridge.app.store import Store, open_store
@@ -27,6 +32,7 @@ from paybridge.charging.service import ChargeService
 from paybridge.clock import Clock, IdFactory, SystemClock
 from paybridge.connectors.dynamics import DynamicsClient, TokenProvider
 from paybridge.connectors.paytrace import PayTraceClient
+from paybridge.connectors.paytrace.accounts import PayTraceAccounts
 from paybridge.console.designer import MappingVersions
 from paybridge.customers.card_links import CardLinks
 from paybridge.customers.sync import CustomerCreator, CustomerSync
@@ -65,6 +71,7 @@ class Engine:
     clock: Clock
     parts: caps.Parts
     ingest: PayTraceIngest
+    ingests: list[PayTraceIngest]  # one per merchant account, the main one first
     poster: PaymentPoster
     events: EventIntake
     customers: CustomerCreator
@@ -86,6 +93,11 @@ class Engine:
     owned_clients: list[httpx.AsyncClient] = field(default_factory=list)
     workers: list[Worker] = field(default_factory=list)
     insight: Insight | None = None  # with insight.enabled: the screen, reviews, suggestions
+
+    @property
+    def accounts(self) -> PayTraceAccounts:
+        """Every PayTrace merchant account (the main one is ``paytrace``)."""
+        return self.parts.merchant_accounts
 
     def reconciler(
         self, settings: ReconcileSettings | None = None, ids: IdFactory | None = None
@@ -182,10 +194,12 @@ def build_engine(
         )  # fmt: skip
         owned.append(dynamics_http)
     versions = MappingVersions(store.engine, clock)  # the designer's promoted versions map too
+    accounts = paytrace_accounts(settings, paytrace_http, clock, vault)
     parts = caps.Parts(
         settings=settings,
         store=store,
-        paytrace=paytrace_client(settings, paytrace_http, clock, vault),
+        paytrace=accounts.default.client,
+        accounts=accounts,
         dynamics=dynamics_client(
             settings, dynamics_http, clock, vault, token_provider, spent=d365_calls
         ),
@@ -235,11 +249,14 @@ def build_engine(
     jobs = [job for part in contributions for job in part.jobs]
     heartbeat = Heartbeat(
         store.engine, clock, name, counters, every_seconds=settings.metrics.heartbeat_seconds,
-        extra=lambda: worker_counters([w.stats for w in built.workers or [worker]]),
+        extra=lambda: [
+            *worker_counters([w.stats for w in built.workers or [worker]]),
+            *d365_company_counters(parts.dynamics.usage),
+        ],
     )  # fmt: skip
     built = Engine(
         settings=settings, store=store, paytrace=parts.paytrace, dynamics=parts.dynamics,
-        security=security, clock=clock, parts=parts, ingest=o2c.ingest, poster=o2c.poster,
+        security=security, clock=clock, parts=parts, ingest=o2c.ingest, ingests=o2c.ingests, poster=o2c.poster,
         events=o2c.events, customers=creator, sync=sync, cards=cards, charges=charges, paylinks=paylinks, subscriptions=subscriptions,
         billing=billing, orders=card_orders, worker=worker, scheduler=Scheduler(store.engine, clock, jobs, worker=name, alerts=alerts, tracer=tracer),
         contributions=contributions, counters=counters, alerts=ops.desk, heartbeat=heartbeat,

@@ -49,7 +49,10 @@ def build_insight(parts: Parts, security: SecurityContext) -> Insight:
     scores = InsightStore(store.engine, parts.clock)
     models = ModelCache(scores, parts.clock)
     screen = InsightScreen(scores, models, store.queue, policy_of(parts), parts.clock)
-    review = ReviewDesk(scores, store.queue, security.audit, parts.paytrace, store.intents)
+    review = ReviewDesk(
+        scores, store.queue, security.audit, parts.paytrace, store.intents,
+        accounts=parts.merchant_accounts,
+    )  # fmt: skip
     retrainer = Retrainer(scores, s.training_rows, s.seed)
     job = PeriodicJob(RETRAIN_JOB, s.retrain_interval_seconds, retrainer.run)
     contribution = Contribution("insight", publishes=frozenset({ALERTS_TOPIC}), jobs=[job])

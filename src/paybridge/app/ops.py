@@ -8,7 +8,7 @@ results are recorded from the reports the reconcile capability returns.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -25,11 +25,18 @@ from paybridge.clock import Clock
 from paybridge.config import resolve_secret
 from paybridge.connectors.dynamics import DynamicsClient
 from paybridge.connectors.dynamics.query import Query
+from paybridge.connectors.dynamics.usage import CompanyUsage
 from paybridge.connectors.paytrace import PayTraceClient
 from paybridge.errors import ConfigError
 from paybridge.keys import ALERT_DELIVERY_TOPIC, ALERT_TOPIC, ALERTS_TOPIC
 from paybridge.ops.channels import build_senders
-from paybridge.ops.counters import MeteredClient, ProcessCounters
+from paybridge.ops.counters import (
+    D365_COMPANY_REQUESTS,
+    D365_COMPANY_WINDOW,
+    D365_FAIR_HOLDS,
+    MeteredClient,
+    ProcessCounters,
+)
 from paybridge.ops.desk import JOB_NAME as ALERTS_JOB
 from paybridge.ops.desk import AlertDesk
 from paybridge.ops.figures import StoreFigures
@@ -113,24 +120,32 @@ def metrics_for(
 
 def readiness_for(
     settings: Settings, engine: Engine, paytrace: PayTraceClient, dynamics: DynamicsClient,
-    clock: Clock,
+    clock: Clock, others: Sequence[tuple[str, PayTraceClient]] = (),
 ) -> Readiness:  # fmt: skip
+    """Probes of the store, D365 and every PayTrace merchant account (``others``: the other
+    accounts' names and clients, probed as ``paytrace.<name>``)."""
+
     async def store() -> None:
         with engine.connect() as conn:
             conn.execute(select(1)).scalar()
 
-    async def paytrace_probe() -> None:
-        await paytrace.log_in()
-        today = paytrace.local_date(clock.now())
-        await paytrace.export_batches(today, today)  # read-only; an empty list is an answer
+    def paytrace_probe(client: PayTraceClient) -> Callable[[], Awaitable[None]]:
+        async def probe() -> None:
+            await client.log_in()
+            today = client.local_date(clock.now())
+            await client.export_batches(today, today)  # read-only; an empty list is an answer
+
+        return probe
 
     async def dynamics_probe() -> None:
         await dynamics.page(PROBE_ENTITY, Query(top=1, select=["JournalBatchNumber"]))
 
+    probes = {"store": store, "paytrace": paytrace_probe(paytrace), "dynamics": dynamics_probe}
+    probes.update({f"paytrace.{name}": paytrace_probe(client) for name, client in others})
     m = settings.metrics
     return Readiness(
-        {"store": store, "paytrace": paytrace_probe, "dynamics": dynamics_probe}, clock,
-        probe_seconds=m.probe_seconds, timeout_seconds=m.probe_timeout_seconds,
+        probes, clock, probe_seconds=m.probe_seconds, timeout_seconds=m.probe_timeout_seconds,
+        cached=frozenset(probes) - {"store"},  # the systems: at most every probe_seconds
     )  # fmt: skip
 
 
@@ -174,6 +189,19 @@ class RecordedReconciler(Reconciler):
         report = await super().run(day, company, heal=heal, journal=journal, progress=progress)
         record_reconciliation(self._results, report)
         return report
+
+
+def d365_company_counters(usage: CompanyUsage) -> list[dict[str, Any]]:
+    """This process's D365 requests per company: since it started (a counter) and in the
+    service-protection window now (a gauge), for the dashboard and ``/metrics``."""
+    window = usage.in_window()
+    return [
+        *({"name": D365_COMPANY_REQUESTS, "labels": {"company": c}, "value": n}
+          for c, n in sorted(usage.totals.items())),
+        *({"name": D365_COMPANY_WINDOW, "labels": {"company": c}, "value": window.get(c, 0)}
+          for c in sorted(usage.totals)),
+        {"name": D365_FAIR_HOLDS, "labels": {}, "value": usage.held},
+    ]  # fmt: skip
 
 
 def worker_counters(stats: list[Any]) -> list[dict[str, Any]]:

@@ -12,14 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from paybridge.app.insight_settings import InsightSettings
 from paybridge.billing.settings import BillingSettings
 from paybridge.charging.settings import ChargingSettings, Level3Settings, PayLinkSettings
 from paybridge.config import Section
 from paybridge.connectors.dynamics.settings import DynamicsSettings
-from paybridge.connectors.paytrace.settings import PayTraceSettings
+from paybridge.connectors.paytrace.settings import PayTraceSettings, check_default_company
 from paybridge.customers.settings import CardRequestSettings, CustomerSyncSettings
 from paybridge.errors import ConfigError
 from paybridge.o2c.settings import CheckSettings, OrderToCashSettings, PollerSettings
@@ -161,6 +168,31 @@ class Settings(Section):
             raise ValueError("paytrace.currency must be an ISO 4217 code such as USD")
         return value
 
+    @model_validator(mode="after")
+    def _one_account_per_company(self) -> Settings:
+        check_default_company(self.paytrace, self.dynamics.company)
+        if not self.paytrace.accounts:
+            return self
+        # Several accounts: each company is reconciled against its own account, so every
+        # account's company has its reconcile entry, and every entry an account.
+        reconciled = {name.lower() for name in self.reconcile.companies}
+        for n, account in enumerate(self.paytrace.accounts):
+            if account.company.lower() not in reconciled:
+                raise ValueError(
+                    f"paytrace.accounts[{n}].company: {account.company!r} has no "
+                    f"reconcile.companies.{account.company.lower()} entry (its bank and "
+                    "clearing accounts for reconciliation)"
+                )
+        served = {self.dynamics.company.lower()} | {
+            a.company.lower() for a in self.paytrace.accounts
+        }
+        for name in sorted(reconciled - served):
+            raise ValueError(
+                f"reconcile.companies.{name}: company {name!r} has no PayTrace merchant account "
+                "(dynamics.company's is paytrace:, the others' paytrace.accounts)"
+            )
+        return self
+
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     tree: dict[str, Any] = {}
@@ -196,6 +228,13 @@ def _refuse_plain_secrets(data: dict[str, Any], source: str) -> None:
         value = entry.get("client_secret") if isinstance(entry, dict) else None
         if isinstance(value, str) and not value.startswith(("env:", "vault:")):
             raise _plain_secret(source, f"dynamics.principals[{n}].client_secret")
+    paytrace = data.get("paytrace")
+    accounts = paytrace.get("accounts") if isinstance(paytrace, dict) else None
+    for n, entry in enumerate(accounts if isinstance(accounts, list) else []):
+        for key in ("username", "password", "integrator_id"):
+            value = entry.get(key) if isinstance(entry, dict) else None
+            if isinstance(value, str) and not value.startswith(("env:", "vault:")):
+                raise _plain_secret(source, f"paytrace.accounts[{n}].{key}")
     for setting in plain_secrets(data):
         raise _plain_secret(source, setting)
     web = data.get("web")

@@ -28,6 +28,7 @@ from paybridge.billing.subscriptions import (
 from paybridge.charging.charge_once import DECLINED, ChargeOnce, charge_body
 from paybridge.clock import Clock
 from paybridge.connectors.paytrace import PayTraceClient, TransactionRecord
+from paybridge.connectors.paytrace.accounts import MerchantAccount, PayTraceAccounts
 from paybridge.connectors.paytrace.poller import TransactionChange, change_kinds
 from paybridge.errors import DataError, FatalError, InDoubtError, RetryableError
 from paybridge.keys import BILLING_CHARGE_STEP as CHARGE_STEP
@@ -87,8 +88,12 @@ class BillingRun:
         currency: str,
         paytrace_timezone: str,
         clock: Clock,
+        accounts: PayTraceAccounts | None = None,
     ) -> None:
         self.store = store
+        # Every merchant account: a subscription of company X is charged through X's account.
+        self.accounts = accounts
+        self._senders: dict[str, ChargeOnce] = {}
         self.paytrace = paytrace
         self.queue = queue
         self.intents = intents
@@ -141,25 +146,57 @@ class BillingRun:
 
     # -- one charge -------------------------------------------------------------------------
 
+    def _merchant(self, sub: Subscription) -> MerchantAccount | None:
+        """The merchant account of the subscription's company (None: one account only)."""
+        if self.accounts is None or not self.accounts.several:
+            return None
+        return self.accounts.for_company(sub.company)
+
+    def _sender(self, merchant: MerchantAccount | None) -> ChargeOnce:
+        if merchant is None:
+            return self.once
+        if merchant.name not in self._senders:
+            self._senders[merchant.name] = ChargeOnce(
+                merchant.client, self.intents, self.clock, currency=merchant.currency,
+                declines_final=False, grace=self.once.grace,
+            )  # fmt: skip
+        return self._senders[merchant.name]
+
     async def attempt(self, charge: Charge, result: RunResult) -> None:
         """Charge one period through its intent; a lost answer is looked up, never resent."""
         sub = self.store.require(charge.subscription_id)
         try:
+            merchant = self._merchant(sub)
+        except DataError as exc:  # a setting to fix, not the customer's refusal: no dunning
+            result.deferred += 1
+            self._note(charge, f"not charged: {exc.message}")
+            return
+        once = self._sender(merchant)
+        profile = sub.customer_id
+        if merchant is not None and self.accounts is not None:
+            profile = self.accounts.profile_of(sub.customer_id, merchant) or ""
+        try:
+            if not profile:
+                raise DataError(
+                    f"customer {sub.customer_id} is no profile of {sub.company}'s PayTrace "
+                    f"account ({merchant.label if merchant else 'default'})",
+                    fields={"customer_id": sub.customer_id},
+                )
             body = charge_body(
-                customer_id=sub.customer_id, amount=charge.amount.amount, reference=charge.key
+                customer_id=profile, amount=charge.amount.amount, reference=charge.key
             )
-            intent = self.once.plan(
+            intent = once.plan(
                 charge.key, CHARGE_STEP, charge.key, body,
                 {"customer_id": sub.customer_id, "amount": charge.amount.amount,
                  "currency": charge.amount.currency},
             )  # fmt: skip
             if intent.status == PLANNED:
-                await self.once.ready()  # the grace runs from after the login
+                await once.ready()  # the grace runs from after the login
                 with self.store.engine.begin() as conn:
                     self.store.update_charge(conn, charge.key, sent_at=self.clock.now())
             stored = self.store.charge(charge.key)
             assert stored is not None
-            charged = await self.once.execute(intent, sent_at=stored.sent_at or stored.created_at)
+            charged = await once.execute(intent, sent_at=stored.sent_at or stored.created_at)
         except (DataError, FatalError) as exc:
             self._refused(charge, exc.message, None, result)
         except InDoubtError as exc:
@@ -174,7 +211,7 @@ class BillingRun:
                 txn = charged.detail.get("transaction_id")
                 self._refused(charge, reason, None if txn is None else str(txn), result)
             else:
-                self._approved(charge, charged.detail)
+                self._approved(charge, charged.detail, merchant.name if merchant else "")
                 result.approved += 1
 
     def _refused(self, charge: Charge, reason: str, txn: str | None, result: RunResult) -> None:
@@ -187,7 +224,7 @@ class BillingRun:
         with self.store.engine.begin() as conn:
             self.store.update_charge(conn, charge.key, last_reason=reason)
 
-    def _approved(self, charge: Charge, detail: dict[str, Any]) -> None:
+    def _approved(self, charge: Charge, detail: dict[str, Any], account: str = "") -> None:
         """Settle the period and hand the payment to order-to-cash, in one transaction."""
         sub = self.store.require(charge.subscription_id)
         tx = Transaction(
@@ -197,6 +234,7 @@ class BillingRun:
             customer_id=sub.customer_id, description=charge.key,
             approval_code=str(detail.get("approval_code") or ""),
             masked_card=detail.get("masked_card") or None, discretionary_data=_links(sub, charge),
+            account=account,
         )  # fmt: skip
         with self.store.engine.begin() as conn:
             if self.store.approve_charge(conn, charge.key, tx.transaction_id):
@@ -220,15 +258,24 @@ class BillingRun:
 
     async def link_recurring(self, sub: Subscription) -> int:
         """Link the approved charges PayTrace's recurring engine made for ``sub`` (by reference)."""
-        records = await self.paytrace.export_approved_recurring(sub.customer_id)
+        merchant = self._merchant(sub)
+        client = merchant.client if merchant else self.paytrace
+        profile = sub.customer_id
+        if merchant is not None and self.accounts is not None:
+            profile = self.accounts.profile_of(sub.customer_id, merchant) or ""
+        if not profile:
+            return 0
+        records = await client.export_approved_recurring(profile)
         linked = 0
         for record in records:
             named = subscription_of(record.description) or subscription_of(record.invoice_id)
-            if named == sub.id and self.link_record(sub, record):
+            if named == sub.id and self.link_record(sub, record, merchant):
                 linked += 1
         return linked
 
-    def link_record(self, sub: Subscription, record: TransactionRecord) -> bool:
+    def link_record(
+        self, sub: Subscription, record: TransactionRecord, merchant: MerchantAccount | None = None
+    ) -> bool:
         """Record one PayTrace-made charge as its period's payment; False when already linked."""
         kinds = [k for k in change_kinds(record) if k in ("sale", "authorization")]
         if not kinds:
@@ -237,7 +284,13 @@ class BillingRun:
             key=f"paytrace:{record.transaction_id}:{kinds[0]}",
             transaction_id=record.transaction_id, kind=kinds[0], record=record,
         )  # fmt: skip
-        tx = translate_change(change, currency=self.currency, timezone=self.paytrace_timezone)
+        tx = translate_change(
+            change,
+            currency=merchant.currency if merchant else self.currency,
+            timezone=merchant.timezone if merchant else self.paytrace_timezone,
+        )
+        if merchant is not None and merchant.name:
+            tx = tx.model_copy(update={"account": merchant.name})
         period = tx.occurred_at.astimezone(self._zone).date()
         with self.store.engine.begin() as conn:
             charge = self.store.link_charge(conn, sub, period, tx.transaction_id, tx.amount.amount)

@@ -257,8 +257,17 @@ class Level3:
             line_items=items,
         )  # fmt: skip
 
-    async def send(self, event_key: str, data: Level3Data, transaction_id: str) -> str:
-        """Level 3 for an approved sale, at most once for ``event_key``; what came of it."""
+    async def send(
+        self,
+        event_key: str,
+        data: Level3Data,
+        transaction_id: str,
+        paytrace: PayTraceClient | None = None,
+    ) -> str:
+        """Level 3 for an approved sale, at most once for ``event_key``; what came of it.
+
+        ``paytrace``: the client of the merchant account that made the sale (default: the
+        main account's): a raw transaction id means something only in its own account."""
         if not transaction_id.isdigit():
             return "not applicable: not a card transaction"
         intent = self.intents.plan(event_key, LEVEL3_STEP, "paytrace", transaction_id, {})
@@ -267,7 +276,7 @@ class Level3:
             return f"already {intent.status}"
         body = self.request(data, int(transaction_id))
         try:
-            brand = await self._send_by_brand(body)
+            brand = await self._send_by_brand(body, paytrace or self.paytrace)
         except PayBridgeError as exc:  # the sale stands; the data did not arrive (or may have)
             self.intents.fail(mine, exc.message)
             outcome, brand = f"failed: {exc.message}", None
@@ -281,9 +290,9 @@ class Level3:
         )  # fmt: skip
         return outcome
 
-    async def _send_by_brand(self, body: LevelThreeRequest) -> str | None:
-        for brand, send in (("visa", self.paytrace.level_three_visa),
-                            ("mastercard", self.paytrace.level_three_mastercard)):  # fmt: skip
+    async def _send_by_brand(self, body: LevelThreeRequest, client: PayTraceClient) -> str | None:
+        for brand, send in (("visa", client.level_three_visa),
+                            ("mastercard", client.level_three_mastercard)):  # fmt: skip
             try:
                 await send(body)
             except DataError as exc:

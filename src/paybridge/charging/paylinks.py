@@ -150,9 +150,13 @@ class PayLinks:
         page = PayPage(link, document.account, document.currency, self._open(document), charge, "")
         if page.state != "pay":
             return page
+        # Protect's key from the account that will charge (the company's): a token of another
+        # merchant account could not be charged there.
+        merchant = self.charges.merchant(link.company)
+        gateway = merchant.client if merchant is not None else self.charges.paytrace
         return PayPage(
             link, document.account, document.currency, page.open_amount, charge,
-            await self.charges.paytrace.create_client_key(),
+            await gateway.create_client_key(),
         )  # fmt: skip
 
     async def pay(self, token: str, card: ProtectCard) -> ChargeOutcome:

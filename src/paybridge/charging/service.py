@@ -58,6 +58,7 @@ from paybridge.charging.records import (
 from paybridge.clock import Clock
 from paybridge.connectors.dynamics import DynamicsClient
 from paybridge.connectors.paytrace import PayTraceClient
+from paybridge.connectors.paytrace.accounts import MerchantAccount, PayTraceAccounts
 from paybridge.errors import ConfigError, DataError, InDoubtError, PayBridgeError
 from paybridge.keys import CHARGE_RESOLVE_TOPIC, CHARGE_STEP, CUSTOMER_XREF, paytrace_fact
 from paybridge.mapping import CompiledTemplate
@@ -134,6 +135,9 @@ class ChargeService:
     first_lookback: timedelta = FIRST_LOOKBACK
     # Level 2/3 pre-flight before an invoice sale and the Level 3 call after it (``level3:``).
     level3: Level3 | None = None
+    # Every merchant account: a document of company X is charged through X's account (its
+    # client, profiles and currency). None: the main account (``paytrace``) for every company.
+    accounts: PayTraceAccounts | None = None
     _reads: dict[str, frozenset[str]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -150,11 +154,29 @@ class ChargeService:
 
     @property
     def once(self) -> ChargeOnce:
-        """The exactly-once sender, with this service's current currency and grace."""
+        """The exactly-once sender of the main account, with this service's currency and grace."""
+        return self.once_for(None)
+
+    def merchant(self, company: str | None) -> MerchantAccount | None:
+        """The merchant account that charges for ``company`` (None: the main one, as configured
+        on this service). A company without an account, when there are several, is refused."""
+        if self.accounts is None or company is None or not self.accounts.several:
+            return None
+        return self.accounts.for_company(company)
+
+    def once_for(self, company: str | None) -> ChargeOnce:
+        """The exactly-once sender through ``company``'s merchant account."""
+        merchant = self.merchant(company)
+        client = merchant.client if merchant else self.paytrace
+        currency = merchant.currency if merchant else self.currency
         return ChargeOnce(
-            self.paytrace, self.intents, self.clock, currency=self.currency,
+            client, self.intents, self.clock, currency=currency,
             grace=self.in_doubt_grace, declines_final=True, first_lookback=self.first_lookback,
         )  # fmt: skip
+
+    def _once_of(self, intent: Intent) -> ChargeOnce:
+        company = intent.detail.get("company")
+        return self.once_for(str(company) if company else None)
 
     async def charge(
         self, request: ChargeRequest, key: str, *, card: ProtectCard | None = None
@@ -216,12 +238,15 @@ class ChargeService:
             self.documents.reserve(document, key, planned, request.document_field)
             return existing
         target = f"{document.company}/{document.account}"
+        merchant = self.merchant(document.company)
+        currency = merchant.currency if merchant else self.currency
         profile = (
-            self.xref.source_for(CUSTOMER_XREF, target)
+            _own_profile(self.xref.source_for(CUSTOMER_XREF, target), merchant, self.accounts)
             if protect
-            else self._profile(request, document)
+            else self._profile(request, document, merchant)
         )
-        amount = self._amount(request, document, self.documents.available(document, key).amount)
+        available = self.documents.available(document, key).amount
+        amount = self._amount(request, document, available, currency)
         checked = await self._preflight(key, request, document, amount)
         self.documents.reserve(document, key, amount, "amount")
         template = self.invoice_template if entity == INVOICES else self.order_template
@@ -229,9 +254,11 @@ class ChargeService:
         detail = {
             "company": document.company, "document_type": document.kind,
             "document_number": document.number, "account": document.account,
-            "customer_id": profile, "amount": amount, "currency": self.currency,
+            "customer_id": profile, "amount": amount, "currency": currency,
             "mode": request.mode, "description": body["description"], "template": template.ref,
         }  # fmt: skip
+        if merchant is not None and merchant.name:
+            detail["merchant_account"] = merchant.name  # its facts' keys are qualified by it
         if checked is not None:
             detail["level3"] = checked.summary()
         if request.tender == ACH:
@@ -241,7 +268,7 @@ class ChargeService:
         if protect:  # no vault profile is charged: the fact names the D365 customer itself
             body.pop("customer_id")
             detail.update(source=PROTECT, customer_account=target)
-        return self.once.plan(
+        return self.once_for(document.company).plan(
             charge_event_key(key), CHARGE_STEP, charge_reference(key), body, detail
         )
 
@@ -290,9 +317,12 @@ class ChargeService:
             return outcome
         if "level3" not in outcome.outcome:
             return outcome
+        merchant = self.merchant(outcome.request.company)
+        client = merchant.client if merchant else None
         try:
             document = await read_document(self.dynamics, outcome.request, self._reads[INVOICES])
-            said = await level3.send(charge_event_key(key), await level3.read(document), tid)
+            data = await level3.read(document)
+            said = await level3.send(charge_event_key(key), data, tid, client)
         except PayBridgeError as exc:  # the charge stands; the data is noted as missing
             log.warning("charge %s: Level 3 not sent: %s", key, exc)
             said = f"failed: {exc}"
@@ -306,8 +336,10 @@ class ChargeService:
         findings = "; ".join(
             f"{f['severity']} {f['field']}: {f['message']}" for f in level3.get("findings", [])
         )
+        merchant = self.merchant(outcome.request.company)
+        account = merchant.name if merchant else ""
         self.ledger.record(
-            paytrace_fact(tid, TransactionKind.SALE.value), "level3", system="paybridge",
+            paytrace_fact(tid, TransactionKind.SALE.value, account), "level3", system="paybridge",
             entity="invoice", entity_id=f"{outcome.request.company}/{outcome.request.invoice_number}",
             status=str(level3.get("status")), detail={"findings": findings or "none",
                                                        "level3_call": level3.get("sent")},
@@ -331,9 +363,11 @@ class ChargeService:
             mapped=result.record,
         )  # fmt: skip
 
-    def _profile(self, request: ChargeRequest, document: Document) -> str:
+    def _profile(
+        self, request: ChargeRequest, document: Document, merchant: MerchantAccount | None
+    ) -> str:
         target = f"{document.company}/{document.account}"
-        profile = self.xref.source_for(CUSTOMER_XREF, target)
+        profile = _own_profile(self.xref.source_for(CUSTOMER_XREF, target), merchant, self.accounts)
         if profile is None:
             raise DataError(
                 f"customer {target} has no PayTrace profile",
@@ -344,14 +378,16 @@ class ChargeService:
             )
         return profile
 
-    def _amount(self, request: ChargeRequest, document: Document, available: Decimal) -> Decimal:
+    def _amount(
+        self, request: ChargeRequest, document: Document, available: Decimal, currency: str
+    ) -> Decimal:
         """The amount to charge: the request's, or all that is open after PayBridge's charges."""
         where = request.document_field
-        if document.currency.upper() != self.currency:
+        if document.currency.upper() != currency:
             raise DataError(
                 "currency mismatch",
                 fields={where: f"currency {document.currency} is not the PayTrace merchant "
-                        f"currency {self.currency}"},
+                        f"currency {currency}"},
             )  # fmt: skip
         if request.amount is None:
             if available <= 0:
@@ -361,15 +397,16 @@ class ChargeService:
                             f"{document.open_amount:f} {document.currency}, less PayBridge's "
                             "own charges)"},
                 )  # fmt: skip
-            return Money.of(available, self.currency).rounded().amount
-        return Money.of(request.amount, self.currency).rounded().amount
+            return Money.of(available, currency).rounded().amount
+        return Money.of(request.amount, currency).rounded().amount
 
     async def _send(
         self, key: str, request: ChargeRequest, intent: Intent, card: ProtectCard | None = None
     ) -> ChargeOutcome:
+        once = self._once_of(intent)
         try:
             if intent.status == PLANNED:
-                await self.once.ready()
+                await once.ready()
         except DEFINITE_REFUSALS as exc:  # no token: nothing was sent
             record = self.records.get(key)
             assert record is not None
@@ -379,7 +416,7 @@ class ChargeService:
         record = self.records.get(key)  # with the send time just recorded
         assert record is not None
         try:
-            charged = await self.once.execute(intent, card=card, **_times(record))
+            charged = await once.execute(intent, card=card, **_times(record))
         except InDoubtError as exc:
             return self._in_doubt(key, request, intent, str(exc))
         except DEFINITE_REFUSALS as exc:
@@ -430,7 +467,7 @@ class ChargeService:
         if intent.status == DONE:
             return self._finish(record.key, request, intent.detail)
         try:
-            found = await self.once.find(intent, **_times(record))
+            found = await self._once_of(intent).find(intent, **_times(record))
         except InDoubtError:
             return ChargeOutcome(record.key, IN_DOUBT, request, record.outcome)
         if found is None:
@@ -531,4 +568,15 @@ def _transaction(detail: dict[str, Any]) -> Transaction:
         masked_card=detail.get("masked_card") or None,
         customer_reference_id=sent.get("customer_reference_id") or None,
         discretionary_data={str(k): str(v) for k, v in extra.items() if v is not None},
+        account=str(detail.get("merchant_account") or ""),
     )  # fmt: skip
+
+
+def _own_profile(
+    linked: str | None, merchant: MerchantAccount | None, accounts: PayTraceAccounts | None
+) -> str | None:
+    """The PayTrace profile id to charge, from the customer's cross-reference
+    (``PayTraceAccounts.profile_of``); with one account, the link as it is."""
+    if merchant is None or accounts is None:
+        return linked
+    return accounts.profile_of(linked, merchant)

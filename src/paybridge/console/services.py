@@ -184,6 +184,10 @@ class ConsoleServices:
     secure_cookies: bool
     # Failed sign-ins per client address: a burst of 10, then one every 6 seconds.
     signin_limiter: RateLimiter
+    # D365's request limit per service-protection window for the whole installation (every
+    # principal's requests) and the window: the dashboard's budget per company.
+    d365_window_limit: int = 0
+    d365_window_seconds: float = 300.0
     # The mapping designer (pages under /mapping); without one they are not mounted.
     designer: MappingDesk | None = None
     # Every effective setting with where it came from (the admin settings page, the flow view).

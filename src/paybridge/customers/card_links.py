@@ -138,7 +138,7 @@ class CardLinks:
             raise CardLinkError("invalid", "the customer of this link is no longer in D365")
         field = self.tokens.sync.settings.masked_card_field
         masked = str(row.get(field) or "") if field else ""
-        return CardPage(link, _name(row), masked, await self.tokens.client_key())
+        return CardPage(link, _name(row), masked, await self.tokens.client_key(link.company))
 
     async def submit(self, token: str, hpf_token: SecretStr, enc_key: SecretStr) -> CardOnFile:
         """Put the card on file once: the link is claimed first, released if PayTrace refuses."""

@@ -19,10 +19,11 @@ from paybridge.connectors.paytrace import (
     PayTraceClient,
     ProtectCustomerRequest,
 )
+from paybridge.connectors.paytrace.accounts import MerchantAccount, PayTraceAccounts
 from paybridge.customers.settings import CustomerSyncSettings
 from paybridge.errors import DataError
 from paybridge.keys import CUSTOMER_CREATE_STEP as CREATE_STEP
-from paybridge.keys import CUSTOMER_XREF
+from paybridge.keys import CUSTOMER_XREF, account_transaction
 from paybridge.keys import D365_CUSTOMERS_CURSOR as D365_CURSOR
 from paybridge.keys import PAYTRACE_PROFILES_CURSOR as PAYTRACE_CURSOR
 from paybridge.keys import PROFILE_CREATE_STEP as PROFILE_STEP
@@ -71,32 +72,55 @@ class SyncResult:
     updated: int = 0
     unchanged: int = 0
     waiting: int = 0  # D365 customers with no PayTrace profile yet: one comes with their card
+    # Profiles linked to a customer of another company than the account's (several accounts):
+    # that company's own merchant account holds its customers' profiles.
+    elsewhere: int = 0
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
             f"{self.waiting} waiting for a card"
         )
+        return text + (f", {self.elsewhere} of another company" if self.elsewhere else "")
 
 
 class CustomerLinks:
-    """The xref between PayTrace profiles and D365 customers, read both ways."""
+    """The xref between one merchant account's PayTrace profiles and D365 customers, read both
+    ways. Another account's profiles are linked as ``<account>/<profile>`` (``others``: the names
+    of the accounts besides this one, whose links this one never reads as its own)."""
 
-    def __init__(self, xref: Xref) -> None:
+    def __init__(self, xref: Xref, account: str = "", others: frozenset[str] = frozenset()) -> None:
         self.xref = xref
+        self.account = account
+        self.others = others
 
     def account_of(self, profile_id: str) -> tuple[str, str] | None:
-        linked = self.xref.get(CUSTOMER_XREF, profile_id)
+        linked = self.xref.get(CUSTOMER_XREF, account_transaction(profile_id, self.account))
         if not linked:
             return None
         company, _, account = linked.partition("/")
         return company, account
 
     def profiles_by_account(self) -> dict[str, str]:
+        """``company/account`` -> this merchant account's profile id (bare)."""
+        mine: dict[str, str] = {}
+        for source, target in self.xref.all(CUSTOMER_XREF).items():
+            owner, slash, bare = source.partition("/")
+            if self.account:
+                if slash and owner == self.account:
+                    mine[target] = bare
+            elif not (slash and owner in self.others):
+                mine[target] = source
+        return mine
+
+    def all_by_account(self) -> dict[str, str]:
+        """``company/account`` -> the linked profile, as linked (any merchant account's)."""
         return {target: source for source, target in self.xref.all(CUSTOMER_XREF).items()}
 
     def link(self, profile_id: str, company: str, account: str) -> None:
-        self.xref.link(CUSTOMER_XREF, profile_id, f"{company}/{account}")
+        self.xref.link(
+            CUSTOMER_XREF, account_transaction(profile_id, self.account), f"{company}/{account}"
+        )
 
 
 @dataclass(frozen=True)
@@ -122,11 +146,13 @@ class CustomerCreator:
         dynamics: DynamicsSettings,
         policy: NewCustomerPolicy,
         sync: CustomerSyncSettings,
+        links: CustomerLinks | None = None,
     ) -> None:
         self.paytrace = paytrace
         self.d365 = d365
         self.intents = intents
-        self.links = CustomerLinks(xref)
+        # One merchant account's links (``dynamics.company`` is that account's company).
+        self.links = links or CustomerLinks(xref)
         self.template = template
         self.dynamics = dynamics
         self.policy = policy
@@ -162,8 +188,9 @@ class CustomerCreator:
         company = self.dynamics.company
         account = f"{self.policy.prefix}{profile_id}"
         intent = self.intents.plan(
-            f"customer:{profile_id}", CREATE_STEP, "d365", f"{company}/{account}", {}
-        )
+            f"customer:{account_transaction(profile_id, self.links.account)}", CREATE_STEP,
+            "d365", f"{company}/{account}", {},
+        )  # fmt: skip
         key = {"dataAreaId": company, "CustomerAccount": account}
 
         async def send() -> dict[str, Any]:
@@ -203,7 +230,11 @@ class CustomerSync:
         ledger: Ledger,
         to_paytrace: CompiledTemplate,
         settings: CustomerSyncSettings,
+        home: str | None = None,
     ) -> None:
+        # With several merchant accounts: the main account's company, the only one whose
+        # customers this sync (over the main account's profiles) may touch.
+        self.home = home
         self.creator = creator
         self.paytrace = creator.paytrace
         self.d365 = creator.d365
@@ -214,13 +245,17 @@ class CustomerSync:
         self.settings = settings
 
     def _seen(self, name: str) -> dict[str, str]:
-        stored = self.cursors.get(name)
+        stored = self.cursors.get(self._cursor(name))
         loaded: dict[str, str] = json.loads(stored) if stored else {}
         return loaded
 
     def _store(self, name: str, seen: dict[str, str]) -> None:
         with self.cursors.engine.begin() as conn:
-            self.cursors.put(conn, name, json.dumps(seen, sort_keys=True))
+            self.cursors.put(conn, self._cursor(name), json.dumps(seen, sort_keys=True))
+
+    def _cursor(self, name: str) -> str:
+        """A cursor of this merchant account (the main account's keep their names)."""
+        return f"{name}.{self.links.account}" if self.links.account else name
 
     async def run(self) -> str:
         parts = []
@@ -242,6 +277,9 @@ class CustomerSync:
                 result.unchanged += 1
                 continue
             linked = self.links.account_of(profile.customer_id)
+            if linked is not None and self.home and linked[0].lower() != self.home.lower():
+                result.elsewhere += 1  # never patch another company's customer from this account
+                continue
             if linked is None:
                 company, account = await self.creator.ensure(profile.customer_id)
                 row = await self.d365.get(
@@ -278,7 +316,7 @@ class CustomerSync:
             return after
         await self.d365.update(CUSTOMERS, key, changes, cross_company=True, reference=account)
         self.ledger.record(
-            f"customer:{profile.customer_id}", "d365.customer_update", system="d365",
+            f"customer:{account_transaction(profile.customer_id, self.links.account)}", "d365.customer_update", system="d365",
             entity=CUSTOMERS, entity_id=f"{company}/{account}", status="updated",
             detail={"fields": sorted(changes)},
         )  # fmt: skip
@@ -305,7 +343,7 @@ class CustomerSync:
             result.updated += 1
             seen[ident] = mark
             self.ledger.record(
-                f"customer:{profile_id}", "paytrace.profile_update", system="paytrace",
+                f"customer:{account_transaction(profile_id, self.links.account)}", "paytrace.profile_update", system="paytrace",
                 entity="customer", entity_id=profile_id, status="updated", detail={"from": ident},
             )  # fmt: skip
         self._store(D365_CURSOR, seen)
@@ -363,12 +401,25 @@ class CardTokens:
     """Cards arrive as PayTrace Protect tokens: PayBridge hands out the client key, the browser
     sends the card to PayTrace, and PayBridge forwards only ``hpf_token``/``enc_key``."""
 
-    def __init__(self, sync: CustomerSync, intents: IntentStore) -> None:
+    def __init__(
+        self, sync: CustomerSync, intents: IntentStore, accounts: PayTraceAccounts | None = None
+    ) -> None:
         self.sync = sync
         self.intents = intents
+        # Every merchant account: a customer's card goes on file in its company's account.
+        self.accounts = accounts
 
-    async def client_key(self) -> str:
-        return await self.sync.paytrace.create_client_key()
+    def _merchant(self, company: str | None) -> MerchantAccount | None:
+        if self.accounts is None or company is None or not self.accounts.several:
+            return None
+        return self.accounts.for_company(company)
+
+    def _client(self, merchant: MerchantAccount | None) -> PayTraceClient:
+        return merchant.client if merchant is not None else self.sync.paytrace
+
+    async def client_key(self, company: str | None = None) -> str:
+        """Protect's key from the account the card will be put on file in (``company``'s)."""
+        return await self._client(self._merchant(company)).create_client_key()
 
     async def attach_card(
         self, company: str, account: str, hpf_token: SecretStr, enc_key: SecretStr
@@ -382,16 +433,29 @@ class CardTokens:
         )  # fmt: skip
         if row is None:
             raise DataError(f"D365 has no customer {ident}", fields={"account": account})
-        profile_id = self.sync.links.profiles_by_account().get(ident)
+        merchant = self._merchant(company)
+        client = self._client(merchant)
+        linked = self.sync.links.all_by_account().get(ident)
+        profile_id = (
+            self.accounts.profile_of(linked, merchant)
+            if merchant is not None and self.accounts is not None
+            else linked
+        )
         created = profile_id is None
         if profile_id is None:
             profile_id = account
-            await self._create(row, profile_id, hpf_token, enc_key)
-            self.sync.links.link(profile_id, company, account)
+            name = merchant.name if merchant is not None else ""
+            await self._create(row, profile_id, hpf_token, enc_key, client, name)
+            self.sync.links.link(account_transaction(profile_id, name), company, account)
         else:
             request = self._protect_request(row, profile_id, hpf_token, enc_key)
-            await self.sync.paytrace.update_customer_pt_protect(request)
-        profile = await self.sync.creator.profile(profile_id)
+            await client.update_customer_pt_protect(request)
+        found = await client.export_customers(CustomerExportRequest(customer_id=profile_id))
+        exact = [p for p in found if p.customer_id == profile_id]
+        if not exact:
+            raise DataError(f"PayTrace has no customer profile {profile_id!r}",
+                            fields={"customer_id": profile_id})  # fmt: skip
+        profile = exact[0]
         fields = token_fields(self.sync.settings, profile)
         if fields:
             await self.sync.d365.update(
@@ -414,22 +478,22 @@ class CardTokens:
         )
 
     async def _create(
-        self, row: dict[str, Any], profile_id: str, hpf_token: SecretStr, enc_key: SecretStr
-    ) -> None:
+        self, row: dict[str, Any], profile_id: str, hpf_token: SecretStr, enc_key: SecretStr,
+        client: PayTraceClient, account: str = "",
+    ) -> None:  # fmt: skip
         # The tokens are never kept: the intent holds only the profile id.
         intent = self.intents.plan(
-            f"profile:{profile_id}", PROFILE_STEP, "paytrace", profile_id, {}
-        )
+            f"profile:{account_transaction(profile_id, account)}", PROFILE_STEP, "paytrace",
+            profile_id, {},
+        )  # fmt: skip
 
         async def send() -> dict[str, Any]:
             request = self._protect_request(row, profile_id, hpf_token, enc_key)
-            await self.sync.paytrace.create_customer_pt_protect(request)
+            await client.create_customer_pt_protect(request)
             return {"profile_id": profile_id}
 
         async def find() -> dict[str, Any] | None:
-            found = await self.sync.paytrace.export_customers(
-                CustomerExportRequest(customer_id=profile_id)
-            )
+            found = await client.export_customers(CustomerExportRequest(customer_id=profile_id))
             exists = any(p.customer_id == profile_id for p in found)
             return {"profile_id": profile_id} if exists else None
 

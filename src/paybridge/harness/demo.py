@@ -158,14 +158,19 @@ async def run_demo(
     started = time.monotonic()
     store, settings_file = prepare_store(store_dir or STORE_DIR)
     pt_sock, d_sock, api_sock = _free_socket(), _free_socket(), _free_socket()
+    second_sock = _free_socket()  # the second company's PayTrace merchant account
     pt_url, d_url, api_url = _url(pt_sock), _url(d_sock), _url(api_sock)
+    second_url = _url(second_sock)
     servers = [
         await _serve(create_paytrace_app(), pt_sock),
         await _serve(create_dynamics_app(), d_sock),
+        await _serve(create_paytrace_app(), second_sock),  # its ids overlap the first's
     ]
     reports = report_dir or store.parent / "reports"
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
-    engine = build_engine(demo_settings(pt_url, d_url, store, secret, public_url=api_url))
+    engine = build_engine(
+        demo_settings(pt_url, d_url, store, secret, second_url, public_url=api_url)
+    )
     try:
         servers.append(await _serve(build_api(engine), api_sock))
         stop = asyncio.Event()
@@ -177,10 +182,15 @@ async def run_demo(
             ):
                 shop = Storefront(storefront_client(pt_http, engine.settings.paytrace), pt_http, pt_url,
                                   random.Random(seed))  # fmt: skip
+                merchant = engine.settings.paytrace.model_copy(update={"base_url": second_url})
+                second = Storefront(storefront_client(pt_http, merchant), pt_http, second_url,
+                                    random.Random(seed + 1))  # fmt: skip
                 console.print(
-                    f"PayTrace sandbox: {pt_url}   D365 sandbox: {d_url}   PayBridge API: {api_url}"
+                    f"PayTrace sandbox: {pt_url} (usmf)   PayTrace sandbox: {second_url} (usrt)   "
+                    f"D365 sandbox: {d_url}   PayBridge API: {api_url}"
                 )
-                story = Story(engine, shop, api, secret, console, payments, started, timeout)
+                story = Story(engine, shop, api, secret, console, payments, started, timeout,
+                              second)  # fmt: skip
                 summary = await story.run(reports)
             if not exit_when_done:
                 if on_done is not None:

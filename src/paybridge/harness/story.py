@@ -43,7 +43,7 @@ from paybridge.connectors.paytrace import (
     VoidRequest,
 )
 from paybridge.connectors.paytrace.poller import change_kinds
-from paybridge.connectors.paytrace.settings import PayTraceSettings
+from paybridge.connectors.paytrace.settings import PayTraceAccount, PayTraceSettings
 from paybridge.errors import DeclinedError
 from paybridge.harness.chaos import compare, expected_lines
 from paybridge.harness.story_flows import D365Flows, FlowResults
@@ -52,11 +52,13 @@ from paybridge.o2c.settings import CheckSettings, OrderToCashSettings, PollerSet
 from paybridge.ops.settings import MetricsSettings
 from paybridge.orders.settings import OrdersSettings
 from paybridge.reconcile.render import render
-from paybridge.reconcile.settings import ReconcileSettings
+from paybridge.reconcile.settings import CompanyReconcileSettings, ReconcileSettings
 from paybridge.security.webhooks import sign
 
 DECLINING_AMOUNTS = (Decimal("0.29"), Decimal("1.12"))
 COMPANY = "usmf"
+SECOND_COMPANY = "usrt"  # the second legal entity, with its own PayTrace merchant account
+SECOND_ACCOUNT = "retail"
 LINES = "CustomerPaymentJournalLines"
 HEADERS = "CustomerPaymentJournalHeaders"
 INVOICE = "CIV-000101"  # the seeded invoice of usmf/US-001, charged through the API
@@ -94,10 +96,18 @@ class DemoSummary:
     order_refund: str = "not run"
     paylink_paid: str = ""
     ach_returned: bool = False
+    # The second company (its own PayTrace merchant account): its sales, posted there.
+    second_company: str = ""
+    second_company_approved: int = 0
+    second_company_posted: int = 0
+    second_company_reconciliation: str = "not run"
 
     @property
     def ok(self) -> bool:
-        return self.posted == self.approved and self.duplicates == 0 and self.missing == 0
+        second = self.second_company_posted == self.second_company_approved
+        return (
+            self.posted == self.approved and self.duplicates == 0 and self.missing == 0 and second
+        )
 
 
 @dataclass
@@ -202,14 +212,28 @@ def demo_settings(
     dynamics_url: str,
     store: Path,
     event_secret: str = "",
+    second_url: str = "",
     public_url: str | None = None,
 ) -> Settings:
+    """The demo's settings; with ``second_url`` a second PayTrace merchant account (that
+    sandbox) for the second company, usrt; ``public_url``: where pay links point (the API)."""
     secrets_ = {"storefront": [SecretStr(event_secret)]} if event_secret else {}
+    accounts = [
+        PayTraceAccount(
+            name=SECOND_ACCOUNT, company=SECOND_COMPANY, base_url=second_url,
+            username=SecretStr("sandbox"), password=SecretStr("sandbox"),
+            integrator_id=SecretStr("SANDBOX00001"), bank_account="USRT OPER",
+        )
+    ] if second_url else []  # fmt: skip
+    companies = {COMPANY: CompanyReconcileSettings()}
+    if second_url:
+        companies[SECOND_COMPANY] = CompanyReconcileSettings(bank_account="USRT OPER")
     return Settings(
         store=StoreSettings(url=f"sqlite:///{store}"),
         paytrace=PayTraceSettings(
             base_url=paytrace_url, username=SecretStr("sandbox"), password=SecretStr("sandbox"),
             integrator_id=SecretStr("SANDBOX00001"), poll_interval_seconds=0.5,
+            accounts=accounts,
         ),
         dynamics=DynamicsSettings(
             base_url=dynamics_url, tenant="sandbox-tenant", client_id="sandbox-client",
@@ -228,7 +252,9 @@ def demo_settings(
         # The demo reconciles its own batch. Its payment journal books straight to the bank
         # (CustPay offsets USMF OPER) and the seeded chart has no clearing account: no
         # clearing-to-bank settlement journal to write.
-        reconcile=ReconcileSettings(schedule_at=None, settlement_journal=False),
+        reconcile=ReconcileSettings(
+            companies=companies, schedule_at=None, settlement_journal=False
+        ),
         # Subscriptions are billed by the engine's billing job, as in production, every second.
         billing=BillingSettings(enabled=True, interval_seconds=1.0),
         # The demo's API listens on 127.0.0.1 only: its /metrics needs no key, and its own
@@ -257,6 +283,8 @@ class Story:
     payments: int
     started: float
     timeout: float
+    # The second company's shop, selling through its own merchant account (None: one company).
+    second: Storefront | None = None
     summary: DemoSummary = field(init=False)
     flows: FlowResults = field(init=False)
 
@@ -437,24 +465,25 @@ class Story:
         self.say(f"storefront: settled the day's batch, then refunded {len(refunds)} sales")
         return day
 
-    async def journals_posted(self) -> None:
+    async def journals_posted(self, company: str = COMPANY) -> None:
         """Wait for the engine's cut-off job (past 00:00 in the demo) to post every journal."""
         deadline = time.monotonic() + 30
         open_: list[str] = []
         while time.monotonic() < deadline:
             lines = await self.engine.dynamics.query(
-                LINES, Query(filter=F("dataAreaId") == COMPANY, select=["JournalBatchNumber"])
-            )
+                LINES, Query(filter=F("dataAreaId") == company, select=["JournalBatchNumber"],
+                             cross_company=True),
+            )  # fmt: skip
             journals = {str(row["JournalBatchNumber"]) for row in lines}
             headers = await self.engine.dynamics.query(
-                HEADERS, Query(filter=F("dataAreaId") == COMPANY,
-                               select=["JournalBatchNumber", "IsPosted"]),
+                HEADERS, Query(filter=F("dataAreaId") == company,
+                               select=["JournalBatchNumber", "IsPosted"], cross_company=True),
             )  # fmt: skip
             posted = {str(h["JournalBatchNumber"]) for h in headers if h.get("IsPosted") == "Yes"}
             open_ = sorted(journals - posted)
             if not open_:
                 self.say(
-                    f"cut-off: the engine posted {len(journals)} payment journal(s) "
+                    f"cut-off: the engine posted {len(journals)} payment journal(s) of {company} "
                     "(the demo's cut-off is 00:00, so each is posted as the day goes on)"
                 )
                 return
@@ -470,6 +499,56 @@ class Story:
         outcome = {0: "matched", 1: "differences"}.get(report.exit_code, "failed")
         self.summary.reconciliation, self.summary.report = outcome, str(path)
         self.say(f"reconciliation {COMPANY} {day.isoformat()}: {outcome}; report {path}")
+
+    async def second_company(self, reports: Path) -> None:
+        """The second legal entity sells through its own PayTrace account (a second sandbox,
+        whose transaction ids overlap the first's): its sales reach usrt only, and usrt is
+        reconciled against that account."""
+        shop = self.second
+        if shop is None:
+            return
+        customers = await self.engine.dynamics.query(
+            "CustomersV3", Query(filter=F("dataAreaId") == SECOND_COMPANY,
+                                 select=["CustomerAccount"], cross_company=True),
+        )  # fmt: skip
+        usrt = sorted(str(row["CustomerAccount"]) for row in customers)
+        profiles = []
+        for n in range(3):
+            profile_id = f"RETAIL-{n + 1:04d}"
+            await shop.open_profile(profile_id, f"Retail Shopper {n + 1}")
+            target = f"{SECOND_COMPANY}/{usrt[n % len(usrt)]}"
+            self.engine.store.xref.link(
+                "paytrace_customer", f"{SECOND_ACCOUNT}/{profile_id}", target
+            )
+            profiles.append(profile_id)
+        await shop.sell(profiles, min(6, max(2, self.payments // 10)))
+        s = self.summary
+        s.second_company, s.second_company_approved = SECOND_COMPANY, len(shop.approved)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            lines = await self.engine.dynamics.query(
+                LINES, Query(filter=F("dataAreaId") == SECOND_COMPANY, select=["PaymentId"],
+                             cross_company=True),
+            )  # fmt: skip
+            held = {str(row["PaymentId"]) for row in lines}
+            s.second_company_posted = sum(1 for tx in shop.approved if f"PT-{tx}-sale" in held)
+            if s.second_company_posted == len(shop.approved):
+                break
+            await asyncio.sleep(0.2)
+        await shop.paytrace.settle()
+        day = shop.paytrace.local_date(SystemClock().now())
+        await self.journals_posted(SECOND_COMPANY)
+        report = await self.engine.reconciler().run(day, SECOND_COMPANY, heal=False)
+        path = reports / f"reconcile-{SECOND_COMPANY}-{day.isoformat()}.html"
+        path.write_bytes(render(report, "html"))
+        s.second_company_reconciliation = {0: "matched", 1: "differences"}.get(
+            report.exit_code, "failed"
+        )
+        self.say(
+            f"second company {SECOND_COMPANY} (PayTrace account {SECOND_ACCOUNT}, ids overlapping "
+            f"the first's): {len(shop.approved)} sales approved, {s.second_company_posted} "
+            f"posted in {SECOND_COMPANY} only; reconciliation {s.second_company_reconciliation}"
+        )
 
     async def finish(self) -> DemoSummary:
         found = await self.watch(None, "final read-back")
@@ -504,6 +583,7 @@ class Story:
         await self.watch(None, "refunds")
         await self.reconcile(day, reports)
         await self.ach()
+        await self.second_company(reports)
         return await self.finish()
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from paybridge.connectors.paytrace import PayTraceClient
+from paybridge.connectors.paytrace.accounts import PayTraceAccounts
 from paybridge.connectors.paytrace.requests import VoidRequest
 from paybridge.errors import DataError, PayBridgeError
 from paybridge.insight.store import (
@@ -26,6 +27,7 @@ from paybridge.insight.store import (
     InsightStore,
     ScoreRow,
 )
+from paybridge.keys import fact_account
 from paybridge.runtime.intents import IntentStore
 from paybridge.runtime.queue import SqlQueue
 from paybridge.security.audit import AuditLog
@@ -43,13 +45,16 @@ class Decision:
 class ReviewDesk:
     def __init__(
         self, store: InsightStore, queue: SqlQueue, audit: AuditLog, paytrace: PayTraceClient,
-        intents: IntentStore,
+        intents: IntentStore, accounts: PayTraceAccounts | None = None,
     ) -> None:  # fmt: skip
         self.store = store
         self.queue = queue
         self.audit = audit
         self.paytrace = paytrace
         self.intents = intents
+        # Every merchant account: a void goes to the account the transaction belongs to (a raw
+        # id means something only within its own account).
+        self.accounts = accounts
 
     def list(self, state: str | None = HELD, limit: int = 100) -> list[ScoreRow]:
         return self.store.listing(state, limit)
@@ -96,14 +101,19 @@ class ReviewDesk:
             raise DataError(f"key: {row.key} is no PayTrace card transaction to void",
                             fields={"key": row.key})  # fmt: skip
         tid = int(row.transaction_id)
+        account = fact_account(row.key)
+        if account and self.accounts is None:
+            raise DataError(f"key: {row.key} is of merchant account {account!r}, not configured",
+                            fields={"key": row.key})  # fmt: skip
+        gateway = self.accounts.named(account).client if self.accounts else self.paytrace
         intent = self.intents.plan(row.key, VOID_STEP, "paytrace", str(tid), {"by": actor})
 
         async def send() -> dict[str, Any]:
-            reply = await self.paytrace.void(VoidRequest(transaction_id=tid))
+            reply = await gateway.void(VoidRequest(transaction_id=tid))
             return {"transaction_id": reply.transaction_id}
 
         async def find() -> dict[str, Any] | None:
-            record = await self.paytrace.export_by_id(tid)
+            record = await gateway.export_by_id(tid)
             return {"transaction_id": tid} if record is not None and record.is_voided else None
 
         try:

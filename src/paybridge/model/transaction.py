@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from paybridge.keys import paytrace_fact
+from paybridge.keys import account_transaction, paytrace_fact
 from paybridge.model.money import Money
 
 
@@ -82,9 +82,17 @@ class Transaction(BaseModel):
     csc_response: str = ""
     client_ip: str = ""
     billing_country: str = ""
+    # The PayTrace merchant account (``paytrace.accounts`` name) the transaction belongs to;
+    # empty: the main account. Part of the key: two accounts may hand out one number.
+    account: str = ""
 
     _utc = field_validator("occurred_at", "settled_at")(_aware_utc)
 
     @property
     def key(self) -> str:
-        return paytrace_fact(self.transaction_id, self.kind.value)
+        return paytrace_fact(self.transaction_id, self.kind.value, self.account)
+
+    @property
+    def ref(self) -> str:
+        """The transaction in PayBridge's keys and cross-references (``keys.account_transaction``)."""
+        return account_transaction(self.transaction_id, self.account)

@@ -29,7 +29,13 @@ from paybridge.connectors.dynamics import DynamicsClient
 from paybridge.connectors.paytrace import CheckExportRequest, CheckRecord, PayTraceClient
 from paybridge.connectors.paytrace.codes import ach_return_reason
 from paybridge.errors import DataError
-from paybridge.keys import UNREADABLE_TOPIC, check_transaction_id, transaction_partition
+from paybridge.keys import (
+    DEFAULT_ACCOUNT,
+    UNREADABLE_TOPIC,
+    check_transaction_id,
+    paytrace_fact,
+    transaction_partition,
+)
 from paybridge.model import (
     Money,
     PaymentMethodType,
@@ -129,7 +135,10 @@ class CheckIngest:
         facts: CheckFacts,
         *,
         lookback: timedelta,
+        account: str = DEFAULT_ACCOUNT,
     ) -> None:
+        # The merchant account the checks are of: its facts' keys are qualified by it.
+        self.account = account
         self.paytrace = paytrace
         self.queue = queue
         self.engine = engine
@@ -152,14 +161,17 @@ class CheckIngest:
 
     def _envelopes(self, record: CheckRecord) -> list[Envelope]:
         try:
-            return [envelope_for(tx, SOURCE) for tx in self.translate.facts(record)]
+            facts = self.translate.facts(record)
+            if self.account:
+                facts = [tx.model_copy(update={"account": self.account}) for tx in facts]
+            return [envelope_for(tx, SOURCE) for tx in facts]
         except DataError as exc:  # held in the dead letters with its reason: never lost
             log.warning("check %s unreadable: %s", record.check_transaction_id, exc.message)
             tid = check_transaction_id(record.check_transaction_id)
             return [
                 Envelope(
-                    topic=UNREADABLE_TOPIC, key=f"paytrace:{tid}:unreadable",
-                    partition_key=transaction_partition(tid), source=SOURCE,
+                    topic=UNREADABLE_TOPIC, key=paytrace_fact(tid, "unreadable", self.account),
+                    partition_key=transaction_partition(tid, self.account), source=SOURCE,
                     payload={"reason": redact_text(f"cannot translate: {exc.message}"),
                              "record": redact(record.model_dump(mode="json"))},
                 )

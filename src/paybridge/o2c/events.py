@@ -8,6 +8,7 @@ keys ``paytrace:<id>:<kind>`` and payload), so a fact seen by both paths is proc
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -42,6 +43,10 @@ class InboundEvent(BaseModel):
 
     type: EventType = Field(description="What the sender says happened to the transaction.")
     transaction_id: int = Field(gt=0, description="The PayTrace transaction id.")
+    account: str = Field(
+        default="", max_length=32,
+        description="The PayTrace merchant account (a paytrace.accounts name); empty: the main one.",
+    )  # fmt: skip
 
 
 class TransactionLookup(Protocol):
@@ -82,15 +87,29 @@ class EventIntake:
         queue: SqlQueue,
         engine: Engine,
         translator: FactTranslator,
+        others: Mapping[str, tuple[TransactionLookup, FactTranslator]] | None = None,
     ) -> None:
         self.paytrace = paytrace
         self.queue = queue
         self.engine = engine
         self.translator = translator
+        # The other merchant accounts: name -> (their client, their translator).
+        self.others = dict(others or {})
 
     async def accept(self, event: InboundEvent) -> EventResult:
-        """Publish the facts of a confirmed event; ClaimRefused when PayTrace contradicts it."""
-        record = await self.paytrace.export_by_id(event.transaction_id)
+        """Publish the facts of a confirmed event; ClaimRefused when PayTrace contradicts it.
+
+        The transaction is read back from the event's merchant account, and its facts are that
+        account's (a number means something only within its account)."""
+        paytrace, translator = self.paytrace, self.translator
+        if event.account:
+            if event.account not in self.others:
+                raise DataError(
+                    f"no PayTrace merchant account {event.account!r}",
+                    fields={"account": "not one of paytrace.accounts"},
+                )
+            paytrace, translator = self.others[event.account]
+        record = await paytrace.export_by_id(event.transaction_id)
         if record is None:
             raise ClaimRefused(
                 f"PayTrace has no transaction {event.transaction_id}",
@@ -107,7 +126,7 @@ class EventIntake:
                 system="paytrace",
                 operation="verify event",
             )
-        envelopes = [self._envelope(record, kind) for kind in kinds]
+        envelopes = [self._envelope(record, kind, translator) for kind in kinds]
         with self.engine.begin() as conn:
             fresh = self.queue.publish(conn, envelopes)
         facts = [
@@ -116,11 +135,13 @@ class EventIntake:
         ]
         return EventResult(event, facts, list(kinds))
 
-    def _envelope(self, record: TransactionRecord, kind: ChangeKind) -> Envelope:
+    def _envelope(
+        self, record: TransactionRecord, kind: ChangeKind, translator: FactTranslator
+    ) -> Envelope:
         change = TransactionChange(
             key=f"paytrace:{record.transaction_id}:{kind}",
             transaction_id=record.transaction_id,
             kind=kind,
             record=record,
         )
-        return self.translator.envelope(change, EVENT_SOURCE)
+        return translator.envelope(change, EVENT_SOURCE)

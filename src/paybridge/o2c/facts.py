@@ -15,7 +15,13 @@ from functools import cache
 
 from paybridge.connectors.paytrace.poller import TransactionChange
 from paybridge.errors import DataError
-from paybridge.keys import PAYMENT_TOPIC, UNREADABLE_TOPIC, transaction_partition
+from paybridge.keys import (
+    DEFAULT_ACCOUNT,
+    PAYMENT_TOPIC,
+    UNREADABLE_TOPIC,
+    paytrace_fact,
+    transaction_partition,
+)
 from paybridge.mapping import SHIPPED_DIR, CompiledTemplate, load_template
 from paybridge.model import Transaction
 from paybridge.runtime.envelope import Envelope
@@ -89,11 +95,14 @@ class FactTranslator:
     template: CompiledTemplate
     currency: str
     timezone: str
+    # The merchant account the changes come from (``paytrace.accounts`` name; "": the main one).
+    account: str = DEFAULT_ACCOUNT
 
     def translate(self, change: TransactionChange) -> Transaction:
-        return translate_change(
+        tx = translate_change(
             change, currency=self.currency, timezone=self.timezone, template=self.template
         )
+        return tx.model_copy(update={"account": self.account}) if self.account else tx
 
     def envelope(self, change: TransactionChange, source: str) -> Envelope:
         """The change's ``payment`` envelope, or an unreadable one with the reason: none is lost."""
@@ -102,7 +111,7 @@ class FactTranslator:
         except UntranslatableChange as exc:
             reason = redact_text(f"cannot translate: {exc.message}")
             log.warning("%s: %s", change.key, reason)
-            return unreadable_envelope(change, reason, source=source)
+            return unreadable_envelope(change, reason, source=source, account=self.account)
         return envelope_for(tx, source)
 
 
@@ -111,7 +120,7 @@ def envelope_for(tx: Transaction, source: str) -> Envelope:
     return Envelope(
         topic=PAYMENT_TOPIC,
         key=tx.key,
-        partition_key=transaction_partition(tx.transaction_id),
+        partition_key=transaction_partition(tx.transaction_id, tx.account),
         # Merchants type free text into PayTrace (descriptions, names, invoice ids): a card number
         # typed there must not enter our queue, ledger or D365, so the payload is redacted.
         payload=redact(tx.model_dump(mode="json")),
@@ -119,13 +128,18 @@ def envelope_for(tx: Transaction, source: str) -> Envelope:
     )
 
 
-def unreadable_envelope(change: TransactionChange, reason: str, source: str = "poller") -> Envelope:
+def unreadable_envelope(
+    change: TransactionChange,
+    reason: str,
+    source: str = "poller",
+    account: str = DEFAULT_ACCOUNT,
+) -> Envelope:
     """Keep what could not be translated (redacted), so nothing is lost and the reason is visible."""
     raw = redact(change.record.model_dump(mode="json"))
     return Envelope(
         topic=UNREADABLE_TOPIC,
-        key=change.key,
-        partition_key=transaction_partition(change.transaction_id),
+        key=paytrace_fact(change.transaction_id, change.kind, account),
+        partition_key=transaction_partition(change.transaction_id, account),
         payload={"reason": redact_text(reason), "record": raw},
         source=source,
     )

@@ -12,11 +12,13 @@ from sqlalchemy import Engine
 
 from paybridge.connectors.paytrace.poller import ChangePoller, PollCursor
 from paybridge.keys import POLLER_CURSOR as CURSOR_NAME
+from paybridge.keys import poller_cursor
 from paybridge.o2c.facts import FactTranslator
 from paybridge.runtime.cursors import Cursors
 from paybridge.runtime.queue import SqlQueue
 
 SOURCE = "poller"
+__all__ = ["CURSOR_NAME", "SOURCE", "IngestResult", "PayTraceIngest"]
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,10 @@ class IngestResult:
 
 
 class PayTraceIngest:
-    """One poll: read PayTrace's changes, enqueue them and move the cursor in one transaction."""
+    """One poll: read PayTrace's changes, enqueue them and move the cursor in one transaction.
+
+    One per merchant account: each has its own poller (client) and cursor
+    (``keys.poller_cursor``), and its translator qualifies its facts by the account."""
 
     def __init__(
         self,
@@ -42,9 +47,10 @@ class PayTraceIngest:
         self.cursors = cursors
         self.engine = engine
         self.translator = translator
+        self.cursor_name = poller_cursor(translator.account)
 
     def _cursor(self) -> PollCursor:
-        stored = self.cursors.get(CURSOR_NAME)
+        stored = self.cursors.get(self.cursor_name)
         return PollCursor.model_validate_json(stored) if stored else PollCursor()
 
     async def poll_once(self) -> IngestResult:
@@ -52,6 +58,6 @@ class PayTraceIngest:
         envelopes = [self.translator.envelope(change, SOURCE) for change in changes]
         with self.engine.begin() as conn:
             fresh = self.queue.publish(conn, envelopes)
-            self.cursors.put(conn, CURSOR_NAME, cursor.model_dump_json())
+            self.cursors.put(conn, self.cursor_name, cursor.model_dump_json())
         new = sum(fresh)
         return IngestResult(seen=len(envelopes), new=new, duplicates=len(envelopes) - new)

@@ -208,6 +208,12 @@ class LineJob:
     def payment_id(self) -> str:
         return str(self.intent.detail["body"]["PaymentId"])
 
+    @property
+    def anchor(self) -> tuple[str, str]:
+        """(company, PaymentId): a PaymentId is unique within its company only (two merchant
+        accounts of two companies may both have a ``PT-5-sale``)."""
+        return self.company.lower(), self.payment_id
+
 
 Done = tuple[LineJob, dict[str, Any], str]  # the job, the line D365 holds, how it got there
 FOUND_UNRECORDED = "found in D365, not in the store"
@@ -243,7 +249,7 @@ class LineWriter:
         done: list[Done] = []
         candidates: list[int] = []
         for i, job in enumerate(jobs):
-            answer = looked.get(job.payment_id)
+            answer = looked.get(job.anchor)
             if job.intent.status == DONE:
                 outcomes[i] = Outcome.done("already posted")
             elif isinstance(answer, PayBridgeError):
@@ -295,8 +301,9 @@ class LineWriter:
 
     async def look_up(
         self, jobs: Sequence[LineJob]
-    ) -> dict[str, dict[str, Any] | PayBridgeError | None]:
-        """PaymentId -> the line D365 holds, ``None`` if it holds none, or why it could not tell.
+    ) -> dict[tuple[str, str], dict[str, Any] | PayBridgeError | None]:
+        """(company, PaymentId) -> the line D365 holds, ``None`` if it holds none, or why it
+        could not tell.
 
         Exact match only: F&O compares strings loosely (case, wildcards).
         """
@@ -309,13 +316,13 @@ class LineWriter:
             ))
             for job in jobs
         ]  # fmt: skip
-        found: dict[str, dict[str, Any] | PayBridgeError | None] = {}
+        found: dict[tuple[str, str], dict[str, Any] | PayBridgeError | None] = {}
         for job, rows in zip(jobs, await batch_reads(self.d365, reads), strict=True):
             if isinstance(rows, PayBridgeError):
-                found[job.payment_id] = rows
+                found[job.anchor] = rows
                 continue
             exact = [r for r in rows if r.get("PaymentId") == job.payment_id]
-            found[job.payment_id] = exact[0] if exact else None
+            found[job.anchor] = exact[0] if exact else None
         return found
 
     async def _send(
@@ -396,7 +403,7 @@ class LineWriter:
             return outcome_for(error), None
         # A refusal may be D365 holding this very line already (another worker wrote it while
         # this one's lease ran out): look before calling it refused.
-        looked = (await self.look_up([job])).get(job.payment_id)
+        looked = (await self.look_up([job])).get(job.anchor)
         if isinstance(looked, dict):
             done.append((job, looked, "found after a refusal"))
             return Outcome.done("found"), None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from paybridge.connectors.dynamics import DynamicsClient, Expr, F, Query, unescape_display_value
 from paybridge.connectors.dynamics.settings import DynamicsSettings
+from paybridge.connectors.paytrace.accounts import PayTraceAccounts
 from paybridge.connectors.paytrace.codes import decline_reason
 from paybridge.connectors.paytrace.responses import TransactionRecord
 from paybridge.errors import DataError, PayBridgeError
@@ -22,6 +23,7 @@ from paybridge.keys import (
     CUSTOMER_XREF,
     LINE_STEP,
     ORDER_AUTH_XREF,
+    account_transaction,
     paytrace_fact,
 )
 from paybridge.keys import LINE_DELETE_STEP as DELETE_STEP
@@ -138,8 +140,14 @@ class PaymentPoster:
         ach_payment_method: str = "",
         reversal: PaymentReversal | None = None,
         screen: PaymentScreen | None = None,
+        accounts: PayTraceAccounts | None = None,
+        account_customers: Mapping[str, CustomerSource] | None = None,
     ) -> None:
         self.template = template
+        # The other merchant accounts' customer creators (``o2c.missing_customer: create``).
+        self.account_customers = dict(account_customers or {})
+        # With several merchant accounts each account's payments stay in its own company.
+        self.accounts = accounts
         self.ach_payment_method = ach_payment_method
         self.reversal = reversal
         self.screen = screen
@@ -236,9 +244,9 @@ class PaymentPoster:
         status is that capability's to write, not this fact's."""
         if tx.kind not in ORDER_KINDS:
             return tx, False
-        owned = self.xref.get(ORDER_AUTH_XREF, tx.transaction_id) is not None
+        owned = self.xref.get(ORDER_AUTH_XREF, tx.ref) is not None
         if tx.kind is TransactionKind.CAPTURE:
-            linked = self.xref.get(CAPTURE_INVOICE_XREF, tx.transaction_id)
+            linked = self.xref.get(CAPTURE_INVOICE_XREF, tx.ref)
             if linked is not None:
                 invoice = linked.split("/", 1)[1]
                 tx = tx.model_copy(update={"invoice_id": invoice, "order_id": None})
@@ -246,10 +254,13 @@ class PaymentPoster:
 
     async def _decline_reason(self, tx: Transaction) -> str:
         code = tx.response_code or 102
-        if self.paytrace is None or not tx.transaction_id.isdigit():
+        source = self.paytrace
+        if self.accounts is not None and tx.account:
+            source = self.accounts.named(tx.account).client  # the raw id, the account's client
+        if source is None or not tx.transaction_id.isdigit():
             return decline_reason(code)
         try:
-            record = await self.paytrace.export_by_id(int(tx.transaction_id))
+            record = await source.export_by_id(int(tx.transaction_id))
         except PayBridgeError as exc:
             log.info("decline %s: no processor words (%s)", tx.transaction_id, exc)
             return decline_reason(code)
@@ -258,8 +269,13 @@ class PaymentPoster:
     def _voided_in(self, envs: Sequence[Envelope]) -> tuple[set[str], set[str]]:
         """The void (and ACH return) keys of a batch's transactions (looked up) and those noted
         reversed first: one store query for the batch instead of one per payment."""
-        ids = {str(env.payload.get("transaction_id", "")) for env in envs}
-        keys = sorted(paytrace_fact(i, kind) for i in ids if i for kind in REVERSING_KINDS)
+        ids = {
+            (str(env.payload.get("transaction_id", "")), str(env.payload.get("account") or ""))
+            for env in envs
+        }
+        keys = sorted(
+            paytrace_fact(i, kind, account) for i, account in ids if i for kind in REVERSING_KINDS
+        )
         return set(keys), self.ledger.keys_with(keys, "route", VOIDED_FIRST)
 
     def _voided_first(self, tx: Transaction, voided: tuple[set[str], set[str]]) -> bool:
@@ -267,7 +283,7 @@ class PaymentPoster:
         (its sale waited in the dead letters, say): the sale, replayed later, must not be
         credited."""
         looked_up, noted = voided
-        keys = [paytrace_fact(tx.transaction_id, kind) for kind in REVERSING_KINDS]
+        keys = [paytrace_fact(tx.transaction_id, kind, tx.account) for kind in REVERSING_KINDS]
         if all(key in looked_up for key in keys):
             return any(key in noted for key in keys)
         return any(
@@ -293,6 +309,7 @@ class PaymentPoster:
                 continue
             account = r.tx.customer_account
             profile = f"d365:{account}" if account else r.tx.customer_id or ""
+            profile = f"{r.tx.account}|{profile}"  # profiles are per merchant account
             if profile not in known:
                 known[profile] = await self._customer_or_error(r.tx, create=r.line)
             found = known[profile]
@@ -301,7 +318,14 @@ class PaymentPoster:
             elif r.line:
                 r.outcomes.append(outcome_for(found))
             else:
-                r.company = self.settings.company
+                r.company = self._home(r.tx) or self.settings.company
+
+    def _home(self, tx: Transaction) -> str | None:
+        """The company a transaction's payments must stay in: its merchant account's when there
+        are several accounts; None (any company, as linked) with one."""
+        if self.accounts is None or not self.accounts.several:
+            return None
+        return self.accounts.named(tx.account).company
 
     async def _customer_or_error(
         self, tx: Transaction, *, create: bool
@@ -312,20 +336,36 @@ class PaymentPoster:
             return exc
 
     async def _customer(self, tx: Transaction, *, create: bool) -> tuple[str, str]:
+        home = self._home(tx)
         if tx.customer_account and "/" in tx.customer_account:
             company, _, account = tx.customer_account.partition("/")
-            return company, account
+            if home is None or company.lower() == home.lower():
+                return company, account
+            raise DataError(
+                f"PayTrace transaction {tx.ref} of merchant account "
+                f"{tx.account or 'default'} names customer {tx.customer_account}, of another "
+                f"company than the account's ({home}): never credited there",
+                fields={"customer_account": tx.customer_account},
+            )
         if not tx.customer_id:
             raise DataError(
-                f"PayTrace transaction {tx.transaction_id} names no customer, so it has no D365 account",
+                f"PayTrace transaction {tx.ref} names no customer, so it has no D365 account",
                 fields={"customer_id": "missing"},
             )
-        linked = self.xref.get(CUSTOMER_XREF, tx.customer_id)
+        # A profile of another merchant account is linked by ``<account>/<profile>``; its bare
+        # id is read too (tolerant), but only a link into the account's own company counts.
+        profile = account_transaction(tx.customer_id, tx.account)
+        linked = self.xref.get(CUSTOMER_XREF, profile)
+        if linked is None and profile != tx.customer_id:
+            linked = self.xref.get(CUSTOMER_XREF, tx.customer_id)
         if linked:
             company, _, account = linked.partition("/")
-            return company, account
+            if home is None or company.lower() == home.lower():
+                return company, account
+            log.info("%s: customer %s is linked to %s, not to the account's company %s",
+                     tx.key, tx.customer_id, linked, home)  # fmt: skip
         if self.settings.customer_match == "xref_or_same_id":
-            company = self.settings.company
+            company = home or self.settings.company
             found = await self.d365.get(
                 "CustomersV3",
                 {"dataAreaId": company, "CustomerAccount": tx.customer_id},
@@ -333,13 +373,17 @@ class PaymentPoster:
                 cross_company=True,
             )
             if found is not None:
-                self.xref.link(CUSTOMER_XREF, tx.customer_id, f"{company}/{tx.customer_id}")
+                self.xref.link(CUSTOMER_XREF, profile, f"{company}/{tx.customer_id}")
                 return company, tx.customer_id
-        if create and self.o2c.missing_customer == "create" and self.customers is not None:
-            return await self.customers.ensure(tx.customer_id)
+        source = self.account_customers.get(tx.account) if tx.account else self.customers
+        if create and self.o2c.missing_customer == "create" and source is not None:
+            # Created from the account's own profile, in the account's company.
+            return await source.ensure(tx.customer_id)
+        where = f" in {home}" if home else ""
         raise DataError(
-            f"no D365 customer for PayTrace customer {tx.customer_id!r}; link one with "
-            f"`paybridge xref link {tx.customer_id} <company>/<account>`",
+            f"no D365 customer{where} for PayTrace customer {tx.customer_id!r} of merchant "
+            f"account {tx.account or 'default'}; link one with "
+            f"`paybridge xref link {profile} {home or '<company>'}/<account>`",
             fields={"customer_id": tx.customer_id},
         )
 
@@ -377,8 +421,10 @@ class PaymentPoster:
         reads = [
             (LINES, Query(
                 filter=(
-                    (F("dataAreaId") == str(r.company)) & _any_payment_id(r.tx.transaction_id)
-                    if r.account else _any_payment_id(r.tx.transaction_id)
+                    (F("dataAreaId") == str(self._home(r.tx) or r.company))
+                    & _any_payment_id(r.tx.transaction_id)
+                    if r.account or self._home(r.tx)
+                    else _any_payment_id(r.tx.transaction_id)
                 ),
                 select=["PaymentId", "dataAreaId", "JournalBatchNumber", "LineNumber",
                         "AccountDisplayValue", "CreditAmount", "DebitAmount", "CurrencyCode"],
@@ -398,7 +444,7 @@ class PaymentPoster:
             ids = {payment_id(r.tx.model_copy(update={"kind": k})): k for k in HELD_KINDS}
             lines = {str(row["PaymentId"]): row for row in answer if row.get("PaymentId") in ids}
             others += [
-                (paytrace_fact(r.tx.transaction_id, ids[pid].value), row)
+                (paytrace_fact(r.tx.transaction_id, ids[pid].value, r.tx.account), row)
                 for pid, row in lines.items() if ids[pid] is not r.tx.kind
             ]  # fmt: skip
             if lines:  # the line's account and company are D365's, whatever the store knows
@@ -532,7 +578,7 @@ class PaymentPoster:
             return {}
         jobs = [LineJob(r.tx.key, existing[r.tx.key], self.template.ref) for r in done]
         held = await self.lines.look_up(jobs)
-        gone = [r for r, job in zip(done, jobs, strict=True) if held.get(job.payment_id) is None]
+        gone = [r for r, job in zip(done, jobs, strict=True) if held.get(job.anchor) is None]
         replanned: dict[str, Intent] = {}
         for key, _, detail in await self._bodies(gone, docs):
             (changed,) = self.bulk.set_many([(existing[key], PLANNED, detail)])
@@ -609,7 +655,7 @@ class PaymentPoster:
                 "company": company,
                 "journal_batch_number": journal,
                 "customer_account": account,
-                "bank_account": self.settings.bank_account,
+                "bank_account": self._bank_account(company),
                 "payment_method_name": self._method(tx) or None,
                 "line_number": number,
                 "time_zone": self.settings.timezone,
@@ -627,6 +673,15 @@ class PaymentPoster:
             if signed < 0:
                 body = {k: v for k, v in body.items() if k not in MARKING}
         return body
+
+    def _bank_account(self, company: str) -> str:
+        """The offset bank account of ``company``'s lines: its merchant account's when there
+        are several (each company banks its own money), else ``dynamics.bank_account``."""
+        if self.accounts is not None and self.accounts.several:
+            for account in self.accounts:
+                if account.company.lower() == company.lower():
+                    return account.bank_account
+        return self.settings.bank_account
 
     def _method(self, tx: Transaction) -> str:
         """D365's method of payment: ``checks.payment_method`` for ACH, else the card one."""

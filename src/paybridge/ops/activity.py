@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Engine, func, select
 
 from paybridge.keys import LINE_STEP
-from paybridge.ops.counters import REQUESTS
+from paybridge.ops.counters import D365_COMPANY_REQUESTS, D365_COMPANY_WINDOW, REQUESTS
 from paybridge.ops.figures import ProcessBeat, stale
 from paybridge.store.schema import ledger
 from paybridge.store.schema_console import payment_index
@@ -137,6 +137,43 @@ def d365_budgets(
         seconds = max((beat.seen_at - beat.started_at).total_seconds(), 1.0)
         out.append(Budget(beat.name, total, throttled, total / seconds, limit))
     return sorted(out, key=lambda b: -b.per_second)
+
+
+@dataclass(frozen=True)
+class CompanyBudget:
+    """One company's D365 requests in the service-protection window (every live process's),
+    against the window's limit for the whole installation (every principal's)."""
+
+    company: str
+    in_window: int
+    requests: int  # since each live process started
+    limit: int
+
+    @property
+    def used_percent(self) -> int:
+        return round(100 * self.in_window / self.limit) if self.limit > 0 else 0
+
+
+def d365_company_budgets(
+    beats: list[ProcessBeat], now: datetime, stale_after: float, limit: int
+) -> list[CompanyBudget]:
+    """D365 requests per company from the live processes' heartbeats, busiest first."""
+    window: dict[str, int] = {}
+    totals: dict[str, int] = {}
+    for beat in beats:
+        if stale(beat, now, stale_after):
+            continue
+        for counter in beat.counters:
+            company = str((counter.get("labels") or {}).get("company", ""))
+            if counter.get("name") == D365_COMPANY_WINDOW:
+                window[company] = window.get(company, 0) + int(counter.get("value", 0))
+            elif counter.get("name") == D365_COMPANY_REQUESTS:
+                totals[company] = totals.get(company, 0) + int(counter.get("value", 0))
+    out = [
+        CompanyBudget(c, window.get(c, 0), totals.get(c, 0), limit)
+        for c in sorted(set(window) | set(totals))
+    ]
+    return sorted(out, key=lambda b: (-b.in_window, b.company))
 
 
 def hours_between(since: datetime, until: datetime) -> list[datetime]:

@@ -18,6 +18,11 @@ Labels = tuple[tuple[str, str], ...]
 
 REQUESTS = "http_requests"  # {system, status}: status is the HTTP code, or "error"
 ERRORS = "http_errors"  # {system, kind}: throttled, auth, client, server, timeout, connect, ...
+# D365 requests by the company (legal entity) they were for: since the process started, and in
+# the service-protection window at the heartbeat (a gauge); how often a company waited its turn.
+D365_COMPANY_REQUESTS = "d365_company_requests"  # {company}
+D365_COMPANY_WINDOW = "d365_company_window"  # {company}
+D365_FAIR_HOLDS = "d365_fair_holds"
 
 
 class ProcessCounters:

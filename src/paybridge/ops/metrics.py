@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from paybridge.clock import Clock
 from paybridge.keys import LINE_STEP
+from paybridge.ops.counters import D365_COMPANY_REQUESTS, D365_COMPANY_WINDOW, D365_FAIR_HOLDS
 from paybridge.ops.figures import Figures, StoreFigures, stale
 from paybridge.store.schema import ledger, queue
 
@@ -261,10 +262,18 @@ class StoreCollector(Collector):
             labels=["process", "host"],
         )  # fmt: skip
         families: dict[str, CounterMetricFamily] = {}
+        window = GaugeMetricFamily(
+            "paybridge_d365_company_window_requests",
+            "D365 requests per company in the service-protection window, at the last heartbeat",
+            labels=["process", "company"],
+        )  # fmt: skip
         for p in f.processes:
             beat.add_metric([p.name, p.host], max((f.at - p.seen_at).total_seconds(), 0.0))
             up.add_metric([p.name, p.host], 0 if stale(p, f.at, self.stale_after_seconds) else 1)
             for counter in p.counters:
+                if counter.get("name") == D365_COMPANY_WINDOW:
+                    company = str((counter.get("labels") or {}).get("company", ""))
+                    window.add_metric([p.name, company], float(counter["value"]))
                 family = _counter_family(families, counter)
                 if family is not None:
                     labels = counter["labels"]
@@ -272,7 +281,7 @@ class StoreCollector(Collector):
                         [p.name, *(str(labels.get(k, "")) for k in COUNTERS[counter["name"]][1])],
                         float(counter["value"]),
                     )
-        return [beat, up, *families.values()]
+        return [beat, up, window, *families.values()]
 
 
 # Per-process counters: snapshot name -> (metric name without _total, label names, help).
@@ -288,6 +297,14 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "worker_messages": (
         "paybridge_worker_messages", ("outcome",),
         "Queue messages handled by this process's workers, by outcome",
+    ),
+    D365_COMPANY_REQUESTS: (
+        "paybridge_d365_company_requests", ("company",),
+        "D365 requests by the company (legal entity) they were for ('shared': none named)",
+    ),
+    D365_FAIR_HOLDS: (
+        "paybridge_d365_fair_holds", (),
+        "Times a company's D365 request waited for a less-served company's turn",
     ),
 }  # fmt: skip
 

@@ -32,6 +32,7 @@ from paybridge.keys import (
     order_fact,
 )
 from paybridge.orders.follow_ups import FollowUps
+from paybridge.orders.gateway import Gateway, Gateways
 from paybridge.orders.records import CLOSED, DECLINED, OPEN, Capture, OrderBook, OrderPayment
 from paybridge.orders.settings import OrdersSettings
 from paybridge.runtime.envelope import Envelope, Outcome
@@ -96,11 +97,15 @@ class OrderPayments:
         clock: Clock,
         refunds: Callable[[Envelope], Any] | None = None,
         invoice_data: InvoiceData | None = None,
+        gateways: Gateways | None = None,
     ) -> None:
         self.book = book
         self.once = once
         self.follow_ups = follow_ups
         self.paytrace = paytrace
+        main = Gateway(once, follow_ups, paytrace)
+        # Each company's orders through its merchant account (one account: the main one).
+        self.gateway: Gateways = gateways or (lambda company: main)
         self.d365 = dynamics
         self.xref = xref
         self.ledger = ledger
@@ -168,14 +173,15 @@ class OrderPayments:
         amount = (row.remaining * (1 + self.settings.over_authorization_percent / 100)).quantize(
             _CENT, ROUND_HALF_UP
         )
+        gw = self.gateway(row.company)
         key = order_fact(row.company, row.order_number, "auth", number)
-        body = charge_body(customer_id=str(row.customer_id), amount=amount, reference=key,
-                           mapped={"invoice_id": row.order_number})  # fmt: skip
-        intent = self.once.plan(key, ORDER_AUTH_STEP, key, body,
-                                {"mode": AUTHORIZATION, "currency": row.currency})  # fmt: skip
+        body = charge_body(customer_id=str(gw.profile(row.customer_id)), amount=amount,
+                           reference=key, mapped={"invoice_id": row.order_number})  # fmt: skip
+        intent = gw.once.plan(key, ORDER_AUTH_STEP, key, body,
+                              {"mode": AUTHORIZATION, "currency": row.currency})  # fmt: skip
         sent_at = intent.updated_at if intent.status != PLANNED else None
-        charged = await self.once.execute(intent, sent_at=sent_at or self.clock.now(),
-                                          since=intent.updated_at)  # fmt: skip
+        charged = await gw.once.execute(intent, sent_at=sent_at or self.clock.now(),
+                                        since=intent.updated_at)  # fmt: skip
         detail = charged.detail
         # What the authorization asked for is the first plan's request (a retry, or a store
         # rebuilt after a loss, may compute another remainder): never believe more than that.
@@ -183,7 +189,7 @@ class OrderPayments:
         if charged.outcome != APPROVED:
             reason = str(detail.get("reason") or "declined")
             if detail.get("transaction_id"):  # o2c leaves this order's hold to us
-                self.xref.link(ORDER_AUTH_XREF, str(detail["transaction_id"]),
+                self.xref.link(ORDER_AUTH_XREF, gw.ref(str(detail["transaction_id"])),
                                f"{row.company}/{row.order_number}")  # fmt: skip
             await self._hold(row, number, f"card declined: {reason}")
             self._record(key, "declined", detail)
@@ -191,12 +197,11 @@ class OrderPayments:
         return await self._authorized(row, number, key, amount, detail, why)
 
     def _refusal(self, row: OrderPayment) -> str | None:
-        if row.customer_id is None:
+        gw = self.gateway(row.company)
+        if gw.profile(row.customer_id) is None:
             return f"no card on file for customer {row.account} (no PayTrace profile linked)"
-        if row.currency != self.once.currency:
-            return (
-                f"order currency {row.currency} is not the PayTrace account's {self.once.currency}"
-            )
+        if row.currency != gw.once.currency:
+            return f"order currency {row.currency} is not the PayTrace account's {gw.once.currency}"
         if row.remaining <= 0:
             return "the order total is zero"
         return None
@@ -206,8 +211,9 @@ class OrderPayments:
         detail: dict[str, Any], why: str,
     ) -> Outcome:  # fmt: skip
         txid = str(detail["transaction_id"])
-        self.xref.link(ORDER_AUTH_XREF, txid, f"{row.company}/{row.order_number}")
-        brand = row.brand or await self._brand(str(row.customer_id))
+        gw = self.gateway(row.company)
+        self.xref.link(ORDER_AUTH_XREF, gw.ref(txid), f"{row.company}/{row.order_number}")
+        brand = row.brand or await self._brand(gw, str(gw.profile(row.customer_id)))
         expires = self._expiry(detail, brand)
         previous = row.auth_id
         fields: dict[str, Any] = {}
@@ -227,14 +233,14 @@ class OrderPayments:
             raise RetryableError(f"{key}: the order changed meanwhile", retry_after=1.0)
         self._record(key, "authorized", {**detail, "amount": str(amount), "why": why})
         if previous and previous != txid:  # the new one holds the money: let the old one go
-            await self.follow_ups.void(
+            await gw.follow_ups.void(
                 order_fact(row.company, row.order_number, "void", previous), previous
             )
         return Outcome.done(f"authorized {amount} {row.currency} as {txid} ({why})")
 
-    async def _brand(self, customer_id: str) -> str:
+    async def _brand(self, gw: Gateway, customer_id: str) -> str:
         try:
-            found = await self.paytrace.export_customers(
+            found = await gw.paytrace.export_customers(
                 CustomerExportRequest(customer_id=customer_id, include_bin=True)
             )
         except PayBridgeError as exc:  # the brand only picks the hold's length
@@ -285,11 +291,13 @@ class OrderPayments:
             await self._hold(row, row.auth_number, reason)
             raise DataError(reason, fields={"amount": "above the authorization"})
         key = order_fact(company, order, "capture", invoice)
+        gw = self.gateway(company)
         # The claim first (before the capture can exist, and so that a refused pre-flight still
-        # keeps the order's close from voiding what this invoice needs).
-        self.xref.link(CAPTURE_INVOICE_XREF, txid, f"{company}/{invoice}")
+        # keeps the order's close from voiding what this invoice needs); another merchant
+        # account's transaction is named <account>/<id> (o2c marks the invoice with its line).
+        self.xref.link(CAPTURE_INVOICE_XREF, gw.ref(txid), f"{company}/{invoice}")
         await self._preflight(key, company, invoice, amount)
-        resolution = await self.follow_ups.capture(key, txid, amount)
+        resolution = await gw.follow_ups.capture(key, txid, amount)
         self.book.add_capture(Capture(company, invoice, order, txid, amount))
         self._record(key, "captured", {"transaction_id": txid, "amount": str(amount),
                                        "how": resolution.how})  # fmt: skip
@@ -348,7 +356,7 @@ class OrderPayments:
         if row.auth_id is not None:
             self._no_capture_pending(row, row.auth_id)
             key = order_fact(row.company, row.order_number, "void", row.auth_id)
-            await self.follow_ups.void(key, row.auth_id)
+            await self.gateway(row.company).follow_ups.void(key, row.auth_id)
             self._record(key, "voided", {"transaction_id": row.auth_id, "why": p.get("why")})
         saved = self.book.save(row, state=CLOSED, auth_id=None, auth_amount=None,
                                auth_expires_at=None, reason=str(p.get("why") or "closed"))  # fmt: skip
@@ -361,7 +369,7 @@ class OrderPayments:
         dead-lettered before it was resolved) may have happened, one refused by the Level 2/3
         pre-flight is still owed once the invoice is fixed. The close waits (retries, then a
         dead letter saying why) until that capture is in the book."""
-        claim = self.xref.get(CAPTURE_INVOICE_XREF, auth_id)
+        claim = self.xref.get(CAPTURE_INVOICE_XREF, self.gateway(row.company).ref(auth_id))
         if claim is None:
             return
         invoice = claim.partition("/")[2]

@@ -55,10 +55,12 @@ class RefundDesk:
 
     def __init__(
         self, *, book: OrderBook, once: ChargeOnce, queue: SqlQueue, settings: OrdersSettings,
-        audit: Audit,
+        audit: Audit, senders: Callable[[str], ChargeOnce] | None = None,
     ) -> None:  # fmt: skip
         self.book = book
         self.once = once
+        # Each company's refunds through its merchant account (one account: the main one).
+        self.sender: Callable[[str], ChargeOnce] = senders or (lambda company: once)
         self.queue = queue
         self.settings = settings
         self.audit = audit
@@ -172,14 +174,15 @@ class RefundDesk:
                     f"refund {request.request_id} changed meanwhile", retry_after=1.0
                 )
             request = moved
+        once = self.sender(request.company)
         for txid, amount in request.parts or ():
             key = f"{request.request_id}:{txid}"
             body = refund_body(transaction_id=txid, amount=amount, reference=key)
-            intent = self.once.plan(key, ORDER_REFUND_STEP, key, body,
-                                    {"mode": REFUND, "currency": request.currency})  # fmt: skip
-            sent_at = intent.updated_at or self.once.clock.now()
+            intent = once.plan(key, ORDER_REFUND_STEP, key, body,
+                               {"mode": REFUND, "currency": request.currency})  # fmt: skip
+            sent_at = intent.updated_at or once.clock.now()
             try:
-                await self.once.execute(intent, sent_at=sent_at, since=intent.updated_at)
+                await once.execute(intent, sent_at=sent_at, since=intent.updated_at)
             except DataError as exc:
                 if UNSETTLED not in exc.fields:
                     raise

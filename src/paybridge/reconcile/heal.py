@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from paybridge.connectors.paytrace import TransactionRecord
 from paybridge.connectors.paytrace.poller import TransactionChange
+from paybridge.keys import DEFAULT_ACCOUNT
 from paybridge.mapping import CompiledTemplate
 from paybridge.model import Money, Transaction
 from paybridge.o2c.facts import envelope_for, translate_change
@@ -56,6 +57,7 @@ def missing_fact(
     currency: str,
     timezone: str,
     template: CompiledTemplate,
+    account: str = DEFAULT_ACCOUNT,
 ) -> Transaction:
     """The canonical fact the poller would have made of ``record`` (key ``paytrace:<id>:<kind>``),
     through the same export template; ``UntranslatableChange`` when it cannot be made."""
@@ -65,7 +67,8 @@ def missing_fact(
         kind=kind,  # validated against the Literal by TransactionChange
         record=record,
     )
-    return translate_change(change, currency=currency, timezone=timezone, template=template)
+    tx = translate_change(change, currency=currency, timezone=timezone, template=template)
+    return tx.model_copy(update={"account": account}) if account else tx
 
 
 def enqueue_heals(queue: SqlQueue, facts: Sequence[Transaction], run_id: str) -> list[HealAction]:

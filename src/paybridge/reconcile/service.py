@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from zoneinfo import ZoneInfo
 
 from paybridge.clock import Clock, IdFactory, uuid_ids
 from paybridge.connectors.dynamics import DynamicsClient
 from paybridge.connectors.paytrace import PayTraceClient
+from paybridge.connectors.paytrace.accounts import PayTraceAccounts
 from paybridge.errors import PayBridgeError
-from paybridge.keys import CAPTURE_INVOICE_XREF, CUSTOMER_XREF, LINE_STEP
+from paybridge.keys import (
+    CAPTURE_INVOICE_XREF,
+    CUSTOMER_XREF,
+    DEFAULT_ACCOUNT,
+    LINE_STEP,
+    account_transaction,
+)
 from paybridge.mapping import CompiledTemplate
 from paybridge.reconcile.build import (
     Sources,
@@ -68,6 +75,11 @@ class Reconciler:
     fact_template: CompiledTemplate
     journal_template: CompiledTemplate
     ids: IdFactory = field(default_factory=uuid_ids)
+    # Every merchant account: a company is reconciled against its own account (its client,
+    # currency, time zone and keys). None: ``paytrace`` for every company.
+    accounts: PayTraceAccounts | None = None
+    # The merchant account this reconciler reads ("": the main one; see ``_for``).
+    account: str = DEFAULT_ACCOUNT
 
     async def run(
         self,
@@ -82,10 +94,28 @@ class Reconciler:
 
         A run is a report by default: a settlement journal moves money between ledger accounts,
         so it is written only with ``journal`` (``--journal``, or the morning job's
-        ``journal_on_schedule``) and while ``settlement_journal`` allows it.
+        ``journal_on_schedule``) and while ``settlement_journal`` allows it. With several
+        merchant accounts, ``company`` is compared with its own account only.
         """
         company = company.lower()
         self.settings.company(company)  # a company without settings fails before any read
+        view = self._for(company)
+        return await view._run(day, company, heal=heal, journal=journal, progress=progress)
+
+    def _for(self, company: str) -> Reconciler:
+        """This reconciler over ``company``'s merchant account (itself with one account)."""
+        if self.accounts is None or not self.accounts.several:
+            return self
+        merchant = self.accounts.for_company(company)
+        same = {f.name: getattr(self, f.name) for f in fields(Reconciler)}
+        return Reconciler(**{
+            **same, "paytrace": merchant.client, "currency": merchant.currency,
+            "paytrace_timezone": merchant.timezone, "account": merchant.name, "accounts": None,
+        })  # fmt: skip
+
+    async def _run(
+        self, day: date, company: str, *, heal: bool, journal: bool, progress: Progress
+    ) -> ReconciliationReport:
         run_id = f"{day.isoformat()}-{self.ids()}"
         pt, d365, result, xref = await self._match(day, company, progress)
         heals = self._heal(pt, result, run_id) if heal else []
@@ -132,13 +162,17 @@ class Reconciler:
         return pt, d365, result, xref
 
     def _capture_invoices(self, company: str) -> dict[str, str]:
-        """Card orders' authorization id -> the invoice of ``company`` its capture paid."""
+        """This account's card orders: authorization id (raw, as PayTrace's export shows it) ->
+        the invoice of ``company`` its capture paid (the cross-reference names another
+        account's authorization ``<account>/<id>``)."""
         prefix = f"{company.lower()}/"
-        return {
-            tx: target[len(prefix) :]
-            for tx, target in self.xref.all(CAPTURE_INVOICE_XREF).items()
-            if target.lower().startswith(prefix)
-        }
+        mine = account_transaction("", self.account)  # "" or "<account>/"
+        out = {}
+        for tx, target in self.xref.all(CAPTURE_INVOICE_XREF).items():
+            raw = tx.removeprefix(mine) if mine else tx
+            if target.lower().startswith(prefix) and raw.isdigit() and (tx != raw or not mine):
+                out[raw] = target[len(prefix) :]
+        return out
 
     def _report(
         self,
@@ -181,18 +215,26 @@ class Reconciler:
         """What PayBridge recorded posting for the day's transactions (original and heal events)."""
         columns = LedgerColumns(codes)
         for tx in pt.records:
-            for entry in self.ledger.entries(f"paytrace:{tx}:"):
+            for entry in self.ledger.entries(f"paytrace:{account_transaction(tx, self.account)}:"):
                 if entry.step == LINE_STEP and entry.status == "posted":
                     columns.add_entity_id(entry.event_key, entry.entity_id)
         return columns
 
     def _accounts(self, company: str) -> dict[str, str]:
-        """PayTrace customer id -> D365 account in ``company``, from the xref."""
+        """PayTrace customer id -> D365 account in ``company``, from the xref (a profile of
+        another merchant account is linked as ``<account>/<profile>``: this account's only)."""
+        others = {a.name for a in self.accounts.others} if self.accounts else set()
         linked: dict[str, str] = {}
         for customer, target in self.xref.all(CUSTOMER_XREF).items():
             owner, _, account = target.partition("/")
-            if owner.lower() == company and account:
-                linked[customer] = account
+            if owner.lower() != company or not account:
+                continue
+            merchant, slash, profile = customer.partition("/")
+            if slash and (merchant == self.account or merchant in others):
+                if merchant == self.account:
+                    linked[profile] = account
+                continue
+            linked[customer] = account
         return linked
 
     def _heal(self, pt: PayTraceDay, result: MatchResult, run_id: str) -> list[HealAction]:
@@ -209,6 +251,7 @@ class Reconciler:
                     currency=pt.currency,
                     timezone=self.paytrace_timezone,
                     template=self.fact_template,
+                    account=self.account,
                 )
             )
         actions = enqueue_heals(self.queue, facts, run_id)

@@ -238,7 +238,7 @@ async def test_the_openapi_document_describes_charges_and_events(world: ChargeWo
     assert any(p["name"] == "Idempotency-Key" for p in post["parameters"])
     events = spec["paths"]["/v1/events"]["post"]
     schema = events["requestBody"]["content"]["application/json"]["schema"]
-    assert set(schema["properties"]) == {"type", "transaction_id"}
+    assert set(schema["properties"]) == {"type", "transaction_id", "account"}  # issue 17
 
 
 async def test_a_repeat_while_the_first_is_in_flight_is_409_in_progress(world: ChargeWorld) -> None:

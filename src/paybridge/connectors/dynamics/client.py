@@ -29,6 +29,7 @@ from paybridge.connectors.dynamics.literals import key_path
 from paybridge.connectors.dynamics.metadata import EdmModel, parse_metadata
 from paybridge.connectors.dynamics.principals import Principal, PrincipalPool
 from paybridge.connectors.dynamics.query import F, Query, encode_params
+from paybridge.connectors.dynamics.usage import CompanyUsage, company_of
 from paybridge.errors import ConfigError, FatalError, PayBridgeError, RetryableError
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -79,6 +80,7 @@ class DynamicsClient:
         id_factory: IdFactory | None = None,
         backoff: float = 0.5,
         max_backoff: float = 8.0,
+        usage: CompanyUsage | None = None,
     ) -> None:
         self._http = http
         self.base_url = base_url.rstrip("/")
@@ -96,6 +98,8 @@ class DynamicsClient:
         self._backoff = backoff
         self._max_backoff = max_backoff
         self._metadata: EdmModel | None = None
+        # Requests per company, and each company's fair turn while the budget is spent.
+        self.usage = usage or CompanyUsage(clock=self._clock)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -367,8 +371,14 @@ class DynamicsClient:
         """Send once, replay once after a 401, retry what is safe to retry; else raise."""
         attempt = 0
         replayed = False
+        company = company_of(call.url, call.body)
         while True:
-            principal, ticket = await self.principals.acquire()
+            await self.usage.admit(company, self._saturated)
+            try:
+                principal, ticket = await self.principals.acquire()
+            finally:
+                self.usage.through()
+            self.usage.count(company)
             request_id = self._ids()
             failure = Failure(call.operation, call.is_write, request_id, reference=call.reference)
             try:
@@ -404,6 +414,11 @@ class DynamicsClient:
                 raise error from failure.exception
             attempt += 1
             await self._pause(principal, error, failure, attempt)
+
+    def _saturated(self) -> bool:
+        """Whether a call now would have to wait for every principal (budget or pace)."""
+        now = self._clock.monotonic()
+        return all(p.wait_needed(now) > 0 for p in self.principals.principals)
 
     def _note_throttle(self, principal: Principal, error: RetryableError) -> None:
         if principal.limiter is not None:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paybridge.console.services import ConsoleServices
-from paybridge.ops.activity import d365_budgets, hours_between, requests
+from paybridge.ops.activity import d365_budgets, d365_company_budgets, hours_between, requests
 from paybridge.ops.payments import STATUSES, PaymentQuery
 from paybridge.security.cardguard import redact
 from paybridge.web.auth import client_of
@@ -160,6 +160,10 @@ def dashboard_data(built: ConsoleServices) -> dict[str, Any]:
         "d365_rate": built.d365_requests_per_second,
         "budgets": d365_budgets(figures.processes, now, built.stale_after_seconds,
                                 built.d365_requests_per_second),
+        "company_budgets": d365_company_budgets(figures.processes, now,
+                                                built.stale_after_seconds, built.d365_window_limit),
+        "d365_window_limit": built.d365_window_limit,
+        "d365_window_minutes": round(built.d365_window_seconds / 60, 1),
         "charges_in_doubt": figures.charges.get("in_doubt", 0),
         "processes": [p for p in figures.processes if now - p.seen_at < timedelta(seconds=built.stale_after_seconds)],
     }  # fmt: skip
