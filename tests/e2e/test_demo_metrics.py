@@ -78,14 +78,24 @@ def test_metrics_after_a_demo_run_count_the_demos_payments(tmp_path: Path) -> No
         second = summary["second_company_posted"]
         assert second >= 2 and second == summary["second_company_approved"]
         assert total(got, latency) == summary["expected_lines"] + second
+        # D365 driving PayTrace: the pay link's sale and the ACH sale, the card order's two
+        # captures and its refund.
+        linked, ach = bool(summary["paylink_paid"]), int(summary["ach_returned"])
         assert total(got, latency, kind="sale") == (
             summary["approved"] + summary["charges"] + summary["subscription_charges"] + second
-        )
-        for kind, key in (("void", "voids"), ("refund", "refunds"), ("capture", "captures")):
-            assert total(got, latency, kind=kind) == summary[key], kind
-        # Charges by outcome: the API charge (its replay is the same charge) and the subscription.
+            + linked + ach
+        )  # fmt: skip
+        order_refund = int(summary["order_refund"] == "refunded")
+        assert total(got, latency, kind="void") == summary["voids"]
+        assert total(got, latency, kind="refund") == summary["refunds"] + order_refund
         assert (
-            total(got, "paybridge_charges", source="api", status="approved") == summary["charges"]
+            total(got, latency, kind="capture") == summary["captures"] + summary["order_captures"]
+        )
+        # Charges by outcome: the API charge (its replay is the same charge) and the pay link's
+        # (charged through the same service), and the subscription.
+        assert (
+            total(got, "paybridge_charges", source="api", status="approved")
+            == summary["charges"] + linked
         )
         assert (
             total(got, "paybridge_charges", source="billing", status="approved")
