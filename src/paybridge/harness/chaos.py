@@ -394,6 +394,7 @@ class ChaosRun:
                 heals = await self._heal() if "heal" not in plan.without else 0
                 replayed = await self._replay() if "replay" not in plan.without else 0
                 self._phase("heal_and_replay")
+                await orders.finish()
                 check, records = await self._settle(reader, store, complete=True)
                 self._phase("drained_again")
                 self.detail["dead_letters_left"] = (await patient(store.queue.stats)).dead
