@@ -23,6 +23,7 @@ from paybridge.keys import ORDER_PAYMENT_TOPIC, ORDER_REFUND_STEP, order_fact, o
 from paybridge.orders.records import (
     APPROVED,
     AWAITING,
+    OPEN,
     REFUNDED,
     REFUNDING,
     REFUSED,
@@ -210,6 +211,17 @@ class RefundDesk:
         if left > 0:
             reason = (f"{request.amount} {request.currency} is more than the order's captures "
                       f"have left to refund ({request.amount - left})")  # fmt: skip
+            order = self.book.get(request.company, request.order_number)
+            if order is not None and (order.state == OPEN or order.auth_id is not None):
+                # Captures may still come (a credit note seen before its invoice's capture went
+                # through): refusing now would leave the customer charged and never refunded.
+                # The request stays approved; the watch asks again each unsettled_retry_seconds
+                # (a retry here would hold the order's partition, the capture included).
+                why = (f"refund {request.request_id}: {reason}; the order still has a live "
+                       "authorization, so captures may still come: asked again later")  # fmt: skip
+                if self.settings.enabled:
+                    return Outcome.done(why)
+                return Outcome.retry(why, self.settings.unsettled_retry_seconds)
             self.book.move_refund(request, REFUSED, reason=reason)
             self.audit(actor="policy", action="refund.refuse", target=request.request_id,
                        outcome="refused", detail={"reason": reason})  # fmt: skip

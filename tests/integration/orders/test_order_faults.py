@@ -279,3 +279,36 @@ async def test_the_close_never_voids_an_authorization_a_dead_lettered_capture_st
         assert [d["key"] for d in queue.dead_letter_summaries("open", 100)] == []
         row = world.engine.orders.book.get("usmf", order)
         assert row is not None and row.state == "closed" and row.captured == Decimal("40.00")
+
+
+async def test_a_refund_above_what_is_captured_waits_while_captures_may_still_come(
+    tmp_path: Path,
+) -> None:
+    """The 2,000-payment chaos run's find: a credit note's refund reached the desk before its
+    invoice's capture, was refused for good ("never more than was captured"), and the customer
+    was charged and never refunded. While the order still holds a live authorization the refund
+    waits; once the capture is in, it goes."""
+    async with open_world(tmp_path) as world:
+        order, lots = await world.order("US-001", (4, "10"))
+        await world.step()
+        await world.invoice(order, lots[0], 1)  # 10.00 captured, 30.00 authorized again
+        await world.step()
+        desk = world.engine.orders.refunds
+        asked = desk.request(company="usmf", order=order, amount=Decimal("20"), currency="USD",
+                             actor="user:olga", key="early-1")  # fmt: skip
+        await world.step()
+        request = world.engine.orders.book.refund(asked.request.request_id)
+        assert request is not None and request.status != "refused", request
+        await world.invoice(order)  # the rest: 30.00 captured
+        await world.step()
+        world.settle()
+        world.clock.advance(3700)  # the refund is asked again (unsettled_retry_seconds)
+        await world.step()
+        world.clock.advance(3700)
+        await world.step()
+        request = world.engine.orders.book.refund(asked.request.request_id)
+        refunds = [t.amount for t in world.paytrace().transactions.values()
+                   if t.transaction_type == "REFUND"]  # fmt: skip
+        dead = world.engine.store.queue.dead_letter_summaries(None, 10)
+    assert request is not None and request.status == "refunded", (request, dead)
+    assert refunds == [Decimal("20.00")]
