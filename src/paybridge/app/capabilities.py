@@ -402,7 +402,8 @@ def reconciler(
         paytrace_timezone=s.paytrace.timezone, company_timezone=s.dynamics.timezone,
         clock=parts.clock, fact_template=parts.templates.get(EXPORT_TEMPLATE),
         journal_template=parts.templates.get(SETTLEMENT_TEMPLATE), ids=ids or uuid_ids(),
-        accounts=parts.merchant_accounts,
+        accounts=parts.merchant_accounts, checks=s.checks.enabled,
+        check_returns=s.checks.reverse_service is None,
     )  # fmt: skip
 
 

@@ -449,8 +449,8 @@ class Story:
         s.paylink_paid = self.flows.paylink_paid
 
     async def ach(self) -> None:
-        """An ACH payment and the bank's return, after the day's reconciliation: the daily
-        reconciliation reads PayTrace's card batches only, not the check export (see README)."""
+        """An ACH payment, settled, and the bank's return, before the day's reconciliation:
+        both are the day's ACH facts, matched with their D365 lines."""
         await self._d365_flows().ach()
         self.summary.ach_returned = self.flows.ach_returned
 
@@ -581,8 +581,8 @@ class Story:
         await self.watch(None, "posting")
         day = await self.settle_and_refund(refunds)
         await self.watch(None, "refunds")
-        await self.reconcile(day, reports)
         await self.ach()
+        await self.reconcile(day, reports)
         await self.second_company(reports)
         return await self.finish()
 

@@ -193,7 +193,8 @@ class D365Flows:
     # -- ACH ---------------------------------------------------------------------------------
 
     async def ach(self) -> None:
-        """A bank account on file pays an invoice by ACH; the bank returns it (R01)."""
+        """A bank account on file pays an invoice by ACH; it settles, then the bank returns it
+        (R01)."""
         await self.shop.create_customer(CustomerCreateRequest(
             customer_id=ACH_PROFILE,
             check=CheckAccount(account_number=SecretStr("000123456789"),
@@ -210,11 +211,13 @@ class D365Flows:
             return
         self.say(f"ACH: 321.00 USD from US-002's bank account for {ACH_INVOICE} "
                  f"(check transaction {tid}) posted to D365")  # fmt: skip
-        returned = await self.shop_http.post(
-            f"{self.paytrace_url}/_sandbox/checks/return",
-            json={"check_transaction_id": made.check_transaction_id, "code": "R01"},
-        )
-        returned.raise_for_status()
+        for event, extra in (("settle", {}), ("return", {"code": "R01"})):
+            # The ACH network funds it, then the customer's bank sends it back.
+            answer = await self.shop_http.post(
+                f"{self.paytrace_url}/_sandbox/checks/{event}",
+                json={"check_transaction_id": made.check_transaction_id, **extra},
+            )
+            answer.raise_for_status()
         self.results.expected[f"PT-{tid}-return"] = ("debit", Decimal("321.00"))
         back = await self._line(f"PT-{tid}-return")
         self.results.ach_returned = back is not None

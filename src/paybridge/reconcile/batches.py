@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from paybridge.reconcile.columns import REFUND, D365Columns, PayTraceColumns
+from paybridge.reconcile.columns import D365Columns, PayTraceColumns, debit_kind
 from paybridge.reconcile.vectors import series
 
 
@@ -129,7 +129,7 @@ def _partial(
     rows = pl.DataFrame(
         {
             "batch": series(pt.batch).slice(start, chunk),
-            "refund": series(pt.kind).slice(start, chunk) == REFUND,
+            "refund": debit_kind(series(pt.kind).slice(start, chunk)),
             "minor": series(pt.minor).slice(start, chunk),
             "cur": series(pt.currency).slice(start, chunk),
             "line": line,

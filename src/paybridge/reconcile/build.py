@@ -8,10 +8,16 @@ from decimal import Decimal
 from typing import Any
 
 from paybridge.connectors.dynamics.literals import parse_edm_date, unescape_display_value
-from paybridge.connectors.paytrace import BatchRecord, TransactionRecord
+from paybridge.connectors.paytrace import BatchRecord, CheckRecord, TransactionRecord
 from paybridge.model import Money
 from paybridge.reconcile.batches import BatchTally
-from paybridge.reconcile.columns import KINDS, D365Columns, PayTraceColumns, from_minor
+from paybridge.reconcile.columns import (
+    KINDS,
+    D365Columns,
+    PayTraceColumns,
+    from_minor,
+    transaction_text,
+)
 from paybridge.reconcile.heal import HealAction
 from paybridge.reconcile.journal import JournalOutcome
 from paybridge.reconcile.matcher import Finding, MatchClass, MatchResult
@@ -38,27 +44,34 @@ class Sources:
     expected_accounts: Mapping[str, str]  # PayTrace customer id -> D365 account
     paytrace_tz: str
     heals: Mapping[str, HealAction] = field(default_factory=dict)  # "<tx>:<kind>" -> action
+    checks: Mapping[int, CheckRecord] = field(default_factory=dict)  # ACH, by ``check_tx``
 
 
 def paytrace_record(src: Sources, row: int) -> PayTraceRecord:
     tx = src.pt.tx[row]
     record = src.records.get(tx)
+    check = src.checks.get(tx)
     currency = src.pt.codes.text(src.pt.currency[row])
     card = ""
     created = settled = None
-    if record is not None:
-        card = record.credit_card.masked_number if record.credit_card else ""
-        try:
+    try:  # an unreadable time is shown as blank, not a failed report
+        if record is not None:
+            card = record.credit_card.masked_number if record.credit_card else ""
             created = record.created_at_utc(src.paytrace_tz)
             settled = record.settled_at_utc(src.paytrace_tz)
-        except ValueError:
-            pass  # an unreadable time is shown as blank, not a failed report
+        elif check is not None:
+            card = check.masked_account_number
+            created = check.at("created", src.paytrace_tz)
+            settled = check.at("settled", src.paytrace_tz)
+    except ValueError:
+        pass
+    invoice = record.invoice_id if record else check.invoice_id if check else ""
     return PayTraceRecord(
-        transaction_id=str(tx),
+        transaction_id=transaction_text(tx),
         kind=KINDS[src.pt.kind[row]],
         amount=Money(amount=from_minor(src.pt.minor[row], currency), currency=currency),
         customer_id=src.pt.codes.text(src.pt.customer[row]),
-        invoice_id=record.invoice_id if record is not None else "",
+        invoice_id=invoice,
         batch=src.pt.batch[row],
         card=card,
         created_at=created,
@@ -105,7 +118,7 @@ def _side(line: D365Record) -> str:
 
 
 def _expected_side(pt: PayTraceRecord) -> str:
-    return f"{'debit' if pt.kind == 'refund' else 'credit'} {pt.amount}"
+    return f"{'debit' if pt.kind in ('refund', 'return') else 'credit'} {pt.amount}"
 
 
 Texts = dict[str, tuple[str, str]]
@@ -206,6 +219,11 @@ def _orphan(lines: Sequence[D365Record]) -> Texts:
             f"PayTrace voided transaction {ref}; D365 still holds {net} with no full reversal.",
             "Post the void reversal, or delete the line if the journal is not posted.",
         ),
+        "returned_not_reversed": (
+            f"The bank returned ACH check {ref} before it settled: no money moved; D365 still "
+            f"holds {net} with no full reversal.",
+            "Post the return's reversing line, or delete the line if the journal is not posted.",
+        ),
         "other_kind": (
             f"PayTrace settled transaction {ref} once; D365 also has {first.payment_id} ({net}).",
             f"Reverse or delete {_where(first)}.",
@@ -290,4 +308,6 @@ def batch_summary(src: Sources, tally: BatchTally, journal: JournalOutcome | Non
 
 
 def skipped_entries(result: MatchResult) -> tuple[SkippedEntry, ...]:
-    return tuple(SkippedEntry(str(s.tx), len(s.lines), s.reason) for s in result.skipped)
+    return tuple(
+        SkippedEntry(transaction_text(s.tx), len(s.lines), s.reason) for s in result.skipped
+    )

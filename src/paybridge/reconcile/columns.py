@@ -31,13 +31,34 @@ from paybridge.reconcile.vectors import (
     whole_numbers,
 )
 
-# Kind codes; a D365 line whose PaymentId does not name a kind gets UNKNOWN.
-KINDS = ("sale", "capture", "refund", "void", "authorization", "settlement", "decline", "?")
+# Kind codes; a D365 line whose PaymentId does not name a kind gets UNKNOWN. ``return`` is an
+# ACH check sent back by the customer's bank (a debit, like a refund).
+KINDS = (
+    "sale", "capture", "refund", "void", "authorization", "settlement", "decline", "?", "return",
+)  # fmt: skip
 KIND_CODE = {name: code for code, name in enumerate(KINDS)}
 SALE, CAPTURE, REFUND, VOID = 0, 1, 2, 3
 UNKNOWN = 7
-KEY_SPACE = 8  # join key = transaction id * KEY_SPACE + kind code
+RETURN = 8
+KEY_SPACE = 16  # join key = transaction id * KEY_SPACE + kind code
 NO_TX = -1
+ACH = "ACH"  # a PayTrace check's id in D365 (``keys.check_transaction_id``): ACH<check id>
+
+
+def debit_kind(kind: pl.Series) -> pl.Series:
+    """Whether each kind code is one that takes money back (refund, ACH return): a debit."""
+    return (kind == REFUND) | (kind == RETURN)
+
+
+def check_tx(check_id: int) -> int:
+    """A PayTrace check (ACH) as a transaction of the columns: checks are numbered apart from
+    card transactions, so they take the negative ids below ``NO_TX`` (check 1 is -2)."""
+    return NO_TX - check_id
+
+
+def transaction_text(tx: int) -> str:
+    """A column transaction id as PayTrace and D365's PaymentReference name it."""
+    return f"{ACH}{NO_TX - tx}" if tx < NO_TX else str(tx)
 
 
 class Codes:
@@ -109,7 +130,7 @@ def _minor(amount: Decimal, scale: Decimal) -> int:
 PayTraceRow = tuple[int, str, Decimal, str, str, str, int, str]
 # (PaymentId, PaymentReference, credit, debit, currency, account, marked invoice, journal, line)
 D365Row = tuple[str, str, Decimal, Decimal, str, str, str, str, "Decimal | int"]
-_MONEY_KINDS = {"sale": SALE, "capture": CAPTURE, "refund": REFUND}
+_MONEY_KINDS = {"sale": SALE, "capture": CAPTURE, "refund": REFUND, "return": RETURN}
 PAYTRACE_PAGE = ("tx", "kind", "amount", "currency", "customer", "invoice", "batch", "brand")
 D365_PAGE = (
     "payment_id", "reference", "credit", "debit", "currency", "account", "invoice", "journal",
@@ -149,7 +170,8 @@ class PayTraceColumns:
         batch: int,
         brand: str = "other",
     ) -> int:
-        """Append one settled transaction; ``amount`` is positive, ``kind`` sale/capture/refund."""
+        """Append one settled transaction; ``amount`` is positive, ``kind`` sale, capture,
+        refund or (ACH, ``check_tx`` ids) return."""
         self.extend([(tx, kind, amount, currency, customer, invoice, batch, brand)])
         return len(self.tx) - 1
 
@@ -172,7 +194,8 @@ class PayTraceColumns:
             kind_code = _MONEY_KINDS.get(kind)
             if kind_code is None:
                 raise ValueError(
-                    f"a settled PayTrace money fact is a sale, capture or refund, not {kind}"
+                    f"a settled PayTrace money fact is a sale, capture, refund or return, "
+                    f"not {kind}"
                 )
             tx_(tx)
             kind_(kind_code)
@@ -191,7 +214,7 @@ class PayTraceColumns:
         if kinds.null_count():
             kind = frame["kind"].filter(kinds.is_null())[0]
             raise ValueError(
-                f"a settled PayTrace money fact is a sale, capture or refund, not {kind}"
+                f"a settled PayTrace money fact is a sale, capture, refund or return, not {kind}"
             )
         code = self.codes.code
         append(self.tx, frame["tx"])
@@ -325,10 +348,11 @@ class D365Columns:
                 )
                 continue
             else:
-                tx, kind, _canonical = _read_ids(payment_id, reference)
+                tx, kind, exact = _read_ids(payment_id, reference)
                 tx_(tx)
                 kind_(kind)
-                odd[row] = (payment_id, reference)
+                if not exact:
+                    odd[row] = (payment_id, reference)
             scale = scales[currency][0]
             credit_(_minor(credit, scale) if credit else 0)
             debit_(_minor(debit, scale) if debit else 0)
@@ -425,19 +449,20 @@ class D365Columns:
         return dict(zip(found["tx"].to_list(), found["row"].to_list(), strict=True))
 
     def transactions_besides(self, pt: PayTraceColumns) -> set[int]:
-        """Transactions the lines name that are not among ``pt``'s rows (vectorised: a day's
-        lines may number millions, the others a handful)."""
+        """Card transactions the lines name that are not among ``pt``'s rows (vectorised: a
+        day's lines may number millions, the others a handful). Checks are left out: their
+        states come from the check export."""
         tx = series(self.tx)
         named = tx.filter((tx >= 0) & ~tx.is_in(series(pt.tx).implode())).unique()
         return set(named.to_list())
 
     def payment_id(self, row: int) -> str:
         odd = self.odd_ids.get(row)
-        return odd[0] if odd else f"PT-{self.tx[row]}-{KINDS[self.kind[row]]}"
+        return odd[0] if odd else f"PT-{transaction_text(self.tx[row])}-{KINDS[self.kind[row]]}"
 
     def reference(self, row: int) -> str:
         odd = self.odd_ids.get(row)
-        return odd[1] if odd else str(self.tx[row])
+        return odd[1] if odd else transaction_text(self.tx[row])
 
 
 def _page_ids(payment_id: pl.Series, reference: pl.Series) -> pl.DataFrame:
@@ -464,15 +489,27 @@ def _page_ids(payment_id: pl.Series, reference: pl.Series) -> pl.DataFrame:
 
 
 def _read_ids(payment_id: str, reference: str) -> tuple[int, int, bool]:
-    """(transaction, kind, whether PaymentId and PaymentReference read back exactly)."""
+    """(transaction, kind, whether PaymentId and PaymentReference read back exactly).
+
+    A check's ids (``PT-ACH<id>-<kind>``, reference ``ACH<id>``) read as ``check_tx``."""
     if payment_id[:3] == "PT-":
         head, _, kind = payment_id[3:].rpartition("-")
         code = KIND_CODE.get(kind)
-        if code is not None and head.isdigit():
-            exact = head == reference and head[0] != "0" and head.isascii()
-            return int(head), code, exact
-    text = reference.strip()
-    return (int(text), UNKNOWN, False) if text.isdigit() else (NO_TX, UNKNOWN, False)
+        tx = _transaction(head)
+        if code is not None and tx is not None:
+            return tx, code, head == reference and transaction_text(tx) == head
+    tx = _transaction(reference.strip())
+    return (NO_TX, UNKNOWN, False) if tx is None else (tx, UNKNOWN, False)
+
+
+def _transaction(text: str) -> int | None:
+    """A card transaction id (digits) or a check's (``ACH`` and digits) as a column id."""
+    if text.isdigit():  # int() reads any digits; a non-ASCII one never reads back exactly
+        return int(text)
+    number = text[len(ACH) :]
+    if text[: len(ACH)] == ACH and number.isdigit() and number.isascii():
+        return check_tx(int(number))
+    return None
 
 
 @dataclass
@@ -495,14 +532,16 @@ class LedgerColumns:
         self.line.append(line_number)
 
     def add_entity_id(self, event_key: str, entity_id: str) -> bool:
-        """From a ledger entry: key ``paytrace:<id>:<kind>``, entity ``company/journal/line``."""
+        """From a ledger entry: key ``paytrace:[<account>/]<id>:<kind>`` (a check's id is
+        ``ACH<id>``), entity ``company/journal/line``."""
         parts = event_key.split(":")
         journal, _, line = entity_id.partition("/")[2].rpartition("/")
         try:
             number = Decimal(line)
         except ArithmeticError:
             return False
-        if len(parts) < 3 or not parts[1].isdigit() or not journal or number % 1:
+        tx = _transaction(parts[1].rpartition("/")[2]) if len(parts) >= 3 else None
+        if tx is None or not journal or number % 1:
             return False
-        self.add(int(parts[1]), parts[2], journal, int(number))
+        self.add(tx, parts[2], journal, int(number))
         return True

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from paybridge.connectors.paytrace import TransactionRecord
+from paybridge.connectors.paytrace import CheckRecord, TransactionRecord
 from paybridge.connectors.paytrace.poller import TransactionChange
 from paybridge.keys import DEFAULT_ACCOUNT
 from paybridge.mapping import CompiledTemplate
 from paybridge.model import Money, Transaction
+from paybridge.o2c.checks import CheckFacts
 from paybridge.o2c.facts import envelope_for, translate_change
 from paybridge.runtime.envelope import Envelope
 from paybridge.runtime.queue import SqlQueue
@@ -69,6 +70,22 @@ def missing_fact(
     )
     tx = translate_change(change, currency=currency, timezone=timezone, template=template)
     return tx.model_copy(update={"account": account}) if account else tx
+
+
+def missing_check_fact(
+    record: CheckRecord,
+    kind: str,
+    *,
+    currency: str,
+    timezone: str,
+    account: str = DEFAULT_ACCOUNT,
+) -> Transaction:
+    """The fact the check poll would have made of ``record`` (key ``paytrace:ACH<id>:<kind>``);
+    ``DataError`` when the check cannot be read, ``ValueError`` when it shows no such fact."""
+    for tx in CheckFacts(currency=currency, timezone=timezone).facts(record):
+        if tx.kind.value == kind:
+            return tx.model_copy(update={"account": account}) if account else tx
+    raise ValueError(f"check {record.check_transaction_id} shows no {kind}")
 
 
 def enqueue_heals(queue: SqlQueue, facts: Sequence[Transaction], run_id: str) -> list[HealAction]:

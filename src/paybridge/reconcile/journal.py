@@ -27,7 +27,7 @@ from paybridge.keys import SETTLEMENT_HEADER_STEP as HEADER_STEP
 from paybridge.keys import SETTLEMENT_LINES_STEP as LINES_STEP
 from paybridge.mapping import CompiledTemplate
 from paybridge.model import AccountType, JournalKind, JournalLine, Money, Side
-from paybridge.reconcile.columns import REFUND, PayTraceColumns, from_minor
+from paybridge.reconcile.columns import PayTraceColumns, debit_kind, from_minor
 from paybridge.reconcile.settings import CompanyReconcileSettings
 from paybridge.reconcile.vectors import series
 from paybridge.runtime.intents import IntentStore, Resolution
@@ -127,7 +127,9 @@ class SettlementPlan:
 
 def brand_nets(pt: PayTraceColumns) -> dict[int, dict[str, int]]:
     """Per batch, per brand: sales minus refunds in minor units."""
-    signed = pl.when(series(pt.kind) == REFUND).then(-series(pt.minor)).otherwise(series(pt.minor))
+    signed = (
+        pl.when(debit_kind(series(pt.kind))).then(-series(pt.minor)).otherwise(series(pt.minor))
+    )
     nets = (
         pl.DataFrame({"batch": series(pt.batch), "brand": series(pt.brand)})
         .with_columns(net=signed)

@@ -3,17 +3,26 @@
 Also the state of recent transactions that are not in those batches (pending, voided...), so
 that a D365 line for a sale that settles tomorrow is not reported as unknown to PayTrace, and
 the card BINs that tell a transaction's brand for the settlement journal.
+
+ACH checks (``load_checks``) are not in PayTrace's card batches: each one settles on its own,
+so the checks that settled on the day (sales, funded holds as captures, refunds) and those the
+bank returned on the day (``return``, a debit) are the day's pseudo-batch ``ACH_BATCH``, with
+the ids ``check_tx`` gives them.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from paybridge.connectors.paytrace import (
     BatchRecord,
+    CheckExportRequest,
+    CheckRecord,
     ExportByDateRangeRequest,
     PayTraceClient,
     TransactionRecord,
@@ -21,10 +30,14 @@ from paybridge.connectors.paytrace import (
 from paybridge.connectors.paytrace.poller import change_kinds
 from paybridge.model import currency_exponent
 from paybridge.reconcile.batches import ReportedBatch
-from paybridge.reconcile.columns import Codes, PayTraceColumns, to_minor
+from paybridge.reconcile.columns import Codes, PayTraceColumns, check_tx, to_minor
 from paybridge.reconcile.journal import card_brand
 
+log = logging.getLogger(__name__)
+
 Progress = Callable[[str, int, int | None], None]
+# The day's ACH checks in the batch tallies (PayTrace's batch numbers start at 1).
+ACH_BATCH = 0
 
 
 def quiet(stage: str, done: int, total: int | None) -> None:
@@ -44,6 +57,8 @@ class PayTraceDay:
     bins: dict[int, str] = field(default_factory=dict)
     # Settled records that carry no money fact (e.g. an unreadable type), kept for the report.
     unreadable: list[TransactionRecord] = field(default_factory=list)
+    # ACH checks with a money fact on the day, by ``check_tx`` id (``load_checks``).
+    checks: dict[int, CheckRecord] = field(default_factory=dict)
 
 
 def money_kind(record: TransactionRecord) -> str | None:
@@ -161,6 +176,79 @@ def reported_totals(batch: BatchRecord, currency: str) -> ReportedBatch:
         refunds=_minor(extra.get("refund_amount"), exponent),
         net=None if batch.net_amount is None else to_minor(batch.net_amount, exponent),
     )
+
+
+async def load_checks(
+    client: PayTraceClient,
+    day: date,
+    out: PayTraceDay,
+    *,
+    lookback_days: int,
+    timezone: str,
+    returns: bool = True,
+) -> None:
+    """The day's ACH checks into ``out``: those that settled on ``day`` (merchant-local) and,
+    with ``returns``, those the bank returned on it; the state of the others the export shows
+    (returns come weeks after their sale, so the export is read ``lookback_days`` back).
+
+    ``returns`` is off when D365's own "Reverse transaction" undoes a return
+    (``checks.reverse_service``): that reversal carries no PaymentId to match."""
+    records = await client.export_checks(
+        CheckExportRequest(start_date=day - timedelta(days=lookback_days),
+                           end_date=day + timedelta(days=1))
+    )  # fmt: skip
+    for record in records:
+        _add_check(out, day, record, timezone, returns)
+
+
+def _add_check(
+    out: PayTraceDay, day: date, record: CheckRecord, timezone: str, returns: bool
+) -> None:
+    tx = check_tx(record.check_transaction_id)
+    kind, status = record.transaction_type.strip().upper(), record.status.strip().upper()
+    if status == "DECLINED":
+        out.statuses[tx] = "declined"
+        return
+    settled, returned = (
+        _check_day(record, "settled", timezone),
+        _check_day(record, "returned", timezone),
+    )
+    money = {"REFUND": "refund", "HOLD": "capture"}.get(kind, "sale")
+    facts = [(money, settled)] if settled is not None else []
+    if settled is not None and returned is not None and returns:
+        facts.append(("return", returned))  # a return before settling moved no money
+    today = [name for name, on in facts if on == day]
+    if record.amount is None or not today:
+        out.statuses[tx] = _check_state(status, settled is not None)
+        if record.amount is None and today:
+            log.warning("check %s has no amount; not matched", record.check_transaction_id)
+        return
+    out.checks[tx] = record
+    for name in today:
+        out.columns.add(
+            tx, name, record.amount, out.currency, record.customer_id, record.invoice_id,
+            ACH_BATCH, "ach",
+        )  # fmt: skip
+    if len(today) < len(facts):  # its other fact is another day's: its line is not unexplained
+        out.statuses[tx] = "settled:other day"
+
+
+def _check_day(record: CheckRecord, name: str, timezone: str) -> date | None:
+    try:
+        moment = record.at(name, timezone)
+    except ValueError:
+        log.warning("check %s: unreadable %s %r", record.check_transaction_id, name,
+                    getattr(record, name))  # fmt: skip
+        return None
+    return None if moment is None else moment.astimezone(ZoneInfo(timezone)).date()
+
+
+def _check_state(status: str, settled: bool) -> str:
+    """A check with no money fact on the day, in the matcher's words."""
+    if settled:
+        return "settled"
+    return {"PENDING": "pending", "HELD": "authorized", "VOIDED": "voided", "VOID": "voided",
+            "RETURNED": "returned"}.get(status, "")  # fmt: skip
 
 
 async def resolve_unknown(

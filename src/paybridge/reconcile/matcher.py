@@ -21,11 +21,11 @@ from paybridge.reconcile.columns import (
     KEY_SPACE,
     KINDS,
     NO_TX,
-    REFUND,
     UNKNOWN,
     D365Columns,
     LedgerColumns,
     PayTraceColumns,
+    debit_kind,
     norm,
 )
 from paybridge.reconcile.vectors import append, series
@@ -49,7 +49,8 @@ class Finding:
 
     Reasons: ``deleted`` / ``never_posted`` (missing), ``amount`` / ``currency`` / ``sign``,
     ``customer`` / ``invoice``, ``duplicate``, ``unposted``, ``unknown_transaction``,
-    ``declined``, ``voided_not_reversed``, ``other_kind`` (not in PayTrace).
+    ``declined``, ``voided_not_reversed``, ``returned_not_reversed``, ``other_kind`` (not in
+    PayTrace).
     """
 
     match_class: MatchClass
@@ -89,7 +90,9 @@ class Expectations:
 
     ``accounts``: PayTrace customer code -> expected D365 account code (from the xref).
     ``statuses``: PayTrace state of transactions outside the day's batches (``pending``,
-    ``authorized``, ``voided``, ``declined``, ``settled``); absent = PayTrace does not know it.
+    ``authorized``, ``voided``, ``declined``, ``settled``; an ACH check's ``returned`` before
+    it settled), and ``settled:other day`` for a check whose money facts fall on several days;
+    absent = PayTrace does not know it.
     ``reported``: batch number -> totals PayTrace reported for the batch.
     """
 
@@ -352,7 +355,7 @@ def _gathered(
             "line": line,
             "cur": rows(pt.currency),
             "minor": rows(pt.minor),
-            "refund": rows(pt.kind) == REFUND,
+            "refund": debit_kind(rows(pt.kind)),
             "customer": rows(pt.customer),
             "slow": _flags(size, slow),
             "d_cur": series(d365.currency).gather(at),
@@ -512,18 +515,21 @@ def _judge_orphan(
 ) -> Skipped | str:
     if tx == NO_TX:
         return "unknown_transaction"
-    if tx in settled:
-        return "other_kind"  # e.g. a void line for a transaction PayTrace settled
     status = statuses.get(tx, "")
+    if tx in settled:
+        if status == "settled:other day":  # an ACH check's sale and return, on two days
+            return Skipped(tx, tuple(lines), "a fact of another day's reconciliation")
+        return "other_kind"  # e.g. a void line for a transaction PayTrace settled
     if status in ("pending", "authorized"):
         return Skipped(tx, tuple(lines), "not settled yet in PayTrace")
     if status.startswith("settled"):
         return Skipped(tx, tuple(lines), "settled in another batch (another day's reconciliation)")
-    if status == "voided":
+    if status in ("voided", "returned"):
+        # "returned": an ACH check sent back before it ever settled (no money moved)
         net = sum(d365.credit[r] - d365.debit[r] for r in lines)
         if net == 0:
-            return Skipped(tx, tuple(lines), "voided in PayTrace and reversed in D365")
-        return "voided_not_reversed"
+            return Skipped(tx, tuple(lines), f"{status} in PayTrace and reversed in D365")
+        return f"{status}_not_reversed"
     return "declined" if status == "declined" else "unknown_transaction"
 
 

@@ -12,7 +12,7 @@ from paybridge.clock import Clock, IdFactory, uuid_ids
 from paybridge.connectors.dynamics import DynamicsClient
 from paybridge.connectors.paytrace import PayTraceClient
 from paybridge.connectors.paytrace.accounts import PayTraceAccounts
-from paybridge.errors import PayBridgeError
+from paybridge.errors import DataError, PayBridgeError
 from paybridge.keys import (
     CAPTURE_INVOICE_XREF,
     CUSTOMER_XREF,
@@ -27,8 +27,13 @@ from paybridge.reconcile.build import (
     exception_entry,
     skipped_entries,
 )
-from paybridge.reconcile.columns import KINDS, Codes, LedgerColumns
-from paybridge.reconcile.heal import HealAction, enqueue_heals, missing_fact
+from paybridge.reconcile.columns import KINDS, Codes, LedgerColumns, transaction_text
+from paybridge.reconcile.heal import (
+    HealAction,
+    enqueue_heals,
+    missing_check_fact,
+    missing_fact,
+)
 from paybridge.reconcile.journal import (
     JournalOutcome,
     SettlementJournalWriter,
@@ -39,6 +44,7 @@ from paybridge.reconcile.load_d365 import D365Day, D365Reader
 from paybridge.reconcile.load_paytrace import (
     PayTraceDay,
     Progress,
+    load_checks,
     load_paytrace,
     quiet,
     resolve_unknown,
@@ -80,6 +86,10 @@ class Reconciler:
     accounts: PayTraceAccounts | None = None
     # The merchant account this reconciler reads ("": the main one; see ``_for``).
     account: str = DEFAULT_ACCOUNT
+    # ACH: the check export is read too (``checks.enabled``); returns are matched with their
+    # D365 lines unless D365's "Reverse transaction" undoes them (``checks.reverse_service``).
+    checks: bool = False
+    check_returns: bool = True
 
     async def run(
         self,
@@ -127,7 +137,7 @@ class Reconciler:
             company=company, pt=pt.columns, d365=d365.columns, records=pt.records,
             rows=d365.rows, batches=pt.batches, posted_journals=d365.posted_journals,
             expected_accounts=xref, paytrace_tz=self.paytrace_timezone,
-            heals={f"{h.transaction_id}:{h.kind}": h for h in heals},
+            heals={f"{h.transaction_id}:{h.kind}": h for h in heals}, checks=pt.checks,
         )  # fmt: skip
         return self._report(
             day, company, run_id, pt, result, src, (heal, journal), journals, errors
@@ -142,8 +152,15 @@ class Reconciler:
             lookback_days=self.settings.lookback_days, codes=codes, progress=progress,
             capture_invoices=self._capture_invoices(company),
         )  # fmt: skip
+        if self.checks:
+            progress("PayTrace checks", 0, None)
+            await load_checks(
+                self.paytrace, day, pt, lookback_days=self.settings.lookback_days,
+                timezone=self.paytrace_timezone, returns=self.check_returns,
+            )  # fmt: skip
         reader = D365Reader(self.dynamics, company, codes, self.settings.reference_chunk)
-        d365 = await reader.load([str(tx) for tx in pt.records], day, progress)
+        references = [transaction_text(tx) for tx in (*pt.records, *pt.checks)]
+        d365 = await reader.load(references, day, progress)
         await resolve_unknown(self.paytrace, pt, d365.columns.transactions_besides(pt.columns))
         progress("matching", 0, 1)
         xref = self._accounts(company)
@@ -214,8 +231,9 @@ class Reconciler:
     def _ledger(self, codes: Codes, pt: PayTraceDay) -> LedgerColumns:
         """What PayBridge recorded posting for the day's transactions (original and heal events)."""
         columns = LedgerColumns(codes)
-        for tx in pt.records:
-            for entry in self.ledger.entries(f"paytrace:{account_transaction(tx, self.account)}:"):
+        for tx in (*pt.records, *pt.checks):
+            mine = account_transaction(transaction_text(tx), self.account)
+            for entry in self.ledger.entries(f"paytrace:{mine}:"):
                 if entry.step == LINE_STEP and entry.status == "posted":
                     columns.add_entity_id(entry.event_key, entry.entity_id)
         return columns
@@ -244,16 +262,24 @@ class Reconciler:
                 continue
             tx = pt.columns.tx[finding.pt_row]
             kind = KINDS[pt.columns.kind[finding.pt_row]]
-            facts.append(
-                missing_fact(
-                    pt.records[tx],
-                    kind,
-                    currency=pt.currency,
-                    timezone=self.paytrace_timezone,
-                    template=self.fact_template,
-                    account=self.account,
-                )
-            )
+            check = pt.checks.get(tx)
+            if check is None:
+                facts.append(
+                    missing_fact(
+                        pt.records[tx], kind, currency=pt.currency,
+                        timezone=self.paytrace_timezone, template=self.fact_template,
+                        account=self.account,
+                    )
+                )  # fmt: skip
+                continue
+            try:
+                facts.append(
+                    missing_check_fact(check, kind, currency=pt.currency,
+                                       timezone=self.paytrace_timezone, account=self.account)
+                )  # fmt: skip
+            except (DataError, ValueError) as exc:  # still reported as missing, for a person
+                log.warning("heal: check %s %s not re-driven: %s", check.check_transaction_id,
+                            kind, exc)  # fmt: skip
         actions = enqueue_heals(self.queue, facts, run_id)
         log.info(
             "heal: %d events enqueued for %d missing facts",

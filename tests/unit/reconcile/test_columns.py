@@ -7,13 +7,17 @@ from decimal import Decimal
 import pytest
 
 from paybridge.reconcile.columns import (
+    KIND_CODE,
+    NO_TX,
     UNKNOWN,
     Codes,
     D365Columns,
     LedgerColumns,
     PayTraceColumns,
+    check_tx,
     from_minor,
     to_minor,
+    transaction_text,
 )
 
 
@@ -58,7 +62,7 @@ def test_minor_units_come_back_as_decimals_with_the_currency_places() -> None:
 
 
 def test_only_money_facts_are_settled_rows() -> None:
-    with pytest.raises(ValueError, match="sale, capture or refund"):
+    with pytest.raises(ValueError, match="sale, capture, refund or return"):
         PayTraceColumns(Codes()).add(1, "void", Decimal(1), "USD", "C", "", 1)
 
 
@@ -85,6 +89,32 @@ def test_ledger_entries_read_the_posting_flow_entity_id() -> None:
     assert list(ledger.tx) == [77, 78] and list(ledger.kind) == [0, 2]
     assert [ledger.codes.text(j) for j in ledger.journal] == ["USMF-000001"] * 2
     assert list(ledger.line) == [3, 4]
+
+
+def test_checks_take_ids_of_their_own_apart_from_card_transactions() -> None:
+    assert check_tx(1) < NO_TX and check_tx(1) != check_tx(2)
+    assert transaction_text(check_tx(900001)) == "ACH900001" and transaction_text(5) == "5"
+    d = D365Columns(Codes())
+    d.add("PT-ACH900001-sale", "ACH900001", Decimal(4), Decimal(0), "USD", "a", "", "J1", 1)
+    d.add("PT-ACH900001-return", "ACH900001", Decimal(0), Decimal(4), "USD", "a", "", "J1", 2)
+    d.add("PT-900001-sale", "900001", Decimal(4), Decimal(0), "USD", "a", "", "J1", 3)
+    d.add("PT-ACH0900001-sale", "ACH0900001", Decimal(4), Decimal(0), "USD", "a", "", "J1", 4)
+    assert list(d.tx) == [check_tx(900001)] * 2 + [900001, check_tx(900001)]
+    assert list(d.kind) == [KIND_CODE["sale"], KIND_CODE["return"], 0, 0]
+    assert set(d.odd_ids) == {3}  # the leading zero does not read back
+    assert [d.payment_id(r) for r in range(4)] == [
+        "PT-ACH900001-sale", "PT-ACH900001-return", "PT-900001-sale", "PT-ACH0900001-sale",
+    ]  # fmt: skip
+    pt = PayTraceColumns(d.codes)
+    pt.add(check_tx(900001), "return", Decimal(4), "USD", "C", "", 0)
+    with pytest.raises(ValueError, match="not void"):
+        pt.add(check_tx(900001), "void", Decimal(4), "USD", "C", "", 0)
+    assert d.transactions_besides(pt) == {900001}  # a check's state comes from the check export
+    ledger = LedgerColumns(Codes())
+    assert ledger.add_entity_id("paytrace:ACH900001:return", "usmf/USMF-000001/2")
+    assert ledger.add_entity_id("paytrace:second/77:sale", "usrt/USRT-000001/1")
+    assert list(ledger.tx) == [check_tx(900001), 77]
+    assert list(ledger.kind) == [KIND_CODE["return"], 0]
 
 
 D365_NAMES = ("payment_id", "reference", "credit", "debit", "currency", "account", "invoice",
@@ -167,6 +197,11 @@ def test_the_lines_name_transactions_besides_the_days_rows() -> None:
         ("PT-١٢-sale", "١٢"),  # digits of another script
         ("PT-1234567890123456789-capture", "1234567890123456789"),  # past 18 digits
         ("pt-5-sale", "5"),
+        ("PT-ACH900001-sale", "ACH900001"),  # an ACH check
+        ("PT-ACH900001-return", "ACH900001"),
+        ("PT-ACH0900001-sale", "ACH0900001"),
+        ("PT-ACH900001-sale", "900001"),  # a check is not the card transaction of its number
+        ("by hand", "ACH12"),
         ("by hand", "456"),
         ("", ""),
     ],

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from paybridge.model import Money, currency_exponent
+from paybridge.reconcile.load_paytrace import ACH_BATCH
 from paybridge.reconcile.matcher import MatchClass
 from paybridge.reconcile.report import (
     CLASS_TITLES,
@@ -159,6 +160,11 @@ _BATCH_AMOUNTS = (
 )  # fmt: skip
 
 
+def batch_label(batch: int) -> Cell:
+    """A PayTrace batch number, or ``ACH`` for the day's ACH checks (``ACH_BATCH``)."""
+    return "ACH" if batch == ACH_BATCH else batch
+
+
 def _batches(report: ReconciliationReport) -> Table:
     table = Table(
         "Batches",
@@ -173,7 +179,7 @@ def _batches(report: ReconciliationReport) -> Table:
         )
         table.rows.append(
             (
-                b.batch, b.settled_at, b.pt_count, _money(b.pt_sales), _money(b.pt_refunds),
+                batch_label(b.batch), b.settled_at, b.pt_count, _money(b.pt_sales), _money(b.pt_refunds),
                 _money(b.pt_net), b.d365_count, _money(b.d365_credits), _money(b.d365_debits),
                 _money(b.d365_net), _money(b.difference), journal,
                 "OK" if b.ok else "; ".join(b.problems),
@@ -217,7 +223,7 @@ def _exception_row(entry: ExceptionEntry, line: D365Record | None) -> tuple[Cell
             _money(pt.amount),
             pt.customer_id,
             pt.invoice_id,
-            pt.batch,
+            batch_label(pt.batch),
             pt.settled_at,
         )
     d365: tuple[Cell, ...] = (None,) * 9
