@@ -307,7 +307,8 @@ def test_an_invoice_paid_by_link_is_charged_once_and_settled_in_d365(world: Worl
 
 def test_an_ach_payment_posts_and_its_return_reverses_it_once(world: World) -> None:
     """ACH: a check sale on PayTrace's check API is posted by the worker's paytrace.poll_checks
-    job; the bank's return (R01, the sandbox's emulator-only call) reverses it, once."""
+    job; it settles, and the bank's return (R01, the sandbox's emulator-only call) reverses it,
+    once; `paybridge reconcile` matches both with their D365 lines (batch ACH)."""
     world.paytrace.call(
         "/v1/customer/create",
         {
@@ -316,25 +317,29 @@ def test_an_ach_payment_posts_and_its_return_reverses_it_once(world: World) -> N
             "billing_address": {"name": "E2E ACH payer", "zip": "98101"},
         },
     )
-    world.write_settings(
-        {"checks": {"enabled": True, "poll_interval_seconds": 0.5, "payment_method": "ELECTRONIC"}}
-    )
+    world.write_settings({
+        "checks": {"enabled": True, "poll_interval_seconds": 0.5, "payment_method": "ELECTRONIC"},
+        "reconcile": {"companies": {"usmf": {"bank_account": "USMF OPER"}},
+                      "require_posted": False, "settlement_journal": False},
+    })  # fmt: skip
     engine = world.start_engine("worker")
     made = world.paytrace.call(
         "/v1/checks/sale/by_customer",
         {"customer_id": "US-001", "amount": "321.00", "invoice_id": "CIV-000101"},
     )
+    today = merchant_today().isoformat()
     tid = f"ACH{made['check_transaction_id']}"
     line = one_line(world, tid, timeout=30)
     assert line["PaymentId"] == f"PT-{tid}-sale" and line["MarkedInvoice"] == "CIV-000101"
     assert money(line["CreditAmount"]) == Decimal("321.00")
     assert line["PaymentMethodName"] == "ELECTRONIC"
 
-    returned = world.paytrace.http.post(
-        "/_sandbox/checks/return",
-        json={"check_transaction_id": made["check_transaction_id"], "code": "R01"},
-    )
-    assert returned.status_code == 200, returned.text
+    for event, extra in (("settle", {}), ("return", {"code": "R01"})):
+        answer = world.paytrace.http.post(
+            f"/_sandbox/checks/{event}",
+            json={"check_transaction_id": made["check_transaction_id"], **extra},
+        )
+        assert answer.status_code == 200, answer.text
     wait_for(
         f"D365 holds a reversing return line of {tid}",
         lambda: world.dynamics.payment_lines(tid),
@@ -352,6 +357,15 @@ def test_an_ach_payment_posts_and_its_return_reverses_it_once(world: World) -> N
     (back,) = [row for row in lines if row["PaymentId"] == f"PT-{tid}-return"]
     assert money(back["DebitAmount"]) == Decimal("321.00")
     assert "R01: insufficient funds" in back["TransactionText"]
+
+    out = world.tmp / "reconcile-ach.json"
+    result = world.cli("reconcile", "--date", today, "--format", "json", "--out", str(out),
+                       check=False)  # fmt: skip
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert result.returncode == 0, (result.stdout, result.stderr, report["exceptions"])
+    assert report["counts"].get("matched") == 2, report["counts"]  # the sale and its return
+    (ach,) = [b for b in report["batches"] if b["batch"] == 0]
+    assert ach["pt_count"] == ach["d365_count"] == 2, ach
 
 
 def test_level_2_3_findings_block_a_sale_and_are_shown_by_api_and_cli(world: World) -> None:
