@@ -22,6 +22,7 @@ from paybridge.insight.features import History, Seen
 from paybridge.insight.model import Model
 from paybridge.insight.models import ModelCache
 from paybridge.insight.store import ALERTED, CLEAR, CONFIRMED, HELD, InsightStore, ScoreRow
+from paybridge.keys import account_transaction
 from paybridge.model import Transaction
 from paybridge.o2c.screening import PASSED, Screened, Verdict
 from paybridge.runtime.alerts import alert_envelope
@@ -82,7 +83,10 @@ class InsightScreen:
         )  # fmt: skip
         return Seen(
             key=tx.key, at=tx.occurred_at, kind=tx.kind.value, amount=float(tx.amount.amount),
-            customer=tx.customer_id or "", card=card, ip=tx.client_ip, avs=tx.avs_response,
+            # A customer id means something within its merchant account only: another
+            # account's customer of the same id has a history of its own.
+            customer=account_transaction(tx.customer_id, tx.account) if tx.customer_id else "",
+            card=card, ip=tx.client_ip, avs=tx.avs_response,
             csc=tx.csc_response, bin_country=country, billing_country=tx.billing_country,
             local_hour=tx.occurred_at.astimezone(ZoneInfo(self.policy.timezone)).hour,
         )  # fmt: skip
@@ -101,13 +105,13 @@ class InsightScreen:
         # The void of a transaction a person confirmed as fraud is that person's own act (review
         # confirm --void): recorded, never alerted again.
         decided = self.store.confirmed(
-            [tx.transaction_id for tx in fresh if tx.kind.value == "void"]
+            [(tx.transaction_id, tx.account) for tx in fresh if tx.kind.value == "void"]
         )
         with self.store.engine.begin() as conn:
             for (view, vector), score in zip(vectors, scores, strict=True):
                 tx = by_key[view.key]
                 state = self.policy.state_for(view.kind, score.value)
-                if view.kind == "void" and tx.transaction_id in decided:
+                if view.kind == "void" and (tx.transaction_id, tx.account) in decided:
                     state = CLEAR
                 money = {"transaction_id": tx.transaction_id, "amount": str(tx.amount.amount),
                          "currency": tx.amount.currency}  # fmt: skip

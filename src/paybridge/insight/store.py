@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from paybridge.clock import Clock
 from paybridge.insight.features import FEATURES, Seen
+from paybridge.keys import fact_account
 from paybridge.store.schema_insight import insight_models, insight_scores
 
 CLEAR, ALERTED, HELD, RELEASED, CONFIRMED = "clear", "alerted", "held", "released", "confirmed"
@@ -71,16 +72,19 @@ class InsightStore:
             rows = conn.execute(select(insight_scores).where(insight_scores.c.key.in_(keys)))
             return {r.key: _row(r) for r in rows}
 
-    def confirmed(self, transaction_ids: Sequence[str]) -> set[str]:
-        """Of ``transaction_ids``, those a person confirmed as fraud (any of their facts)."""
-        if not transaction_ids:
+    def confirmed(self, transactions: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Of ``transactions`` (raw id, merchant account), those a person confirmed as fraud
+        (any of their facts); a raw id means something within its own account only."""
+        if not transactions:
             return set()
         c = insight_scores.c
-        query = select(c.transaction_id).where(
-            c.transaction_id.in_(sorted(set(transaction_ids))), c.state == CONFIRMED
+        ids = sorted({tid for tid, _account in transactions})
+        query = select(c.transaction_id, c.key).where(
+            c.transaction_id.in_(ids), c.state == CONFIRMED
         )
         with self.engine.connect() as conn:
-            return {str(r.transaction_id) for r in conn.execute(query)}
+            found = {(str(r.transaction_id), fact_account(r.key)) for r in conn.execute(query)}
+        return found & set(transactions)
 
     def get(self, key: str) -> ScoreRow | None:
         return self.get_many([key]).get(key)

@@ -3,6 +3,7 @@ and PostgreSQL: a refused insert must not abort the transaction holding the othe
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -98,3 +99,42 @@ def test_scores_with_an_older_feature_set_are_left_out_of_training(store_url: st
     assert model.forest is not None
     (score,) = model.score_many(rng.normal(size=(1, len(FEATURES))))
     assert 0 <= score.value <= 1
+
+
+@pytest.mark.anyio
+async def test_a_customer_id_means_something_within_its_merchant_account_only(
+    store_url: str,
+) -> None:
+    """Two merchant accounts (``paytrace.accounts``) each have a customer C1: one's history is
+    not the other's, and a fraud confirmed on one account's transaction 9 leaves the other
+    account's transaction 9 alone."""
+    engine = open_engine(store_url)
+    clock = ManualClock(AT)
+    store = InsightStore(engine, clock)
+    screen = InsightScreen(
+        store, ModelCache(store, clock), SqlQueue(engine, clock), Policy(threshold=0.99), clock
+    )
+    await screen.screen([tx(str(n), "10.00") for n in range(1, 6)])  # the main account's C1
+    retail = tx("9", "10.00").model_copy(update={"account": "retail"})
+    main = tx("9", "10.00")
+    await screen.screen([retail, main])
+    first, second = store.get(retail.key), store.get(main.key)
+    assert first is not None and second is not None
+    assert first.customer == "retail/C1" and second.customer == "C1"
+    sales = FEATURES.index("customer_sales")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(insight_scores.c.key, insight_scores.c.features).where(
+                insight_scores.c.key.in_([retail.key, main.key])
+            )
+        )
+        features = {key: json.loads(text) for key, text in rows}
+    assert features[retail.key][sales] == 0 and features[main.key][sales] > 0  # log1p(5)
+    with engine.begin() as conn:
+        conn.execute(
+            insight_scores.update()
+            .where(insight_scores.c.key == retail.key)
+            .values(state="confirmed")
+        )
+    voids = [t.model_copy(update={"kind": TransactionKind.VOID}) for t in (retail, main)]
+    assert store.confirmed([(v.transaction_id, v.account) for v in voids]) == {("9", "retail")}
