@@ -15,7 +15,8 @@ from paybridge.app.engine import Engine
 from paybridge.app.schema import entity_schemas
 from paybridge.connectors.dynamics import Query
 from paybridge.console.designer import MappingDesk, Sample
-from paybridge.keys import LINE_STEP
+from paybridge.errors import DataError
+from paybridge.keys import LINE_STEP, fact_account
 from paybridge.mapping import CompiledTemplate, EntitySchema, TemplateSet
 from paybridge.o2c.posting import PAYMENT_TEMPLATE, replay_context
 from paybridge.security.cardguard import redact
@@ -63,15 +64,21 @@ async def paytrace_records(engine: Engine, count: int) -> list[Sample]:
     """The last posted payments as PayTrace exports them now (masked card only, redacted again),
     with the context the poller maps them with."""
     keys = await asyncio.to_thread(_recent_keys, engine, count)
-    pt = engine.settings.paytrace
     out = []
     for key, _ in keys:
-        _, transaction_id, kind = key.split(":", 2)
-        record = await engine.paytrace.export_by_id(int(transaction_id))
+        _, qualified, kind = key.split(":", 2)
+        transaction_id = qualified.rpartition("/")[2]
+        if not transaction_id.isdigit():  # an ACH check: not in the card export
+            continue
+        try:  # each payment from its own merchant account, with that account's context
+            merchant = engine.accounts.named(fact_account(key))
+        except DataError:  # an account no longer configured
+            continue
+        record = await merchant.client.export_by_id(int(transaction_id))
         if record is not None:
-            context = {"kind": kind, "currency": pt.currency, "time_zone": pt.timezone}
+            context = {"kind": kind, "currency": merchant.currency, "time_zone": merchant.timezone}
             out.append(
-                Sample(f"PayTrace {transaction_id} ({kind})", redact(record.model_dump()), context)
+                Sample(f"PayTrace {qualified} ({kind})", redact(record.model_dump()), context)
             )
     return out
 
