@@ -209,17 +209,17 @@ def _add_check(
     if status == "DECLINED":
         out.statuses[tx] = "declined"
         return
-    settled, returned = (
-        _check_day(record, "settled", timezone),
-        _check_day(record, "returned", timezone),
-    )
+    settled = _check_day(record, "settled", timezone)
+    if settled is None and status == "SETTLED":  # an export that names no settlement time
+        settled = _check_day(record, "funded", timezone)
+    returned = _check_day(record, "returned", timezone)
     money = {"REFUND": "refund", "HOLD": "capture"}.get(kind, "sale")
     facts = [(money, settled)] if settled is not None else []
     if settled is not None and returned is not None and returns:
         facts.append(("return", returned))  # a return before settling moved no money
     today = [name for name, on in facts if on == day]
     if record.amount is None or not today:
-        out.statuses[tx] = _check_state(status, settled is not None)
+        out.statuses[tx] = _check_state(status, settled is not None or status == "SETTLED")
         if record.amount is None and today:
             log.warning("check %s has no amount; not matched", record.check_transaction_id)
         return
