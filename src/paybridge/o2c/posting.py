@@ -92,6 +92,16 @@ class DeclineDetail(Protocol):
     async def export_by_id(self, transaction_id: int) -> TransactionRecord | None: ...
 
 
+@dataclass(frozen=True)
+class OrderLinks:
+    """A batch's transactions (refs) looked up in the orders capability's cross-references:
+    those it authorized, and the invoice each capture was for."""
+
+    looked_up: set[str]
+    authorizations: dict[str, str]
+    captures: dict[str, str]
+
+
 @dataclass
 class Routed:
     """One event on its way: what it needs in D365 and what each step answered."""
@@ -169,7 +179,8 @@ class PaymentPoster:
 
     async def __call__(self, envs: Sequence[Envelope]) -> list[Outcome]:
         voided = self._voided_in(envs)  # per call: worker loops share this poster
-        routed: list[Routed | Outcome] = [await self._route(env, voided) for env in envs]
+        links = self._order_links(envs)
+        routed: list[Routed | Outcome] = [await self._route(env, voided, links) for env in envs]
         routed = await self._screened(routed)
         work = [r for r in routed if isinstance(r, Routed)]
         await self._find_customers(work)
@@ -204,7 +215,9 @@ class PaymentPoster:
 
     # -- route -----------------------------------------------------------------------------
 
-    async def _route(self, env: Envelope, voided: tuple[set[str], set[str]]) -> Routed | Outcome:
+    async def _route(
+        self, env: Envelope, voided: tuple[set[str], set[str]], links: OrderLinks
+    ) -> Routed | Outcome:
         try:
             tx = Transaction.model_validate(env.payload)
         except ValidationError as exc:
@@ -213,7 +226,7 @@ class PaymentPoster:
         if cut_over is not None and tx.occurred_at < cut_over:
             self._note(tx, "skipped", f"before the cut-over ({cut_over.isoformat()})")
             return Outcome.done("before the cut-over")
-        tx, owned = self._order_owned(tx)
+        tx, owned = self._order_owned(tx, links)
         r = Routed(env, tx, order=tx.kind in ORDER_KINDS and bool(tx.order_id or tx.invoice_id))
         r.order = r.order and not owned
         if tx.kind is TransactionKind.DECLINE:
@@ -238,18 +251,34 @@ class PaymentPoster:
             r.outcomes.append(Outcome.done(f"{tx.kind.value}: nothing to post"))
         return r
 
-    def _order_owned(self, tx: Transaction) -> tuple[Transaction, bool]:
+    def _order_links(self, envs: Sequence[Envelope]) -> OrderLinks:
+        """The orders capability's cross-references of a batch's transactions: one store query
+        per kind for the batch instead of one per payment."""
+        refs = sorted({
+            account_transaction(str(env.payload.get("transaction_id", "")),
+                                str(env.payload.get("account") or ""))
+            for env in envs if env.payload.get("transaction_id")
+        })  # fmt: skip
+        return OrderLinks(
+            set(refs), self.xref.get_many(ORDER_AUTH_XREF, refs),
+            self.xref.get_many(CAPTURE_INVOICE_XREF, refs),
+        )  # fmt: skip
+
+    def _order_owned(self, tx: Transaction, links: OrderLinks) -> tuple[Transaction, bool]:
         """A transaction of an order the orders capability authorized: its capture's line marks
         the invoice it was captured for (linked before the capture was sent), and the order's
         status is that capability's to write, not this fact's."""
         if tx.kind not in ORDER_KINDS:
             return tx, False
-        owned = self.xref.get(ORDER_AUTH_XREF, tx.ref) is not None
-        if tx.kind is TransactionKind.CAPTURE:
-            linked = self.xref.get(CAPTURE_INVOICE_XREF, tx.ref)
-            if linked is not None:
-                invoice = linked.split("/", 1)[1]
-                tx = tx.model_copy(update={"invoice_id": invoice, "order_id": None})
+        if tx.ref in links.looked_up:
+            owned, linked = tx.ref in links.authorizations, links.captures.get(tx.ref)
+        else:  # not named as the batch's payloads name it: looked up on its own
+            owned = self.xref.get(ORDER_AUTH_XREF, tx.ref) is not None
+            capture = tx.kind is TransactionKind.CAPTURE
+            linked = self.xref.get(CAPTURE_INVOICE_XREF, tx.ref) if capture else None
+        if tx.kind is TransactionKind.CAPTURE and linked is not None:
+            invoice = linked.split("/", 1)[1]
+            tx = tx.model_copy(update={"invoice_id": invoice, "order_id": None})
         return tx, owned
 
     async def _decline_reason(self, tx: Transaction) -> str:

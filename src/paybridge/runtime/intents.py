@@ -321,18 +321,63 @@ def held(intent: Intent) -> Intent:
     return replace(intent, status=SENT, attempts=intent.attempts + 1)
 
 
+# Rows per statement on SQLite: 7 parameters a row, well within its 32,766.
+_SQLITE_CAS_ROWS = 500
+
+
+def _sqlite_cas_statement(rows: int) -> str:
+    """The fenced bulk compare-and-set of ``rows`` intents on SQLite (3.35+: UPDATE FROM,
+    RETURNING): a row changes only if its status and attempts are still as held."""
+    values = ", ".join("(?, ?, ?, ?, ?, ?, ?)" for _ in range(rows))
+    # Placeholders only: every value is a parameter.
+    return (
+        "WITH v(event_key, step, old_status, old_attempts, new_status, bump, new_detail) AS "  # noqa: S608
+        f"(VALUES {values}) "
+        "UPDATE intents SET status = v.new_status, attempts = intents.attempts + v.bump, "
+        "detail = COALESCE(v.new_detail, intents.detail), updated_at = ? FROM v "
+        "WHERE intents.event_key = v.event_key AND intents.step = v.step "
+        "AND intents.status = v.old_status AND intents.attempts = v.old_attempts "
+        "RETURNING event_key, step"
+    )
+
+
+def _bulk_cas_sqlite(
+    conn: Connection,
+    rows: Sequence[tuple[Intent, str, int, str | None]],
+    keys: Sequence[tuple[str, str]],
+    now: Any,
+) -> list[bool]:
+    column = intents.c.updated_at.type.dialect_impl(conn.dialect)
+    process = column.bind_processor(conn.dialect)
+    stamp = process(now) if process else now
+    changed: set[tuple[str, str]] = set()
+    for start in range(0, len(rows), _SQLITE_CAS_ROWS):
+        part = rows[start : start + _SQLITE_CAS_ROWS]
+        params: list[Any] = []
+        for intent, status, bump, detail in part:
+            params += [intent.event_key, intent.step, intent.status, intent.attempts, status,
+                       bump, detail]  # fmt: skip
+        params.append(stamp)
+        found = conn.exec_driver_sql(_sqlite_cas_statement(len(part)), tuple(params))
+        changed.update((str(key), str(step)) for key, step in found.fetchall())
+    return [key in changed for key in keys]
+
+
 def _bulk_cas(
     conn: Connection, rows: Sequence[tuple[Intent, str, int, str | None]], now: Any
 ) -> list[bool] | None:
     """(intent as held, new status, attempts to add, new detail or None) for each, as ONE
     fenced statement on PostgreSQL: a row changes only if its status and attempts are still
     as held, exactly as ``IntentStore._cas`` row by row; each says whether it changed. None:
-    not for this store or batch (SQLite, one row, a key twice): go row by row."""
-    if conn.dialect.name != "postgresql" or len(rows) < 2:
+    not for this store or batch (one row, a key twice): go row by row. SQLite: one
+    ``UPDATE ... FROM`` a ``VALUES`` list per chunk, fenced the same way."""
+    if len(rows) < 2 or conn.dialect.name not in ("postgresql", "sqlite"):
         return None
     keys = [(i.event_key, i.step) for i, _, _, _ in rows]
     if len(set(keys)) != len(keys):
         return None
+    if conn.dialect.name == "sqlite":
+        return _bulk_cas_sqlite(conn, rows, keys, now)
     params = {
         "keys": [k for k, _ in keys],
         "steps": [s for _, s in keys],

@@ -187,6 +187,19 @@ class Xref:
             ).scalar()
             return str(value) if value is not None else None
 
+    def get_many(self, kind: str, source_ids: Sequence[str]) -> dict[str, str]:
+        """``get`` for many source ids at once: those linked, to their targets."""
+        found: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for n in range(0, len(source_ids), 500):
+                rows = conn.execute(
+                    select(xref.c.source_id, xref.c.target_id).where(
+                        xref.c.kind == kind, xref.c.source_id.in_(source_ids[n : n + 500])
+                    )
+                )
+                found.update((str(s), str(t)) for s, t in rows)
+        return found
+
     def link(self, kind: str, source_id: str, target_id: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(xref).where(xref.c.kind == kind, xref.c.source_id == source_id))
