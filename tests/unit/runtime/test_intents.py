@@ -176,3 +176,23 @@ def held_of(intent: Any) -> Any:
     from paybridge.runtime.intents import held
 
     return held(intent)
+
+
+def test_a_batch_is_fenced_by_attempts_as_well_as_status(intents: IntentStore) -> None:
+    """A rival that claimed intents after this worker's lease ran out holds them ``sent`` too,
+    one attempt on: this worker's batch (PostgreSQL and SQLite: one statement) changes none of
+    them, and its other intents as usual."""
+    planned = intents.plan_many("s", "d365", [(f"a{n}", f"r{n}", {}) for n in range(3)])
+    mine = intents.claim_many([planned[f"a{n}"] for n in range(3)])
+    assert all(m is not None and m.attempts == 1 for m in mine)
+    held_now = [m for m in mine if m is not None]
+    theirs = intents.claim_many(held_now[:2])  # sent -> sent, attempt 2: the rival's now
+    assert [t.attempts if t else None for t in theirs] == [2, 2]
+    changed = intents.set_many([(m, PLANNED, {"by": "me"}) for m in held_now])
+    assert changed == [False, False, True]
+    assert intents.claim_many(held_now[:2]) == [None, None]
+    for key in ("a0", "a1"):
+        stored = intents.get(key, "s")
+        assert stored is not None and (stored.status, stored.attempts, stored.detail) == (
+            SENT, 2, {},
+        )  # fmt: skip
