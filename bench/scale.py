@@ -1,6 +1,7 @@
 """Workers on several machines: 1, 2 and 4 `paybridge worker` processes on one PostgreSQL, against D365's limits.
 
 Usage: python bench/scale.py [--workers 1,2,4] [--payments 1500] [--rate 200] [--batch-size 200]
+       [--concurrency 1]
        [--store-url postgresql+psycopg://...] [--tight-payments 1200] [--no-tight] [--json FILE]
 
 Every run starts fresh: both sandboxes as `paybridge-sandbox` processes (D365 with service
@@ -348,7 +349,8 @@ def run(args: argparse.Namespace, label: str, workers: int, principals: int, lim
             if backlog:  # the sales first: the workers' capacity, from their start
                 asyncio.run(shop.sell(payments, rate))
             logs = [tmp / f"worker-{n}.log" for n in range(workers)]
-            command = [str(BIN / "paybridge"), "worker", "--config", str(config)]
+            command = [str(BIN / "paybridge"), "worker", "--config", str(config),
+                       "--concurrency", str(args.concurrency)]  # fmt: skip
             if not args.check:  # the access check's calls would spend the tight runs' budget
                 command.append("--skip-check")
             profiled = [sys.executable, "-m", "cProfile", "-o", str(args.profile), *command]
@@ -435,6 +437,9 @@ def main() -> int:
     parser.add_argument("--payments", type=int, default=1500)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="worker loops in each worker process (paybridge worker "
+                             "--concurrency): loops of one process share its principals")  # fmt: skip
     parser.add_argument("--store-url", default=DEFAULT_STORE)
     parser.add_argument("--tight", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--tight-payments", type=int, default=1200)
@@ -474,7 +479,8 @@ def main() -> int:
                        4, work_ms=1.0)  # fmt: skip
         print(f"tight: {tight} per principal; offered {args.tight_rate:.0f} sales/s", flush=True)
         for workers, principals in ((1, 1), (2, 1), (2, 2)):
-            label = f"tight {workers}w {principals}p"
+            loops = f"x{args.concurrency}" if args.concurrency > 1 else ""
+            label = f"tight {workers}w{loops} {principals}p"
             # A backlog: D365's budget, not the storefront or the poller on a busy machine,
             # is what the drain meets.
             results.append(run(args, label, workers, principals, tight, args.tight_payments,
