@@ -181,6 +181,7 @@ def order_to_cash(
         posting = JournalPostingJob(
             parts.dynamics, store.intents, store.ledger, poster.book, post_at=s.o2c.post_at,
             service=s.o2c.posting_service, timezone=s.dynamics.timezone, clock=clock,
+            in_flight_seconds=s.worker.lease_seconds,
         )  # fmt: skip
         jobs.append(PeriodicJob(CUTOFF_JOB, s.o2c.post_interval_seconds, posting.run))
     contribution = Contribution(

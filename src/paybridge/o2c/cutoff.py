@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from datetime import date, time
+from datetime import date, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from paybridge.clock import Clock
 from paybridge.connectors.dynamics import DynamicsClient, F, Query
 from paybridge.errors import InDoubtError, PayBridgeError
-from paybridge.keys import HEADER_STEP
+from paybridge.keys import HEADER_STEP, LINE_STEP
 from paybridge.keys import JOURNAL_POST_STEP as POST_STEP
 from paybridge.o2c.journals import (
     HEADERS,
@@ -58,8 +58,11 @@ class JournalPostingJob:
     """The optional cut-off: each day's journals are posted once the local time passes ``post_at``.
 
     Closing a journal's generation first sends later lines of the same day to a new journal; a
-    line that still reaches the posted one is refused by D365 and re-planned (``LineWriter``).
-    """
+    journal with no line yet stays open (late lines of a past day would otherwise open and
+    close a journal each round). A journal that PayBridge still has lines headed to (planned
+    or sent in the last ``in_flight_seconds``, a worker's lease) is posted at a later round,
+    once they have landed; a line that still reaches a posted journal is refused by D365,
+    re-planned into the next one and sent again at once (``LineWriter``)."""
 
     def __init__(
         self,
@@ -72,6 +75,7 @@ class JournalPostingJob:
         service: str,
         timezone: str,
         clock: Clock,
+        in_flight_seconds: float = 120.0,
     ) -> None:
         self.d365 = d365
         self.intents = intents
@@ -82,6 +86,7 @@ class JournalPostingJob:
         self.service = service
         self.zone = ZoneInfo(timezone)
         self.clock = clock
+        self.in_flight = timedelta(seconds=in_flight_seconds)
 
     def due(self) -> list[tuple[str, date, int, str]]:
         """(company, day, generation, journal) of created journals past their cut-off, unposted."""
@@ -99,15 +104,19 @@ class JournalPostingJob:
 
     async def run(self) -> str:
         done: list[str] = []
+        waiting: list[str] = []
         for company, day, generation, journal in self.due():
-            self.book.close(company, day, generation)
             lines = await self.d365.count(
                 LINES,
                 Query(filter=(F("JournalBatchNumber") == journal) & (F("dataAreaId") == company),
                       cross_company=True),
             )  # fmt: skip
             if lines == 0:
-                continue  # every line was removed (voids): nothing for D365 to post
+                continue  # no line yet (or every one removed): nothing to post, it stays open
+            self.book.close(company, day, generation)
+            if self._headed_to(company, journal):
+                waiting.append(f"{company}/{journal}")
+                continue  # lines still on their way: posted once they have landed
             try:
                 how = await post_journal(self.d365, self.intents, self.service, company, journal)
             except PayBridgeError as exc:
@@ -116,7 +125,21 @@ class JournalPostingJob:
                 continue
             self._record(company, journal, "posted", how)
             done.append(f"{company}/{journal}")
-        return f"posted {len(done)} journal(s): {', '.join(done)}" if done else "nothing to post"
+        said = f"posted {len(done)} journal(s): {', '.join(done)}" if done else "nothing to post"
+        return said + (f"; waiting for lines headed to {', '.join(waiting)}" if waiting else "")
+
+    def _headed_to(self, company: str, journal: str) -> bool:
+        """Whether PayBridge has a line planned or sent to ``journal`` lately (a worker's
+        lease): one still on its way lands before the journal is posted."""
+        for intent in self.intents.unfinished(LINE_STEP, self.clock.now() - self.in_flight):
+            body = intent.detail.get("body")
+            if (
+                isinstance(body, dict)
+                and str(body.get("JournalBatchNumber")) == journal
+                and str(body.get("dataAreaId", "")).lower() == company.lower()
+            ):
+                return True
+        return False
 
     def _record(self, company: str, journal: str, status: str, how: str) -> None:
         self.ledger.record(

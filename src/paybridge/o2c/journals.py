@@ -35,7 +35,7 @@ LINES = "CustomerPaymentJournalLines"
 HEADERS = "CustomerPaymentJournalHeaders"
 MARKING = ("MarkedInvoice", "MarkedInvoiceCompany", "SettleVoucher")
 _CHUNK = 400  # keys per IN (...) clause: well below SQLite's and PostgreSQL's parameter limits
-RENUMBER_ROUNDS = 3  # times a line whose number was taken is re-planned and sent in one pass
+RENUMBER_ROUNDS = 3  # times a refused line is re-planned and sent again in one pass
 
 
 async def batch_reads(
@@ -330,8 +330,9 @@ class LineWriter:
     ) -> list[Outcome]:
         """Send claimed lines in one ``$batch``; each gets its own outcome and its own reason.
 
-        A line whose number a person's line took meanwhile (and which D365 does not hold under
-        its PaymentId) is re-planned with a fresh number and sent again at once, up to
+        A line refused for a reason it can get around (its number taken by a person's line, its
+        journal posted meanwhile, its invoice paid meanwhile), and which D365 does not hold
+        under its PaymentId, is re-planned (``_replan``) and sent again at once, up to
         ``rounds`` times; after that it waits for the next attempt like any retry.
         """
         ops = [
@@ -367,7 +368,7 @@ class LineWriter:
             outcomes.append(outcome)
             if change is not None:
                 changes.append((i, change))
-                if isinstance(result.error, RecordExistsError) and change[2]:
+                if change[2]:  # re-planned (a new number or journal, unmarked): at once again
                     renumbered.add(i)
         again: list[tuple[int, Intent]] = []
         applied = self.bulk.set_many([change for _, change in changes])

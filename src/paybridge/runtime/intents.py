@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, select, text, update
+from sqlalchemy import Engine, bindparam, insert, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -267,6 +267,17 @@ class IntentStore:
                 values["detail"] = dump_detail({**intent.detail, **extra})
             changed.append(self._cas(intent, conn, **values))
         return changed
+
+    def unfinished(self, step: str, since: datetime) -> list[Intent]:
+        """The intents of ``step`` still planned or sent, changed at or after ``since``
+        (``ix_intents_unfinished``: the states are literals, as its WHERE needs)."""
+        query = select(intents).where(
+            intents.c.step == step,
+            intents.c.status.in_([literal_column("'planned'"), literal_column("'sent'")]),
+            intents.c.updated_at >= since,
+        )
+        with self.engine.connect() as conn:
+            return [_row_intent(row) for row in conn.execute(query).mappings()]
 
     def by_step(self, step: str, status: str | None = None) -> list[Intent]:
         query = select(intents).where(intents.c.step == step)
