@@ -205,3 +205,26 @@ def test_redacting_filter_cleans_messages_args_and_tracebacks() -> None:
     assert second.exc_text is not None
     assert "5499740000000057" not in second.exc_text
     assert "xxxxxxxxxxxx0057" in logging.Formatter().format(second)
+
+
+_PIECES = st.sampled_from([
+    "Bearer", "bEaReR", "pb_0123456789ab_", "csc", "password", "token", "=", ":", "^", "%B",
+    " ", ";", "?", "4012000098765439", "4012 0000 9876 5439", "1234", "%34", "\\u0034", "４",
+    "abcdefghijklmnopqrstuvwxyz0123", "\"", "'", "&", "B",
+])  # fmt: skip
+
+
+@settings(max_examples=400)
+@given(st.lists(st.one_of(_PIECES, st.text(max_size=6)), max_size=12))
+def test_the_no_hint_shortcut_redacts_exactly_as_every_pattern_would(pieces: list[str]) -> None:
+    # redact_text skips the track, bearer, key=value and API-key patterns when the text holds
+    # none of ":=^", "bearer" or "pb_"; with them all run it must come out the same.
+    from paybridge.security import cardguard
+
+    text = "".join(pieces)
+    full = cardguard._mask_encoded(cardguard._mask_pans(cardguard._TRACK2.sub(
+        REDACTED, cardguard._TRACK1.sub(REDACTED, text))))  # fmt: skip
+    full = cardguard._BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", full)
+    full = cardguard._KEY_VALUE.sub(lambda m: f"{m['head']}{m['q']}{REDACTED}{m['q']}", full)
+    full = cardguard._API_KEY.sub(lambda m: f"{m.group(1)}{REDACTED}", full)
+    assert redact_text(text) == full

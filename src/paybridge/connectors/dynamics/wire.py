@@ -12,12 +12,15 @@ from typing import Any
 
 from paybridge.connectors.dynamics.literals import EnumValue, render_date, render_datetime
 
+# One decoder for every body: ``json.loads`` with hooks builds a new decoder per call.
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=Decimal)
+
 
 def loads(text: str | bytes) -> Any:
     """Parse an F&O JSON body; every number becomes a Decimal so amounts stay exact."""
     if isinstance(text, bytes):
         text = text.decode("utf-8-sig")
-    return json.loads(text.lstrip("\ufeff"), parse_float=Decimal, parse_int=Decimal)
+    return _DECODER.decode(text.lstrip("\ufeff"))
 
 
 def _encode(value: Any) -> str:

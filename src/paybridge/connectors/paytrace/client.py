@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -37,6 +38,7 @@ from paybridge.connectors.paytrace.responses import (
     BatchesExportResponse,
     BatchExportOneResponse,
     BatchRecord,
+    ExportMemo,
     ExportResponse,
     TransactionRecord,
     TransactionResponse,
@@ -46,6 +48,7 @@ from paybridge.connectors.paytrace.vault import VaultOperations
 from paybridge.errors import DataError
 
 _T = "/v1/transactions"
+_EXPORT_MEMOS = 8  # kinds of export remembered at once
 SALE_KEYED = Endpoint("sale_keyed", f"{_T}/sale/keyed", "money")
 SALE_BY_CUSTOMER = Endpoint("sale_by_customer", f"{_T}/sale/by_customer", "money")
 SALE_BY_TRANSACTION = Endpoint("sale_by_transaction", f"{_T}/sale/by_transaction", "money")
@@ -119,6 +122,9 @@ class PayTraceClient(VaultOperations, CheckOperations):
         self.merchant_tz = merchant_tz
         self._zone = ZoneInfo(merchant_tz)
         self._search_with_text = search_with_text
+        # The last export of each kind (its filters), so that records that come back unchanged
+        # are not validated again: a poller reads the whole day on every poll.
+        self._export_memos: dict[tuple[Any, ...], ExportMemo] = {}
         self.check_export_path = check_export_path
 
     @property
@@ -216,7 +222,14 @@ class PayTraceClient(VaultOperations, CheckOperations):
     async def export_by_date_range(
         self, request: ExportByDateRangeRequest
     ) -> list[TransactionRecord]:
-        reply = await self._session.call(EXPORT_BY_DATE_RANGE, request, ExportResponse)
+        shape = (request.transaction_id, request.transaction_type, request.customer_id,
+                 request.include_bin, request.including_text)  # fmt: skip
+        memo = self._export_memos.setdefault(shape, {})
+        if len(self._export_memos) > _EXPORT_MEMOS:  # in-doubt look-ups each bring a text
+            self._export_memos = {shape: memo}
+        reply = await self._session.call(
+            EXPORT_BY_DATE_RANGE, request, ExportResponse, context={"records": memo}
+        )
         return reply.transactions
 
     async def find_transactions(self, reference: str, since: datetime) -> list[TransactionRecord]:

@@ -61,9 +61,14 @@ class TokenRejected(ConfigError):
 
 
 def map_outcome(
-    endpoint: Endpoint, outcome: httpx.Response | Exception, model: type[T], reference: str = ""
+    endpoint: Endpoint,
+    outcome: httpx.Response | Exception,
+    model: type[T],
+    reference: str = "",
+    context: dict[str, Any] | None = None,
 ) -> T:
-    """The result of one exchange as ``model``, or the PayBridge error a caller can act on."""
+    """The result of one exchange as ``model`` (validated with ``context``), or the PayBridge
+    error a caller can act on."""
     if isinstance(outcome, Exception):
         raise _transport_error(endpoint, outcome, reference) from outcome
     body = _json_object(outcome.content)
@@ -74,7 +79,7 @@ def map_outcome(
         "request_id": outcome.headers.get("x-request-id"),
     }
     if body is not None and "response_code" in body and "success" in body:
-        return _envelope(endpoint, body, model, reference, outcome, where)
+        return _envelope(endpoint, body, model, reference, outcome, where, context)
     status = outcome.status_code
     if body is not None and _is_oauth_error(body.get("error"), status):
         raise _oauth_error(endpoint, body, where, outcome)
@@ -82,7 +87,7 @@ def map_outcome(
         kind = ConfigError if endpoint.kind == "token" else TokenRejected
         raise kind("PayTrace refused the credentials", body=_safe_body(outcome), **where)
     if 200 <= status < 300 and body is not None:
-        return _validated(endpoint, model, body, reference, outcome, where)
+        return _validated(endpoint, model, body, reference, outcome, where, context)
     raise _status_error(endpoint, outcome, body, reference, where)
 
 
@@ -93,12 +98,13 @@ def _envelope(
     reference: str,
     response: httpx.Response,
     where: dict[str, Any],
+    context: dict[str, Any] | None = None,
 ) -> T:
     code = _int(body.get("response_code"))
     if code in DECLINE_CODES:
         raise _declined(code, body, response, where)
     if body.get("success") is True:
-        return _validated(endpoint, model, body, reference, response, where)
+        return _validated(endpoint, model, body, reference, response, where, context)
     errors = body.get("errors")
     if isinstance(errors, Mapping) and errors:
         raise _rejected(endpoint, errors, response, where)
@@ -171,9 +177,10 @@ def _validated(
     reference: str,
     response: httpx.Response,
     where: dict[str, Any],
+    context: dict[str, Any] | None = None,
 ) -> T:
     try:
-        return model.model_validate(body)
+        return model.model_validate(body, context=context)
     except ValidationError as exc:
         problem = f"{len(exc.errors())} field(s) missing or malformed"
         raise _unreadable(endpoint, reference, problem, response, where) from None

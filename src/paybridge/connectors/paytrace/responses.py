@@ -7,7 +7,15 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 
 from paybridge.connectors.paytrace.models import (
     Address,
@@ -219,8 +227,47 @@ class TransactionRecord(BaseModel):
         return int(digits) if digits.isdigit() else None
 
 
+# Records of the last export of one kind, by transaction id: (the record as it came, validated).
+ExportMemo = dict[Any, tuple[dict[str, Any], TransactionRecord]]
+
+
 class ExportResponse(PayTraceResponse):
     transactions: list[TransactionRecord] = Field(default_factory=list)
+
+    @field_validator("transactions", mode="wrap")
+    @classmethod
+    def _remembered(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> list[TransactionRecord]:
+        """With an ``ExportMemo`` as the validation context's ``"records"``: a record that comes
+        back exactly as the last export of its kind gave it is not validated again (a poller
+        re-reads the whole day on every poll), and the memo then holds this export's records.
+        A record that differs in any way, or a new one, is validated as usual."""
+        memo = info.context.get("records") if isinstance(info.context, dict) else None
+        if memo is None or not isinstance(value, list):
+            validated: list[TransactionRecord] = handler(value)
+            return validated
+        kept: list[TransactionRecord | None] = []
+        fresh: list[Any] = []
+        for item in value:
+            hit = memo.get(_memo_key(item))
+            if hit is not None and hit[0] == item:
+                kept.append(hit[1])
+            else:
+                kept.append(None)
+                fresh.append(item)
+        checked = iter(handler(fresh))  # raises for a malformed record, the memo untouched
+        records = [next(checked) if k is None else k for k in kept]
+        memo.clear()
+        for item, record in zip(value, records, strict=True):
+            if (key := _memo_key(item)) is not None:
+                memo[key] = (item, record)
+        return records
+
+
+def _memo_key(item: Any) -> Any:
+    key = item.get("transaction_id") if isinstance(item, dict) else None
+    return key if isinstance(key, int | str) else None
 
 
 class CustomerRecord(BaseModel):

@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel
@@ -123,8 +123,10 @@ class PayTraceSession:
         request: PayTraceRequest | None,
         model: type[T],
         reference: str = "",
+        context: dict[str, Any] | None = None,
     ) -> T:
-        """POST ``request`` to ``endpoint`` and map the reply; relogin once on a refused token."""
+        """POST ``request`` to ``endpoint`` and map the reply (validated with ``context``);
+        relogin once on a refused token."""
         content = self.encode(request)
         url = self._base + endpoint.path
         relogged = False
@@ -133,7 +135,7 @@ class PayTraceSession:
             headers = {**_JSON_HEADERS, "Authorization": f"Bearer {token}"}
             try:
                 send = functools.partial(self._post, url, content, headers)
-                return await self._exchange(endpoint, model, reference, send)
+                return await self._exchange(endpoint, model, reference, send, context)
             except TokenRejected:
                 if relogged:
                     raise
@@ -173,6 +175,7 @@ class PayTraceSession:
         model: type[T],
         reference: str,
         send: Callable[[], Awaitable[httpx.Response]],
+        context: dict[str, Any] | None = None,
     ) -> T:
         """One logical call: send, map, and repeat a repeatable call on a transient failure."""
         attempt = 0
@@ -183,7 +186,7 @@ class PayTraceSession:
             except httpx.TransportError as exc:
                 outcome = exc
             try:
-                return map_outcome(endpoint, outcome, model, reference)
+                return map_outcome(endpoint, outcome, model, reference, context)
             except RetryableError as exc:
                 delay = self._delay(endpoint, exc, attempt)
                 if delay is None:

@@ -394,3 +394,45 @@ async def test_debug_logging_never_shows_card_data_or_secrets(
     assert "sale/keyed" in text
     for secret in (PAN, '"999"', "'999'", "INTEGRATOR12", "s3cret-pw", "tok-1"):
         assert secret not in text
+
+
+def _export(*records: dict[str, object]) -> httpx.Response:
+    return json_reply({**EXPORT_OK, "transactions": list(records)})
+
+
+async def test_an_export_reread_validates_only_what_changed_and_keeps_every_change() -> None:
+    # A poller reads the whole day on every poll: a record that comes back exactly as before
+    # is the record validated before; any change, a new record or a bad one is read afresh.
+    first = {"transaction_id": 1, "transaction_type": "SALE", "amount": "10.00",
+             "status_message": "Approved", "created": {"at": "1/5/2026 10:00:00 AM"}}  # fmt: skip
+    second = {**first, "transaction_id": 2, "amount": "20.00"}
+    voided = {**first, "status_message": "Voided"}
+    server = ScriptedPayTrace()
+    server.script(
+        EXPORT,
+        _export(first, second),
+        _export(first, second),
+        _export(voided, second, {**second, "transaction_id": 3}),
+        *[_export(voided, {"transaction_id": "not a number"})] * 3,  # the read and its 2 retries
+        _export(voided, {**second, "amount": "21.00"}),
+        _export(first),
+    )
+    client, http = make_client(server)
+    async with http:
+        one = await client.export_by_date_range(export_request())
+        two = await client.export_by_date_range(export_request())
+        assert [r.transaction_id for r in two] == [1, 2]
+        assert two[0] is one[0] and two[1] is one[1]
+        three = await client.export_by_date_range(export_request())
+        assert [r.status_message for r in three] == ["Voided", "Approved", "Approved"]
+        assert three[0] is not one[0] and three[1] is one[1]
+        with pytest.raises(RetryableError):  # a malformed record: the read is repeated
+            await client.export_by_date_range(export_request())
+        five = await client.export_by_date_range(export_request())
+        assert five[0] is three[0]  # the failed read left the memo as it was
+        assert five[1].amount == Decimal("21.00")
+        # A narrower export of another kind is a memo of its own.
+        narrow = ExportByDateRangeRequest(start_date=date(2026, 1, 1), end_date=date(2026, 1, 5),
+                                          transaction_type="VOID")  # fmt: skip
+        (other,) = await client.export_by_date_range(narrow)
+        assert other.status_message == "Approved" and other is not one[0]
