@@ -17,6 +17,7 @@ from paybridge.app.engine import Engine
 from paybridge.clock import ManualClock
 from paybridge.connectors.paytrace import CustomerSaleRequest
 from paybridge.errors import DeclinedError
+from paybridge.o2c.ingest import PayTraceIngest
 from paybridge_sandbox.dynamics import create_app as dynamics_app
 from paybridge_sandbox.paytrace import SandboxClock
 from paybridge_sandbox.paytrace import create_app as paytrace_app
@@ -291,3 +292,25 @@ async def test_a_changeset_reported_unanswered_is_looked_up_not_resent(
     assert len((await lines_by_reference(engine))[str(tx)]) == 1
     (step,) = engine.store.ledger.entries(f"paytrace:{tx}:")
     assert step.status == "posted"
+
+
+@pytest.mark.anyio
+async def test_a_poll_reads_the_cursor_another_worker_stored_not_its_own_last(world: World) -> None:
+    # Each ingest keeps the cursor it stored, to spare parsing it again; a rival worker's
+    # poll in between must win, or this one would meet the rival's sales as new again.
+    engine = world.engine
+    mine = engine.ingest
+    rival = PayTraceIngest(mine.poller, mine.queue, mine.cursors, mine.engine, mine.translator)
+    await open_profile(engine, "SHOP-1", "US-001")
+    assert await sell(engine, "SHOP-1", "12.00")
+    assert (await mine.poll_once()).new == 1
+    world.clock.advance(5)
+    assert await sell(engine, "SHOP-1", "13.00")
+    assert (await rival.poll_once()).new == 1
+    world.clock.advance(5)
+    again = await mine.poll_once()
+    assert (again.seen, again.new) == (0, 0)
+    world.clock.advance(5)
+    assert await sell(engine, "SHOP-1", "14.00")
+    latest = await mine.poll_once()  # its own cursor again: still exact
+    assert (latest.seen, latest.new) == (1, 1)

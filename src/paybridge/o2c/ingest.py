@@ -48,16 +48,26 @@ class PayTraceIngest:
         self.engine = engine
         self.translator = translator
         self.cursor_name = poller_cursor(translator.account)
+        # The cursor this process last stored, as text and as read: the next poll finds that
+        # text again unless another worker polled since, and need not parse it (it holds every
+        # transaction of the overlap window). The poller never changes the cursor it is given.
+        self._stored: tuple[str, PollCursor] | None = None
 
     def _cursor(self) -> PollCursor:
         stored = self.cursors.get(self.cursor_name)
-        return PollCursor.model_validate_json(stored) if stored else PollCursor()
+        if not stored:
+            return PollCursor()
+        if self._stored is not None and self._stored[0] == stored:
+            return self._stored[1]
+        return PollCursor.model_validate_json(stored)
 
     async def poll_once(self) -> IngestResult:
         changes, cursor = await self.poller.poll(self._cursor())
         envelopes = [self.translator.envelope(change, SOURCE) for change in changes]
+        text = cursor.model_dump_json()
         with self.engine.begin() as conn:
             fresh = self.queue.publish(conn, envelopes)
-            self.cursors.put(conn, self.cursor_name, cursor.model_dump_json())
+            self.cursors.put(conn, self.cursor_name, text)
+        self._stored = (text, cursor)  # committed
         new = sum(fresh)
         return IngestResult(seen=len(envelopes), new=new, duplicates=len(envelopes) - new)
