@@ -237,8 +237,9 @@ def dynamics_client(
     # Requests per company are counted over the service-protection window.
     usage = CompanyUsage(d.service_protection.window_seconds)
     return DynamicsClient(
-        http, base_url=d.base_url, clock=clock, principals=PrincipalPool(principals), usage=usage
-    )
+        http, base_url=d.base_url, clock=clock, principals=PrincipalPool(principals), usage=usage,
+        keys_per_read=d.keys_per_read,
+    )  # fmt: skip
 
 
 def service_budget(settings: Settings) -> ServiceBudget | None:

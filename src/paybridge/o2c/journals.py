@@ -46,21 +46,97 @@ async def batch_reads(
     Used for exact-key lookups, so one page is the whole answer. Each read gets its own answer:
     its rows, or the error that read met (a failed read decides nothing about the others).
     """
+    return [
+        answer if isinstance(answer, PayBridgeError) else _rows(answer)
+        for answer in await _batch_pages(d365, reads)
+    ]
+
+
+async def _batch_pages(
+    d365: DynamicsClient, reads: Sequence[tuple[str, Query]]
+) -> list[dict[str, Any] | PayBridgeError]:
+    """Each read's first page as F&O sent it (``value``, maybe ``@odata.nextLink``), or its error."""
     if not reads:
         return []
     ops = [
         [BatchOperation(method="GET", entity_set=f"{entity_set}?{encode_params(query.params())}")]
         for entity_set, query in reads
     ]
-    out: list[list[dict[str, Any]] | PayBridgeError] = []
+    out: list[dict[str, Any] | PayBridgeError] = []
     for result in await d365.batch(ops):
         if result.error is not None:
             out.append(result.error)
             continue
         body = result.results[0].body if result.results else None
-        rows = body.get("value", []) if isinstance(body, dict) else []
-        out.append([row for row in rows if isinstance(row, dict)])
+        out.append(body if isinstance(body, dict) else {})
     return out
+
+
+def _rows(page: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = page.get("value", [])
+    return [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
+
+
+@dataclass(frozen=True)
+class KeyedRead:
+    """Rows of ``entity_set`` found by the exact value of ``field`` in one company."""
+
+    entity_set: str
+    field: str
+    select: tuple[str, ...] = ()
+
+    def query(self, company: str, keys: Sequence[str]) -> Query:
+        wanted = F(self.field) == keys[0]
+        for key in keys[1:]:
+            wanted = wanted | (F(self.field) == key)
+        return Query(
+            filter=wanted & (F("dataAreaId") == company),
+            select=list(self.select) or None,
+            cross_company=True,
+        )
+
+
+LINE_BY_PAYMENT_ID = KeyedRead(LINES, "PaymentId")
+
+
+async def keyed_reads(
+    d365: DynamicsClient, wanted: Sequence[tuple[KeyedRead, str, str]]
+) -> list[list[dict[str, Any]] | PayBridgeError]:
+    """For each (read, company, key): the rows whose field is exactly ``key``, or the error its
+    read met. The keys of one read and company share a read (``d365.keys_per_read`` at a time,
+    as an ``or`` filter), all of them in one ``$batch``. A shared read F&O refuses (a filter
+    too long for it) or answers with more than one page is asked again key by key."""
+    groups: dict[tuple[KeyedRead, str], dict[str, None]] = {}
+    for read, company, key in wanted:
+        groups.setdefault((read, company), {})[key] = None
+    per = max(1, d365.keys_per_read)
+    chunks = [
+        (read, company, keys[n : n + per])
+        for (read, company), keys in ((group, list(keys)) for group, keys in groups.items())
+        for n in range(0, len(keys), per)
+    ]
+    found: dict[tuple[KeyedRead, str, str], list[dict[str, Any]] | PayBridgeError] = {}
+    pages = await _batch_pages(d365, [(r.entity_set, r.query(c, keys)) for r, c, keys in chunks])
+    again: list[tuple[KeyedRead, str, str]] = []
+    for (read, company, keys), page in zip(chunks, pages, strict=True):
+        refused = isinstance(page, DataError | FatalError)
+        if len(keys) > 1 and (refused or (isinstance(page, dict) and "@odata.nextLink" in page)):
+            again += [(read, company, key) for key in keys]
+            continue
+        rows = page if isinstance(page, PayBridgeError) else _rows(page)
+        for key in keys:
+            found[(read, company, key)] = (
+                rows if isinstance(rows, PayBridgeError)
+                else [row for row in rows if row.get(read.field) == key]
+            )  # fmt: skip
+    if again:
+        singles = await batch_reads(d365, [(r.entity_set, r.query(c, [k])) for r, c, k in again])
+        for (read, company, key), rows in zip(again, singles, strict=True):
+            found[(read, company, key)] = (
+                rows if isinstance(rows, PayBridgeError)
+                else [row for row in rows if row.get(read.field) == key]
+            )  # fmt: skip
+    return [found[item] for item in wanted]
 
 
 async def batch_get(
@@ -309,20 +385,15 @@ class LineWriter:
         """
         if not jobs:
             return {}
-        reads = [
-            (LINES, Query(
-                filter=(F("PaymentId") == job.payment_id) & (F("dataAreaId") == job.company),
-                cross_company=True,
-            ))
-            for job in jobs
-        ]  # fmt: skip
+        answers = await keyed_reads(
+            self.d365, [(LINE_BY_PAYMENT_ID, job.company, job.payment_id) for job in jobs]
+        )
         found: dict[tuple[str, str], dict[str, Any] | PayBridgeError | None] = {}
-        for job, rows in zip(jobs, await batch_reads(self.d365, reads), strict=True):
+        for job, rows in zip(jobs, answers, strict=True):
             if isinstance(rows, PayBridgeError):
                 found[job.anchor] = rows
                 continue
-            exact = [r for r in rows if r.get("PaymentId") == job.payment_id]
-            found[job.anchor] = exact[0] if exact else None
+            found[job.anchor] = rows[0] if rows else None
         return found
 
     async def _send(

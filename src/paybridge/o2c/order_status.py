@@ -8,12 +8,12 @@ from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
-from paybridge.connectors.dynamics import BatchOperation, DynamicsClient, F, Query
+from paybridge.connectors.dynamics import BatchOperation, DynamicsClient
 from paybridge.errors import DataError, PayBridgeError
 from paybridge.keys import ORDER_STATUS_STEP as ORDER_STEP
 from paybridge.mapping import CompiledTemplate
 from paybridge.model import Transaction, TransactionKind
-from paybridge.o2c.journals import batch_reads
+from paybridge.o2c.journals import KeyedRead, keyed_reads
 from paybridge.o2c.settings import OrderToCashSettings
 from paybridge.runtime.cursors import Cursors
 from paybridge.runtime.envelope import Outcome
@@ -60,32 +60,26 @@ class Documents:
         return None
 
 
+# What a reference can be, read by its exact number: an invoice's open amount, the invoice and
+# its order, an order.
+DOCUMENT_READS = (
+    KeyedRead("CustTransactions", "Invoice", ("Invoice", "AccountNum", "AmountCur",
+                                               "SettleAmountCur")),
+    KeyedRead("SalesInvoiceHeadersV2", "InvoiceNumber", ("InvoiceNumber", "SalesOrderNumber",
+                                                          "InvoiceCustomerAccountNumber")),
+    KeyedRead(ORDERS, "SalesOrderNumber", ("SalesOrderNumber", "OrderingCustomerAccountNumber",
+                                           "InvoiceCustomerAccountNumber")),
+)  # fmt: skip
+
+
 async def look_up_documents(
     d365: DynamicsClient, wanted: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], Documents | PayBridgeError]:
     """(company, reference) -> invoice and order facts, in one ``$batch`` of reads; a reference
     whose reads failed gets the error instead (the others are not held up by it)."""
     keys = sorted(set(wanted))
-    reads: list[tuple[str, Query]] = []
-    for company, ref in keys:
-        reads += [
-            ("CustTransactions", Query(
-                filter=(F("Invoice") == ref) & (F("dataAreaId") == company),
-                select=["Invoice", "AccountNum", "AmountCur", "SettleAmountCur"], cross_company=True,
-            )),
-            ("SalesInvoiceHeadersV2", Query(
-                filter=(F("InvoiceNumber") == ref) & (F("dataAreaId") == company),
-                select=["InvoiceNumber", "SalesOrderNumber", "InvoiceCustomerAccountNumber"],
-                cross_company=True,
-            )),
-            (ORDERS, Query(
-                filter=(F("SalesOrderNumber") == ref) & (F("dataAreaId") == company),
-                select=["SalesOrderNumber", "OrderingCustomerAccountNumber",
-                        "InvoiceCustomerAccountNumber"],
-                cross_company=True,
-            )),
-        ]  # fmt: skip
-    answers = await batch_reads(d365, reads)
+    reads = [(read, company, ref) for company, ref in keys for read in DOCUMENT_READS]
+    answers = await keyed_reads(d365, reads)
     found: dict[tuple[str, str], Documents | PayBridgeError] = {}
     for n, (company, ref) in enumerate(keys):
         parts = answers[3 * n : 3 * n + 3]

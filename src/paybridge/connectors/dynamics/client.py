@@ -81,8 +81,11 @@ class DynamicsClient:
         backoff: float = 0.5,
         max_backoff: float = 8.0,
         usage: CompanyUsage | None = None,
+        keys_per_read: int = 20,
     ) -> None:
         self._http = http
+        # How many exact keys a caller's look-up may put in one read (``dynamics.keys_per_read``).
+        self.keys_per_read = keys_per_read
         self.base_url = base_url.rstrip("/")
         self.data_url = f"{self.base_url}/data"
         self._clock = clock or SystemClock()
