@@ -139,6 +139,7 @@ def worker(
     """Run the engine: the scheduler (PayTrace poller) and the queue workers, until SIGTERM."""
     from paybridge.app.engine import build_engine
     from paybridge.app.runner import run_rebuilding
+    from paybridge.runtime import heap
 
     settings = settings_from(config)
     d365_calls = require_access(settings, skip_check)
@@ -146,6 +147,7 @@ def worker(
 
     async def main() -> None:
         engine = build_engine(settings, d365_calls=d365_calls)
+        heap.settle()
         stop = asyncio.Event()
         await _until_signal(stop)
         jobs = ", ".join(job.name for job in engine.scheduler.jobs)
@@ -174,6 +176,7 @@ def serve(
     from paybridge.app.api import build_api
     from paybridge.app.engine import Engine, build_engine
     from paybridge.app.runner import run_rebuilding
+    from paybridge.runtime import heap
     from paybridge.web.server import EmbeddedServer, SwitchableApp
 
     settings = settings_from(config)
@@ -200,6 +203,7 @@ def serve(
             )
         )  # fmt: skip
         _logging(settings)  # again, after uvicorn's Config: every handler there is now is masked
+        heap.settle()
         await _until_signal(stop)
         serving = asyncio.create_task(server.serve())
 
