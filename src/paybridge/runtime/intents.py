@@ -39,14 +39,11 @@ DEFINITE_REFUSALS = (DataError, FatalError, RetryableError, ConfigError)
 
 
 def _encode(value: Any) -> Any:
-    # Decimals keep their exact digits through the store: a write replayed later sends the same number.
+    # What json cannot write. Decimals keep their exact digits through the store: a write
+    # replayed later sends the same number. Anything else unknown is written as its text.
     if isinstance(value, Decimal):
         return {"$decimal": str(value)}
-    if isinstance(value, dict):
-        return {k: _encode(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_encode(v) for v in value]
-    return value
+    return str(value)
 
 
 def _decode(obj: dict[str, Any]) -> Any:
@@ -56,7 +53,7 @@ def _decode(obj: dict[str, Any]) -> Any:
 
 
 def dump_detail(detail: dict[str, Any]) -> str:
-    return json.dumps(_encode(detail), default=str, sort_keys=True)
+    return json.dumps(detail, default=_encode, sort_keys=True)  # the walk at C speed
 
 
 _DETAIL = json.JSONDecoder(object_hook=_decode)  # one decoder: json.loads builds one per call

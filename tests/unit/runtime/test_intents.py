@@ -9,7 +9,7 @@ import pytest
 
 from paybridge.clock import ManualClock
 from paybridge.errors import DataError, InDoubtError, RetryableError
-from paybridge.runtime.intents import DONE, PLANNED, SENT, IntentStore
+from paybridge.runtime.intents import DONE, PLANNED, SENT, IntentStore, dump_detail, load_detail
 from paybridge.store import open_engine
 
 
@@ -196,3 +196,18 @@ def test_a_batch_is_fenced_by_attempts_as_well_as_status(intents: IntentStore) -
         assert stored is not None and (stored.status, stored.attempts, stored.detail) == (
             SENT, 2, {},
         )  # fmt: skip
+
+
+def test_a_detail_keeps_every_decimal_exact_wherever_it_is() -> None:
+    from datetime import UTC, datetime
+
+    detail = {"b": [Decimal("1.10"), (Decimal("-0.00"), 2)], "a": {"z": Decimal("1E+2")},
+              "at": datetime(2026, 1, 2, tzinfo=UTC), "n": None, "t": True}  # fmt: skip
+    text = dump_detail(detail)
+    assert text == (
+        '{"a": {"z": {"$decimal": "1E+2"}}, "at": "2026-01-02 00:00:00+00:00", '
+        '"b": [{"$decimal": "1.10"}, [{"$decimal": "-0.00"}, 2]], "n": null, "t": true}'
+    )
+    back = load_detail(text)
+    assert back["b"][0] == Decimal("1.10") and str(back["b"][0]) == "1.10"
+    assert str(back["b"][1][0]) == "-0.00" and str(back["a"]["z"]) == "1E+2"
