@@ -96,7 +96,10 @@ class KeyedRead:
         )
 
 
-LINE_BY_PAYMENT_ID = KeyedRead(LINES, "PaymentId")
+# What a look-up needs of a line D365 holds: which line it is (a line has some sixty fields).
+LINE_BY_PAYMENT_ID = KeyedRead(
+    LINES, "PaymentId", ("PaymentId", "dataAreaId", "JournalBatchNumber", "LineNumber", "Voucher")
+)
 
 
 async def keyed_reads(
@@ -378,8 +381,8 @@ class LineWriter:
     async def look_up(
         self, jobs: Sequence[LineJob]
     ) -> dict[tuple[str, str], dict[str, Any] | PayBridgeError | None]:
-        """(company, PaymentId) -> the line D365 holds, ``None`` if it holds none, or why it
-        could not tell.
+        """(company, PaymentId) -> the line D365 holds (``LINE_BY_PAYMENT_ID``'s fields), ``None``
+        if it holds none, or why it could not tell.
 
         Exact match only: F&O compares strings loosely (case, wildcards).
         """
