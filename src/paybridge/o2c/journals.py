@@ -127,19 +127,19 @@ async def keyed_reads(
             again += [(read, company, key) for key in keys]
             continue
         rows = page if isinstance(page, PayBridgeError) else _rows(page)
-        for key in keys:
-            found[(read, company, key)] = (
-                rows if isinstance(rows, PayBridgeError)
-                else [row for row in rows if row.get(read.field) == key]
-            )  # fmt: skip
+        found.update({(read, company, key): _exact(rows, read.field, key) for key in keys})
     if again:
         singles = await batch_reads(d365, [(r.entity_set, r.query(c, [k])) for r, c, k in again])
         for (read, company, key), rows in zip(again, singles, strict=True):
-            found[(read, company, key)] = (
-                rows if isinstance(rows, PayBridgeError)
-                else [row for row in rows if row.get(read.field) == key]
-            )  # fmt: skip
+            found[(read, company, key)] = _exact(rows, read.field, key)
     return [found[item] for item in wanted]
+
+
+def _exact(
+    rows: list[dict[str, Any]] | PayBridgeError, field: str, key: str
+) -> list[dict[str, Any]] | PayBridgeError:
+    """The rows whose ``field`` is ``key`` exactly (F&O compares case- and wildcard-loosely)."""
+    return rows if isinstance(rows, PayBridgeError) else [r for r in rows if r.get(field) == key]
 
 
 async def batch_get(
