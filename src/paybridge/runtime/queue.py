@@ -15,8 +15,10 @@ from sqlalchemy import (
     Engine,
     Integer,
     Select,
+    String,
     Update,
     bindparam,
+    cast,
     delete,
     exists,
     func,
@@ -130,19 +132,20 @@ class SqlQueue:
                 "until": now + timedelta(seconds=lease_seconds),
             }  # fmt: skip
             rows = sorted(conn.execute(claim, params).all(), key=lambda row: int(row.id))
+        payloads = _json_objects([row.payload for row in rows])
         return [
             Envelope(
                 topic=row.topic,
                 key=row.key,
                 partition_key=row.partition_key,
-                payload=json.loads(row.payload),
+                payload=payload,
                 id=row.id,
                 attempts=row.attempts,
                 created_at=row.created_at,
                 failures=row.failures,
                 headers=json.loads(row.headers) if row.headers else {},
             )
-            for row in rows
+            for row, payload in zip(rows, payloads, strict=True)
         ]
 
     # Fencing: a claim raises ``attempts``, and the claimed envelope carries that number. Every
@@ -212,7 +215,10 @@ class SqlQueue:
                     queue.c.attempts == fence.c.attempts,
                     queue.c.status == LEASED,
                 )
-                ids, attempts = (list(column) for column in zip(*held, strict=True))
+                ids, attempts = (
+                    "{" + ",".join(str(int(n)) for n in column) + "}"
+                    for column in zip(*held, strict=True)
+                )
                 result = conn.execute(
                     stmt.values(updated_at=now, **values).returning(queue.c.id),
                     {"held_ids": ids, "held_attempts": attempts},
@@ -422,6 +428,23 @@ _PICKED = (
 )
 
 
+def _json_objects(texts: Sequence[str]) -> list[Any]:
+    """Each text parsed, in one parse of them all as a JSON array when each is one JSON object
+    (as every payload PayBridge writes is); else one by one, raising as ``json.loads`` does."""
+    if texts:
+        try:
+            values = json.loads("[" + ",".join(texts) + "]")
+        except ValueError:
+            values = None
+        if (
+            isinstance(values, list)
+            and len(values) == len(texts)
+            and all(isinstance(v, dict) for v in values)
+        ):
+            return values
+    return [json.loads(text) for text in texts]
+
+
 def _claim(picked: Select[tuple[int]]) -> Update:
     return (
         update(queue)
@@ -441,9 +464,11 @@ def _claim(picked: Select[tuple[int]]) -> Update:
 
 
 _CLAIM = _claim(_PICKED)
+# The (id, attempts) pairs travel as two array literals ("{1,2,3}", numbers only): psycopg's
+# list dumper looked at every element in Python.
 _PG_FENCE = select(
-    func.unnest(bindparam("held_ids", type_=ARRAY(BigInteger))).label("id"),
-    func.unnest(bindparam("held_attempts", type_=ARRAY(Integer))).label("attempts"),
+    func.unnest(cast(bindparam("held_ids", type_=String), ARRAY(BigInteger))).label("id"),
+    func.unnest(cast(bindparam("held_attempts", type_=String), ARRAY(Integer))).label("attempts"),
 ).subquery("fence")
 _PG_CLAIM_PLAN = (
     "SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)"
