@@ -81,8 +81,9 @@ async def look_up_documents(
     reads = [(read, company, ref) for company, ref in keys for read in DOCUMENT_READS]
     answers = await keyed_reads(d365, reads)
     found: dict[tuple[str, str], Documents | PayBridgeError] = {}
+    each = len(DOCUMENT_READS)
     for n, (company, ref) in enumerate(keys):
-        parts = answers[3 * n : 3 * n + 3]
+        parts = answers[each * n : each * (n + 1)]
         failed = [a for a in parts if isinstance(a, PayBridgeError)]
         if failed:
             found[(company, ref)] = failed[0]

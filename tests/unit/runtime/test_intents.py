@@ -211,3 +211,17 @@ def test_a_detail_keeps_every_decimal_exact_wherever_it_is() -> None:
     back = load_detail(text)
     assert back["b"][0] == Decimal("1.10") and str(back["b"][0]) == "1.10"
     assert str(back["b"][1][0]) == "-0.00" and str(back["a"]["z"]) == "1E+2"
+
+
+def test_a_batch_moves_keys_and_details_of_any_text(intents: IntentStore) -> None:
+    # The batch travels as one JSON document (PostgreSQL) or a VALUES list (SQLite): quotes,
+    # backslashes, tabs and characters beyond ASCII come back as they went.
+    keys = ["paytrace:Café-ü:1:sale", 'k "quoted" \\back', "emoji 💳:2", "tab\there"]
+    detail = {"amount": Decimal("1.10"), "s": 'x"y\\z💳\t'}
+    planned = intents.plan_many("d365.payment_line", "d365", [(k, "ref", detail) for k in keys])
+    claims = intents.claim_many([planned[k] for k in keys])
+    assert all(c is not None and c.status == SENT for c in claims)
+    back = intents.get_many("d365.payment_line", keys)
+    assert {k: (v.status, v.attempts, v.detail) for k, v in back.items()} == {
+        k: (SENT, 1, detail) for k in keys
+    }
