@@ -86,8 +86,10 @@ def test_chaos_run_loses_and_doubles_nothing(runs: dict[str, Any], store: str) -
         next(line for line in result.stderr.splitlines() if line.startswith('{"store_loss"'))
     )
     assert detail["sales_in_repeated_hour"] > 0  # sold in the hour the clocks go back
-    assert detail["storefront"]["sale_declined"] + detail["storefront"]["authorization_declined"]
-    assert detail["storefront"]["capture_partial"] > 0
+    # The storefront's counts leave out what it never did (a Counter): none is a zero.
+    sold = detail["storefront"]
+    assert sold.get("sale_declined", 0) + sold.get("authorization_declined", 0)
+    assert sold.get("capture_partial", 0) > 0
     assert "card numbers kept" not in result.stderr  # planted in order texts, kept nowhere
     assert report["lineage_doubled"] == 0 and report["lineage_missing"] == 0
     assert detail["dead_letters_left"] == 0
